@@ -1,0 +1,75 @@
+#include "formats/atomic_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace llmc {
+
+Result<AtomicFile> AtomicFile::create(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return invalid_input(path, ": is a directory, expected an output file path");
+  AtomicFile f;
+  f.path_ = path;
+  std::string tmpl = path + ".tmp.XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  int fd = ::mkstemp(buf.data());
+  if (fd < 0) return io_error(path, ": cannot create output file: ", std::strerror(errno));
+  ::fchmod(fd, 0644);
+  f.fd_ = fd;
+  f.temp_path_ = buf.data();
+  return f;
+}
+
+AtomicFile::AtomicFile(AtomicFile&& o) noexcept
+    : path_(std::move(o.path_)), temp_path_(std::move(o.temp_path_)), fd_(o.fd_),
+      committed_(o.committed_) {
+  o.fd_ = -1;
+  o.committed_ = true;  // the moved-from object owns nothing to clean up
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
+}
+
+Status AtomicFile::write(const void* data, size_t n) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = ::write(fd_, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return io_error(path_, ": write failed: ", std::strerror(errno));
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return Status::ok();
+}
+
+Status AtomicFile::commit() {
+  if (::fsync(fd_) != 0) return io_error(path_, ": fsync failed: ", std::strerror(errno));
+  if (::close(fd_) != 0) {
+    fd_ = -1;
+    return io_error(path_, ": close failed: ", std::strerror(errno));
+  }
+  fd_ = -1;
+  if (::rename(temp_path_.c_str(), path_.c_str()) != 0)
+    return io_error(path_, ": rename failed: ", std::strerror(errno));
+  committed_ = true;
+  return Status::ok();
+}
+
+Status write_file_atomically(const std::string& path, const std::string& bytes) {
+  LLMC_ASSIGN_OR_RETURN(auto f, AtomicFile::create(path));
+  LLMC_RETURN_IF_ERROR(f.write(bytes.data(), bytes.size()));
+  return f.commit();
+}
+
+}  // namespace llmc

@@ -1,0 +1,17 @@
+// NumPy .npy files (format 1.0/2.0/3.0, little-endian, C order): enough to read model inputs
+// and token files and to write outputs.
+#pragma once
+#include <string>
+
+#include "ir/status.h"
+#include "ir/tensor.h"
+
+namespace llmc {
+
+// Reads a .npy into a Tensor named `name`. Supports <f4 <f8 <f2 <i1 <i2 <i4 <i8 |u1 <u2 <u4 <u8 |b1.
+// Errors name the file: bad magic, unsupported dtype, Fortran order, size mismatch.
+Result<Tensor> read_npy(const std::string& path, const std::string& name);
+// Writes atomically (temp file + rename).
+Status write_npy(const std::string& path, const Tensor& tensor);
+
+}  // namespace llmc

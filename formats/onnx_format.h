@@ -1,0 +1,34 @@
+// ONNX model files <-> ir::Model. The only place protobuf is used.
+#pragma once
+#include <cstddef>
+#include <string>
+
+#include "ir/graph.h"
+#include "ir/status.h"
+
+namespace llmc {
+
+// Reads an ONNX model. Weights stored inline are moved out of the parsed protobuf (no copy);
+// external data is memory-mapped and viewed (no copy). Graphs stored out of topological order
+// are sorted. Fails with a message naming the file (and node or tensor) on: empty, truncated
+// or non-protobuf files, missing or short external data, initializers whose byte size does not
+// match their shape, cycles, and inputs nothing defines.
+Result<Model> read_onnx(const std::string& path);
+
+struct OnnxWriteOptions {
+  // Put initializers of at least `external_threshold` bytes in a side file. Forced on when the
+  // weights would not fit the 2 GB protobuf limit.
+  bool external_data = false;
+  size_t external_threshold = 1024;
+  // Side file name, relative to the model's directory. Default: "<model file name>.data".
+  std::string external_file;
+};
+
+// Writes atomically (temp file + rename; the side file first). Never modifies the input: the
+// model's mapped weights stay valid even when the output path equals the input path.
+Status write_onnx(const Model& model, const std::string& path, const OnnxWriteOptions& options = {});
+
+// Weights above this total are written as external data whatever the options say.
+constexpr size_t kInlineWeightLimit = size_t(1800) << 20;
+
+}  // namespace llmc

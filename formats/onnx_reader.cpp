@@ -1,0 +1,386 @@
+// ONNX protobuf -> ir::Model.
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/unknown_field_set.h>
+
+#include <climits>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "formats/mapped_file.h"
+#include "formats/onnx_format.h"
+#include "ir/graph_utils.h"
+#include "onnx/onnx_pb.h"
+
+namespace llmc {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Maps each external data file once; tensors view into it.
+class ExternalFiles {
+ public:
+  explicit ExternalFiles(std::string model_path)
+      : model_path_(std::move(model_path)),
+        base_dir_(fs::path(model_path_).parent_path().string()) {}
+
+  Result<Tensor> view(const onnx::TensorProto& tp, DType dtype, std::vector<int64_t> dims) {
+    std::string location;
+    int64_t offset = 0, length = -1;
+    for (const auto& kv : tp.external_data()) {
+      try {
+        if (kv.key() == "location") location = kv.value();
+        else if (kv.key() == "offset") offset = std::stoll(kv.value());
+        else if (kv.key() == "length") length = std::stoll(kv.value());
+      } catch (const std::exception&) {
+        return invalid_input("tensor '", tp.name(), "': external data ", kv.key(), " '",
+                             kv.value(), "' is not a number");
+      }
+    }
+    if (location.empty())
+      return invalid_input("tensor '", tp.name(), "' is marked external but has no location");
+    const fs::path loc(location);
+    if (loc.is_absolute() || location.find("..") != std::string::npos)
+      return invalid_input("tensor '", tp.name(), "': external data location '", location,
+                           "' must be a relative path inside the model's directory");
+    const std::string full = (fs::path(base_dir_.empty() ? "." : base_dir_) / loc).string();
+    auto it = files_.find(full);
+    if (it == files_.end()) {
+      auto mf = MappedFile::open(full);
+      if (!mf.is_ok())
+        return invalid_input("tensor '", tp.name(), "': cannot open external data file: ",
+                             mf.status().message());
+      it = files_.emplace(full, std::move(mf).value()).first;
+    }
+    const auto& file = it->second;
+    const size_t expected = dtype_storage_bytes(dtype, shape_numel(dims));
+    if (length < 0) length = static_cast<int64_t>(expected);
+    if (offset < 0 || static_cast<size_t>(length) != expected)
+      return invalid_input("tensor '", tp.name(), "': external data length ", length,
+                           " does not match shape ", shape_str(dims), " of ", dtype_name(dtype),
+                           " (", expected, " bytes)");
+    if (static_cast<size_t>(offset) + static_cast<size_t>(length) > file->size())
+      return invalid_input("tensor '", tp.name(), "': external data file ", full, " is ",
+                           file->size(), " bytes, too short for offset ", offset, " + length ",
+                           length);
+    return Tensor::view(tp.name(), dtype, std::move(dims), file, file->data() + offset,
+                        static_cast<size_t>(length));
+  }
+
+ private:
+  std::string model_path_;
+  std::string base_dir_;
+  std::map<std::string, std::shared_ptr<const MappedFile>> files_;
+};
+
+// Fields our protobuf schema (ONNX 1.12) does not know, as bytes to write back later.
+std::string unknown_fields(const google::protobuf::Message& msg) {
+  std::string bytes;
+  msg.GetReflection()->GetUnknownFields(msg).SerializeToString(&bytes);
+  return bytes;
+}
+
+template <typename Dst, typename Src>
+std::string pack_as(const Src& values) {
+  std::string bytes(values.size() * sizeof(Dst), '\0');
+  Dst* out = reinterpret_cast<Dst*>(bytes.data());
+  for (int i = 0; i < values.size(); ++i) out[i] = static_cast<Dst>(values.Get(i));
+  return bytes;
+}
+
+// Typed-field storage (float_data, int32_data, ...) -> little-endian raw bytes, per the rules
+// in onnx.proto: narrow ints, bool, f16/bf16/f8 and packed 4-bit bytes live in int32_data.
+Result<std::string> typed_fields_to_bytes(const onnx::TensorProto& tp, DType dtype) {
+  switch (dtype) {
+    case DType::kF32: case DType::kComplex64: return pack_as<float>(tp.float_data());
+    case DType::kF64: case DType::kComplex128: return pack_as<double>(tp.double_data());
+    case DType::kI64: return pack_as<int64_t>(tp.int64_data());
+    case DType::kI32: return pack_as<int32_t>(tp.int32_data());
+    case DType::kU32: return pack_as<uint32_t>(tp.uint64_data());
+    case DType::kU64: return pack_as<uint64_t>(tp.uint64_data());
+    case DType::kI16: return pack_as<int16_t>(tp.int32_data());
+    case DType::kU16: case DType::kF16: case DType::kBF16: return pack_as<uint16_t>(tp.int32_data());
+    case DType::kI8: return pack_as<int8_t>(tp.int32_data());
+    case DType::kU8: case DType::kBool: case DType::kF8E4M3FN: case DType::kF8E4M3FNUZ:
+    case DType::kF8E5M2: case DType::kF8E5M2FNUZ: case DType::kF8E8M0:
+    case DType::kI4: case DType::kU4: case DType::kF4E2M1: case DType::kI2: case DType::kU2:
+      return pack_as<uint8_t>(tp.int32_data());
+    default:
+      return unsupported("tensor '", tp.name(), "' has dtype ", dtype_name(dtype),
+                         " stored in typed fields, which is not supported");
+  }
+}
+
+class Reader {
+ public:
+  explicit Reader(const std::string& path) : external_(path) {}
+
+  Result<Tensor> tensor(onnx::TensorProto& tp) {
+    if (!dtype_is_known(tp.data_type()))
+      return unsupported("tensor '", tp.name(), "' has unknown data type ", tp.data_type());
+    const DType dtype = static_cast<DType>(tp.data_type());
+    std::vector<int64_t> dims(tp.dims().begin(), tp.dims().end());
+    for (int64_t d : dims)
+      if (d < 0) return invalid_input("tensor '", tp.name(), "' has negative dim ", d);
+    if (tp.has_segment()) return unsupported("tensor '", tp.name(), "' is segmented");
+    Tensor t;
+    if (dtype == DType::kString) {
+      t = Tensor::strings(tp.name(), dims, {tp.string_data().begin(), tp.string_data().end()});
+      if (static_cast<int64_t>(t.string_values().size()) != t.numel())
+        return invalid_input("tensor '", tp.name(), "' has ", t.string_values().size(),
+                             " strings but shape ", shape_str(dims));
+    } else if (tp.data_location() == onnx::TensorProto::EXTERNAL) {
+      LLMC_ASSIGN_OR_RETURN(t, external_.view(tp, dtype, dims));
+    } else if (tp.has_raw_data()) {
+      // Moving the bytes out of the message avoids copying the weights.
+      t = Tensor::from_string_bytes(tp.name(), dtype, dims, std::move(*tp.mutable_raw_data()));
+    } else {
+      LLMC_ASSIGN_OR_RETURN(auto bytes, typed_fields_to_bytes(tp, dtype));
+      t = Tensor::from_string_bytes(tp.name(), dtype, dims, std::move(bytes));
+    }
+    if (dtype != DType::kString && t.nbytes() != t.expected_nbytes())
+      return invalid_input("tensor '", tp.name(), "' holds ", t.nbytes(), " bytes but shape ",
+                           shape_str(dims), " of ", dtype_name(dtype), " needs ",
+                           t.expected_nbytes());
+    t.set_doc_string(tp.doc_string());
+    return t;
+  }
+
+  ValueType type(const onnx::TypeProto& tp) {
+    ValueType vt;
+    if (!tp.has_tensor_type()) {
+      if (tp.value_case() != onnx::TypeProto::VALUE_NOT_SET || tp.has_denotation()) {
+        vt.kind = ValueType::Kind::kOpaque;
+        vt.opaque = tp.SerializeAsString();
+      }
+      return vt;
+    }
+    const auto& tt = tp.tensor_type();
+    vt.kind = ValueType::Kind::kTensor;
+    vt.elem = static_cast<DType>(tt.elem_type());
+    vt.denotation = tp.denotation();
+    vt.has_shape = tt.has_shape();
+    for (const auto& d : tt.shape().dim()) {
+      Dim dim;
+      if (d.has_dim_value()) dim.value = d.dim_value();
+      if (d.has_dim_param()) dim.param = d.dim_param();
+      dim.denotation = d.denotation();
+      vt.dims.push_back(std::move(dim));
+    }
+    return vt;
+  }
+
+  ValueInfo value_info(const onnx::ValueInfoProto& v) {
+    return ValueInfo{v.name(), v.has_type() ? type(v.type()) : ValueType{}, v.doc_string(),
+                     unknown_fields(v)};
+  }
+
+  Result<Attribute> attribute(onnx::AttributeProto& ap, std::set<std::string>& outer_refs) {
+    Attribute a;
+    a.name = ap.name();
+    a.ref_attr_name = ap.ref_attr_name();
+    a.doc_string = ap.doc_string();
+    a.extra_fields = unknown_fields(ap);
+    auto kind = static_cast<AttrKind>(ap.type());
+    if (kind == AttrKind::kUndefined) kind = infer_kind(ap);  // very old models omit `type`
+    a.kind = kind;
+    switch (kind) {
+      case AttrKind::kFloat: a.f = ap.f(); break;
+      case AttrKind::kInt: a.i = ap.i(); break;
+      case AttrKind::kString: a.s = ap.s(); break;
+      case AttrKind::kFloats: a.floats.assign(ap.floats().begin(), ap.floats().end()); break;
+      case AttrKind::kInts: a.ints.assign(ap.ints().begin(), ap.ints().end()); break;
+      case AttrKind::kStrings: a.strings.assign(ap.strings().begin(), ap.strings().end()); break;
+      case AttrKind::kTensor: {
+        LLMC_ASSIGN_OR_RETURN(auto t, tensor(*ap.mutable_t()));
+        a.tensors.push_back(std::move(t));
+        break;
+      }
+      case AttrKind::kTensors:
+        for (auto& tp : *ap.mutable_tensors()) {
+          LLMC_ASSIGN_OR_RETURN(auto t, tensor(tp));
+          a.tensors.push_back(std::move(t));
+        }
+        break;
+      case AttrKind::kGraph:
+        collect_outer_refs(ap.g(), outer_refs);
+        a.opaque.push_back(ap.g().SerializeAsString());
+        break;
+      case AttrKind::kGraphs:
+        for (const auto& g : ap.graphs()) {
+          collect_outer_refs(g, outer_refs);
+          a.opaque.push_back(g.SerializeAsString());
+        }
+        break;
+      case AttrKind::kSparseTensor: a.opaque.push_back(ap.sparse_tensor().SerializeAsString()); break;
+      case AttrKind::kSparseTensors:
+        for (const auto& s : ap.sparse_tensors()) a.opaque.push_back(s.SerializeAsString());
+        break;
+      case AttrKind::kTypeProto: a.opaque.push_back(ap.tp().SerializeAsString()); break;
+      case AttrKind::kTypeProtos:
+        for (const auto& t : ap.type_protos()) a.opaque.push_back(t.SerializeAsString());
+        break;
+      default:
+        return invalid_input("attribute '", ap.name(), "' has unknown type ", ap.type());
+    }
+    return a;
+  }
+
+  Result<Graph> graph(onnx::GraphProto& gp) {
+    Graph g;
+    g.name = gp.name();
+    g.doc_string = gp.doc_string();
+    for (const auto& v : gp.input()) g.inputs.push_back(value_info(v));
+    for (const auto& v : gp.output()) g.outputs.push_back(value_info(v));
+    for (const auto& v : gp.value_info()) g.value_info.push_back(value_info(v));
+    for (auto& tp : *gp.mutable_initializer()) {
+      auto t = tensor(tp);
+      if (!t.is_ok()) return t.status().with_context("initializer '" + tp.name() + "'");
+      g.initializers.push_back(std::move(t).value());
+    }
+    for (const auto& s : gp.sparse_initializer()) {
+      g.sparse_initializers.push_back(s.SerializeAsString());
+      g.sparse_initializer_names.push_back(s.values().name());
+    }
+    for (const auto& q : gp.quantization_annotation())
+      g.quantization_annotation.push_back(q.SerializeAsString());
+    g.extra_fields = unknown_fields(gp);
+    g.nodes.reserve(gp.node_size());
+    for (auto& np : *gp.mutable_node()) {
+      Node n;
+      n.name = np.name();
+      n.op_type = np.op_type();
+      n.domain = np.domain();
+      n.doc_string = np.doc_string();
+      n.inputs.assign(np.input().begin(), np.input().end());
+      n.outputs.assign(np.output().begin(), np.output().end());
+      n.extra_fields = unknown_fields(np);
+      std::set<std::string> outer_refs;
+      for (auto& ap : *np.mutable_attribute()) {
+        auto a = attribute(ap, outer_refs);
+        if (!a.is_ok())
+          return a.status().with_context("node '" + np.name() + "' (" + np.op_type() + ")");
+        n.attributes.push_back(std::move(a).value());
+      }
+      n.implicit_inputs.assign(outer_refs.begin(), outer_refs.end());
+      g.nodes.push_back(std::move(n));
+    }
+    return g;
+  }
+
+ private:
+  static AttrKind infer_kind(const onnx::AttributeProto& ap) {
+    if (ap.has_f()) return AttrKind::kFloat;
+    if (ap.has_i()) return AttrKind::kInt;
+    if (ap.has_s()) return AttrKind::kString;
+    if (ap.has_t()) return AttrKind::kTensor;
+    if (ap.has_g()) return AttrKind::kGraph;
+    if (ap.floats_size()) return AttrKind::kFloats;
+    if (ap.ints_size()) return AttrKind::kInts;
+    if (ap.strings_size()) return AttrKind::kStrings;
+    if (ap.tensors_size()) return AttrKind::kTensors;
+    if (ap.graphs_size()) return AttrKind::kGraphs;
+    return AttrKind::kUndefined;
+  }
+
+  // Names a subgraph reads from enclosing scopes (defined neither inside it nor by its inputs).
+  static void collect_outer_refs(const onnx::GraphProto& g, std::set<std::string>& refs) {
+    std::set<std::string> local;
+    for (const auto& v : g.input()) local.insert(v.name());
+    for (const auto& t : g.initializer()) local.insert(t.name());
+    for (const auto& s : g.sparse_initializer()) local.insert(s.values().name());
+    for (const auto& n : g.node())
+      for (const auto& o : n.output()) local.insert(o);
+    auto note = [&](const std::string& name) {
+      if (!name.empty() && !local.count(name)) refs.insert(name);
+    };
+    for (const auto& n : g.node()) {
+      for (const auto& in : n.input()) note(in);
+      for (const auto& a : n.attribute()) {
+        std::set<std::string> inner;
+        if (a.has_g()) collect_outer_refs(a.g(), inner);
+        for (const auto& sg : a.graphs()) collect_outer_refs(sg, inner);
+        for (const auto& name : inner) note(name);
+      }
+    }
+    for (const auto& o : g.output()) note(o.name());
+  }
+
+  ExternalFiles external_;
+};
+
+// Some exporters (PyTorch 1.6's gpt2_past.onnx) emit several Constant nodes with one output
+// name. ONNX Runtime turns Constants into initializers and keeps the last one in file order
+// ("the model will use the latest encountered initializer"); we do the same by dropping the
+// earlier definitions, so the graph is valid SSA and computes what ONNX Runtime computes.
+// Duplicates involving any other op stay an error (reported by topological_sort).
+void keep_last_constant_definitions(Graph& g) {
+  std::map<std::string, int> last_constant;
+  for (int i = 0; i < static_cast<int>(g.nodes.size()); ++i) {
+    const Node& n = g.nodes[i];
+    if (n.op_type == "Constant" && n.domain.empty() && n.outputs.size() == 1)
+      last_constant[n.outputs[0]] = i;
+  }
+  std::map<std::string, int> definitions;
+  for (const auto& t : g.initializers) ++definitions[t.name()];
+  for (const auto& n : g.nodes)
+    for (const auto& o : n.outputs) ++definitions[o];
+  std::vector<Node> kept;
+  for (int i = 0; i < static_cast<int>(g.nodes.size()); ++i) {
+    const Node& n = g.nodes[i];
+    const bool shadowed = n.op_type == "Constant" && n.domain.empty() && n.outputs.size() == 1 &&
+                          last_constant[n.outputs[0]] != i && definitions[n.outputs[0]] > 1;
+    if (!shadowed) kept.push_back(std::move(g.nodes[i]));
+  }
+  g.nodes = std::move(kept);
+  std::vector<Tensor> inits;
+  for (auto& t : g.initializers)
+    if (!last_constant.count(t.name())) inits.push_back(std::move(t));
+  g.initializers = std::move(inits);
+}
+
+}  // namespace
+
+Result<Model> read_onnx(const std::string& path) {
+  LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
+  if (file->size() == 0) return invalid_input(path, ": file is empty");
+  if (file->size() > static_cast<size_t>(INT_MAX))
+    return unsupported(path, ": ONNX protobuf files over 2 GB are not valid; weights that large "
+                             "belong in external data");
+  onnx::ModelProto mp;
+  {
+    google::protobuf::io::ArrayInputStream raw(file->data(), static_cast<int>(file->size()));
+    google::protobuf::io::CodedInputStream coded(&raw);
+    coded.SetTotalBytesLimit(INT_MAX);
+    if (!mp.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage())
+      return invalid_input(path, ": not a valid ONNX model (protobuf parse failed: the file is "
+                                 "truncated or not ONNX)");
+  }
+  if (!mp.has_graph() || mp.ir_version() <= 0)
+    return invalid_input(path, ": not an ONNX model (", mp.has_graph() ? "no ir_version" : "no graph",
+                         ")");
+  Model m;
+  m.ir_version = mp.ir_version();
+  for (const auto& o : mp.opset_import()) m.opset_imports.push_back({o.domain(), o.version()});
+  m.producer_name = mp.producer_name();
+  m.producer_version = mp.producer_version();
+  m.domain = mp.domain();
+  m.model_version = mp.model_version();
+  m.doc_string = mp.doc_string();
+  for (const auto& kv : mp.metadata_props()) m.metadata_props.emplace_back(kv.key(), kv.value());
+  for (const auto& f : mp.functions()) m.functions.push_back(f.SerializeAsString());
+  for (const auto& t : mp.training_info()) m.training_info.push_back(t.SerializeAsString());
+  m.extra_fields = unknown_fields(mp);
+  Reader reader(path);
+  auto graph = reader.graph(*mp.mutable_graph());
+  if (!graph.is_ok()) return graph.status().with_context(path);
+  m.graph = std::move(graph).value();
+  keep_last_constant_definitions(m.graph);
+  LLMC_RETURN_IF_ERROR(topological_sort(m.graph).with_context(path));
+  LLMC_RETURN_IF_ERROR(verify(m.graph).with_context(path));
+  return m;
+}
+
+}  // namespace llmc

@@ -1,0 +1,222 @@
+// ir::Model -> ONNX protobuf (+ optional external data side file), written atomically.
+#include <climits>
+#include <filesystem>
+#include <optional>
+
+#include <google/protobuf/unknown_field_set.h>
+
+#include "formats/atomic_file.h"
+#include "formats/onnx_format.h"
+#include "onnx/onnx_pb.h"
+
+namespace llmc {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+void restore_unknown_fields(const std::string& bytes, google::protobuf::Message& msg) {
+  if (!bytes.empty()) msg.GetReflection()->MutableUnknownFields(&msg)->ParseFromString(bytes);
+}
+
+// Collects large initializers into the side file as the proto is built.
+class ExternalWriter {
+ public:
+  ExternalWriter(AtomicFile* file, std::string location, size_t threshold)
+      : file_(file), location_(std::move(location)), threshold_(threshold) {}
+
+  bool wants(const Tensor& t) const {
+    return file_ && t.dtype() != DType::kString && t.nbytes() >= threshold_;
+  }
+
+  Status put(const Tensor& t, onnx::TensorProto& tp) {
+    // Page-align big tensors so readers can mmap them one by one; 64 bytes is enough for
+    // aligned vector loads on the rest and keeps the file compact.
+    const size_t align = t.nbytes() >= (size_t(1) << 20) ? 4096 : 64;
+    const size_t pad = (align - offset_ % align) % align;
+    static const char zeros[4096] = {};
+    LLMC_RETURN_IF_ERROR(file_->write(zeros, pad));
+    offset_ += pad;
+    LLMC_RETURN_IF_ERROR(file_->write(t.data(), t.nbytes()));
+    tp.set_data_location(onnx::TensorProto::EXTERNAL);
+    auto add = [&tp](const char* k, const std::string& v) {
+      auto* e = tp.add_external_data();
+      e->set_key(k);
+      e->set_value(v);
+    };
+    add("location", location_);
+    add("offset", std::to_string(offset_));
+    add("length", std::to_string(t.nbytes()));
+    offset_ += t.nbytes();
+    return Status::ok();
+  }
+
+ private:
+  AtomicFile* file_;
+  std::string location_;
+  size_t threshold_;
+  size_t offset_ = 0;
+};
+
+class Writer {
+ public:
+  explicit Writer(ExternalWriter* ext) : ext_(ext) {}
+
+  Status tensor(const Tensor& t, onnx::TensorProto& tp, bool allow_external) {
+    tp.set_name(t.name());
+    tp.set_data_type(static_cast<int32_t>(t.dtype()));
+    for (int64_t d : t.dims()) tp.add_dims(d);
+    if (!t.doc_string().empty()) tp.set_doc_string(t.doc_string());
+    if (t.dtype() == DType::kString) {
+      for (const auto& s : t.string_values()) tp.add_string_data(s);
+    } else if (allow_external && ext_ && ext_->wants(t)) {
+      LLMC_RETURN_IF_ERROR(ext_->put(t, tp));
+    } else {
+      tp.set_raw_data(t.data(), t.nbytes());
+    }
+    return Status::ok();
+  }
+
+  static void type(const ValueType& vt, onnx::TypeProto& tp) {
+    if (vt.kind == ValueType::Kind::kOpaque) {
+      tp.ParseFromString(vt.opaque);
+      return;
+    }
+    if (vt.kind != ValueType::Kind::kTensor) return;
+    if (!vt.denotation.empty()) tp.set_denotation(vt.denotation);
+    auto* tt = tp.mutable_tensor_type();
+    tt->set_elem_type(static_cast<int32_t>(vt.elem));
+    if (!vt.has_shape) return;
+    auto* shape = tt->mutable_shape();
+    for (const auto& d : vt.dims) {
+      auto* dp = shape->add_dim();
+      if (d.has_value()) dp->set_dim_value(d.value);
+      if (!d.param.empty()) dp->set_dim_param(d.param);
+      if (!d.denotation.empty()) dp->set_denotation(d.denotation);
+    }
+  }
+
+  static void value_info(const ValueInfo& v, onnx::ValueInfoProto& vp) {
+    vp.set_name(v.name);
+    if (!v.doc_string.empty()) vp.set_doc_string(v.doc_string);
+    if (v.type.kind != ValueType::Kind::kNone) type(v.type, *vp.mutable_type());
+    restore_unknown_fields(v.extra_fields, vp);
+  }
+
+  Status attribute(const Attribute& a, onnx::AttributeProto& ap) {
+    ap.set_name(a.name);
+    ap.set_type(static_cast<onnx::AttributeProto::AttributeType>(a.kind));
+    if (!a.ref_attr_name.empty()) ap.set_ref_attr_name(a.ref_attr_name);
+    if (!a.doc_string.empty()) ap.set_doc_string(a.doc_string);
+    restore_unknown_fields(a.extra_fields, ap);
+    switch (a.kind) {
+      case AttrKind::kFloat: ap.set_f(a.f); break;
+      case AttrKind::kInt: ap.set_i(a.i); break;
+      case AttrKind::kString: ap.set_s(a.s); break;
+      case AttrKind::kFloats: for (float v : a.floats) ap.add_floats(v); break;
+      case AttrKind::kInts: for (int64_t v : a.ints) ap.add_ints(v); break;
+      case AttrKind::kStrings: for (const auto& v : a.strings) ap.add_strings(v); break;
+      case AttrKind::kTensor:
+        if (a.tensors.size() != 1)
+          return internal_error("attribute '", a.name, "' of kind tensor holds ", a.tensors.size());
+        LLMC_RETURN_IF_ERROR(tensor(a.tensors[0], *ap.mutable_t(), false));
+        break;
+      case AttrKind::kTensors:
+        for (const auto& t : a.tensors) LLMC_RETURN_IF_ERROR(tensor(t, *ap.add_tensors(), false));
+        break;
+      case AttrKind::kGraph: ap.mutable_g()->ParseFromString(a.opaque.at(0)); break;
+      case AttrKind::kGraphs: for (const auto& s : a.opaque) ap.add_graphs()->ParseFromString(s); break;
+      case AttrKind::kSparseTensor: ap.mutable_sparse_tensor()->ParseFromString(a.opaque.at(0)); break;
+      case AttrKind::kSparseTensors:
+        for (const auto& s : a.opaque) ap.add_sparse_tensors()->ParseFromString(s);
+        break;
+      case AttrKind::kTypeProto: ap.mutable_tp()->ParseFromString(a.opaque.at(0)); break;
+      case AttrKind::kTypeProtos: for (const auto& s : a.opaque) ap.add_type_protos()->ParseFromString(s); break;
+      case AttrKind::kUndefined: ap.clear_type(); break;
+    }
+    return Status::ok();
+  }
+
+  Status graph(const Graph& g, onnx::GraphProto& gp) {
+    gp.set_name(g.name);
+    if (!g.doc_string.empty()) gp.set_doc_string(g.doc_string);
+    for (const auto& n : g.nodes) {
+      auto* np = gp.add_node();
+      np->set_name(n.name);
+      np->set_op_type(n.op_type);
+      if (!n.domain.empty()) np->set_domain(n.domain);
+      if (!n.doc_string.empty()) np->set_doc_string(n.doc_string);
+      for (const auto& in : n.inputs) np->add_input(in);
+      for (const auto& out : n.outputs) np->add_output(out);
+      for (const auto& a : n.attributes) LLMC_RETURN_IF_ERROR(attribute(a, *np->add_attribute()));
+      restore_unknown_fields(n.extra_fields, *np);
+    }
+    for (const auto& v : g.inputs) value_info(v, *gp.add_input());
+    for (const auto& v : g.outputs) value_info(v, *gp.add_output());
+    for (const auto& v : g.value_info) value_info(v, *gp.add_value_info());
+    for (const auto& t : g.initializers) LLMC_RETURN_IF_ERROR(tensor(t, *gp.add_initializer(), true));
+    for (const auto& s : g.sparse_initializers) gp.add_sparse_initializer()->ParseFromString(s);
+    for (const auto& q : g.quantization_annotation)
+      gp.add_quantization_annotation()->ParseFromString(q);
+    restore_unknown_fields(g.extra_fields, gp);
+    return Status::ok();
+  }
+
+ private:
+  ExternalWriter* ext_;
+};
+
+size_t weight_bytes(const Graph& g) {
+  size_t total = 0;
+  for (const auto& t : g.initializers) total += t.nbytes();
+  return total;
+}
+
+}  // namespace
+
+Status write_onnx(const Model& m, const std::string& path, const OnnxWriteOptions& options) {
+  const bool external = options.external_data || weight_bytes(m.graph) > kInlineWeightLimit;
+  std::optional<AtomicFile> data_file;
+  std::optional<ExternalWriter> ext;
+  if (external) {
+    const std::string location = options.external_file.empty()
+                                     ? fs::path(path).filename().string() + ".data"
+                                     : options.external_file;
+    const fs::path dir = fs::path(path).parent_path();
+    LLMC_ASSIGN_OR_RETURN(auto f, AtomicFile::create((dir / location).string()));
+    data_file.emplace(std::move(f));
+    // Tiny tensors stay inline even when forced external: only the big ones break the limit.
+    ext.emplace(&*data_file, location, options.external_data ? options.external_threshold : 1024);
+  }
+  onnx::ModelProto mp;
+  mp.set_ir_version(m.ir_version);
+  for (const auto& o : m.opset_imports) {
+    auto* op = mp.add_opset_import();
+    op->set_domain(o.domain);
+    op->set_version(o.version);
+  }
+  if (!m.producer_name.empty()) mp.set_producer_name(m.producer_name);
+  if (!m.producer_version.empty()) mp.set_producer_version(m.producer_version);
+  if (!m.domain.empty()) mp.set_domain(m.domain);
+  if (m.model_version) mp.set_model_version(m.model_version);
+  if (!m.doc_string.empty()) mp.set_doc_string(m.doc_string);
+  for (const auto& [k, v] : m.metadata_props) {
+    auto* e = mp.add_metadata_props();
+    e->set_key(k);
+    e->set_value(v);
+  }
+  for (const auto& f : m.functions) mp.add_functions()->ParseFromString(f);
+  for (const auto& t : m.training_info) mp.add_training_info()->ParseFromString(t);
+  restore_unknown_fields(m.extra_fields, mp);
+  Writer writer(ext ? &*ext : nullptr);
+  LLMC_RETURN_IF_ERROR(writer.graph(m.graph, *mp.mutable_graph()).with_context(path));
+  if (mp.ByteSizeLong() > static_cast<size_t>(INT_MAX))
+    return invalid_input(path, ": model is over the 2 GB protobuf limit even with external data");
+  LLMC_ASSIGN_OR_RETURN(auto out, AtomicFile::create(path));
+  if (!mp.SerializeToFileDescriptor(out.fd()))
+    return io_error(path, ": writing the model failed");
+  if (data_file) LLMC_RETURN_IF_ERROR(data_file->commit());
+  return out.commit();
+}
+
+}  // namespace llmc

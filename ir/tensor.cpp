@@ -1,0 +1,100 @@
+#include "ir/tensor.h"
+
+#include <sstream>
+
+namespace llmc {
+
+int64_t shape_numel(const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  return n;
+}
+
+std::string shape_str(const std::vector<int64_t>& dims) {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < dims.size(); ++i) os << (i ? "," : "") << dims[i];
+  os << "]";
+  return os.str();
+}
+
+namespace {
+std::shared_ptr<const uint8_t> own_copy(const void* bytes, size_t nbytes) {
+  // 64-byte aligned so kernels may use aligned vector loads on owned weights.
+  auto* p = static_cast<uint8_t*>(::operator new[](nbytes ? nbytes : 1, std::align_val_t(64)));
+  if (nbytes) std::memcpy(p, bytes, nbytes);
+  return std::shared_ptr<const uint8_t>(p, [](const uint8_t* q) {
+    ::operator delete[](const_cast<uint8_t*>(q), std::align_val_t(64));
+  });
+}
+}  // namespace
+
+Tensor Tensor::from_bytes(std::string name, DType dtype, std::vector<int64_t> dims,
+                          const void* bytes, size_t nbytes) {
+  Tensor t;
+  t.name_ = std::move(name);
+  t.dtype_ = dtype;
+  t.dims_ = std::move(dims);
+  t.data_ = own_copy(bytes, nbytes);
+  t.nbytes_ = nbytes;
+  return t;
+}
+
+Tensor Tensor::from_string_bytes(std::string name, DType dtype, std::vector<int64_t> dims,
+                                 std::string&& bytes) {
+  auto holder = std::make_shared<std::string>(std::move(bytes));
+  Tensor t;
+  t.name_ = std::move(name);
+  t.dtype_ = dtype;
+  t.dims_ = std::move(dims);
+  t.nbytes_ = holder->size();
+  t.data_ = std::shared_ptr<const uint8_t>(holder,
+                                           reinterpret_cast<const uint8_t*>(holder->data()));
+  return t;
+}
+
+Tensor Tensor::view(std::string name, DType dtype, std::vector<int64_t> dims,
+                    std::shared_ptr<const void> owner, const void* bytes, size_t nbytes) {
+  Tensor t;
+  t.name_ = std::move(name);
+  t.dtype_ = dtype;
+  t.dims_ = std::move(dims);
+  t.data_ = std::shared_ptr<const uint8_t>(std::move(owner),
+                                           static_cast<const uint8_t*>(bytes));
+  t.nbytes_ = nbytes;
+  t.is_view_ = true;
+  return t;
+}
+
+Tensor Tensor::zeros(std::string name, DType dtype, std::vector<int64_t> dims) {
+  const size_t n = dtype_storage_bytes(dtype, shape_numel(dims));
+  std::vector<uint8_t> z(n, 0);
+  return from_bytes(std::move(name), dtype, std::move(dims), z.data(), n);
+}
+
+Tensor Tensor::strings(std::string name, std::vector<int64_t> dims,
+                       std::vector<std::string> values) {
+  Tensor t;
+  t.name_ = std::move(name);
+  t.dtype_ = DType::kString;
+  t.dims_ = std::move(dims);
+  t.strings_ = std::move(values);
+  return t;
+}
+
+uint8_t* Tensor::mutable_data() {
+  if (is_view_ || data_.use_count() > 1) {
+    data_ = own_copy(data_.get(), nbytes_);
+    is_view_ = false;
+  }
+  return const_cast<uint8_t*>(data_.get());
+}
+
+bool Tensor::identical_to(const Tensor& o) const {
+  if (name_ != o.name_ || dtype_ != o.dtype_ || dims_ != o.dims_ || nbytes_ != o.nbytes_ ||
+      strings_ != o.strings_)
+    return false;
+  return nbytes_ == 0 || std::memcmp(data(), o.data(), nbytes_) == 0;
+}
+
+}  // namespace llmc

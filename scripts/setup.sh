@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what llmcompress needs to build and test: Debian packages (apt-get, with sudo when
+# not root) and, for tests and comparisons only, ONNX Runtime in a git-ignored .venv/.
+# Idempotent and quiet when everything is already there.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+packages=(cmake ninja-build g++ ccache libonnx-dev libprotobuf-dev protobuf-compiler
+          libeigen3-dev libcli11-dev catch2 python3-venv)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Reference runtime for tests (never needed by the tool itself). Pinned versions.
+venv="$root/.venv"
+pins=(onnxruntime==1.31.1 onnx==1.23.2 numpy)
+if ! "$venv/bin/python" -c "import onnxruntime, onnx, numpy" >/dev/null 2>&1; then
+  echo "setup: creating $venv with ${pins[*]}"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "${pins[@]}"
+fi

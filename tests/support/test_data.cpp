@@ -1,0 +1,105 @@
+#include "tests/support/test_data.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+namespace llmc::testing {
+
+namespace {
+bool in_ci() {
+  const char* ci = std::getenv("CI");
+  return ci && std::string(ci) == "true";
+}
+
+std::vector<std::string>& scratch_dirs() {
+  static std::vector<std::string> dirs;
+  static bool registered = false;
+  if (!registered) {
+    registered = true;
+    std::atexit([] {
+      for (const auto& d : scratch_dirs()) std::filesystem::remove_all(d);
+    });
+  }
+  return dirs;
+}
+
+void missing(const std::string& what) {
+  if (in_ci()) FAIL(what << " (CI=true: tests needing real data must not skip)");
+  WARN("SKIPPED: " << what);
+}
+}  // namespace
+
+std::string data_path(const std::string& relative) {
+  const char* root = std::getenv("LLMC_DATA");
+  if (!root || !*root) {
+    missing("LLMC_DATA is not set; point it at shared/data");
+    return "";
+  }
+  std::string p = std::string(root) + "/" + relative;
+  if (!file_exists(p)) {
+    missing("missing test data " + p);
+    return "";
+  }
+  return p;
+}
+
+std::string scratch_dir(const std::string& label) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / ("llmc_" + label + "_XXXXXX")).string();
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  REQUIRE(::mkdtemp(buf.data()) != nullptr);
+  scratch_dirs().push_back(buf.data());
+  return buf.data();
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+CommandResult run_shell(const std::string& command) {
+  const std::string dir = scratch_dir("cmd");
+  const std::string out = dir + "/stdout", err = dir + "/stderr";
+  int rc = std::system((command + " >" + out + " 2>" + err).c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+  r.output = read_text(out);
+  r.errors = read_text(err);
+  return r;
+}
+
+CommandResult run_cli(const std::string& args) {
+  return run_shell(shell_quote(LLMC_BINARY) + " " + args);
+}
+
+std::string venv_python() {
+  std::string py = std::string(LLMC_SOURCE_DIR) + "/.venv/bin/python";
+  if (!file_exists(py)) {
+    missing(".venv with onnxruntime is missing: run scripts/setup.sh");
+    return "";
+  }
+  return py;
+}
+
+}  // namespace llmc::testing

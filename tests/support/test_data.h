@@ -1,0 +1,30 @@
+// Locating the shared real data ($LLMC_DATA) and scratch directories for tests.
+#pragma once
+#include <string>
+
+namespace llmc::testing {
+
+// $LLMC_DATA joined with `relative`. When LLMC_DATA is unset or the file is missing:
+// under CI=true the calling test FAILS; otherwise it is skipped with a visible warning.
+// Returns "" when the caller should return early.
+std::string data_path(const std::string& relative);
+// A fresh empty directory under the system temp dir, removed at process exit.
+std::string scratch_dir(const std::string& label);
+// Runs the llmcompress CLI with `args` (shell-quoted by the caller); captures stdout+stderr.
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout
+  std::string errors;  // stderr
+};
+CommandResult run_cli(const std::string& args);
+// Runs any shell command the same way.
+CommandResult run_shell(const std::string& command);
+std::string read_text(const std::string& path);
+bool file_exists(const std::string& path);
+// Single-quotes for /bin/sh.
+std::string shell_quote(const std::string& s);
+// The repository's Python with onnxruntime/onnx/numpy (.venv), or "" when missing
+// (which fails under CI=true, skips otherwise).
+std::string venv_python();
+
+}  // namespace llmc::testing

@@ -1,0 +1,50 @@
+// llmcompress convert IN -o OUT: ONNX round trip or llama2.c import, written atomically.
+#include <cstdio>
+
+#include "formats/model_loader.h"
+#include "formats/onnx_format.h"
+#include "tools/cli_common.h"
+#include "tools/commands.h"
+
+namespace llmc::cli {
+
+namespace {
+struct ConvertArgs {
+  std::string input;
+  std::string output;
+  std::string tokenizer;
+  bool external_data = false;
+};
+
+Status run_convert(const ConvertArgs& a) {
+  LLMC_ASSIGN_OR_RETURN(Model model, load_model(a.input));
+  if (!a.tokenizer.empty()) {
+    LLMC_ASSIGN_OR_RETURN(auto tok, Llama2cTokenizer::from_file(a.tokenizer));
+    attach_tokenizer(model, tok);
+  }
+  OnnxWriteOptions options;
+  options.external_data = a.external_data;
+  LLMC_RETURN_IF_ERROR(write_onnx(model, a.output, options));
+  size_t bytes = 0;
+  for (const auto& t : model.graph.initializers) bytes += t.nbytes();
+  std::printf("wrote %s: %zu nodes, %zu initializers, %.2f MB of weights%s\n", a.output.c_str(),
+              model.graph.nodes.size(), model.graph.initializers.size(), bytes / 1e6,
+              a.external_data || bytes > kInlineWeightLimit ? " (external data beside it)" : "");
+  return Status::ok();
+}
+}  // namespace
+
+void add_convert_command(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<ConvertArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "convert", "Read an ONNX model or llama2.c checkpoint and write it as ONNX");
+  cmd->add_option("input", args->input, "ONNX model or llama2.c checkpoint (.bin)")->required();
+  cmd->add_option("-o,--output", args->output, "output .onnx path")->required();
+  cmd->add_option("--tokenizer", args->tokenizer,
+                  "llama2.c tokenizer.bin to carry inside the model (metadata_props)");
+  cmd->add_flag("--external-data", args->external_data,
+                "store weights in OUTPUT.data beside the model (automatic above 2 GB)");
+  cmd->callback([args, &exit_code] { exit_code = report("convert", run_convert(*args)); });
+}
+
+}  // namespace llmc::cli

@@ -1,0 +1,10 @@
+// Every CLI subcommand registers itself on the app here; one line per command.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace llmc::cli {
+// Each adds its subcommand; on run, the subcommand stores its exit code in `exit_code`.
+void add_convert_command(CLI::App& app, int& exit_code);
+void add_inspect_command(CLI::App& app, int& exit_code);
+void add_tokenize_command(CLI::App& app, int& exit_code);
+}  // namespace llmc::cli
