@@ -30,4 +30,10 @@ while IFS= read -r -d '' f; do
   fi
 done < <(find "$LLMC_DATA" -name '*.onnx' -print0 | sort -z)
 [[ $n -gt 0 ]] || { echo "no .onnx files under $LLMC_DATA" >&2; exit 1; }
+# Models we generate: the llama2.c import, inline and with external data.
+"$bin" convert "$LLMC_DATA/llama2c/stories260K.bin" --tokenizer "$LLMC_DATA/llama2c/tok512.bin" \
+  -o "$out/stories260K.onnx" >/dev/null
+mkdir -p "$out/stories_ext"
+"$bin" convert "$out/stories260K.onnx" -o "$out/stories_ext/stories260K.onnx" --external-data >/dev/null
+pairs+=("=$out/stories260K.onnx" "$out/stories260K.onnx=$out/stories_ext/stories260K.onnx")
 "$py" "$here/check_roundtrip.py" "${pairs[@]}"
