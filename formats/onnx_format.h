@@ -15,6 +15,9 @@ namespace llmc {
 // match their shape, cycles, and inputs nothing defines.
 Result<Model> read_onnx(const std::string& path);
 
+// Reads a serialized TensorProto file (the ONNX backend tests' input_0.pb / output_0.pb).
+Result<Tensor> read_tensor_proto_file(const std::string& path);
+
 struct OnnxWriteOptions {
   // Put initializers of at least `external_threshold` bytes in a side file. Forced on when the
   // weights would not fit the 2 GB protobuf limit.

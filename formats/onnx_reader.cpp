@@ -343,6 +343,18 @@ void keep_last_constant_definitions(Graph& g) {
 
 }  // namespace
 
+Result<Tensor> read_tensor_proto_file(const std::string& path) {
+  LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
+  if (file->size() == 0) return invalid_input(path, ": file is empty");
+  onnx::TensorProto tp;
+  if (!tp.ParseFromArray(file->data(), static_cast<int>(file->size())))
+    return invalid_input(path, ": not a valid TensorProto");
+  Reader reader(path);
+  auto t = reader.tensor(tp);
+  if (!t.is_ok()) return t.status().with_context(path);
+  return t;
+}
+
 Result<Model> read_onnx(const std::string& path) {
   LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
   if (file->size() == 0) return invalid_input(path, ": file is empty");

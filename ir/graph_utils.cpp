@@ -94,8 +94,21 @@ Status topological_sort(Graph& graph) {
       if (--pending[u] == 0) ready.push(u);
   }
   if (static_cast<int>(order.size()) != n) {
-    for (int i = 0; i < n; ++i)
-      if (pending[i] > 0) return invalid_input("graph has a cycle through ", describe(graph.nodes[i]));
+    // Nodes still pending lie on a cycle or downstream of one. Walk back through pending
+    // producers: the first node seen twice is on the cycle, and that is the one to name.
+    int at = 0;
+    while (pending[at] == 0) ++at;
+    std::vector<bool> seen(n, false);
+    while (!seen[at]) {
+      seen[at] = true;
+      int prev = -1;
+      for_each_read(graph.nodes[at], [&](const std::string& v) {
+        auto it = producer.find(v);
+        if (prev < 0 && it != producer.end() && pending[it->second] > 0) prev = it->second;
+      });
+      at = prev;
+    }
+    return invalid_input("graph has a cycle through ", describe(graph.nodes[at]));
   }
   bool already_sorted = true;
   for (int i = 0; i < n; ++i) already_sorted &= order[i] == i;
