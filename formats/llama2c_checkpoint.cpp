@@ -92,7 +92,7 @@ Result<Llama2cCheckpoint> read_llama2c_checkpoint(const std::string& path) {
   ck.rms_final = take(dim);
   take(size_t(c.seq_len) * c.head_size());  // legacy freq_cis tables, unused
   ck.classifier = c.shared_classifier ? ck.token_embedding : take(size_t(c.vocab_size) * dim);
-  ck.file = std::move(file);
+  ck.owner = std::move(file);
   return ck;
 }
 

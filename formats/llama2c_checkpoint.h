@@ -26,7 +26,8 @@ struct Llama2cConfig {
 // Views into the mapped file, each matrix row-major [out][in] as llama2.c stores it.
 struct Llama2cCheckpoint {
   Llama2cConfig config;
-  std::shared_ptr<const MappedFile> file;
+  // Keeps the weights alive: the mapped checkpoint file, or owned buffers (synthetic models).
+  std::shared_ptr<const void> owner;
   const float* token_embedding = nullptr;  // [vocab][dim]
   const float* rms_att = nullptr;          // [layer][dim]
   const float* wq = nullptr;               // [layer][dim][dim]

@@ -10,7 +10,7 @@ namespace llmc {
 namespace {
 
 Tensor view_f32(const std::string& name, std::vector<int64_t> dims, const float* p,
-                const std::shared_ptr<const MappedFile>& owner) {
+                const std::shared_ptr<const void>& owner) {
   const size_t n = static_cast<size_t>(shape_numel(dims)) * sizeof(float);
   return Tensor::view(name, DType::kF32, std::move(dims), owner, p, n);
 }
@@ -58,7 +58,7 @@ class LlamaGraph {
     positions_and_mask();
     std::string h = b_.op("Gather", "/model/embed_tokens/Gather",
                           {b_.initializer(view_f32("model.embed_tokens.weight",
-                                                   {c_.vocab_size, c_.dim}, ck_.token_embedding, ck_.file)),
+                                                   {c_.vocab_size, c_.dim}, ck_.token_embedding, ck_.owner)),
                            "input_ids"},
                           {Attribute::make_int("axis", 0)});
     for (int l = 0; l < c_.n_layers; ++l) h = layer(l, h);
@@ -131,7 +131,7 @@ class LlamaGraph {
       two_ = b_.scalar_f32("/model/Constant_two", 2.0f);
       eps_ = b_.scalar_f32("/model/Constant_eps", 1e-5f);
     }
-    const std::string weight = b_.initializer(view_f32(weight_name, {c_.dim}, w, ck_.file));
+    const std::string weight = b_.initializer(view_f32(weight_name, {c_.dim}, w, ck_.owner));
     const std::string sq = b_.op("Pow", prefix + "/Pow", {x, two_});
     const std::string mean = b_.op("ReduceMean", prefix + "/ReduceMean", {sq},
                                    {Attribute::make_ints("axes", {-1}), Attribute::make_int("keepdims", 1)});

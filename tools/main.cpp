@@ -13,6 +13,10 @@ int main(int argc, char** argv) {
   llmc::cli::add_convert_command(app, exit_code);
   llmc::cli::add_inspect_command(app, exit_code);
   llmc::cli::add_tokenize_command(app, exit_code);
+  llmc::cli::add_run_command(app, exit_code);
+  llmc::cli::add_eval_command(app, exit_code);
+  llmc::cli::add_bench_command(app, exit_code);
+  llmc::cli::add_synth_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,38 @@
+// Latency and memory of a causal LM: prefill of a prompt, then per-token decode with the KV
+// cache. Warm-up runs are excluded from every statistic.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "runtime/decoder.h"
+
+namespace llmc::rt {
+
+struct BenchOptions {
+  int64_t prompt_len = 128;
+  int64_t decode_tokens = 32;
+  int warmup = 1;
+  int repeats = 3;  // prefill repetitions (median reported)
+  uint64_t seed = 0;
+};
+
+struct BenchResult {
+  std::vector<double> prefill_ms;  // one per repeat
+  std::vector<double> decode_ms;   // one per generated token
+  double prefill_median_ms = 0;
+  double decode_p50_ms = 0, decode_p90_ms = 0;
+  double decode_tokens_per_s = 0;
+  double prefill_tokens_per_s = 0;
+  size_t peak_rss_bytes = 0;
+  size_t kv_cache_bytes = 0;  // at the end of decoding
+};
+
+Result<BenchResult> bench_decoder(Decoder& model, const BenchOptions& options);
+
+// Peak resident set of this process so far (getrusage), and the current one (/proc).
+size_t peak_rss_bytes();
+size_t current_rss_bytes();
+double percentile(std::vector<double> values, double q);
+
+}  // namespace llmc::rt

@@ -1,0 +1,52 @@
+#include "runtime/kernel.h"
+
+namespace llmc::rt {
+
+Status KernelContext::require_inputs(size_t n) const {
+  for (size_t i = 0; i < n; ++i)
+    if (!input(i)) return invalid_input("input ", i, " is required");
+  return Status::ok();
+}
+
+Value& KernelContext::output(size_t i, DType dtype, std::vector<int64_t> shape) {
+  outputs_[i] = Value::allocate(dtype, std::move(shape), buffers_);
+  return outputs_[i];
+}
+
+std::string KernelContext::attr_string(const std::string& name, const std::string& fallback) const {
+  const Attribute* a = node_.find_attr(name);
+  return a && a->kind == AttrKind::kString ? a->s : fallback;
+}
+
+const std::vector<int64_t>* KernelContext::attr_ints(const std::string& name) const {
+  const Attribute* a = node_.find_attr(name);
+  return a && a->kind == AttrKind::kInts ? &a->ints : nullptr;
+}
+
+const std::vector<float>* KernelContext::attr_floats(const std::string& name) const {
+  const Attribute* a = node_.find_attr(name);
+  return a && a->kind == AttrKind::kFloats ? &a->floats : nullptr;
+}
+
+const Tensor* KernelContext::attr_tensor(const std::string& name) const {
+  const Attribute* a = node_.find_attr(name);
+  return a && a->kind == AttrKind::kTensor && !a->tensors.empty() ? &a->tensors[0] : nullptr;
+}
+
+void KernelRegistry::add(const std::string& domain, const std::string& op_type, KernelFn fn) {
+  kernels_[{domain, op_type}] = std::move(fn);
+}
+
+const KernelFn* KernelRegistry::find(const std::string& domain, const std::string& op_type) const {
+  const std::string d = domain == "ai.onnx" ? "" : domain;
+  auto it = kernels_.find({d, op_type});
+  return it == kernels_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::pair<std::string, std::string>> KernelRegistry::ops() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [k, v] : kernels_) out.push_back(k);
+  return out;
+}
+
+}  // namespace llmc::rt

@@ -1,0 +1,84 @@
+// The kernel interface: one plain function per op, looked up by (domain, op type).
+// A kernel reads ctx.input(i), node attributes (with the model's opset version, for ops whose
+// attributes became inputs), and creates each output with ctx.output(i, dtype, shape).
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "ir/status.h"
+#include "runtime/thread_pool.h"
+#include "runtime/value.h"
+
+namespace llmc::rt {
+
+class KernelContext {
+ public:
+  KernelContext(const Node& node, int64_t opset, std::vector<const Value*> inputs,
+                ThreadPool& pool, BufferPool* buffers)
+      : node_(node), opset_(opset), inputs_(std::move(inputs)), pool_(pool), buffers_(buffers) {
+    outputs_.resize(node.outputs.size());
+  }
+
+  const Node& node() const { return node_; }
+  // Version of the node's domain in the model's opset imports.
+  int64_t opset() const { return opset_; }
+  size_t num_inputs() const { return inputs_.size(); }
+  // nullptr when the input is omitted ("" in the model) or beyond the node's inputs.
+  const Value* input(size_t i) const { return i < inputs_.size() ? inputs_[i] : nullptr; }
+  // Input i, which the op requires: an error Status when missing is produced by require().
+  const Value& in(size_t i) const { return *inputs_[i]; }
+  Status require_inputs(size_t n) const;
+  size_t num_outputs() const { return outputs_.size(); }
+  bool wants_output(size_t i) const { return i < node_.outputs.size() && !node_.outputs[i].empty(); }
+  // Allocates output i (from the session's buffer pool).
+  Value& output(size_t i, DType dtype, std::vector<int64_t> shape);
+  // Sets output i to an existing value (aliasing, e.g. Reshape).
+  void set_output(size_t i, Value v) { outputs_[i] = std::move(v); }
+  std::vector<Value>& outputs() { return outputs_; }
+  ThreadPool& pool() { return pool_; }
+
+  int64_t attr_int(const std::string& name, int64_t fallback) const { return node_.attr_int(name, fallback); }
+  float attr_float(const std::string& name, float fallback) const { return node_.attr_float(name, fallback); }
+  std::string attr_string(const std::string& name, const std::string& fallback) const;
+  const std::vector<int64_t>* attr_ints(const std::string& name) const;
+  const std::vector<float>* attr_floats(const std::string& name) const;
+  const Tensor* attr_tensor(const std::string& name) const;
+  bool has_attr(const std::string& name) const { return node_.find_attr(name) != nullptr; }
+
+  // "node 'name' (Op): <message>" errors.
+  template <typename... Args>
+  Status fail(const Args&... args) const {
+    return invalid_input(args...);
+  }
+
+ private:
+  const Node& node_;
+  int64_t opset_;
+  std::vector<const Value*> inputs_;
+  std::vector<Value> outputs_;
+  ThreadPool& pool_;
+  BufferPool* buffers_;
+};
+
+using KernelFn = std::function<Status(KernelContext&)>;
+
+// (domain, op type) -> kernel. "" is the default ONNX domain.
+class KernelRegistry {
+ public:
+  void add(const std::string& domain, const std::string& op_type, KernelFn fn);
+  void add(const std::string& op_type, KernelFn fn) { add("", op_type, std::move(fn)); }
+  const KernelFn* find(const std::string& domain, const std::string& op_type) const;
+  // Every (domain, op) with a kernel, sorted: the ops the runtime claims.
+  std::vector<std::pair<std::string, std::string>> ops() const;
+
+ private:
+  std::map<std::pair<std::string, std::string>, KernelFn> kernels_;
+};
+
+// All built-in kernels (runtime/kernel_registry.cpp lists every kernel file once).
+const KernelRegistry& builtin_kernels();
+
+}  // namespace llmc::rt

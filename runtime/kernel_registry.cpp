@@ -1,0 +1,21 @@
+#include "runtime/kernels/register.h"
+
+namespace llmc::rt {
+
+const KernelRegistry& builtin_kernels() {
+  static const KernelRegistry registry = [] {
+    KernelRegistry r;
+    register_binary_kernels(r);
+    register_unary_kernels(r);
+    register_cast_kernels(r);
+    register_shape_kernels(r);
+    register_data_movement_kernels(r);
+    register_reduce_kernels(r);
+    register_normalization_kernels(r);
+    register_matmul_kernels(r);
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace llmc::rt

@@ -1,0 +1,475 @@
+// Broadcasting elementwise kernels: arithmetic (Add Sub Mul Div Pow Mod PRelu), comparisons,
+// logic (And Or Xor), Where, and the variadic Min Max Sum Mean.
+//
+// All of them run through one broadcast plan: the output shape is collapsed (size-1 dims
+// dropped, neighbouring dims merged when every input is contiguous or broadcast across both),
+// so equal shapes become one flat row, "tensor op scalar" one row with a fixed operand and
+// "[M,N] op [N]" M rows. Rows are then processed by tight loops the compiler vectorises for
+// float32 / int types; float16 and bfloat16 are computed in float.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "runtime/kernels/kernel_util.h"
+#include "runtime/kernels/register.h"
+
+namespace llmc::rt {
+namespace {
+
+// ---- element types --------------------------------------------------------------------------
+
+struct f16_t { uint16_t bits; };
+struct bf16_t { uint16_t bits; };
+
+// Num<T>::C is the type arithmetic happens in; ld/st convert storage <-> compute.
+template <typename T> struct Num {
+  using C = T;
+  static C ld(T x) { return x; }
+  template <typename V> static T st(V v) { return static_cast<T>(v); }
+};
+template <> struct Num<f16_t> {
+  using C = float;
+  static float ld(f16_t x) { return half_to_float(x.bits); }
+  template <typename V> static f16_t st(V v) { return {float_to_half(static_cast<float>(v))}; }
+};
+template <> struct Num<bf16_t> {
+  using C = float;
+  static float ld(bf16_t x) { return bf16_to_float(x.bits); }
+  template <typename V> static bf16_t st(V v) { return {float_to_bf16(static_cast<float>(v))}; }
+};
+
+enum : unsigned { kFloat = 1, kSigned = 2, kUnsigned = 4, kBoolT = 8 };
+constexpr unsigned kInt = kSigned | kUnsigned, kNumeric = kFloat | kInt, kAll = kNumeric | kBoolT;
+
+// Calls f(T{}) for the storage type T of `t` when its category is in Mask.
+template <unsigned M, typename F>
+Status dispatch(DType t, F&& f) {
+  switch (t) {
+    case DType::kF32: if constexpr (M & kFloat) return f(float{}); break;
+    case DType::kF64: if constexpr (M & kFloat) return f(double{}); break;
+    case DType::kF16: if constexpr (M & kFloat) return f(f16_t{}); break;
+    case DType::kBF16: if constexpr (M & kFloat) return f(bf16_t{}); break;
+    case DType::kI8: if constexpr (M & kSigned) return f(int8_t{}); break;
+    case DType::kI16: if constexpr (M & kSigned) return f(int16_t{}); break;
+    case DType::kI32: if constexpr (M & kSigned) return f(int32_t{}); break;
+    case DType::kI64: if constexpr (M & kSigned) return f(int64_t{}); break;
+    case DType::kU8: if constexpr (M & kUnsigned) return f(uint8_t{}); break;
+    case DType::kU16: if constexpr (M & kUnsigned) return f(uint16_t{}); break;
+    case DType::kU32: if constexpr (M & kUnsigned) return f(uint32_t{}); break;
+    case DType::kU64: if constexpr (M & kUnsigned) return f(uint64_t{}); break;
+    case DType::kBool: if constexpr (M & kBoolT) return f(bool{}); break;
+    default: break;
+  }
+  return unsupported("dtype ", dtype_name(t), " is not supported by this op");
+}
+
+template <typename T> constexpr bool is_float_v = std::is_floating_point_v<typename Num<T>::C>;
+
+// ---- broadcast plan -------------------------------------------------------------------------
+
+constexpr int64_t kGrain = 16384;
+
+template <size_t K>
+struct Plan {
+  std::vector<int64_t> dims;                    // collapsed output dims, at least one
+  std::array<std::vector<int64_t>, K> strides;  // element strides of each input per dim
+  int64_t numel = 0;
+};
+
+template <size_t K>
+Plan<K> make_plan(const std::vector<int64_t>& out, const std::array<const std::vector<int64_t>*, K>& ins) {
+  std::array<std::vector<int64_t>, K> full;
+  for (size_t k = 0; k < K; ++k) full[k] = broadcast_strides(*ins[k], out);
+  Plan<K> p;
+  p.numel = shape_numel(out);
+  for (size_t d = 0; d < out.size(); ++d) {
+    if (out[d] == 1) continue;
+    bool merge = !p.dims.empty();
+    for (size_t k = 0; k < K && merge; ++k) merge = p.strides[k].back() == full[k][d] * out[d];
+    if (merge) {
+      p.dims.back() *= out[d];
+      for (size_t k = 0; k < K; ++k) p.strides[k].back() = full[k][d];
+      continue;
+    }
+    p.dims.push_back(out[d]);
+    for (size_t k = 0; k < K; ++k) p.strides[k].push_back(full[k][d]);
+  }
+  if (p.dims.empty()) {
+    p.dims.push_back(1);
+    for (size_t k = 0; k < K; ++k) p.strides[k].push_back(0);
+  }
+  return p;
+}
+
+// Calls row(out_offset, in_offsets, in_steps, n) over runs of the innermost dim; in_steps are
+// 0 (broadcast) or 1 (contiguous). Chunks of the flat output index run in parallel.
+template <size_t K, typename Row>
+void run_plan(ThreadPool& pool, const Plan<K>& p, int64_t grain, const Row& row) {
+  if (p.numel == 0) return;
+  const int r = static_cast<int>(p.dims.size());
+  const int64_t inner = p.dims.back();
+  std::array<int64_t, K> step;
+  for (size_t k = 0; k < K; ++k) step[k] = p.strides[k].back();
+  pool.parallel_for(p.numel, grain, [&](int64_t begin, int64_t end) {
+    std::vector<int64_t> idx(r);
+    std::array<int64_t, K> off{};
+    int64_t rem = begin;
+    for (int d = r - 1; d >= 0; --d) {
+      idx[d] = rem % p.dims[d];
+      rem /= p.dims[d];
+      for (size_t k = 0; k < K; ++k) off[k] += idx[d] * p.strides[k][d];
+    }
+    int64_t pos = begin;
+    while (pos < end) {
+      const int64_t n = std::min(inner - idx[r - 1], end - pos);
+      row(pos, off, step, n);
+      pos += n;
+      if (pos >= end) break;
+      for (size_t k = 0; k < K; ++k) off[k] -= idx[r - 1] * step[k];
+      idx[r - 1] = 0;
+      for (int d = r - 2; d >= 0; --d) {
+        ++idx[d];
+        for (size_t k = 0; k < K; ++k) off[k] += p.strides[k][d];
+        if (idx[d] < p.dims[d]) break;
+        for (size_t k = 0; k < K; ++k) off[k] -= p.dims[d] * p.strides[k][d];
+        idx[d] = 0;
+      }
+    }
+  });
+}
+
+// out = f(a, b) elementwise with broadcasting; `out` has shape `os` (already broadcast).
+template <typename TA, typename TB, typename TO, typename F>
+void binary_into(ThreadPool& pool, const TA* a, const std::vector<int64_t>& as, const TB* b,
+                 const std::vector<int64_t>& bs, TO* o, const std::vector<int64_t>& os, const F& f) {
+  using NA = Num<TA>;
+  using NB = Num<TB>;
+  using NO = Num<TO>;
+  const Plan<2> p = make_plan<2>(os, {&as, &bs});
+  run_plan<2>(pool, p, kGrain, [&](int64_t oo, const std::array<int64_t, 2>& off, const std::array<int64_t, 2>& st, int64_t n) {
+    const TA* pa = a + off[0];
+    const TB* pb = b + off[1];
+    TO* po = o + oo;
+    if (st[0] && st[1]) {
+      for (int64_t i = 0; i < n; ++i) po[i] = NO::st(f(NA::ld(pa[i]), NB::ld(pb[i])));
+    } else if (st[0]) {
+      const auto bv = NB::ld(pb[0]);
+      for (int64_t i = 0; i < n; ++i) po[i] = NO::st(f(NA::ld(pa[i]), bv));
+    } else if (st[1]) {
+      const auto av = NA::ld(pa[0]);
+      for (int64_t i = 0; i < n; ++i) po[i] = NO::st(f(av, NB::ld(pb[i])));
+    } else {
+      std::fill(po, po + n, NO::st(f(NA::ld(pa[0]), NB::ld(pb[0]))));
+    }
+  });
+}
+
+template <typename TA, typename TB, typename TO, typename F>
+Status run_binary(KernelContext& ctx, const Value& a, const Value& b, DType out_dtype, const F& f) {
+  LLMC_ASSIGN_OR_RETURN(auto shape, broadcast_shapes(a.shape(), b.shape()));
+  Value& out = ctx.output(0, out_dtype, shape);
+  binary_into<TA, TB, TO>(ctx.pool(), a.data<TA>(), a.shape(), b.data<TB>(), b.shape(), out.mutable_data<TO>(), shape, f);
+  return Status::ok();
+}
+
+Status same_dtype(const Value& a, const Value& b) {
+  if (a.dtype() != b.dtype())
+    return invalid_input("inputs have different dtypes: ", dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
+  return Status::ok();
+}
+
+// An op on two inputs of one dtype T (in Mask); MakeF(T{}) returns the functor on Num<T>::C.
+// The output has dtype `out` (kUndefined: same as the inputs).
+template <unsigned M, typename MakeF>
+KernelFn same_type_binary(MakeF make, DType out = DType::kUndefined) {
+  return [make, out](KernelContext& ctx) -> Status {
+    LLMC_RETURN_IF_ERROR(ctx.require_inputs(2));
+    const Value& a = ctx.in(0);
+    const Value& b = ctx.in(1);
+    LLMC_RETURN_IF_ERROR(same_dtype(a, b));
+    return dispatch<M>(a.dtype(), [&](auto tag) -> Status {
+      using T = decltype(tag);
+      auto f = make(tag);
+      if (out == DType::kBool) return run_binary<T, T, bool>(ctx, a, b, DType::kBool, f);
+      return run_binary<T, T, T>(ctx, a, b, a.dtype(), f);
+    });
+  };
+}
+
+// ---- arithmetic -----------------------------------------------------------------------------
+
+template <typename C>
+C int_div(C a, C b) {
+  if (b == 0) return 0;  // undefined in ONNX; avoid the trap
+  if constexpr (std::is_signed_v<C>) {
+    if (b == -1) return static_cast<C>(0 - static_cast<std::make_unsigned_t<C>>(a));  // INT_MIN / -1
+  }
+  return a / b;
+}
+
+// Python-style (fmod=0: sign of the divisor) or C-style (fmod=1: sign of the dividend) remainder.
+template <typename C>
+C mod_op(C a, C b, bool c_style) {
+  if constexpr (std::is_floating_point_v<C>) {
+    C r = std::fmod(a, b);
+    if (!c_style && r != 0 && ((r < 0) != (b < 0))) r += b;
+    return r;
+  } else {
+    if (b == 0) return 0;
+    if constexpr (std::is_signed_v<C>) {
+      if (b == -1) return 0;
+    }
+    C r = a % b;
+    if constexpr (std::is_signed_v<C>) {
+      if (!c_style && r != 0 && ((r < 0) != (b < 0))) r += b;
+    }
+    return r;
+  }
+}
+
+// Integer power by squaring; negative exponents give the truncated 1 / a^-e.
+template <typename C>
+C int_pow(C a, int64_t e) {
+  if (e < 0) {
+    if (a == 1) return 1;
+    if constexpr (std::is_signed_v<C>) {
+      if (a == -1) return (e & 1) ? C(-1) : C(1);
+    }
+    return 0;
+  }
+  using U = std::make_unsigned_t<C>;
+  U result = 1, base = static_cast<U>(a);  // wrap on overflow, as numpy does
+  while (e) {
+    if (e & 1) result *= base;
+    base *= base;
+    e >>= 1;
+  }
+  return static_cast<C>(result);
+}
+
+// Converts any numeric value to float64 or int64 (the exponent of a mixed-type Pow).
+template <typename Dst>
+Result<Value> convert_to(const Value& v, DType dst) {
+  Value out = Value::allocate(dst, v.shape());
+  Status st = dispatch<kNumeric>(v.dtype(), [&](auto tag) -> Status {
+    using T = decltype(tag);
+    const T* s = v.data<T>();
+    Dst* d = out.mutable_data<Dst>();
+    for (int64_t i = 0; i < v.numel(); ++i) d[i] = static_cast<Dst>(Num<T>::ld(s[i]));
+    return Status::ok();
+  });
+  if (!st.is_ok()) return st;
+  return out;
+}
+
+Status pow_kernel(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(2));
+  const Value& a = ctx.in(0);
+  const Value& b = ctx.in(1);
+  return dispatch<kFloat | kSigned | kUnsigned>(a.dtype(), [&](auto tag) -> Status {
+    using T = decltype(tag);
+    using C = typename Num<T>::C;
+    if constexpr (is_float_v<T>) {
+      if (b.dtype() == a.dtype()) {
+        if (b.numel() == 1 && Num<T>::ld(b.data<T>()[0]) == C(2))
+          return run_binary<T, T, T>(ctx, a, b, a.dtype(), [](C x, C) { return x * x; });
+        return run_binary<T, T, T>(ctx, a, b, a.dtype(), [](C x, C y) { return std::pow(x, y); });
+      }
+    }
+    if (is_float_v<T> || dtype_is_float(b.dtype())) {  // computed in double, as numpy promotes
+      LLMC_ASSIGN_OR_RETURN(Value e, convert_to<double>(b, DType::kF64));
+      return run_binary<T, double, T>(ctx, a, e, a.dtype(), [](C x, double y) {
+        const double r = std::pow(static_cast<double>(x), y);
+        if constexpr (std::is_floating_point_v<C>) {
+          return static_cast<C>(r);
+        } else {  // truncate, saturating (NaN -> 0)
+          if (!(r == r)) return C(0);
+          if (r <= static_cast<double>(std::numeric_limits<C>::lowest())) return std::numeric_limits<C>::lowest();
+          if (r >= static_cast<double>(std::numeric_limits<C>::max())) return std::numeric_limits<C>::max();
+          return static_cast<C>(r);
+        }
+      });
+    } else {
+      if constexpr (!is_float_v<T>) {
+        if (b.dtype() == DType::kI64)
+          return run_binary<T, int64_t, T>(ctx, a, b, a.dtype(), [](C x, int64_t y) { return int_pow<C>(x, y); });
+        LLMC_ASSIGN_OR_RETURN(Value e, convert_to<int64_t>(b, DType::kI64));
+        return run_binary<T, int64_t, T>(ctx, a, e, a.dtype(), [](C x, int64_t y) { return int_pow<C>(x, y); });
+      }
+      return internal_error("unreachable");
+    }
+  });
+}
+
+Status mod_kernel(KernelContext& ctx) {
+  const bool c_style = ctx.attr_int("fmod", 0) != 0;
+  return same_type_binary<kNumeric>([c_style](auto tag) {
+    using C = typename Num<decltype(tag)>::C;
+    return [c_style](C a, C b) { return mod_op<C>(a, b, c_style); };
+  })(ctx);
+}
+
+// PRelu: y = x < 0 ? slope * x : x, slope broadcast to x's shape (unidirectional).
+Status prelu_kernel(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(2));
+  const Value& x = ctx.in(0);
+  const Value& s = ctx.in(1);
+  LLMC_RETURN_IF_ERROR(same_dtype(x, s));
+  LLMC_ASSIGN_OR_RETURN(auto shape, broadcast_shapes(x.shape(), s.shape()));
+  if (shape != x.shape())
+    return invalid_input("slope shape ", shape_str(s.shape()), " does not broadcast to X shape ", shape_str(x.shape()));
+  return dispatch<kFloat | kSigned>(x.dtype(), [&](auto tag) -> Status {
+    using T = decltype(tag);
+    using C = typename Num<T>::C;
+    return run_binary<T, T, T>(ctx, x, s, x.dtype(), [](C v, C a) { return v < 0 ? static_cast<C>(a * v) : v; });
+  });
+}
+
+// ---- Where ----------------------------------------------------------------------------------
+
+template <typename T>
+void where_into(ThreadPool& pool, const Value& c, const Value& x, const Value& y, Value& out) {
+  const Plan<3> p = make_plan<3>(out.shape(), {&c.shape(), &x.shape(), &y.shape()});
+  const bool* pc = c.data<bool>();
+  const T* px = x.data<T>();
+  const T* py = y.data<T>();
+  T* po = out.mutable_data<T>();
+  run_plan<3>(pool, p, kGrain, [&](int64_t oo, const std::array<int64_t, 3>& off, const std::array<int64_t, 3>& st, int64_t n) {
+    const bool* cc = pc + off[0];
+    const T* xx = px + off[1];
+    const T* yy = py + off[2];
+    T* o = po + oo;
+    if (st[0] && st[1] && st[2]) {
+      for (int64_t i = 0; i < n; ++i) o[i] = cc[i] ? xx[i] : yy[i];
+    } else {
+      for (int64_t i = 0; i < n; ++i) o[i] = cc[i * st[0]] ? xx[i * st[1]] : yy[i * st[2]];
+    }
+  });
+}
+
+Status where_kernel(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(3));
+  const Value& c = ctx.in(0);
+  const Value& x = ctx.in(1);
+  const Value& y = ctx.in(2);
+  if (c.dtype() != DType::kBool) return invalid_input("condition must be bool, got ", dtype_name(c.dtype()));
+  LLMC_RETURN_IF_ERROR(same_dtype(x, y));
+  LLMC_ASSIGN_OR_RETURN(auto s1, broadcast_shapes(c.shape(), x.shape()));
+  LLMC_ASSIGN_OR_RETURN(auto shape, broadcast_shapes(s1, y.shape()));
+  const int bits = dtype_bits(x.dtype());
+  Value& out = ctx.output(0, x.dtype(), shape);
+  switch (bits) {
+    case 8: where_into<uint8_t>(ctx.pool(), c, x, y, out); break;
+    case 16: where_into<uint16_t>(ctx.pool(), c, x, y, out); break;
+    case 32: where_into<uint32_t>(ctx.pool(), c, x, y, out); break;
+    case 64: where_into<uint64_t>(ctx.pool(), c, x, y, out); break;
+    default: return unsupported("Where does not support dtype ", dtype_name(x.dtype()));
+  }
+  return Status::ok();
+}
+
+// ---- variadic Min / Max / Sum / Mean --------------------------------------------------------
+
+template <typename C>
+C min_op(C a, C b) {
+  if constexpr (std::is_floating_point_v<C>) {
+    if (a != a || b != b) return a + b;  // NaN propagates, as numpy.minimum
+  }
+  return b < a ? b : a;
+}
+template <typename C>
+C max_op(C a, C b) {
+  if constexpr (std::is_floating_point_v<C>) {
+    if (a != a || b != b) return a + b;
+  }
+  return a < b ? b : a;
+}
+
+enum class Fold { kMin, kMax, kSum, kMean };
+
+template <Fold kind, unsigned M>
+Status variadic_kernel(KernelContext& ctx) {
+  const size_t n = ctx.num_inputs();
+  if (n == 0) return invalid_input("needs at least one input");
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(n));
+  const Value& first = ctx.in(0);
+  std::vector<int64_t> shape = first.shape();
+  for (size_t i = 1; i < n; ++i) {
+    LLMC_RETURN_IF_ERROR(same_dtype(first, ctx.in(i)));
+    LLMC_ASSIGN_OR_RETURN(shape, broadcast_shapes(shape, ctx.in(i).shape()));
+  }
+  return dispatch<M>(first.dtype(), [&](auto tag) -> Status {
+    using T = decltype(tag);
+    using C = typename Num<T>::C;
+    if (n == 1) {
+      ctx.set_output(0, first);
+      return Status::ok();
+    }
+    auto f = [](C a, C b) -> C {
+      if constexpr (kind == Fold::kMin) return min_op<C>(a, b);
+      else if constexpr (kind == Fold::kMax) return max_op<C>(a, b);
+      else return static_cast<C>(a + b);
+    };
+    // Fold left; intermediates in fresh buffers (no in-place aliasing), the last in the output.
+    Value acc = first;
+    for (size_t i = 1; i < n; ++i) {
+      const bool last = i + 1 == n && kind != Fold::kMean;
+      Value next = last ? Value() : Value::allocate(first.dtype(), shape);
+      Value& dst = last ? ctx.output(0, first.dtype(), shape) : next;
+      binary_into<T, T, T>(ctx.pool(), acc.data<T>(), acc.shape(), ctx.in(i).data<T>(), ctx.in(i).shape(),
+                           dst.template mutable_data<T>(), shape, f);
+      if (!last) acc = dst;
+    }
+    if constexpr (kind == Fold::kMean) {
+      const C inv = static_cast<C>(1.0 / static_cast<double>(n));
+      const T* s = acc.data<T>();
+      T* d = ctx.output(0, first.dtype(), shape).template mutable_data<T>();
+      ctx.pool().parallel_for(acc.numel(), kGrain, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) d[i] = Num<T>::st(Num<T>::ld(s[i]) * inv);
+      });
+    }
+    return Status::ok();
+  });
+}
+
+// Functor makers for same_type_binary (the tag gives the storage type).
+#define LLMC_BINARY_FN(expr)                                  \
+  [](auto tag) {                                              \
+    using C = typename Num<decltype(tag)>::C;                 \
+    return [](C a, C b) { return expr; };                     \
+  }
+
+}  // namespace
+
+void register_binary_kernels(KernelRegistry& r) {
+  r.add("Add", same_type_binary<kNumeric>(LLMC_BINARY_FN(static_cast<C>(a + b))));
+  r.add("Sub", same_type_binary<kNumeric>(LLMC_BINARY_FN(static_cast<C>(a - b))));
+  r.add("Mul", same_type_binary<kNumeric>(LLMC_BINARY_FN(static_cast<C>(a * b))));
+  r.add("Div", same_type_binary<kNumeric>([](auto tag) {
+    using C = typename Num<decltype(tag)>::C;
+    return [](C a, C b) -> C {
+      if constexpr (std::is_floating_point_v<C>) return a / b;
+      else return int_div<C>(a, b);  // truncates toward zero
+    };
+  }));
+  r.add("Pow", pow_kernel);
+  r.add("Mod", mod_kernel);
+  r.add("PRelu", prelu_kernel);
+  r.add("Equal", same_type_binary<kAll>(LLMC_BINARY_FN(a == b), DType::kBool));
+  r.add("Less", same_type_binary<kNumeric>(LLMC_BINARY_FN(a < b), DType::kBool));
+  r.add("Greater", same_type_binary<kNumeric>(LLMC_BINARY_FN(a > b), DType::kBool));
+  r.add("LessOrEqual", same_type_binary<kNumeric>(LLMC_BINARY_FN(a <= b), DType::kBool));
+  r.add("GreaterOrEqual", same_type_binary<kNumeric>(LLMC_BINARY_FN(a >= b), DType::kBool));
+  r.add("And", same_type_binary<kBoolT>(LLMC_BINARY_FN(a && b)));
+  r.add("Or", same_type_binary<kBoolT>(LLMC_BINARY_FN(a || b)));
+  r.add("Xor", same_type_binary<kBoolT>(LLMC_BINARY_FN(a != b)));
+  r.add("Where", where_kernel);
+  r.add("Min", variadic_kernel<Fold::kMin, kNumeric>);
+  r.add("Max", variadic_kernel<Fold::kMax, kNumeric>);
+  r.add("Sum", variadic_kernel<Fold::kSum, kNumeric>);
+  r.add("Mean", variadic_kernel<Fold::kMean, kFloat>);
+}
+
+}  // namespace llmc::rt

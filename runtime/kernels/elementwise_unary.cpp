@@ -1,0 +1,280 @@
+// Unary elementwise kernels: math (Sqrt Exp Log Tanh Erf Sin Cos ...), activations (Relu
+// Sigmoid Gelu Softplus LeakyRelu Selu Elu HardSigmoid HardSwish ...), rounding, Clip, Not,
+// IsNaN / IsInf and Identity. float32/float64 compute natively; float16 / bfloat16 in float.
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "runtime/kernels/kernel_util.h"
+#include "runtime/kernels/register.h"
+
+namespace llmc::rt {
+namespace {
+
+struct f16_t { uint16_t bits; };
+struct bf16_t { uint16_t bits; };
+
+// Num<T>::C is the type arithmetic happens in; ld/st convert storage <-> compute.
+template <typename T> struct Num {
+  using C = T;
+  static C ld(T x) { return x; }
+  template <typename V> static T st(V v) { return static_cast<T>(v); }
+};
+template <> struct Num<f16_t> {
+  using C = float;
+  static float ld(f16_t x) { return half_to_float(x.bits); }
+  template <typename V> static f16_t st(V v) { return {float_to_half(static_cast<float>(v))}; }
+};
+template <> struct Num<bf16_t> {
+  using C = float;
+  static float ld(bf16_t x) { return bf16_to_float(x.bits); }
+  template <typename V> static bf16_t st(V v) { return {float_to_bf16(static_cast<float>(v))}; }
+};
+
+enum : unsigned { kFloat = 1, kSigned = 2, kUnsigned = 4, kBoolT = 8 };
+constexpr unsigned kNumeric = kFloat | kSigned | kUnsigned;
+
+template <unsigned M, typename F>
+Status dispatch(DType t, F&& f) {
+  switch (t) {
+    case DType::kF32: if constexpr (M & kFloat) return f(float{}); break;
+    case DType::kF64: if constexpr (M & kFloat) return f(double{}); break;
+    case DType::kF16: if constexpr (M & kFloat) return f(f16_t{}); break;
+    case DType::kBF16: if constexpr (M & kFloat) return f(bf16_t{}); break;
+    case DType::kI8: if constexpr (M & kSigned) return f(int8_t{}); break;
+    case DType::kI16: if constexpr (M & kSigned) return f(int16_t{}); break;
+    case DType::kI32: if constexpr (M & kSigned) return f(int32_t{}); break;
+    case DType::kI64: if constexpr (M & kSigned) return f(int64_t{}); break;
+    case DType::kU8: if constexpr (M & kUnsigned) return f(uint8_t{}); break;
+    case DType::kU16: if constexpr (M & kUnsigned) return f(uint16_t{}); break;
+    case DType::kU32: if constexpr (M & kUnsigned) return f(uint32_t{}); break;
+    case DType::kU64: if constexpr (M & kUnsigned) return f(uint64_t{}); break;
+    case DType::kBool: if constexpr (M & kBoolT) return f(bool{}); break;
+    default: break;
+  }
+  return unsupported("dtype ", dtype_name(t), " is not supported by this op");
+}
+
+constexpr int64_t kLightGrain = 16384;  // memory-bound ops
+constexpr int64_t kHeavyGrain = 4096;   // transcendental ops
+
+template <typename TI, typename TO, typename F>
+void map_into(ThreadPool& pool, const TI* x, TO* y, int64_t n, int64_t grain, const F& f) {
+  pool.parallel_for(n, grain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) y[i] = Num<TO>::st(f(Num<TI>::ld(x[i])));
+  });
+}
+
+// y = f(x) with y of x's dtype; make(ctx) returns a generic functor on the compute type.
+template <unsigned M, typename Make>
+KernelFn unary(Make make, int64_t grain) {
+  return [make, grain](KernelContext& ctx) -> Status {
+    LLMC_RETURN_IF_ERROR(ctx.require_inputs(1));
+    const Value& x = ctx.in(0);
+    const auto f = make(ctx);
+    return dispatch<M>(x.dtype(), [&](auto tag) -> Status {
+      using T = decltype(tag);
+      Value& y = ctx.output(0, x.dtype(), x.shape());
+      map_into<T, T>(ctx.pool(), x.data<T>(), y.mutable_data<T>(), x.numel(), grain, f);
+      return Status::ok();
+    });
+  };
+}
+
+#define LLMC_UNARY_FN(expr)                    \
+  [](const KernelContext&) {                   \
+    return [](auto x) {                        \
+      using C = decltype(x);                   \
+      (void)sizeof(C);                         \
+      return expr;                             \
+    };                                         \
+  }
+
+// -x and |x| without signed-overflow UB on INT_MIN (wraps, as numpy).
+template <typename C>
+C negate(C x) {
+  if constexpr (std::is_integral_v<C>) return static_cast<C>(0 - static_cast<std::make_unsigned_t<C>>(x));
+  else return -x;
+}
+template <typename C>
+C absolute(C x) {
+  if constexpr (std::is_unsigned_v<C>) return x;
+  else return x < 0 ? negate(x) : x;
+}
+
+template <typename C>
+C sigmoid(C x) {  // stable for large |x|: exp of a non-positive number only
+  const C e = std::exp(-std::fabs(x));
+  const C s = C(1) / (C(1) + e);
+  return x >= 0 ? s : e * s;
+}
+
+template <typename C>
+C softplus(C x) {  // log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|))
+  return (x > 0 ? x : C(0)) + std::log1p(std::exp(-std::fabs(x)));
+}
+
+template <typename C>
+C sign(C x) {
+  if constexpr (std::is_floating_point_v<C>) {
+    if (x != x) return x;
+  }
+  if constexpr (std::is_unsigned_v<C>) return x > 0 ? C(1) : C(0);
+  else return x > 0 ? C(1) : (x < 0 ? C(-1) : C(0));
+}
+
+// Gelu (opset 20): approximate = "none" -> x * Phi(x) = 0.5 x erfc(-x / sqrt 2) (erfc keeps
+// precision for negative x); "tanh" -> 0.5 x (1 + tanh(u)) = x * sigmoid(2u),
+// u = sqrt(2/pi) (x + 0.044715 x^3).
+Status gelu_kernel(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(1));
+  const std::string approx = ctx.attr_string("approximate", "none");
+  const Value& x = ctx.in(0);
+  if (approx != "none" && approx != "tanh")
+    return invalid_input("approximate must be \"none\" or \"tanh\", got \"", approx, "\"");
+  return dispatch<kFloat>(x.dtype(), [&](auto tag) -> Status {
+    using T = decltype(tag);
+    Value& y = ctx.output(0, x.dtype(), x.shape());
+    if (approx == "none") {
+      map_into<T, T>(ctx.pool(), x.data<T>(), y.mutable_data<T>(), x.numel(), kHeavyGrain, [](auto v) {
+        using C = decltype(v);
+        return C(0.5) * v * std::erfc(-v * C(0.70710678118654752440));
+      });
+    } else {
+      map_into<T, T>(ctx.pool(), x.data<T>(), y.mutable_data<T>(), x.numel(), kHeavyGrain, [](auto v) {
+        using C = decltype(v);
+        const C u = C(0.79788456080286535588) * (v + C(0.044715) * v * v * v);
+        return v * sigmoid<C>(C(2) * u);
+      });
+    }
+    return Status::ok();
+  });
+}
+
+// Clip: opset >= 11 takes optional scalar inputs min / max (of x's dtype); older opsets the
+// float attributes min / max. Missing bounds are the dtype's lowest / max. min > max gives max.
+Status clip_kernel(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(1));
+  const Value& x = ctx.in(0);
+  const bool attr_form = ctx.opset() < 11;
+  return dispatch<kNumeric>(x.dtype(), [&](auto tag) -> Status {
+    using T = decltype(tag);
+    using C = typename Num<T>::C;
+    C lo = std::numeric_limits<C>::lowest(), hi = std::numeric_limits<C>::max();
+    if (attr_form) {
+      if constexpr (std::is_floating_point_v<C>) {
+        if (ctx.has_attr("min")) lo = static_cast<C>(ctx.attr_float("min", 0.f));
+        if (ctx.has_attr("max")) hi = static_cast<C>(ctx.attr_float("max", 0.f));
+      } else {
+        return unsupported("Clip before opset 11 supports float types only, got ", dtype_name(x.dtype()));
+      }
+    } else {
+      for (int i = 1; i <= 2; ++i) {
+        const Value* b = ctx.input(i);
+        if (!b) continue;
+        const char* what = i == 1 ? "min" : "max";
+        if (b->dtype() != x.dtype())
+          return invalid_input(what, " has dtype ", dtype_name(b->dtype()), " but input is ", dtype_name(x.dtype()));
+        if (b->numel() != 1) return invalid_input(what, " must be a scalar, got shape ", shape_str(b->shape()));
+        (i == 1 ? lo : hi) = Num<T>::ld(b->data<T>()[0]);
+      }
+    }
+    Value& y = ctx.output(0, x.dtype(), x.shape());
+    map_into<T, T>(ctx.pool(), x.data<T>(), y.mutable_data<T>(), x.numel(), kLightGrain, [lo, hi](C v) {
+      const C m = v < lo ? lo : v;  // NaN passes through
+      return hi < m ? hi : m;
+    });
+    return Status::ok();
+  });
+}
+
+// IsNaN / IsInf: float in, bool out.
+Status isnan_kernel(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(1));
+  const Value& x = ctx.in(0);
+  return dispatch<kFloat>(x.dtype(), [&](auto tag) -> Status {
+    using T = decltype(tag);
+    Value& y = ctx.output(0, DType::kBool, x.shape());
+    map_into<T, bool>(ctx.pool(), x.data<T>(), y.mutable_data<bool>(), x.numel(), kLightGrain, [](auto v) { return v != v; });
+    return Status::ok();
+  });
+}
+
+Status isinf_kernel(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(1));
+  const Value& x = ctx.in(0);
+  const bool neg = ctx.attr_int("detect_negative", 1) != 0, pos = ctx.attr_int("detect_positive", 1) != 0;
+  return dispatch<kFloat>(x.dtype(), [&](auto tag) -> Status {
+    using T = decltype(tag);
+    using C = typename Num<T>::C;
+    Value& y = ctx.output(0, DType::kBool, x.shape());
+    const C inf = std::numeric_limits<C>::infinity();
+    map_into<T, bool>(ctx.pool(), x.data<T>(), y.mutable_data<bool>(), x.numel(), kLightGrain,
+                      [=](C v) { return (pos && v == inf) || (neg && v == -inf); });
+    return Status::ok();
+  });
+}
+
+Status identity_kernel(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(1));
+  ctx.set_output(0, ctx.in(0));  // shares the bytes
+  return Status::ok();
+}
+
+}  // namespace
+
+void register_unary_kernels(KernelRegistry& r) {
+  constexpr unsigned F = kFloat;
+  constexpr int64_t H = kHeavyGrain, L = kLightGrain;
+  r.add("Sqrt", unary<F>(LLMC_UNARY_FN(std::sqrt(x)), L));
+  r.add("Reciprocal", unary<F>(LLMC_UNARY_FN(C(1) / x), L));
+  r.add("Exp", unary<F>(LLMC_UNARY_FN(std::exp(x)), H));
+  r.add("Log", unary<F>(LLMC_UNARY_FN(std::log(x)), H));
+  r.add("Tanh", unary<F>(LLMC_UNARY_FN(std::tanh(x)), H));
+  r.add("Erf", unary<F>(LLMC_UNARY_FN(std::erf(x)), H));
+  r.add("Sin", unary<F>(LLMC_UNARY_FN(std::sin(x)), H));
+  r.add("Cos", unary<F>(LLMC_UNARY_FN(std::cos(x)), H));
+  r.add("Sigmoid", unary<F>(LLMC_UNARY_FN(sigmoid<C>(x)), H));
+  r.add("Softplus", unary<F>(LLMC_UNARY_FN(softplus<C>(x)), H));
+  r.add("Softsign", unary<F>(LLMC_UNARY_FN(x / (C(1) + std::fabs(x))), L));
+  r.add("Floor", unary<F>(LLMC_UNARY_FN(std::floor(x)), L));
+  r.add("Ceil", unary<F>(LLMC_UNARY_FN(std::ceil(x)), L));
+  r.add("Round", unary<F>(LLMC_UNARY_FN(std::nearbyint(x)), L));  // half to even
+  r.add("Neg", unary<F | kSigned>(LLMC_UNARY_FN(negate<C>(x)), L));
+  r.add("Abs", unary<kNumeric>(LLMC_UNARY_FN(absolute<C>(x)), L));
+  r.add("Relu", unary<F | kSigned>(LLMC_UNARY_FN(x < C(0) ? C(0) : x), L));
+  r.add("Sign", unary<kNumeric>(LLMC_UNARY_FN(sign<C>(x)), L));
+  r.add("Not", unary<kBoolT>(LLMC_UNARY_FN(!x), L));
+  r.add("HardSwish", unary<F>(LLMC_UNARY_FN(x * std::fmax(C(0), std::fmin(C(1), x / C(6) + C(0.5)))), L));
+  r.add("LeakyRelu", unary<F>([](const KernelContext& ctx) {
+    const double alpha = ctx.attr_float("alpha", 0.01f);
+    return [alpha](auto x) { using C = decltype(x); return x < C(0) ? static_cast<C>(alpha) * x : x; };
+  }, L));
+  r.add("HardSigmoid", unary<F>([](const KernelContext& ctx) {
+    const double alpha = ctx.attr_float("alpha", 0.2f), beta = ctx.attr_float("beta", 0.5f);
+    return [alpha, beta](auto x) {
+      using C = decltype(x);
+      const C v = static_cast<C>(alpha) * x + static_cast<C>(beta);
+      return v < C(0) ? C(0) : (v > C(1) ? C(1) : v);
+    };
+  }, L));
+  r.add("Elu", unary<F>([](const KernelContext& ctx) {
+    const double alpha = ctx.attr_float("alpha", 1.0f);
+    return [alpha](auto x) { using C = decltype(x); return x < C(0) ? static_cast<C>(alpha) * std::expm1(x) : x; };
+  }, H));
+  r.add("Selu", unary<F>([](const KernelContext& ctx) {
+    const double alpha = ctx.attr_float("alpha", 1.67326319217681884765625f);
+    const double gamma = ctx.attr_float("gamma", 1.05070102214813232421875f);
+    return [alpha, gamma](auto x) {
+      using C = decltype(x);
+      return static_cast<C>(gamma) * (x > C(0) ? x : static_cast<C>(alpha) * std::expm1(x));
+    };
+  }, H));
+  r.add("Gelu", gelu_kernel);
+  r.add("Clip", clip_kernel);
+  r.add("IsNaN", isnan_kernel);
+  r.add("IsInf", isinf_kernel);
+  r.add("Identity", identity_kernel);
+}
+
+}  // namespace llmc::rt

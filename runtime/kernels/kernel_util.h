@@ -1,0 +1,63 @@
+// Helpers shared by kernel files: broadcasting, axis handling, reading small int tensors
+// (shapes, axes), and dtype dispatch.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ir/status.h"
+#include "runtime/kernel.h"
+
+namespace llmc::rt {
+
+// Numpy-style multidirectional broadcast of shapes; error names both shapes.
+Result<std::vector<int64_t>> broadcast_shapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b);
+// Element strides of `in` when viewed with shape `out` (right-aligned; 0 on broadcast dims).
+std::vector<int64_t> broadcast_strides(const std::vector<int64_t>& in, const std::vector<int64_t>& out);
+// Row-major strides of a shape.
+std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& shape);
+
+// axis in [-rank, rank) -> [0, rank); error otherwise.
+Result<int> normalize_axis(int64_t axis, int rank);
+// A 0-D or 1-D int32/int64 tensor as int64 values (shape inputs, axes, indices).
+Result<std::vector<int64_t>> read_int_values(const Value& v, const char* what);
+// A scalar (or 1-element) numeric tensor as double.
+Result<double> read_scalar(const Value& v, const char* what);
+
+// Calls f(T{}) with T the C++ type of `t`, for every fixed-width numeric type plus bool.
+// Returns unsupported() for others (f16, bf16, strings...).
+template <typename F>
+Status dispatch_numeric(DType t, F&& f) {
+  switch (t) {
+    case DType::kF32: return f(float{});
+    case DType::kF64: return f(double{});
+    case DType::kI64: return f(int64_t{});
+    case DType::kI32: return f(int32_t{});
+    case DType::kI16: return f(int16_t{});
+    case DType::kI8: return f(int8_t{});
+    case DType::kU8: return f(uint8_t{});
+    case DType::kU16: return f(uint16_t{});
+    case DType::kU32: return f(uint32_t{});
+    case DType::kU64: return f(uint64_t{});
+    case DType::kBool: return f(bool{});
+    default: return unsupported("dtype ", dtype_name(t), " is not supported by this kernel");
+  }
+}
+
+// Same, floating types only.
+template <typename F>
+Status dispatch_float(DType t, F&& f) {
+  switch (t) {
+    case DType::kF32: return f(float{});
+    case DType::kF64: return f(double{});
+    default: return unsupported("dtype ", dtype_name(t), " is not supported by this kernel (float32/float64 only)");
+  }
+}
+
+// Half-precision conversions (IEEE binary16 and bfloat16), exact round-to-nearest-even.
+float half_to_float(uint16_t h);
+uint16_t float_to_half(float f);
+float bf16_to_float(uint16_t h);
+uint16_t float_to_bf16(float f);
+
+}  // namespace llmc::rt

@@ -1,0 +1,143 @@
+// MatMul (numpy semantics: 1-D promotion, broadcast batch dims) and Gemm, on top of sgemm.
+#include <cstring>
+
+#include "runtime/kernels/kernel_util.h"
+#include "runtime/kernels/register.h"
+#include "runtime/kernels/sgemm.h"
+
+namespace llmc::rt {
+
+namespace {
+
+// Float64 matmul for the rare double models (plain loops).
+void dgemm_plain(int64_t M, int64_t N, int64_t K, const double* A, const double* B, double* C) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k) s += A[i * K + k] * B[k * N + j];
+      C[i * N + j] = s;
+    }
+}
+
+Status matmul(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(2));
+  const Value& a = ctx.in(0);
+  const Value& b = ctx.in(1);
+  if (a.dtype() != b.dtype())
+    return invalid_input("input dtypes differ: ", dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
+  if (a.dtype() != DType::kF32 && a.dtype() != DType::kF64)
+    return unsupported("MatMul on ", dtype_name(a.dtype()), " (float32/float64 only)");
+  if (a.rank() == 0 || b.rank() == 0) return invalid_input("MatMul inputs must have rank >= 1");
+  // Promote 1-D operands, remembering which dims to drop from the result.
+  std::vector<int64_t> as = a.shape(), bs = b.shape();
+  const bool a_vec = as.size() == 1, b_vec = bs.size() == 1;
+  if (a_vec) as.insert(as.begin(), 1);
+  if (b_vec) bs.push_back(1);
+  const int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
+  if (bs[bs.size() - 2] != K)
+    return invalid_input("inner dimensions differ: ", shape_str(a.shape()), " x ", shape_str(b.shape()));
+  const std::vector<int64_t> a_batch(as.begin(), as.end() - 2), b_batch(bs.begin(), bs.end() - 2);
+  LLMC_ASSIGN_OR_RETURN(auto batch, broadcast_shapes(a_batch, b_batch));
+  std::vector<int64_t> out_shape = batch;
+  if (!a_vec) out_shape.push_back(M);
+  if (!b_vec) out_shape.push_back(N);
+  Value& y = ctx.output(0, a.dtype(), out_shape);
+  const int64_t nbatch = shape_numel(batch);
+  if (y.numel() == 0) return Status::ok();
+  const auto a_str = broadcast_strides(a_batch, batch), b_str = broadcast_strides(b_batch, batch);
+  const auto out_str = contiguous_strides(batch);
+  auto offsets = [&](int64_t idx, int64_t& ao, int64_t& bo) {
+    ao = bo = 0;
+    for (size_t d = 0; d < batch.size(); ++d) {
+      const int64_t i = (idx / out_str[d]) % batch[d];
+      ao += i * a_str[d];
+      bo += i * b_str[d];
+    }
+  };
+  if (a.dtype() == DType::kF64) {
+    for (int64_t t = 0; t < nbatch; ++t) {
+      int64_t ao, bo;
+      offsets(t, ao, bo);
+      dgemm_plain(M, N, K, a.data<double>() + ao * M * K, b.data<double>() + bo * K * N,
+                  y.mutable_data<double>() + t * M * N);
+    }
+    return Status::ok();
+  }
+  const float* A = a.data<float>();
+  const float* B = b.data<float>();
+  float* Y = y.mutable_data<float>();
+  // A weight shared by the whole batch (the projection case): one big GEMM over all rows.
+  if (b_batch.empty() || shape_numel(b_batch) == 1) {
+    if (shape_numel(a_batch) == nbatch) {
+      sgemm(nbatch * M, N, K, A, K, B, N, Y, N, false, &ctx.pool());
+      return Status::ok();
+    }
+  }
+  // Many small products (attention heads): one per thread when there are enough of them.
+  const bool per_thread = nbatch >= ctx.pool().size();
+  auto run = [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      int64_t ao, bo;
+      offsets(t, ao, bo);
+      sgemm(M, N, K, A + ao * M * K, K, B + bo * K * N, N, Y + t * M * N, N, false,
+            per_thread ? nullptr : &ctx.pool());
+    }
+  };
+  if (per_thread) ctx.pool().parallel_for(nbatch, 1, run);
+  else run(0, nbatch);
+  return Status::ok();
+}
+
+// Row-major transpose of a [r, c] float matrix.
+std::vector<float> transposed(const float* p, int64_t r, int64_t c) {
+  std::vector<float> t(static_cast<size_t>(r * c));
+  for (int64_t i = 0; i < r; ++i)
+    for (int64_t j = 0; j < c; ++j) t[j * r + i] = p[i * c + j];
+  return t;
+}
+
+Status gemm(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(2));
+  const Value& a = ctx.in(0);
+  const Value& b = ctx.in(1);
+  if (a.dtype() != DType::kF32 || b.dtype() != DType::kF32)
+    return unsupported("Gemm on ", dtype_name(a.dtype()), " (float32 only)");
+  if (a.rank() != 2 || b.rank() != 2)
+    return invalid_input("Gemm needs 2-D inputs, got ", shape_str(a.shape()), " and ", shape_str(b.shape()));
+  const bool ta = ctx.attr_int("transA", 0) != 0, tb = ctx.attr_int("transB", 0) != 0;
+  const float alpha = ctx.attr_float("alpha", 1.0f), beta = ctx.attr_float("beta", 1.0f);
+  const int64_t M = ta ? a.dim(1) : a.dim(0), K = ta ? a.dim(0) : a.dim(1);
+  const int64_t KB = tb ? b.dim(1) : b.dim(0), N = tb ? b.dim(0) : b.dim(1);
+  if (K != KB) return invalid_input("Gemm inner dimensions differ: ", shape_str(a.shape()), " x ", shape_str(b.shape()));
+  Value& y = ctx.output(0, DType::kF32, {M, N});
+  float* Y = y.mutable_data<float>();
+  std::vector<float> at, bt;
+  const float* A = a.data<float>();
+  const float* B = b.data<float>();
+  if (ta) A = (at = transposed(A, K, M)).data();
+  if (tb) B = (bt = transposed(B, N, K)).data();
+  sgemm(M, N, K, A, K, B, N, Y, N, false, &ctx.pool());
+  const Value* c = ctx.input(2);
+  if (alpha != 1.0f)
+    for (int64_t i = 0; i < M * N; ++i) Y[i] *= alpha;
+  if (c && beta != 0.0f) {
+    if (c->dtype() != DType::kF32) return invalid_input("Gemm C must be float32");
+    LLMC_ASSIGN_OR_RETURN(auto cs, broadcast_shapes(c->shape(), {M, N}));
+    if (cs != std::vector<int64_t>{M, N})
+      return invalid_input("Gemm C shape ", shape_str(c->shape()), " does not broadcast to ", shape_str({M, N}));
+    const auto st = broadcast_strides(c->shape(), {M, N});
+    const float* C = c->data<float>();
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) Y[i * N + j] += beta * C[i * st[0] + j * st[1]];
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+void register_matmul_kernels(KernelRegistry& r) {
+  r.add("MatMul", matmul);
+  r.add("Gemm", gemm);
+}
+
+}  // namespace llmc::rt

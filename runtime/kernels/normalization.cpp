@@ -1,0 +1,375 @@
+// Softmax, LogSoftmax, LayerNormalization, RMSNormalization and the onnxruntime contrib norms
+// (SimplifiedLayerNormalization = RMSNorm, SkipLayerNormalization, SkipSimplifiedLayerNormalization).
+//
+// Softmax/LogSoftmax: opset >= 13 normalises along one axis (default -1); opset < 13 flattens
+// the input to 2-D at `axis` (default 1) and normalises each row. Max is subtracted first;
+// exp runs in the input type, sums accumulate in double. Norm statistics are computed in double.
+// float16/bfloat16 inputs run through float32 and are rounded back (statistics outputs stay float32).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "runtime/kernels/kernel_util.h"
+#include "runtime/kernels/register.h"
+
+namespace llmc::rt {
+namespace {
+
+constexpr int64_t kGrain = 16384;  // elements of work per parallel chunk
+
+int64_t grain_for(int64_t work_per_item) { return std::max<int64_t>(1, kGrain / std::max<int64_t>(1, work_per_item)); }
+
+int64_t prod(const std::vector<int64_t>& s, size_t b, size_t e) {
+  int64_t p = 1;
+  for (size_t i = b; i < e; ++i) p *= s[i];
+  return p;
+}
+
+// Calls fn(o, i0, i1) for the pieces of the flat range [b, e) of an [outer, inner] grid.
+template <typename F>
+void for_segments(int64_t b, int64_t e, int64_t inner, F&& fn) {
+  while (b < e) {
+    const int64_t o = b / inner, i0 = b % inner, i1 = std::min(inner, i0 + (e - b));
+    fn(o, i0, i1);
+    b += i1 - i0;
+  }
+}
+
+// ---- float16 / bfloat16 through float32 ----
+
+bool is_half(DType t) { return t == DType::kF16 || t == DType::kBF16; }
+
+Value widen(ThreadPool& pool, const Value& v) {
+  Value out = Value::allocate(DType::kF32, v.shape());
+  const uint16_t* s = v.data<uint16_t>();
+  float* d = out.mutable_data<float>();
+  const bool bf = v.dtype() == DType::kBF16;
+  pool.parallel_for(v.numel(), kGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) d[i] = bf ? bf16_to_float(s[i]) : half_to_float(s[i]);
+  });
+  return out;
+}
+
+// Runs `fn` with float16/bfloat16 inputs widened to float32; outputs listed in `narrow` that come
+// back float32 are rounded to the half type of input 0. Without half inputs, runs `fn` on ctx.
+template <typename F>
+Status run_widened(KernelContext& ctx, const std::vector<size_t>& narrow, F&& fn) {
+  bool any = false;
+  std::vector<Value> wide(ctx.num_inputs());
+  std::vector<const Value*> ptrs(ctx.num_inputs());
+  for (size_t i = 0; i < ctx.num_inputs(); ++i) {
+    ptrs[i] = ctx.input(i);
+    if (ptrs[i] && is_half(ptrs[i]->dtype())) {
+      any = true;
+      wide[i] = widen(ctx.pool(), *ptrs[i]);
+      ptrs[i] = &wide[i];
+    }
+  }
+  if (!any) return fn(ctx);
+  const DType half = ctx.input(0) ? ctx.input(0)->dtype() : DType::kF32;
+  KernelContext inner(ctx.node(), ctx.opset(), ptrs, ctx.pool(), nullptr);
+  LLMC_RETURN_IF_ERROR(fn(inner));
+  for (size_t i = 0; i < inner.outputs().size(); ++i) {
+    const Value& o = inner.outputs()[i];
+    if (o.empty() || !is_half(half) || o.dtype() != DType::kF32 ||
+        std::find(narrow.begin(), narrow.end(), i) == narrow.end()) {
+      ctx.set_output(i, o);
+      continue;
+    }
+    Value& d = ctx.output(i, half, o.shape());
+    const float* s = o.data<float>();
+    uint16_t* dst = d.mutable_data<uint16_t>();
+    const bool bf = half == DType::kBF16;
+    ctx.pool().parallel_for(o.numel(), kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k) dst[k] = bf ? float_to_bf16(s[k]) : float_to_half(s[k]);
+    });
+  }
+  return Status::ok();
+}
+
+template <typename F>
+KernelFn widened(std::vector<size_t> narrow, F fn) {
+  return [narrow, fn](KernelContext& ctx) { return run_widened(ctx, narrow, fn); };
+}
+
+// ---- Softmax / LogSoftmax ----
+
+template <bool kLog, typename T>
+void softmax_row(const T* x, T* y, int64_t n) {
+  T m = -std::numeric_limits<T>::infinity();
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const T e = std::exp(x[i] - m);
+    if constexpr (!kLog) y[i] = e;
+    s += e;
+  }
+  if constexpr (kLog) {
+    const T ls = static_cast<T>(std::log(s));
+    for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) - ls;  // not x - (m + ls): m may be large
+  } else {
+    const T inv = static_cast<T>(1.0 / s);
+    for (int64_t i = 0; i < n; ++i) y[i] *= inv;
+  }
+}
+
+template <bool kLog>
+Status softmax_kernel(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(1));
+  const Value& x = ctx.in(0);
+  const bool legacy = ctx.opset() < 13;
+  const int rank = x.rank();
+  LLMC_ASSIGN_OR_RETURN(const int axis, normalize_axis(ctx.attr_int("axis", legacy ? 1 : -1), rank));
+  const auto& s = x.shape();
+  int64_t outer = prod(s, 0, axis), r, inner;
+  if (legacy) {  // coerced to 2-D [prod(dims[:axis]), prod(dims[axis:])]
+    r = prod(s, axis, s.size());
+    inner = 1;
+  } else {
+    r = rank == 0 ? 1 : s[axis];
+    inner = prod(s, axis + 1, s.size());
+  }
+  return dispatch_float(x.dtype(), [&](auto t) -> Status {
+    using T = decltype(t);
+    const T* xd = x.data<T>();
+    T* yd = ctx.output(0, x.dtype(), x.shape()).template mutable_data<T>();
+    if (inner == 1) {
+      ctx.pool().parallel_for(outer, grain_for(r * 4), [&](int64_t b, int64_t e) {
+        for (int64_t o = b; o < e; ++o) softmax_row<kLog>(xd + o * r, yd + o * r, r);
+      });
+      return Status::ok();
+    }
+    // Along a middle axis: whole rows of `inner` values at a time.
+    ctx.pool().parallel_for(outer * inner, grain_for(r * 4), [&](int64_t b, int64_t e) {
+      std::vector<T> m;
+      std::vector<double> sum;
+      for_segments(b, e, inner, [&](int64_t o, int64_t i0, int64_t i1) {
+        const int64_t w = i1 - i0;
+        const T* xb = xd + o * r * inner + i0;
+        T* yb = yd + o * r * inner + i0;
+        m.assign(w, -std::numeric_limits<T>::infinity());
+        sum.assign(w, 0.0);
+        for (int64_t k = 0; k < r; ++k)
+          for (int64_t i = 0; i < w; ++i) m[i] = std::max(m[i], xb[k * inner + i]);
+        for (int64_t k = 0; k < r; ++k)
+          for (int64_t i = 0; i < w; ++i) {
+            const T ex = std::exp(xb[k * inner + i] - m[i]);
+            if constexpr (!kLog) yb[k * inner + i] = ex;
+            sum[i] += ex;
+          }
+        for (int64_t i = 0; i < w; ++i)
+          sum[i] = kLog ? std::log(sum[i]) : 1.0 / sum[i];
+        for (int64_t k = 0; k < r; ++k)
+          for (int64_t i = 0; i < w; ++i) {
+            if constexpr (kLog) yb[k * inner + i] = (xb[k * inner + i] - m[i]) - static_cast<T>(sum[i]);
+            else yb[k * inner + i] *= static_cast<T>(sum[i]);
+          }
+      });
+    });
+    return Status::ok();
+  });
+}
+
+// ---- row normalisation shared by LayerNorm / RMSNorm and the contrib ops ----
+
+// `p` (scale or bias) broadcast over the normalised dims x.shape[axis:], as a dense vector.
+// p must broadcast to x and be 1 on every dim before `axis`.
+Result<std::vector<double>> expand_param(const Value& p, const std::vector<int64_t>& xs, int axis, const char* what) {
+  const int rank = static_cast<int>(xs.size()), pr = p.rank();
+  std::vector<int64_t> norm_shape(xs.begin() + axis, xs.end()), q;
+  bool ok = pr <= rank;
+  for (int j = 0; ok && j < pr; ++j) {
+    const int d = rank - pr + j;
+    const int64_t pd = p.shape()[j];
+    if (d < axis) ok = pd == 1;
+    else ok = pd == 1 || pd == xs[d], q.push_back(pd);
+  }
+  if (!ok)
+    return invalid_input(what, " shape ", shape_str(p.shape()), " does not broadcast to the normalized dims ",
+                         shape_str(norm_shape), " of input shape ", shape_str(xs), " (axis ", axis, ")");
+  const std::vector<int64_t> st = broadcast_strides(q, norm_shape);
+  const int64_t n = shape_numel(norm_shape);
+  std::vector<double> out(static_cast<size_t>(n));
+  Status s = dispatch_float(p.dtype(), [&](auto t) -> Status {
+    using T = decltype(t);
+    const T* pd = p.data<T>();
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t rem = i, off = 0;
+      for (size_t d = norm_shape.size(); d-- > 0;) {
+        off += (rem % norm_shape[d]) * st[d];
+        rem /= norm_shape[d];
+      }
+      out[i] = static_cast<double>(pd[off]);
+    }
+    return Status::ok();
+  });
+  if (!s.is_ok()) return s;
+  return out;
+}
+
+struct NormSpec {
+  bool center = true;  // LayerNorm (subtract the mean) vs RMSNorm
+  double eps = 1e-5;
+  const double* scale = nullptr;
+  const double* bias = nullptr;  // may be null
+};
+
+// Normalises one row of n values; returns (mean, inv_std). `y` may alias nothing in x.
+template <typename T, typename X>
+std::pair<double, double> norm_row(const X* x, T* y, int64_t n, const NormSpec& sp) {
+  double mean = 0, var = 0;
+  if (sp.center) {
+    for (int64_t i = 0; i < n; ++i) mean += static_cast<double>(x[i]);
+    mean /= static_cast<double>(n);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = static_cast<double>(x[i]) - mean;
+    var += d * d;
+  }
+  var /= static_cast<double>(n);
+  const double inv = 1.0 / std::sqrt(var + sp.eps);
+  for (int64_t i = 0; i < n; ++i) {
+    double v = (static_cast<double>(x[i]) - mean) * inv * sp.scale[i];
+    if (sp.bias) v += sp.bias[i];
+    y[i] = static_cast<T>(v);
+  }
+  return {mean, inv};
+}
+
+// Writes per-row statistics to output `i` (when requested) with dtype `dt` and shape `shape`.
+Status write_stats(KernelContext& ctx, size_t i, DType dt, const std::vector<int64_t>& shape, const std::vector<double>& v) {
+  if (!ctx.wants_output(i)) return Status::ok();
+  return dispatch_float(dt, [&](auto t) -> Status {
+    using U = decltype(t);
+    U* d = ctx.output(i, dt, shape).template mutable_data<U>();
+    for (size_t k = 0; k < v.size(); ++k) d[k] = static_cast<U>(v[k]);
+    return Status::ok();
+  });
+}
+
+// LayerNormalization (center=true), RMSNormalization / SimplifiedLayerNormalization (false).
+// Outputs: Y, then for LayerNorm Mean (1) and InvStdDev (2), for SimplifiedLayerNorm inv_std_var (1).
+template <bool kCenter, bool kContrib>
+Status layer_norm_kernel(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(2));
+  const Value& x = ctx.in(0);
+  if (x.rank() == 0) return invalid_input("input must have rank >= 1");
+  LLMC_ASSIGN_OR_RETURN(const int axis, normalize_axis(ctx.attr_int("axis", -1), x.rank()));
+  NormSpec sp;
+  sp.center = kCenter;
+  sp.eps = ctx.attr_float("epsilon", 1e-5f);
+  const int64_t stash = ctx.attr_int("stash_type", 1);
+  DType stat_type = stash == 11 ? DType::kF64 : DType::kF32;
+  if (kContrib) stat_type = x.dtype() == DType::kF64 ? DType::kF64 : DType::kF32;
+  else if (stash != 1 && stash != 11) return unsupported("stash_type ", stash, " (only 1 = float and 11 = double)");
+  LLMC_ASSIGN_OR_RETURN(std::vector<double> scale, expand_param(ctx.in(1), x.shape(), axis, "scale"));
+  std::vector<double> bias;
+  if (kCenter && ctx.input(2)) {
+    LLMC_ASSIGN_OR_RETURN(bias, expand_param(*ctx.input(2), x.shape(), axis, "bias"));
+  }
+  sp.scale = scale.data();
+  sp.bias = bias.empty() ? nullptr : bias.data();
+  const int64_t m = prod(x.shape(), 0, axis), n = prod(x.shape(), axis, x.shape().size());
+  std::vector<double> means(static_cast<size_t>(m)), invs(static_cast<size_t>(m));
+  LLMC_RETURN_IF_ERROR(dispatch_float(x.dtype(), [&](auto t) -> Status {
+    using T = decltype(t);
+    const T* xd = x.data<T>();
+    T* yd = ctx.output(0, x.dtype(), x.shape()).template mutable_data<T>();
+    ctx.pool().parallel_for(m, grain_for(n * 2), [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o) std::tie(means[o], invs[o]) = norm_row(xd + o * n, yd + o * n, n, sp);
+    });
+    return Status::ok();
+  }));
+  std::vector<int64_t> stat_shape = x.shape();
+  for (int d = axis; d < x.rank(); ++d) stat_shape[d] = 1;
+  if (kCenter) {
+    LLMC_RETURN_IF_ERROR(write_stats(ctx, 1, stat_type, stat_shape, means));
+    return write_stats(ctx, 2, stat_type, stat_shape, invs);
+  }
+  if (kContrib) return write_stats(ctx, 1, stat_type, stat_shape, invs);
+  return Status::ok();
+}
+
+// com.microsoft SkipLayerNormalization (inputs input, skip, gamma, beta?, bias?) and
+// SkipSimplifiedLayerNormalization (input, skip, gamma, bias?): s = input + skip (+ bias), then
+// norm over the last axis. Outputs: output, mean?, inv_std_var?, input_skip_bias_sum?.
+template <bool kCenter>
+Status skip_norm_kernel(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(3));
+  const Value& x = ctx.in(0);
+  const Value& skip = ctx.in(1);
+  if (x.rank() == 0) return invalid_input("input must have rank >= 1");
+  const int axis = x.rank() - 1;
+  const int64_t n = x.dim(-1), m = x.numel() / std::max<int64_t>(n, 1);
+  // skip: same shape as input, or broadcast over its leading dims.
+  auto bs = broadcast_shapes(x.shape(), skip.shape());
+  if (skip.dtype() != x.dtype() || !bs.is_ok() || *bs != x.shape() || skip.rank() == 0 || skip.dim(-1) != n)
+    return invalid_input("skip (", dtype_name(skip.dtype()), " ", shape_str(skip.shape()),
+                         ") must match or broadcast to input (", dtype_name(x.dtype()), " ", shape_str(x.shape()), ")");
+  const std::vector<int64_t> skip_strides = broadcast_strides(skip.shape(), x.shape());
+  NormSpec sp;
+  sp.center = kCenter;
+  sp.eps = ctx.attr_float("epsilon", 1e-12f);
+  const Value* beta = kCenter ? ctx.input(3) : nullptr;
+  const Value* bias = ctx.input(kCenter ? 4 : 3);
+  const Value& gamma = ctx.in(2);
+  for (const Value* p : {&gamma, beta, bias})
+    if (p && p->numel() != n)
+      return invalid_input("gamma/beta/bias must hold hidden size ", n, " values, got shape ", shape_str(p->shape()));
+  LLMC_ASSIGN_OR_RETURN(std::vector<double> g, expand_param(gamma.reshaped({n}), x.shape(), axis, "gamma"));
+  std::vector<double> bt, bi;
+  if (beta) {
+    LLMC_ASSIGN_OR_RETURN(bt, expand_param(beta->reshaped({n}), x.shape(), axis, "beta"));
+  }
+  if (bias) {
+    LLMC_ASSIGN_OR_RETURN(bi, expand_param(bias->reshaped({n}), x.shape(), axis, "bias"));
+  }
+  sp.scale = g.data();
+  sp.bias = bt.empty() ? nullptr : bt.data();
+  std::vector<double> means(static_cast<size_t>(m)), invs(static_cast<size_t>(m));
+  const bool want_sum = ctx.wants_output(3);
+  LLMC_RETURN_IF_ERROR(dispatch_float(x.dtype(), [&](auto t) -> Status {
+    using T = decltype(t);
+    const T* xd = x.data<T>();
+    const T* sd = skip.data<T>();
+    T* yd = ctx.output(0, x.dtype(), x.shape()).template mutable_data<T>();
+    T* sum_out = want_sum ? ctx.output(3, x.dtype(), x.shape()).template mutable_data<T>() : nullptr;
+    ctx.pool().parallel_for(m, grain_for(n * 3), [&](int64_t b, int64_t e) {
+      std::vector<T> tmp(static_cast<size_t>(sum_out ? 0 : n));
+      for (int64_t o = b; o < e; ++o) {
+        int64_t rem = o, soff = 0;
+        for (int d = axis - 1; d >= 0; --d) {
+          soff += (rem % x.shape()[d]) * skip_strides[d];
+          rem /= x.shape()[d];
+        }
+        T* s = sum_out ? sum_out + o * n : tmp.data();
+        const T* xr = xd + o * n;
+        const T* sr = sd + soff;
+        for (int64_t i = 0; i < n; ++i) s[i] = bi.empty() ? xr[i] + sr[i] : static_cast<T>(xr[i] + sr[i] + bi[i]);
+        std::tie(means[o], invs[o]) = norm_row(s, yd + o * n, n, sp);
+      }
+    });
+    return Status::ok();
+  }));
+  std::vector<int64_t> stat_shape = x.shape();
+  stat_shape.back() = 1;
+  const DType stat_type = x.dtype() == DType::kF64 ? DType::kF64 : DType::kF32;
+  LLMC_RETURN_IF_ERROR(write_stats(ctx, 1, stat_type, stat_shape, means));
+  return write_stats(ctx, 2, stat_type, stat_shape, invs);
+}
+
+}  // namespace
+
+void register_normalization_kernels(KernelRegistry& r) {
+  r.add("Softmax", widened({0}, softmax_kernel<false>));
+  r.add("LogSoftmax", widened({0}, softmax_kernel<true>));
+  r.add("LayerNormalization", widened({0}, layer_norm_kernel<true, false>));
+  r.add("RMSNormalization", widened({0}, layer_norm_kernel<false, false>));
+  // onnxruntime defines SimplifiedLayerNormalization in the ONNX domain; accept both.
+  r.add("SimplifiedLayerNormalization", widened({0}, layer_norm_kernel<false, true>));
+  r.add("com.microsoft", "SimplifiedLayerNormalization", widened({0}, layer_norm_kernel<false, true>));
+  r.add("com.microsoft", "SkipLayerNormalization", widened({0, 3}, skip_norm_kernel<true>));
+  r.add("com.microsoft", "SkipSimplifiedLayerNormalization", widened({0, 3}, skip_norm_kernel<false>));
+}
+
+}  // namespace llmc::rt

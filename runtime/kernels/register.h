@@ -1,0 +1,14 @@
+// One registration function per kernel file; runtime/kernel_registry.cpp calls them all.
+#pragma once
+#include "runtime/kernel.h"
+
+namespace llmc::rt {
+void register_binary_kernels(KernelRegistry& r);        // elementwise_binary.cpp
+void register_unary_kernels(KernelRegistry& r);         // elementwise_unary.cpp
+void register_cast_kernels(KernelRegistry& r);          // cast.cpp
+void register_shape_kernels(KernelRegistry& r);         // shape_ops.cpp
+void register_data_movement_kernels(KernelRegistry& r); // data_movement.cpp
+void register_reduce_kernels(KernelRegistry& r);        // reduce.cpp
+void register_normalization_kernels(KernelRegistry& r); // normalization.cpp
+void register_matmul_kernels(KernelRegistry& r);        // matmul.cpp
+}  // namespace llmc::rt

@@ -1,0 +1,130 @@
+#include "runtime/kernels/sgemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+namespace llmc::rt {
+
+// Entry points of the three compiled variants (see sgemm_kernels.inc).
+#define SGEMM_DECLARE(ns, mr, nv)                                                           \
+  namespace ns {                                                                            \
+  constexpr int kTileRows = mr, kTileCols = 16 * nv;                                        \
+  void panel(int64_t M, int64_t kc, const float* A, int64_t lda, const float* Bp, float* C, \
+             int64_t ldc, int64_t nr, bool accumulate);                                     \
+  void gemv(int64_t K, const float* x, const float* B, int64_t ldb, float* y, int64_t n0,   \
+            int64_t n1, bool accumulate);                                                   \
+  }
+SGEMM_DECLARE(avx512, 8, 2)
+SGEMM_DECLARE(avx2, 6, 1)
+SGEMM_DECLARE(portable, 2, 1)
+#undef SGEMM_DECLARE
+
+namespace {
+
+struct Variant {
+  int nr;
+  void (*panel)(int64_t, int64_t, const float*, int64_t, const float*, float*, int64_t, int64_t, bool);
+  void (*gemv)(int64_t, const float*, const float*, int64_t, float*, int64_t, int64_t, bool);
+};
+
+const Variant kVariants[] = {
+    {portable::kTileCols, portable::panel, portable::gemv},
+    {avx2::kTileCols, avx2::panel, avx2::gemv},
+    {avx512::kTileCols, avx512::panel, avx512::gemv},
+};
+
+Isa detect() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return Isa::kAvx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
+  return Isa::kPortable;
+}
+
+std::atomic<int> g_forced{-1};
+
+constexpr int64_t kKc = 256;  // K block: a packed panel of kKc x NR floats stays in L1/L2
+}  // namespace
+
+Isa detected_isa() {
+  static const Isa isa = detect();
+  return isa;
+}
+
+Isa active_isa() {
+  const int f = g_forced.load();
+  return f < 0 ? detected_isa() : static_cast<Isa>(f);
+}
+
+void force_isa(Isa isa) {
+  g_forced.store(static_cast<int>(std::min(isa, detected_isa())));
+}
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512: return "avx512";
+    case Isa::kAvx2: return "avx2+fma";
+    case Isa::kPortable: return "portable";
+  }
+  return "?";
+}
+
+void sgemm_reference(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                     int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = accumulate ? C[i * ldc + j] : 0.0;
+      for (int64_t k = 0; k < K; ++k) s += static_cast<double>(A[i * lda + k]) * B[k * ldb + j];
+      C[i * ldc + j] = static_cast<float>(s);
+    }
+}
+
+void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+           int64_t ldb, float* C, int64_t ldc, bool accumulate, ThreadPool* pool) {
+  if (M <= 0 || N <= 0) return;
+  const Variant& v = kVariants[static_cast<int>(active_isa())];
+  if (K == 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, N * sizeof(float));
+    return;
+  }
+  const int threads = pool ? pool->size() : 1;
+  if (M == 1) {
+    // Split columns in 64-float multiples so threads never share a cache line of y.
+    const int64_t per = std::max<int64_t>(64, (N + threads - 1) / threads + 63) / 64 * 64;
+    const int64_t chunks = (N + per - 1) / per;
+    auto run = [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c)
+        v.gemv(K, A, B, ldb, C, c * per, std::min(N, (c + 1) * per), accumulate);
+    };
+    if (pool && chunks > 1 && K * N > 32768) pool->parallel_for(chunks, 1, run);
+    else run(0, chunks);
+    return;
+  }
+  const int64_t nr = v.nr;
+  const int64_t panels = (N + nr - 1) / nr;
+  auto run = [&](int64_t p0, int64_t p1) {
+    thread_local std::vector<float> packed;
+    packed.resize(static_cast<size_t>(kKc * nr));
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t j0 = p * nr;
+      const int64_t w = std::min(nr, N - j0);
+      for (int64_t k0 = 0; k0 < K; k0 += kKc) {
+        const int64_t kc = std::min(kKc, K - k0);
+        for (int64_t k = 0; k < kc; ++k) {
+          const float* src = B + (k0 + k) * ldb + j0;
+          float* dst = packed.data() + k * nr;
+          std::memcpy(dst, src, w * sizeof(float));
+          if (w < nr) std::memset(dst + w, 0, (nr - w) * sizeof(float));
+        }
+        v.panel(M, kc, A + k0, lda, packed.data(), C + j0, ldc, w, accumulate || k0 > 0);
+      }
+    }
+  };
+  const double flops = 2.0 * M * N * K;
+  if (pool && panels > 1 && flops > 2e5) pool->parallel_for(panels, 1, run);
+  else run(0, panels);
+}
+
+}  // namespace llmc::rt

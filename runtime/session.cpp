@@ -1,0 +1,153 @@
+#include "runtime/session.h"
+
+#include <set>
+
+namespace llmc::rt {
+
+namespace {
+std::string describe(const Node& n) {
+  return str_cat("node '", n.name, "' (", n.domain.empty() ? "" : n.domain + "::", n.op_type, ")");
+}
+}  // namespace
+
+Session::Session(std::shared_ptr<const Model> model, int threads)
+    : model_(std::move(model)), pool_(threads) {}
+
+Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> model,
+                                                 const SessionOptions& options) {
+  std::unique_ptr<Session> s(new Session(std::move(model), options.threads));
+  LLMC_RETURN_IF_ERROR(s->plan());
+  return s;
+}
+
+Status Session::plan() {
+  const Graph& g = model_->graph;
+  auto slot = [&](const std::string& name) {
+    auto [it, inserted] = slot_of_.emplace(name, static_cast<int>(slot_of_.size()));
+    return it->second;
+  };
+  for (const auto& t : g.initializers) {
+    const int s = slot(t.name());
+    constants_.resize(slot_of_.size());
+    if (t.dtype() == DType::kString) return unsupported("initializer '", t.name(), "' is a string tensor");
+    constants_[s] = Value::borrow(t);
+  }
+  // Sequences, maps, optionals and strings are not runtime values: refuse them up front.
+  for (const auto* list : {&g.inputs, &g.outputs}) {
+    for (const auto& v : *list) {
+      if (v.type.kind == ValueType::Kind::kOpaque)
+        return unsupported("graph input/output '", v.name, "' is not a tensor (sequence, map or optional)");
+      if (v.type.kind == ValueType::Kind::kTensor && v.type.elem == DType::kString)
+        return unsupported("graph input/output '", v.name, "' is a string tensor");
+    }
+  }
+  for (const auto& in : g.inputs) {
+    slot(in.name);
+    if (!g.find_initializer(in.name)) inputs_.push_back(in);
+  }
+  // Every unsupported op is reported at once, before anything runs.
+  std::vector<std::string> missing;
+  std::set<std::string> missing_ops;
+  const KernelRegistry& registry = builtin_kernels();
+  for (const auto& n : g.nodes) {
+    Step st;
+    st.node = &n;
+    st.kernel = registry.find(n.domain, n.op_type);
+    if (!st.kernel) {
+      const std::string op = (n.domain.empty() ? "" : n.domain + "::") + n.op_type;
+      if (missing_ops.insert(op).second) missing.push_back(op + " (first at " + describe(n) + ")");
+      continue;
+    }
+    st.opset = model_->opset(n.domain);
+    for (const auto& in : n.inputs) st.inputs.push_back(in.empty() ? -1 : slot(in));
+    for (const auto& out : n.outputs) st.outputs.push_back(out.empty() ? -1 : slot(out));
+    if (!n.implicit_inputs.empty())
+      return unsupported(describe(n), " has subgraphs, which the runtime does not run");
+    steps_.push_back(std::move(st));
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (const auto& m : missing) list += (list.empty() ? "" : ", ") + m;
+    return unsupported("the runtime has no kernel for: ", list);
+  }
+  constants_.resize(slot_of_.size());
+  for (const auto& o : g.outputs) {
+    auto it = slot_of_.find(o.name);
+    if (it == slot_of_.end()) return invalid_input("graph output '", o.name, "' is never produced");
+    output_slots_.push_back(it->second);
+  }
+  // Last reader of each slot; graph outputs and constants are never released.
+  std::vector<int> last(slot_of_.size(), -1);
+  for (int i = 0; i < static_cast<int>(steps_.size()); ++i)
+    for (int s : steps_[i].inputs)
+      if (s >= 0) last[s] = i;
+  std::set<int> keep(output_slots_.begin(), output_slots_.end());
+  for (int s = 0; s < static_cast<int>(last.size()); ++s)
+    if (last[s] >= 0 && !keep.count(s) && constants_[s].empty()) steps_[last[s]].release.push_back(s);
+  return Status::ok();
+}
+
+Status Session::check_feed(const ValueInfo& info, const Value& v) const {
+  if (info.type.kind != ValueType::Kind::kTensor) return Status::ok();
+  if (info.type.elem != v.dtype())
+    return invalid_input("input '", info.name, "' must be ", dtype_name(info.type.elem), ", got ",
+                         dtype_name(v.dtype()));
+  if (!info.type.has_shape) return Status::ok();
+  if (static_cast<int>(info.type.dims.size()) != v.rank())
+    return invalid_input("input '", info.name, "' must have rank ", info.type.dims.size(), ", got shape ",
+                         shape_str(v.shape()));
+  for (int d = 0; d < v.rank(); ++d)
+    if (info.type.dims[d].has_value() && info.type.dims[d].value != v.dim(d))
+      return invalid_input("input '", info.name, "' dim ", d, " must be ", info.type.dims[d].value,
+                           ", got shape ", shape_str(v.shape()));
+  return Status::ok();
+}
+
+Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feeds,
+                                        const std::vector<std::string>& outputs) {
+  std::vector<Value> slots = constants_;
+  for (const auto& [name, v] : feeds) {
+    auto it = slot_of_.find(name);
+    const ValueInfo* info = nullptr;
+    for (const auto& in : model_->graph.inputs)
+      if (in.name == name) info = &in;
+    if (it == slot_of_.end() || !info) return invalid_input("the model has no input named '", name, "'");
+    LLMC_RETURN_IF_ERROR(check_feed(*info, v));
+    slots[it->second] = v;
+  }
+  for (const auto& in : inputs_)
+    if (slots[slot_of_.at(in.name)].empty()) return invalid_input("input '", in.name, "' was not given");
+  // Requested taps must survive until the end.
+  std::vector<int> want = output_slots_;
+  if (!outputs.empty()) {
+    want.clear();
+    for (const auto& name : outputs) {
+      auto it = slot_of_.find(name);
+      if (it == slot_of_.end()) return invalid_input("no value named '", name, "' in the model");
+      want.push_back(it->second);
+    }
+  }
+  std::set<int> pinned(want.begin(), want.end());
+  for (const Step& st : steps_) {
+    std::vector<const Value*> ins;
+    ins.reserve(st.inputs.size());
+    for (int s : st.inputs) ins.push_back(s < 0 || slots[s].empty() ? nullptr : &slots[s]);
+    KernelContext ctx(*st.node, st.opset, std::move(ins), pool_, &buffers_);
+    Status status = (*st.kernel)(ctx);
+    if (!status.is_ok()) return status.with_context(describe(*st.node));
+    auto& produced = ctx.outputs();
+    for (size_t i = 0; i < st.outputs.size(); ++i) {
+      if (st.outputs[i] < 0) continue;
+      if (produced[i].empty())
+        return internal_error(describe(*st.node), " did not produce output ", i);
+      slots[st.outputs[i]] = std::move(produced[i]);
+    }
+    for (int s : st.release)
+      if (!pinned.count(s)) slots[s] = Value();
+  }
+  std::vector<Value> result;
+  for (int s : want) result.push_back(slots[s]);
+  return result;
+}
+
+}  // namespace llmc::rt

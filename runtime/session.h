@@ -1,0 +1,62 @@
+// Session: runs an ir::Model. Plans once (kernel per node, value slots, last use of each value
+// so buffers are released and recycled as soon as nothing reads them), then runs any number
+// of times with shapes resolved at run time. Unsupported ops fail at creation, naming the node.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "ir/status.h"
+#include "runtime/kernel.h"
+#include "runtime/thread_pool.h"
+#include "runtime/value.h"
+
+namespace llmc::rt {
+
+struct SessionOptions {
+  int threads = 0;  // 0: one per core
+};
+
+class Session {
+ public:
+  static Result<std::unique_ptr<Session>> create(std::shared_ptr<const Model> model,
+                                                 const SessionOptions& options = {});
+
+  // Feeds by graph input name. Returns `outputs` (default: every graph output, in order).
+  // Names in `outputs` may also be intermediate values (taps for calibration and debugging).
+  Result<std::vector<Value>> run(const std::map<std::string, Value>& feeds,
+                                 const std::vector<std::string>& outputs = {});
+
+  const Model& model() const { return *model_; }
+  // Graph inputs the caller must feed (those without an initializer of the same name).
+  const std::vector<ValueInfo>& inputs() const { return inputs_; }
+  const std::vector<ValueInfo>& outputs() const { return model_->graph.outputs; }
+  int threads() const { return pool_.size(); }
+
+ private:
+  struct Step {
+    const Node* node;
+    const KernelFn* kernel;
+    int64_t opset;
+    std::vector<int> inputs;   // slot ids, -1 for omitted
+    std::vector<int> outputs;  // slot ids, -1 for omitted
+    std::vector<int> release;  // slots whose last reader is this step
+  };
+
+  Session(std::shared_ptr<const Model> model, int threads);
+  Status plan();
+  Status check_feed(const ValueInfo& info, const Value& v) const;
+
+  std::shared_ptr<const Model> model_;
+  ThreadPool pool_;
+  BufferPool buffers_;
+  std::map<std::string, int> slot_of_;
+  std::vector<Value> constants_;  // per slot; empty unless an initializer
+  std::vector<ValueInfo> inputs_;
+  std::vector<Step> steps_;
+  std::vector<int> output_slots_;
+};
+
+}  // namespace llmc::rt

@@ -1,0 +1,93 @@
+#include "runtime/value.h"
+
+#include <map>
+#include <mutex>
+
+#include "ir/status.h"
+
+namespace llmc::rt {
+
+std::shared_ptr<uint8_t> aligned_buffer(size_t nbytes) {
+  auto* p = static_cast<uint8_t*>(::operator new[](nbytes ? nbytes : 1, std::align_val_t(64)));
+  return std::shared_ptr<uint8_t>(p, [](uint8_t* q) { ::operator delete[](q, std::align_val_t(64)); });
+}
+
+struct BufferPool::State {
+  std::mutex mu;
+  std::multimap<size_t, uint8_t*> free;  // bucket size -> buffer
+  size_t bytes = 0;
+  ~State() {
+    for (auto& [n, p] : free) ::operator delete[](p, std::align_val_t(64));
+  }
+};
+
+BufferPool::BufferPool() : state_(std::make_shared<State>()) {}
+
+size_t BufferPool::bytes_free() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->bytes;
+}
+
+std::shared_ptr<uint8_t> BufferPool::get(size_t nbytes) {
+  const size_t bucket = (nbytes + 63) / 64 * 64 + 64;
+  uint8_t* p = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    auto it = state_->free.find(bucket);
+    if (it != state_->free.end()) {
+      p = it->second;
+      state_->free.erase(it);
+      state_->bytes -= bucket;
+    }
+  }
+  if (!p) p = static_cast<uint8_t*>(::operator new[](bucket, std::align_val_t(64)));
+  std::weak_ptr<State> weak = state_;
+  return std::shared_ptr<uint8_t>(p, [weak, bucket](uint8_t* q) {
+    if (auto s = weak.lock()) {
+      std::lock_guard<std::mutex> lock(s->mu);
+      s->free.emplace(bucket, q);
+      s->bytes += bucket;
+    } else {
+      ::operator delete[](q, std::align_val_t(64));
+    }
+  });
+}
+
+Value Value::allocate(DType dtype, std::vector<int64_t> shape, BufferPool* pool) {
+  Value v;
+  v.dtype_ = dtype;
+  v.shape_ = std::move(shape);
+  const size_t n = v.nbytes();
+  v.data_ = pool ? pool->get(n) : aligned_buffer(n);
+  return v;
+}
+
+Value Value::borrow(const Tensor& t) {
+  Value v;
+  v.dtype_ = t.dtype();
+  v.shape_ = t.dims();
+  // The Tensor's bytes are const; Values are never written after creation, so this is safe.
+  // Copying the Tensor keeps its owner (mapping or heap block) alive as long as the Value.
+  auto holder = std::make_shared<Tensor>(t);
+  v.data_ = std::shared_ptr<uint8_t>(holder, const_cast<uint8_t*>(holder->data()));
+  return v;
+}
+
+Value Value::copy_of(const Tensor& t) {
+  Value v = allocate(t.dtype(), t.dims());
+  if (t.nbytes()) std::memcpy(v.mutable_raw(), t.data(), t.nbytes());
+  return v;
+}
+
+Value Value::reshaped(std::vector<int64_t> shape) const {
+  LLMC_CHECK(shape_numel(shape) == numel(), "reshape changes element count");
+  Value v = *this;
+  v.shape_ = std::move(shape);
+  return v;
+}
+
+Tensor Value::to_tensor(const std::string& name) const {
+  return Tensor::view(name, dtype_, shape_, data_, data_.get(), nbytes());
+}
+
+}  // namespace llmc::rt

@@ -1,0 +1,138 @@
+// sgemm (every ISA variant this CPU has) and the MatMul/Gemm kernels against float64 loops.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <random>
+
+#include "runtime/kernels/register.h"
+#include "runtime/kernels/sgemm.h"
+#include "tests/support/run_node.h"
+
+using namespace llmc;
+using namespace llmc::rt;
+using namespace llmc::testing;
+
+namespace {
+
+std::vector<float> random_floats(size_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+// |got - exact| <= 1e-5 * sum_k |a_ik b_kj| + 1e-7: float32 accumulation error bound.
+void check_gemm(int64_t M, int64_t N, int64_t K, bool accumulate, ThreadPool* pool, std::mt19937& rng) {
+  const int64_t lda = K + 3, ldb = N + 5, ldc = N + 1;  // strided, to catch stride mix-ups
+  auto A = random_floats(M * lda, rng), B = random_floats(K * ldb, rng), C = random_floats(M * ldc, rng);
+  auto C0 = C;
+  sgemm(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, accumulate, pool);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double exact = accumulate ? C0[i * ldc + j] : 0.0, mag = std::fabs(exact);
+      for (int64_t k = 0; k < K; ++k) {
+        exact += double(A[i * lda + k]) * B[k * ldb + j];
+        mag += std::fabs(double(A[i * lda + k]) * B[k * ldb + j]);
+      }
+      INFO("M=" << M << " N=" << N << " K=" << K << " i=" << i << " j=" << j << " isa=" << isa_name(active_isa()));
+      REQUIRE(std::fabs(C[i * ldc + j] - exact) <= 1e-5 * mag + 1e-7);
+    }
+  // Padding between rows of C is never written.
+  for (int64_t i = 0; i < M; ++i) REQUIRE(C[i * ldc + N] == C0[i * ldc + N]);
+}
+
+}  // namespace
+
+TEST_CASE("sgemm matches float64 on odd sizes for every ISA variant", "[runtime][sgemm]") {
+  std::mt19937 rng(7);
+  ThreadPool pool(2);
+  const int sizes[] = {1, 3, 17, 63, 257};
+  for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+    if (isa > detected_isa()) continue;
+    force_isa(isa);
+    for (int M : sizes)
+      for (int N : sizes)
+        for (int K : {1, 17, 257, 300}) {
+          if (M * N * K > 257 * 257 * 17 && M > 1) continue;  // keep the test quick
+          check_gemm(M, N, K, false, &pool, rng);
+        }
+    check_gemm(64, 300, 513, true, &pool, rng);  // several K blocks, accumulate
+    check_gemm(1, 2000, 300, true, &pool, rng);  // decode path, threaded
+    check_gemm(1, 2000, 300, false, nullptr, rng);
+  }
+  force_isa(detected_isa());
+}
+
+TEST_CASE("MatMul kernel: 1-D promotion and batch broadcasting", "[runtime][matmul]") {
+  KernelRegistry r;
+  register_matmul_kernels(r);
+  std::mt19937 rng(3);
+  struct Case { std::vector<int64_t> a, b, y; };
+  const Case cases[] = {
+      {{3}, {3}, {}}, {{17}, {17, 5}, {5}}, {{4, 17}, {17}, {4}}, {{2, 3, 4, 17}, {17, 63}, {2, 3, 4, 63}},
+      {{2, 1, 5, 7}, {3, 7, 9}, {2, 3, 5, 9}}, {{1, 63, 1}, {4, 1, 257}, {4, 63, 257}},
+  };
+  for (const auto& c : cases) {
+    auto A = random_floats(shape_numel(c.a), rng), B = random_floats(shape_numel(c.b), rng);
+    auto out = run_node(r, make_node("MatMul", 2, 1), {make_value(DType::kF32, c.a, A), make_value(DType::kF32, c.b, B)}, 17);
+    REQUIRE(out.is_ok());
+    const Value& y = out.value()[0];
+    REQUIRE(y.shape() == c.y);
+    // Reference: numpy semantics spelled out with promoted shapes.
+    auto as = c.a, bs = c.b;
+    if (as.size() == 1) as.insert(as.begin(), 1);
+    if (bs.size() == 1) bs.push_back(1);
+    const int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
+    const size_t rank = std::max(as.size(), bs.size());
+    while (as.size() < rank) as.insert(as.begin(), 1);
+    while (bs.size() < rank) bs.insert(bs.begin(), 1);
+    std::vector<int64_t> batch(rank - 2);
+    for (size_t d = 0; d + 2 < rank; ++d) batch[d] = std::max(as[d], bs[d]);
+    const int64_t nb = shape_numel(batch);
+    for (int64_t t = 0; t < nb; ++t) {
+      int64_t ai = 0, bi = 0, rem = t;
+      std::vector<int64_t> idx(batch.size());
+      for (int d = static_cast<int>(batch.size()) - 1; d >= 0; --d) { idx[d] = rem % batch[d]; rem /= batch[d]; }
+      for (size_t d = 0; d < batch.size(); ++d) {
+        ai = ai * as[d] + (as[d] == 1 ? 0 : idx[d]);
+        bi = bi * bs[d] + (bs[d] == 1 ? 0 : idx[d]);
+      }
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          double s = 0;
+          for (int64_t k = 0; k < K; ++k) s += double(A[ai * M * K + i * K + k]) * B[bi * K * N + k * N + j];
+          REQUIRE(std::fabs(y.data<float>()[t * M * N + i * N + j] - s) <= 1e-5 * (1 + std::fabs(s)) * K);
+        }
+    }
+  }
+  auto bad = run_node(r, make_node("MatMul", 2, 1),
+                      {make_value(DType::kF32, {2, 3}, std::vector<float>(6)), make_value(DType::kF32, {4, 2}, std::vector<float>(8))}, 17);
+  CHECK(!bad.is_ok());
+}
+
+TEST_CASE("Gemm kernel: transposes, alpha, beta, broadcast C", "[runtime][matmul]") {
+  KernelRegistry r;
+  register_matmul_kernels(r);
+  std::mt19937 rng(5);
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb)
+      for (std::vector<int64_t> cshape : {std::vector<int64_t>{}, {17}, {3, 1}, {3, 17}}) {
+        const int64_t M = 3, K = 63, N = 17;
+        auto A = random_floats(M * K, rng), B = random_floats(K * N, rng), C = random_floats(std::max<int64_t>(1, shape_numel(cshape)), rng);
+        std::vector<Attribute> attrs{Attribute::make_int("transA", ta), Attribute::make_int("transB", tb),
+                                     Attribute::make_float("alpha", 0.5f), Attribute::make_float("beta", -2.f)};
+        auto out = run_node(r, make_node("Gemm", 3, 1, attrs),
+                            {make_value(DType::kF32, ta ? std::vector<int64_t>{K, M} : std::vector<int64_t>{M, K}, A),
+                             make_value(DType::kF32, tb ? std::vector<int64_t>{N, K} : std::vector<int64_t>{K, N}, B),
+                             make_value(DType::kF32, cshape, C)}, 13);
+        REQUIRE(out.is_ok());
+        const float* y = out.value()[0].data<float>();
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) {
+            double s = 0;
+            for (int64_t k = 0; k < K; ++k)
+              s += double(ta ? A[k * M + i] : A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]);
+            double c = cshape.empty() ? C[0] : cshape.size() == 1 ? C[j] : cshape[1] == 1 ? C[i] : C[i * N + j];
+            REQUIRE(std::fabs(y[i * N + j] - (0.5 * s - 2.0 * c)) < 1e-4);
+          }
+      }
+}

@@ -1,0 +1,25 @@
+// Runs one node through a kernel registry without a Session: for kernel unit tests.
+#pragma once
+#include <vector>
+
+#include "ir/graph.h"
+#include "runtime/kernel.h"
+
+namespace llmc::testing {
+
+// `inputs[i].empty()` marks an omitted optional input. Uses a 2-thread pool so the
+// multi-threaded paths run. Errors come back as the kernel's Status.
+Result<std::vector<rt::Value>> run_node(const rt::KernelRegistry& registry, const Node& node,
+                                        const std::vector<rt::Value>& inputs, int64_t opset);
+
+// Convenience builders.
+Node make_node(const std::string& op, size_t num_inputs, size_t num_outputs,
+               std::vector<Attribute> attributes = {}, const std::string& domain = "");
+template <typename T>
+rt::Value make_value(DType dtype, std::vector<int64_t> shape, const std::vector<T>& data) {
+  rt::Value v = rt::Value::allocate(dtype, std::move(shape));
+  std::copy(data.begin(), data.end(), v.mutable_data<T>());
+  return v;
+}
+
+}  // namespace llmc::testing

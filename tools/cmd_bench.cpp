@@ -1,0 +1,60 @@
+// llmcompress bench MODEL [--prompt-len N --tokens N --threads N --json]
+#include <cstdio>
+
+#include "runtime/bench.h"
+#include "tools/cli_common.h"
+#include "tools/commands.h"
+#include "tools/model_session.h"
+
+namespace llmc::cli {
+
+namespace {
+struct BenchArgs {
+  std::string model;
+  rt::BenchOptions options;
+  int threads = 0;
+  bool json = false;
+};
+
+Status run_bench(const BenchArgs& a) {
+  LLMC_ASSIGN_OR_RETURN(auto m, open_model(a.model, a.threads));
+  LLMC_ASSIGN_OR_RETURN(auto decoder, open_decoder(m));
+  LLMC_ASSIGN_OR_RETURN(auto r, rt::bench_decoder(*decoder, a.options));
+  const size_t wbytes = weight_bytes(*m.model);
+  if (a.json) {
+    Json j;
+    j.begin_object().field("model", a.model).field("threads", m.session->threads())
+        .field("prompt_len", a.options.prompt_len).field("decode_tokens", a.options.decode_tokens)
+        .field("prefill_ms", r.prefill_median_ms).field("prefill_tokens_per_s", r.prefill_tokens_per_s)
+        .field("decode_ms_p50", r.decode_p50_ms).field("decode_ms_p90", r.decode_p90_ms)
+        .field("decode_tokens_per_s", r.decode_tokens_per_s).field("peak_rss_bytes", r.peak_rss_bytes)
+        .field("model_bytes", wbytes).field("kv_cache_bytes", r.kv_cache_bytes).end_object();
+    std::printf("%s\n", j.str().c_str());
+    return Status::ok();
+  }
+  std::printf("model        %s (%.1f MB of weights)\n", a.model.c_str(), wbytes / 1e6);
+  std::printf("threads      %d\n", m.session->threads());
+  std::printf("prefill      %.2f ms for %lld tokens (%.1f tok/s), median of %d\n", r.prefill_median_ms,
+              (long long)a.options.prompt_len, r.prefill_tokens_per_s, a.options.repeats);
+  std::printf("decode       p50 %.3f ms/token, p90 %.3f ms/token, %.1f tok/s over %lld tokens\n", r.decode_p50_ms,
+              r.decode_p90_ms, r.decode_tokens_per_s, (long long)a.options.decode_tokens);
+  std::printf("memory       peak RSS %.1f MB, KV cache %.2f MB\n", r.peak_rss_bytes / 1e6, r.kv_cache_bytes / 1e6);
+  return Status::ok();
+}
+}  // namespace
+
+void add_bench_command(CLI::App& app, int& exit_code) {
+  auto a = std::make_shared<BenchArgs>();
+  CLI::App* cmd = app.add_subcommand("bench", "Prefill and decode latency, tokens/s, peak memory");
+  cmd->add_option("model", a->model, "ONNX model or llama2.c checkpoint")->required();
+  cmd->add_option("--prompt-len", a->options.prompt_len, "prompt tokens for prefill")->capture_default_str();
+  cmd->add_option("--tokens", a->options.decode_tokens, "tokens to decode")->capture_default_str();
+  cmd->add_option("--repeats", a->options.repeats, "prefill repetitions (median)")->capture_default_str();
+  cmd->add_option("--warmup", a->options.warmup, "warm-up runs, excluded")->capture_default_str();
+  cmd->add_option("--seed", a->options.seed, "seed of the random prompt")->capture_default_str();
+  cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->capture_default_str();
+  cmd->add_flag("--json", a->json, "print JSON");
+  cmd->callback([a, &exit_code] { exit_code = report("bench", run_bench(*a)); });
+}
+
+}  // namespace llmc::cli

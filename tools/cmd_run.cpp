@@ -1,0 +1,116 @@
+// llmcompress run MODEL --input NAME=FILE.npy ... --output-dir DIR     (one inference)
+// llmcompress run MODEL --prompt TEXT --tokens N [sampling options]    (KV-cache generation)
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "formats/model_loader.h"
+#include "formats/npy.h"
+#include "tools/cli_common.h"
+#include "tools/commands.h"
+#include "tools/model_session.h"
+
+namespace llmc::cli {
+
+namespace {
+struct RunArgs {
+  std::string model;
+  std::vector<std::string> inputs;
+  std::string output_dir;
+  std::string prompt;
+  std::string tokenizer;
+  int tokens = 0;
+  int threads = 0;
+  rt::SamplingOptions sampling;
+};
+
+std::string file_safe(std::string name) {
+  for (char& c : name)
+    if (c == '/' || c == ':' || c == '\\') c = '_';
+  return name;
+}
+
+Status run_once(const RunArgs& a, const LoadedModel& m) {
+  if (a.output_dir.empty()) return invalid_input("--output-dir is required with --input");
+  std::map<std::string, rt::Value> feeds;
+  for (const auto& spec : a.inputs) {
+    const size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0) return invalid_input("--input '", spec, "' must be NAME=FILE.npy");
+    const std::string name = spec.substr(0, eq), file = spec.substr(eq + 1);
+    LLMC_ASSIGN_OR_RETURN(Tensor t, read_npy(file, name));
+    feeds[name] = rt::Value::copy_of(t);
+  }
+  auto outputs = m.session->run(feeds);
+  if (!outputs.is_ok()) return outputs.status().with_context(m.path);
+  std::error_code ec;
+  std::filesystem::create_directories(a.output_dir, ec);
+  if (ec) return io_error(a.output_dir, ": cannot create directory: ", ec.message());
+  const auto& infos = m.session->outputs();
+  for (size_t i = 0; i < infos.size(); ++i) {
+    const std::string path = a.output_dir + "/" + file_safe(infos[i].name) + ".npy";
+    LLMC_RETURN_IF_ERROR(write_npy(path, outputs.value()[i].to_tensor(infos[i].name)));
+    std::printf("%s %s %s\n", path.c_str(), dtype_name(outputs.value()[i].dtype()).c_str(),
+                shape_str(outputs.value()[i].shape()).c_str());
+  }
+  return Status::ok();
+}
+
+Status generate(const RunArgs& a, const LoadedModel& m) {
+  if (a.tokens < 1) return invalid_input("--tokens must be at least 1");
+  LLMC_ASSIGN_OR_RETURN(auto tok, model_tokenizer(*m.model, m.path, a.tokenizer));
+  LLMC_ASSIGN_OR_RETURN(auto decoder, open_decoder(m));
+  std::vector<int32_t> prompt = tok.encode(a.prompt, true, false);
+  std::mt19937_64 rng(a.sampling.seed);
+  const auto t0 = std::chrono::steady_clock::now();
+  LLMC_ASSIGN_OR_RETURN(rt::Value logits, decoder->forward(prompt));
+  const int64_t vocab = logits.dim(1);
+  // Echo the prompt as llama2.c does, then stream the continuation.
+  for (size_t i = 1; i < prompt.size(); ++i) std::fputs(tok.decode_piece(prompt[i - 1], prompt[i]).c_str(), stdout);
+  int32_t prev = prompt.back();
+  int32_t next = rt::sample_token(logits.data<float>() + (logits.dim(0) - 1) * vocab, vocab, a.sampling, rng);
+  int generated = 0;
+  for (; generated < a.tokens; ++generated) {
+    if (next == Llama2cTokenizer::kBos || next == Llama2cTokenizer::kEos) break;
+    std::fputs(tok.decode_piece(prev, next).c_str(), stdout);
+    std::fflush(stdout);
+    if (generated + 1 == a.tokens) {
+      ++generated;
+      break;
+    }
+    LLMC_ASSIGN_OR_RETURN(rt::Value step, decoder->forward({next}));
+    prev = next;
+    next = rt::sample_token(step.data<float>(), vocab, a.sampling, rng);
+  }
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("\n");
+  std::fprintf(stderr, "%d tokens in %.3f s (%.1f tok/s, %d threads)\n", generated, s, generated / s,
+               m.session->threads());
+  return Status::ok();
+}
+
+Status run_command(const RunArgs& a) {
+  if (a.inputs.empty() == a.prompt.empty())
+    return invalid_input("give either --input NAME=FILE.npy (one inference) or --prompt TEXT (generation)");
+  LLMC_ASSIGN_OR_RETURN(auto m, open_model(a.model, a.threads));
+  return a.prompt.empty() ? run_once(a, m) : generate(a, m);
+}
+}  // namespace
+
+void add_run_command(CLI::App& app, int& exit_code) {
+  auto a = std::make_shared<RunArgs>();
+  CLI::App* cmd = app.add_subcommand("run", "Run a model once on .npy inputs, or generate text with the KV cache");
+  cmd->add_option("model", a->model, "ONNX model or llama2.c checkpoint")->required();
+  cmd->add_option("--input", a->inputs, "NAME=FILE.npy (repeat for each graph input)");
+  cmd->add_option("--output-dir", a->output_dir, "write each graph output as DIR/<name>.npy");
+  cmd->add_option("--prompt", a->prompt, "generate a continuation of this text");
+  cmd->add_option("--tokens", a->tokens, "number of tokens to generate")->capture_default_str();
+  cmd->add_option("--temperature", a->sampling.temperature, "0 = greedy")->capture_default_str();
+  cmd->add_option("--top-k", a->sampling.top_k, "sample from the k most likely (0 = all)")->capture_default_str();
+  cmd->add_option("--top-p", a->sampling.top_p, "nucleus sampling mass")->capture_default_str();
+  cmd->add_option("--seed", a->sampling.seed, "sampling seed")->capture_default_str();
+  cmd->add_option("--tokenizer", a->tokenizer, "tokenizer file (default: the one inside the model)");
+  cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->capture_default_str();
+  cmd->callback([a, &exit_code] { exit_code = report("run", run_command(*a)); });
+}
+
+}  // namespace llmc::cli
