@@ -3,12 +3,17 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/unknown_field_set.h>
 
+#include <algorithm>
 #include <climits>
 #include <filesystem>
 #include <map>
 #include <set>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "formats/mapped_file.h"
+#include "formats/onnx_skeleton.h"
 #include "formats/onnx_format.h"
 #include "ir/graph_utils.h"
 #include "onnx/onnx_pb.h"
@@ -113,11 +118,29 @@ Result<std::string> typed_fields_to_bytes(const onnx::TensorProto& tp, DType dty
   }
 }
 
+// The bytes of an inline initializer, found by split_onnx_skeleton: viewed in the mapped file
+// when element-aligned (x86 tolerates less, but vectorised loops assume element alignment),
+// else copied once into aligned memory and the file pages handed back to the kernel, so the
+// resident set holds each weight once either way.
+Tensor inline_weights(const onnx::TensorProto& tp, DType dtype, std::vector<int64_t> dims,
+                      const std::shared_ptr<const MappedFile>& file, const RawSpan& span) {
+  const uint8_t* p = file->data() + span.offset;
+  const size_t align = std::max(1, dtype_bits(dtype) / 8);
+  if (span.offset % align == 0) return Tensor::view(tp.name(), dtype, std::move(dims), file, p, span.size);
+  Tensor t = Tensor::from_bytes(tp.name(), dtype, std::move(dims), p, span.size);
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t first = (span.offset + page - 1) / page * page, last = (span.offset + span.size) / page * page;
+  if (last > first) madvise(const_cast<uint8_t*>(file->data()) + first, last - first, MADV_DONTNEED);
+  return t;
+}
+
 class Reader {
  public:
-  explicit Reader(const std::string& path) : external_(path) {}
+  explicit Reader(const std::string& path, std::shared_ptr<const MappedFile> file = nullptr,
+                  const std::vector<RawSpan>* spans = nullptr)
+      : external_(path), file_(std::move(file)), spans_(spans) {}
 
-  Result<Tensor> tensor(onnx::TensorProto& tp) {
+  Result<Tensor> tensor(onnx::TensorProto& tp, const RawSpan* span = nullptr) {
     if (!dtype_is_known(tp.data_type()))
       return unsupported("tensor '", tp.name(), "' has unknown data type ", tp.data_type());
     const DType dtype = static_cast<DType>(tp.data_type());
@@ -133,6 +156,8 @@ class Reader {
                              " strings but shape ", shape_str(dims));
     } else if (tp.data_location() == onnx::TensorProto::EXTERNAL) {
       LLMC_ASSIGN_OR_RETURN(t, external_.view(tp, dtype, dims));
+    } else if (span && span->present) {
+      t = inline_weights(tp, dtype, dims, file_, *span);
     } else if (tp.has_raw_data()) {
       // Moving the bytes out of the message avoids copying the weights.
       t = Tensor::from_string_bytes(tp.name(), dtype, dims, std::move(*tp.mutable_raw_data()));
@@ -235,8 +260,11 @@ class Reader {
     for (const auto& v : gp.input()) g.inputs.push_back(value_info(v));
     for (const auto& v : gp.output()) g.outputs.push_back(value_info(v));
     for (const auto& v : gp.value_info()) g.value_info.push_back(value_info(v));
-    for (auto& tp : *gp.mutable_initializer()) {
-      auto t = tensor(tp);
+    if (spans_ && spans_->size() != static_cast<size_t>(gp.initializer_size()))
+      return internal_error("skeleton found ", spans_->size(), " initializers, protobuf ", gp.initializer_size());
+    for (int k = 0; k < gp.initializer_size(); ++k) {
+      auto& tp = *gp.mutable_initializer(k);
+      auto t = tensor(tp, spans_ ? &(*spans_)[k] : nullptr);
       if (!t.is_ok()) return t.status().with_context("initializer '" + tp.name() + "'");
       g.initializers.push_back(std::move(t).value());
     }
@@ -309,6 +337,8 @@ class Reader {
   }
 
   ExternalFiles external_;
+  std::shared_ptr<const MappedFile> file_;
+  const std::vector<RawSpan>* spans_;
 };
 
 // Some exporters (PyTorch 1.6's gpt2_past.onnx) emit several Constant nodes with one output
@@ -361,9 +391,12 @@ Result<Model> read_onnx(const std::string& path) {
   if (file->size() > static_cast<size_t>(INT_MAX))
     return unsupported(path, ": ONNX protobuf files over 2 GB are not valid; weights that large "
                              "belong in external data");
+  auto skeleton = split_onnx_skeleton(file->data(), file->size());
+  if (!skeleton.is_ok()) return skeleton.status().with_context(path);
   onnx::ModelProto mp;
   {
-    google::protobuf::io::ArrayInputStream raw(file->data(), static_cast<int>(file->size()));
+    const std::string& bytes = skeleton->bytes;
+    google::protobuf::io::ArrayInputStream raw(bytes.data(), static_cast<int>(bytes.size()));
     google::protobuf::io::CodedInputStream coded(&raw);
     coded.SetTotalBytesLimit(INT_MAX);
     if (!mp.ParseFromCodedStream(&coded) || !coded.ConsumedEntireMessage())
@@ -385,7 +418,7 @@ Result<Model> read_onnx(const std::string& path) {
   for (const auto& f : mp.functions()) m.functions.push_back(f.SerializeAsString());
   for (const auto& t : mp.training_info()) m.training_info.push_back(t.SerializeAsString());
   m.extra_fields = unknown_fields(mp);
-  Reader reader(path);
+  Reader reader(path, file, &skeleton->initializer_raw);
   auto graph = reader.graph(*mp.mutable_graph());
   if (!graph.is_ok()) return graph.status().with_context(path);
   m.graph = std::move(graph).value();

@@ -169,7 +169,7 @@ Status transpose(KernelContext& ctx) {
       is.push_back(istr[i]);
       os.push_back(ostr[i]);
     }
-  constexpr int64_t kTile = 32;
+  constexpr int64_t kTile = 16;  // 16x16 tiles: a tile's input lines stay in L1
   const int64_t nq = odims[q], na = odims[a], sa = istr[a], oq = ostr[q];
   const int64_t qtiles = (nq + kTile - 1) / kTile;
   const int64_t outer = x.numel() / (nq * na);
@@ -187,19 +187,13 @@ Status transpose(KernelContext& ctx) {
           in_base += v * is[d];
           out_base += v * os[d];
         }
-        const int64_t i0 = qt * kTile, ni = std::min(nq - i0, kTile);
-        // Through a small buffer, so both the reads and the writes are contiguous runs
-        // (strided access at power-of-two strides thrashes the cache sets).
-        T buf[kTile * kTile];
+        const int64_t i0 = qt * kTile, i1 = std::min(nq, i0 + kTile);
         for (int64_t j0 = 0; j0 < na; j0 += kTile) {
-          const int64_t nj = std::min(na - j0, kTile);
-          for (int64_t j = 0; j < nj; ++j) {
-            const T* irow = in + in_base + (j0 + j) * sa + i0;
-            for (int64_t i = 0; i < ni; ++i) buf[i * kTile + j] = irow[i];
-          }
-          for (int64_t i = 0; i < ni; ++i) {
-            T* orow = o + out_base + (i0 + i) * oq + j0;
-            for (int64_t j = 0; j < nj; ++j) orow[j] = buf[i * kTile + j];
+          const int64_t j1 = std::min(na, j0 + kTile);
+          for (int64_t i = i0; i < i1; ++i) {
+            T* orow = o + out_base + i * oq;
+            const T* irow = in + in_base + i;
+            for (int64_t j = j0; j < j1; ++j) orow[j] = irow[j * sa];
           }
         }
       }

@@ -1,4 +1,4 @@
-// Broadcasting elementwise kernels: arithmetic (Add Sub Mul Div Pow Mod PRelu), comparisons,
+// Broadcasting elementwise kernels: arithmetic (Add Sub Mul Div Pow Mod PRelu SwiGLU), comparisons,
 // logic (And Or Xor), Where, and the variadic Min Max Sum Mean.
 //
 // All of them run through one broadcast plan: the output shape is collapsed (size-1 dims
@@ -327,6 +327,28 @@ Status prelu_kernel(KernelContext& ctx) {
   });
 }
 
+// SwiGLU (opset 28): Y = A * sigmoid(alpha A) * B, A and B of one shape (no broadcasting).
+Status swiglu_kernel(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(2));
+  const Value& a = ctx.in(0);
+  const Value& b = ctx.in(1);
+  LLMC_RETURN_IF_ERROR(same_dtype(a, b));
+  if (a.shape() != b.shape())
+    return invalid_input("A and B must have the same shape, got ", shape_str(a.shape()), " and ", shape_str(b.shape()));
+  const double alpha = ctx.attr_float("alpha", 1.0f);
+  return dispatch<kFloat>(a.dtype(), [&](auto tag) -> Status {
+    using T = decltype(tag);
+    using C = typename Num<T>::C;
+    const C al = static_cast<C>(alpha);
+    return run_binary<T, T, T>(ctx, a, b, a.dtype(), [al](C g, C v) {
+      const C z = al * g;  // g * sigmoid(z), sigmoid computed from exp of a non-positive number
+      const C e = std::exp(-std::fabs(z));
+      const C s = C(1) / (C(1) + e);
+      return g * (z >= 0 ? s : e * s) * v;
+    });
+  });
+}
+
 // ---- Where ----------------------------------------------------------------------------------
 
 template <typename T>
@@ -457,6 +479,7 @@ void register_binary_kernels(KernelRegistry& r) {
   r.add("Pow", pow_kernel);
   r.add("Mod", mod_kernel);
   r.add("PRelu", prelu_kernel);
+  r.add("SwiGLU", swiglu_kernel);
   r.add("Equal", same_type_binary<kAll>(LLMC_BINARY_FN(a == b), DType::kBool));
   r.add("Less", same_type_binary<kNumeric>(LLMC_BINARY_FN(a < b), DType::kBool));
   r.add("Greater", same_type_binary<kNumeric>(LLMC_BINARY_FN(a > b), DType::kBool));

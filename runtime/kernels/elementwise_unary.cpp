@@ -1,5 +1,5 @@
 // Unary elementwise kernels: math (Sqrt Exp Log Tanh Erf Sin Cos ...), activations (Relu
-// Sigmoid Gelu Softplus LeakyRelu Selu Elu HardSigmoid HardSwish ...), rounding, Clip, Not,
+// Sigmoid Gelu Swish Softplus LeakyRelu Selu Elu HardSigmoid HardSwish ...), rounding, Clip, Not,
 // IsNaN / IsInf and Identity. float32/float64 compute natively; float16 / bfloat16 in float.
 #include <cmath>
 #include <limits>
@@ -269,6 +269,10 @@ void register_unary_kernels(KernelRegistry& r) {
       using C = decltype(x);
       return static_cast<C>(gamma) * (x > C(0) ? x : static_cast<C>(alpha) * std::expm1(x));
     };
+  }, H));
+  r.add("Swish", unary<F>([](const KernelContext& ctx) {  // opset 24: x * sigmoid(alpha x)
+    const double alpha = ctx.attr_float("alpha", 1.0f);
+    return [alpha](auto x) { using C = decltype(x); return x * sigmoid<C>(static_cast<C>(alpha) * x); };
   }, H));
   r.add("Gelu", gelu_kernel);
   r.add("Clip", clip_kernel);

@@ -6,6 +6,7 @@
 // exp runs in the input type, sums accumulate in double. Norm statistics are computed in double.
 // float16/bfloat16 inputs run through float32 and are rounded back (statistics outputs stay float32).
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -94,16 +95,59 @@ KernelFn widened(std::vector<size_t> narrow, F fn) {
 
 // ---- Softmax / LogSoftmax ----
 
+// exp for float32 arguments <= 88 (softmax uses x - max <= 0): Cephes polynomial on
+// r = x - n ln2, scaled by 2^n; relative error ~2e-7. Branch-free so loops vectorise.
+// Below -87.33 (where exp leaves the normal range) returns 0; NaN stays NaN.
+inline float exp_f32(float x) {
+  constexpr float kLo = -87.33654f, kHi = 88.0f, kRound = 12582912.0f;  // 1.5 * 2^23
+  const float xc = x < kLo ? kLo : (x > kHi ? kHi : x);
+  const float t = xc * 1.44269504088896341f + kRound;  // round(x / ln2) in the low mantissa bits
+  const int32_t n = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(kRound);
+  const float fn = t - kRound;
+  const float r = (xc - fn * 0.693359375f) + fn * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  const float y = (p * r * r + r + 1.0f) * std::bit_cast<float>((n + 127) << 23);
+  return x != x ? x : (x < kLo ? 0.0f : y);
+}
+inline double exp_of(double x) { return std::exp(x); }
+inline float exp_of(float x) { return exp_f32(x); }
+
+// Sum in double with four independent accumulators (pipelines; no reassociation needed).
+template <typename T>
+double sum_double(const T* v, int64_t n) {
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    a0 += v[i];
+    a1 += v[i + 1];
+    a2 += v[i + 2];
+    a3 += v[i + 3];
+  }
+  for (; i < n; ++i) a0 += v[i];
+  return (a0 + a1) + (a2 + a3);
+}
+
+template <typename T>
+T max_of(const T* v, int64_t n) {
+  T m[4] = {-std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity(),
+            -std::numeric_limits<T>::infinity(), -std::numeric_limits<T>::infinity()};
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int j = 0; j < 4; ++j) m[j] = v[i + j] > m[j] ? v[i + j] : m[j];
+  for (; i < n; ++i) m[0] = v[i] > m[0] ? v[i] : m[0];
+  return std::max(std::max(m[0], m[1]), std::max(m[2], m[3]));
+}
+
 template <bool kLog, typename T>
 void softmax_row(const T* x, T* y, int64_t n) {
-  T m = -std::numeric_limits<T>::infinity();
-  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
-  double s = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const T e = std::exp(x[i] - m);
-    if constexpr (!kLog) y[i] = e;
-    s += e;
-  }
+  const T m = max_of(x, n);
+  for (int64_t i = 0; i < n; ++i) y[i] = exp_of(x[i] - m);  // for LogSoftmax, scratch
+  const double s = sum_double(y, n);
   if constexpr (kLog) {
     const T ls = static_cast<T>(std::log(s));
     for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) - ls;  // not x - (m + ls): m may be large
@@ -153,7 +197,7 @@ Status softmax_kernel(KernelContext& ctx) {
           for (int64_t i = 0; i < w; ++i) m[i] = std::max(m[i], xb[k * inner + i]);
         for (int64_t k = 0; k < r; ++k)
           for (int64_t i = 0; i < w; ++i) {
-            const T ex = std::exp(xb[k * inner + i] - m[i]);
+            const T ex = exp_of(xb[k * inner + i] - m[i]);
             if constexpr (!kLog) yb[k * inner + i] = ex;
             sum[i] += ex;
           }

@@ -101,6 +101,7 @@ struct SumOp {
   static constexpr bool kBool = false;
   static Acc init() { return 0; }
   static void add(Acc& a, T x) { a += static_cast<Acc>(x); }
+  static void combine(Acc& a, Acc b) { a += b; }  // merges partial accumulators
   static T finish(Acc a, int64_t) { return static_cast<T>(a); }
 };
 template <typename T>
@@ -139,6 +140,7 @@ struct ProdOp : SumOp<T> {
   using Acc = Wide<T>;
   static Acc init() { return 1; }
   static void add(Acc& a, T x) { a *= static_cast<Acc>(x); }
+  static void combine(Acc& a, Acc b) { a *= b; }
 };
 // Online log-sum-exp: running max and the sum of exp(x - max).
 template <typename T>
@@ -158,6 +160,11 @@ struct LogSumExpOp {
       a.s += std::exp(v - a.m);
     }
   }
+  static void combine(Acc& a, Acc b) {
+    if (b.s == 0) return;
+    if (b.m > a.m) std::swap(a, b);
+    a.s += b.m == a.m ? b.s : b.s * std::exp(b.m - a.m);  // equal: also both +inf
+  }
   static T finish(Acc a, int64_t) { return static_cast<T>(a.s == 0 ? a.m : a.m + std::log(a.s)); }
 };
 template <typename T>
@@ -171,6 +178,7 @@ struct MaxOp {
   static void add(Acc& a, T x) {
     if (x > a || x != x) a = x;  // NaN sticks
   }
+  static void combine(Acc& a, Acc b) { add(a, b); }
   static T finish(Acc a, int64_t) { return a; }
 };
 template <typename T>
@@ -184,6 +192,7 @@ struct MinOp {
   static void add(Acc& a, T x) {
     if (x < a || x != x) a = x;
   }
+  static void combine(Acc& a, Acc b) { add(a, b); }
   static T finish(Acc a, int64_t) { return a; }
 };
 
@@ -220,8 +229,18 @@ void reduce_typed(ThreadPool& pool, const T* x, const std::vector<int64_t>& shap
     pool.parallel_for(outer, grain_for(r), [&](int64_t b, int64_t e) {
       for (int64_t o = b; o < e; ++o) {
         const T* row = x + o * r;
-        Acc a = Op::init();
-        for (int64_t k = 0; k < r; ++k) Op::add(a, row[k]);
+        Acc a = Op::init(), a1 = a, a2 = a, a3 = a;  // independent chains pipeline better
+        int64_t k = 0;
+        for (; k + 4 <= r; k += 4) {
+          Op::add(a, row[k]);
+          Op::add(a1, row[k + 1]);
+          Op::add(a2, row[k + 2]);
+          Op::add(a3, row[k + 3]);
+        }
+        for (; k < r; ++k) Op::add(a, row[k]);
+        Op::combine(a1, a3);
+        Op::combine(a, a2);
+        Op::combine(a, a1);
         y[o] = Op::finish(a, r);
       }
     });
