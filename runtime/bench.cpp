@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <atomic>
 #include <random>
 
 namespace llmc::rt {
@@ -32,6 +33,31 @@ double percentile(std::vector<double> v, double q) {
   const size_t lo = static_cast<size_t>(pos);
   const size_t hi = std::min(lo + 1, v.size() - 1);
   return v[lo] + (v[hi] - v[lo]) * (pos - lo);
+}
+
+double measure_read_bandwidth(ThreadPool& pool, size_t bytes) {
+  const int64_t n = static_cast<int64_t>(bytes / sizeof(float));
+  std::vector<float> buf(static_cast<size_t>(n), 1.0f);  // touched once: pages are resident
+  std::vector<double> sums(static_cast<size_t>(pool.size()) * 16);
+  double best = 0;
+  for (int pass = 0; pass < 4; ++pass) {
+    std::atomic<int> slot{0};
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.parallel_for(pool.size(), 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        const int64_t b = n / pool.size() * c, e = c + 1 == pool.size() ? n : n / pool.size() * (c + 1);
+        float acc[16] = {};
+        for (int64_t i = b; i + 16 <= e; i += 16)
+          for (int j = 0; j < 16; ++j) acc[j] += buf[i + j];
+        double s = 0;
+        for (float v : acc) s += v;
+        sums[slot.fetch_add(1) * 16] = s;  // keeps the loop from being optimised away
+      }
+    });
+    const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    best = std::max(best, bytes / sec);
+  }
+  return sums[0] >= 0 ? best : best;
 }
 
 Result<BenchResult> bench_decoder(Decoder& model, const BenchOptions& o) {

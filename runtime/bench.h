@@ -34,5 +34,8 @@ Result<BenchResult> bench_decoder(Decoder& model, const BenchOptions& options);
 size_t peak_rss_bytes();
 size_t current_rss_bytes();
 double percentile(std::vector<double> values, double q);
+// Memory read bandwidth in bytes/s with the pool's threads: best of a few passes summing a
+// buffer of `bytes` (well beyond the caches). Decode streams weights, so reads are what count.
+double measure_read_bandwidth(ThreadPool& pool, size_t bytes = size_t(1) << 30);
 
 }  // namespace llmc::rt

@@ -1,5 +1,6 @@
 #include "runtime/session.h"
 
+#include <chrono>
 #include <set>
 
 namespace llmc::rt {
@@ -133,7 +134,13 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
     ins.reserve(st.inputs.size());
     for (int s : st.inputs) ins.push_back(s < 0 || slots[s].empty() ? nullptr : &slots[s]);
     KernelContext ctx(*st.node, st.opset, std::move(ins), pool_, &buffers_);
+    const auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     Status status = (*st.kernel)(ctx);
+    if (profiling_) {
+      auto& p = profile_[st.node->op_type];
+      p.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      ++p.calls;
+    }
     if (!status.is_ok()) return status.with_context(describe(*st.node));
     auto& produced = ctx.outputs();
     for (size_t i = 0; i < st.outputs.size(); ++i) {

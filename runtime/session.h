@@ -35,6 +35,14 @@ class Session {
   const std::vector<ValueInfo>& outputs() const { return model_->graph.outputs; }
   int threads() const { return pool_.size(); }
 
+  // Per-op-type time, collected while profiling is on (bench --profile).
+  struct OpTime {
+    double ms = 0;
+    int64_t calls = 0;
+  };
+  void set_profiling(bool on) { profiling_ = on; }
+  const std::map<std::string, OpTime>& profile() const { return profile_; }
+
  private:
   struct Step {
     const Node* node;
@@ -57,6 +65,8 @@ class Session {
   std::vector<ValueInfo> inputs_;
   std::vector<Step> steps_;
   std::vector<int> output_slots_;
+  bool profiling_ = false;
+  std::map<std::string, OpTime> profile_;
 };
 
 }  // namespace llmc::rt

@@ -1,5 +1,6 @@
 #include "runtime/value.h"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -28,8 +29,24 @@ size_t BufferPool::bytes_free() const {
   return state_->bytes;
 }
 
+namespace {
+// Size classes: 4 per power of two (at most 25% slack), so the growing KV cache and the
+// varying sequence lengths of prefill/decode reuse buffers instead of each size its own.
+size_t size_class(size_t nbytes) {
+  size_t n = std::max<size_t>(nbytes, 64);
+  size_t p = 64;
+  while (p < n) p <<= 1;
+  const size_t quarter = p / 8;  // p/2 < n <= p: step by p/8 from p/2
+  size_t c = p / 2;
+  while (c < n) c += quarter;
+  return c;
+}
+// Free buffers parked beyond this are returned to the allocator.
+constexpr size_t kMaxParkedBytes = size_t(64) << 20;
+}  // namespace
+
 std::shared_ptr<uint8_t> BufferPool::get(size_t nbytes) {
-  const size_t bucket = (nbytes + 63) / 64 * 64 + 64;
+  const size_t bucket = size_class(nbytes);
   uint8_t* p = nullptr;
   {
     std::lock_guard<std::mutex> lock(state_->mu);
@@ -45,11 +62,13 @@ std::shared_ptr<uint8_t> BufferPool::get(size_t nbytes) {
   return std::shared_ptr<uint8_t>(p, [weak, bucket](uint8_t* q) {
     if (auto s = weak.lock()) {
       std::lock_guard<std::mutex> lock(s->mu);
-      s->free.emplace(bucket, q);
-      s->bytes += bucket;
-    } else {
-      ::operator delete[](q, std::align_val_t(64));
+      if (s->bytes + bucket <= kMaxParkedBytes) {
+        s->free.emplace(bucket, q);
+        s->bytes += bucket;
+        return;
+      }
     }
+    ::operator delete[](q, std::align_val_t(64));
   });
 }
 

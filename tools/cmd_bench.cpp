@@ -1,4 +1,5 @@
 // llmcompress bench MODEL [--prompt-len N --tokens N --threads N --json]
+#include <algorithm>
 #include <cstdio>
 
 #include "runtime/bench.h"
@@ -14,11 +15,22 @@ struct BenchArgs {
   rt::BenchOptions options;
   int threads = 0;
   bool json = false;
+  bool profile = false;
+  bool bandwidth = false;
 };
 
 Status run_bench(const BenchArgs& a) {
+  if (a.bandwidth) {
+    rt::ThreadPool pool(a.threads);
+    const double bw = rt::measure_read_bandwidth(pool);
+    if (a.json) std::printf("{\"read_bandwidth_bytes_per_s\":%.6g,\"threads\":%d}\n", bw, pool.size());
+    else std::printf("memory read bandwidth %.2f GB/s with %d threads\n", bw / 1e9, pool.size());
+    return Status::ok();
+  }
+  if (a.model.empty()) return invalid_input("give a MODEL (or --memory-bandwidth)");
   LLMC_ASSIGN_OR_RETURN(auto m, open_model(a.model, a.threads));
   LLMC_ASSIGN_OR_RETURN(auto decoder, open_decoder(m));
+  m.session->set_profiling(a.profile);
   LLMC_ASSIGN_OR_RETURN(auto r, rt::bench_decoder(*decoder, a.options));
   const size_t wbytes = weight_bytes(*m.model);
   if (a.json) {
@@ -39,6 +51,15 @@ Status run_bench(const BenchArgs& a) {
   std::printf("decode       p50 %.3f ms/token, p90 %.3f ms/token, %.1f tok/s over %lld tokens\n", r.decode_p50_ms,
               r.decode_p90_ms, r.decode_tokens_per_s, (long long)a.options.decode_tokens);
   std::printf("memory       peak RSS %.1f MB, KV cache %.2f MB\n", r.peak_rss_bytes / 1e6, r.kv_cache_bytes / 1e6);
+  if (a.profile) {
+    std::vector<std::pair<std::string, rt::Session::OpTime>> ops(m.session->profile().begin(), m.session->profile().end());
+    std::sort(ops.begin(), ops.end(), [](const auto& x, const auto& y) { return x.second.ms > y.second.ms; });
+    double total = 0;
+    for (const auto& [op, t] : ops) total += t.ms;
+    std::printf("profile (all runs, warm-up included):\n");
+    for (const auto& [op, t] : ops)
+      std::printf("  %-24s %10.2f ms %6.1f%% %8lld calls\n", op.c_str(), t.ms, 100 * t.ms / total, (long long)t.calls);
+  }
   return Status::ok();
 }
 }  // namespace
@@ -46,7 +67,8 @@ Status run_bench(const BenchArgs& a) {
 void add_bench_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Prefill and decode latency, tokens/s, peak memory");
-  cmd->add_option("model", a->model, "ONNX model or llama2.c checkpoint")->required();
+  cmd->add_option("model", a->model, "ONNX model or llama2.c checkpoint");
+  cmd->add_flag("--memory-bandwidth", a->bandwidth, "measure the machine's memory read bandwidth instead");
   cmd->add_option("--prompt-len", a->options.prompt_len, "prompt tokens for prefill")->capture_default_str();
   cmd->add_option("--tokens", a->options.decode_tokens, "tokens to decode")->capture_default_str();
   cmd->add_option("--repeats", a->options.repeats, "prefill repetitions (median)")->capture_default_str();
@@ -54,6 +76,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--seed", a->options.seed, "seed of the random prompt")->capture_default_str();
   cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->capture_default_str();
   cmd->add_flag("--json", a->json, "print JSON");
+  cmd->add_flag("--profile", a->profile, "print time per op type");
   cmd->callback([a, &exit_code] { exit_code = report("bench", run_bench(*a)); });
 }
 

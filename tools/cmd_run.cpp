@@ -31,7 +31,6 @@ std::string file_safe(std::string name) {
 }
 
 Status run_once(const RunArgs& a, const LoadedModel& m) {
-  if (a.output_dir.empty()) return invalid_input("--output-dir is required with --input");
   std::map<std::string, rt::Value> feeds;
   for (const auto& spec : a.inputs) {
     const size_t eq = spec.find('=');
@@ -89,8 +88,9 @@ Status generate(const RunArgs& a, const LoadedModel& m) {
 }
 
 Status run_command(const RunArgs& a) {
-  if (a.inputs.empty() == a.prompt.empty())
-    return invalid_input("give either --input NAME=FILE.npy (one inference) or --prompt TEXT (generation)");
+  if (a.output_dir.empty() == a.prompt.empty())
+    return invalid_input("give either --output-dir DIR [--input NAME=FILE.npy ...] (one inference) or --prompt TEXT (generation)");
+  if (!a.inputs.empty() && a.output_dir.empty()) return invalid_input("--input needs --output-dir");
   LLMC_ASSIGN_OR_RETURN(auto m, open_model(a.model, a.threads));
   return a.prompt.empty() ? run_once(a, m) : generate(a, m);
 }

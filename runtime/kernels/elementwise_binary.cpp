@@ -1,5 +1,5 @@
-// Broadcasting elementwise kernels: arithmetic (Add Sub Mul Div Pow Mod PRelu SwiGLU), comparisons,
-// logic (And Or Xor), Where, and the variadic Min Max Sum Mean.
+// Broadcasting elementwise kernels: arithmetic (Add Sub Mul Div Pow Mod PRelu SwiGLU),
+// comparisons, logic (And Or Xor), Where, and the variadic Min Max Sum Mean.
 //
 // All of them run through one broadcast plan: the output shape is collapsed (size-1 dims
 // dropped, neighbouring dims merged when every input is contiguous or broadcast across both),
@@ -70,6 +70,9 @@ template <typename T> constexpr bool is_float_v = std::is_floating_point_v<typen
 // ---- broadcast plan -------------------------------------------------------------------------
 
 constexpr int64_t kGrain = 16384;
+
+template <size_t K>
+using Offs = std::array<int64_t, K>;
 
 template <size_t K>
 struct Plan {
@@ -148,7 +151,7 @@ void binary_into(ThreadPool& pool, const TA* a, const std::vector<int64_t>& as, 
   using NB = Num<TB>;
   using NO = Num<TO>;
   const Plan<2> p = make_plan<2>(os, {&as, &bs});
-  run_plan<2>(pool, p, kGrain, [&](int64_t oo, const std::array<int64_t, 2>& off, const std::array<int64_t, 2>& st, int64_t n) {
+  run_plan<2>(pool, p, kGrain, [&](int64_t oo, const Offs<2>& off, const Offs<2>& st, int64_t n) {
     const TA* pa = a + off[0];
     const TB* pb = b + off[1];
     TO* po = o + oo;
@@ -170,13 +173,15 @@ template <typename TA, typename TB, typename TO, typename F>
 Status run_binary(KernelContext& ctx, const Value& a, const Value& b, DType out_dtype, const F& f) {
   LLMC_ASSIGN_OR_RETURN(auto shape, broadcast_shapes(a.shape(), b.shape()));
   Value& out = ctx.output(0, out_dtype, shape);
-  binary_into<TA, TB, TO>(ctx.pool(), a.data<TA>(), a.shape(), b.data<TB>(), b.shape(), out.mutable_data<TO>(), shape, f);
+  binary_into<TA, TB, TO>(ctx.pool(), a.data<TA>(), a.shape(), b.data<TB>(), b.shape(),
+                          out.mutable_data<TO>(), shape, f);
   return Status::ok();
 }
 
 Status same_dtype(const Value& a, const Value& b) {
   if (a.dtype() != b.dtype())
-    return invalid_input("inputs have different dtypes: ", dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
+    return invalid_input("inputs have different dtypes: ", dtype_name(a.dtype()), " and ",
+                         dtype_name(b.dtype()));
   return Status::ok();
 }
 
@@ -286,17 +291,18 @@ Status pow_kernel(KernelContext& ctx) {
           return static_cast<C>(r);
         } else {  // truncate, saturating (NaN -> 0)
           if (!(r == r)) return C(0);
-          if (r <= static_cast<double>(std::numeric_limits<C>::lowest())) return std::numeric_limits<C>::lowest();
-          if (r >= static_cast<double>(std::numeric_limits<C>::max())) return std::numeric_limits<C>::max();
+          using L = std::numeric_limits<C>;
+          if (r <= static_cast<double>(L::lowest())) return L::lowest();
+          if (r >= static_cast<double>(L::max())) return L::max();
           return static_cast<C>(r);
         }
       });
     } else {
       if constexpr (!is_float_v<T>) {
-        if (b.dtype() == DType::kI64)
-          return run_binary<T, int64_t, T>(ctx, a, b, a.dtype(), [](C x, int64_t y) { return int_pow<C>(x, y); });
+        const auto ipow = [](C x, int64_t y) { return int_pow<C>(x, y); };
+        if (b.dtype() == DType::kI64) return run_binary<T, int64_t, T>(ctx, a, b, a.dtype(), ipow);
         LLMC_ASSIGN_OR_RETURN(Value e, convert_to<int64_t>(b, DType::kI64));
-        return run_binary<T, int64_t, T>(ctx, a, e, a.dtype(), [](C x, int64_t y) { return int_pow<C>(x, y); });
+        return run_binary<T, int64_t, T>(ctx, a, e, a.dtype(), ipow);
       }
       return internal_error("unreachable");
     }
@@ -319,11 +325,13 @@ Status prelu_kernel(KernelContext& ctx) {
   LLMC_RETURN_IF_ERROR(same_dtype(x, s));
   LLMC_ASSIGN_OR_RETURN(auto shape, broadcast_shapes(x.shape(), s.shape()));
   if (shape != x.shape())
-    return invalid_input("slope shape ", shape_str(s.shape()), " does not broadcast to X shape ", shape_str(x.shape()));
+    return invalid_input("slope shape ", shape_str(s.shape()), " does not broadcast to X shape ",
+                         shape_str(x.shape()));
   return dispatch<kFloat | kSigned>(x.dtype(), [&](auto tag) -> Status {
     using T = decltype(tag);
     using C = typename Num<T>::C;
-    return run_binary<T, T, T>(ctx, x, s, x.dtype(), [](C v, C a) { return v < 0 ? static_cast<C>(a * v) : v; });
+    return run_binary<T, T, T>(ctx, x, s, x.dtype(),
+                               [](C v, C a) { return v < 0 ? static_cast<C>(a * v) : v; });
   });
 }
 
@@ -334,7 +342,8 @@ Status swiglu_kernel(KernelContext& ctx) {
   const Value& b = ctx.in(1);
   LLMC_RETURN_IF_ERROR(same_dtype(a, b));
   if (a.shape() != b.shape())
-    return invalid_input("A and B must have the same shape, got ", shape_str(a.shape()), " and ", shape_str(b.shape()));
+    return invalid_input("A and B must have the same shape, got ", shape_str(a.shape()), " and ",
+                         shape_str(b.shape()));
   const double alpha = ctx.attr_float("alpha", 1.0f);
   return dispatch<kFloat>(a.dtype(), [&](auto tag) -> Status {
     using T = decltype(tag);
@@ -358,7 +367,7 @@ void where_into(ThreadPool& pool, const Value& c, const Value& x, const Value& y
   const T* px = x.data<T>();
   const T* py = y.data<T>();
   T* po = out.mutable_data<T>();
-  run_plan<3>(pool, p, kGrain, [&](int64_t oo, const std::array<int64_t, 3>& off, const std::array<int64_t, 3>& st, int64_t n) {
+  run_plan<3>(pool, p, kGrain, [&](int64_t oo, const Offs<3>& off, const Offs<3>& st, int64_t n) {
     const bool* cc = pc + off[0];
     const T* xx = px + off[1];
     const T* yy = py + off[2];
@@ -445,11 +454,11 @@ Status variadic_kernel(KernelContext& ctx) {
       if (!last) acc = dst;
     }
     if constexpr (kind == Fold::kMean) {
-      const C inv = static_cast<C>(1.0 / static_cast<double>(n));
+      const C count = static_cast<C>(n);
       const T* s = acc.data<T>();
       T* d = ctx.output(0, first.dtype(), shape).template mutable_data<T>();
       ctx.pool().parallel_for(acc.numel(), kGrain, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) d[i] = Num<T>::st(Num<T>::ld(s[i]) * inv);
+        for (int64_t i = b; i < e; ++i) d[i] = Num<T>::st(Num<T>::ld(s[i]) / count);
       });
     }
     return Status::ok();

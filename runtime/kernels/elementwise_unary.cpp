@@ -1,6 +1,6 @@
-// Unary elementwise kernels: math (Sqrt Exp Log Tanh Erf Sin Cos ...), activations (Relu
-// Sigmoid Gelu Swish Softplus LeakyRelu Selu Elu HardSigmoid HardSwish ...), rounding, Clip, Not,
-// IsNaN / IsInf and Identity. float32/float64 compute natively; float16 / bfloat16 in float.
+// Unary elementwise kernels: math (Sqrt Exp Log Tanh Erf Sin Cos ...), activations (Relu Sigmoid
+// Gelu Swish Softplus LeakyRelu Selu Elu HardSigmoid HardSwish ...), rounding, Clip, Not, IsNaN /
+// IsInf and Identity. float32/float64 compute natively; float16 / bfloat16 in float.
 #include <cmath>
 #include <limits>
 #include <type_traits>
@@ -174,8 +174,10 @@ Status clip_kernel(KernelContext& ctx) {
         if (!b) continue;
         const char* what = i == 1 ? "min" : "max";
         if (b->dtype() != x.dtype())
-          return invalid_input(what, " has dtype ", dtype_name(b->dtype()), " but input is ", dtype_name(x.dtype()));
-        if (b->numel() != 1) return invalid_input(what, " must be a scalar, got shape ", shape_str(b->shape()));
+          return invalid_input(what, " has dtype ", dtype_name(b->dtype()), " but input is ",
+                               dtype_name(x.dtype()));
+        if (b->numel() != 1)
+          return invalid_input(what, " must be a scalar, got shape ", shape_str(b->shape()));
         (i == 1 ? lo : hi) = Num<T>::ld(b->data<T>()[0]);
       }
     }
@@ -195,7 +197,8 @@ Status isnan_kernel(KernelContext& ctx) {
   return dispatch<kFloat>(x.dtype(), [&](auto tag) -> Status {
     using T = decltype(tag);
     Value& y = ctx.output(0, DType::kBool, x.shape());
-    map_into<T, bool>(ctx.pool(), x.data<T>(), y.mutable_data<bool>(), x.numel(), kLightGrain, [](auto v) { return v != v; });
+    map_into<T, bool>(ctx.pool(), x.data<T>(), y.mutable_data<bool>(), x.numel(), kLightGrain,
+                      [](auto v) { return v != v; });
     return Status::ok();
   });
 }
@@ -260,7 +263,10 @@ void register_unary_kernels(KernelRegistry& r) {
   }, L));
   r.add("Elu", unary<F>([](const KernelContext& ctx) {
     const double alpha = ctx.attr_float("alpha", 1.0f);
-    return [alpha](auto x) { using C = decltype(x); return x < C(0) ? static_cast<C>(alpha) * std::expm1(x) : x; };
+    return [alpha](auto x) {
+      using C = decltype(x);
+      return x < C(0) ? static_cast<C>(alpha) * std::expm1(x) : x;
+    };
   }, H));
   r.add("Selu", unary<F>([](const KernelContext& ctx) {
     const double alpha = ctx.attr_float("alpha", 1.67326319217681884765625f);

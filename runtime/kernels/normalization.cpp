@@ -95,14 +95,20 @@ KernelFn widened(std::vector<size_t> narrow, F fn) {
 
 // ---- Softmax / LogSoftmax ----
 
-// exp for float32 arguments <= 88 (softmax uses x - max <= 0): Cephes polynomial on
-// r = x - n ln2, scaled by 2^n; relative error ~2e-7. Branch-free so loops vectorise.
-// Below -87.33 (where exp leaves the normal range) returns 0; NaN stays NaN.
+// exp for float32 arguments <= 88 (softmax passes x - max <= 0): Cephes polynomial on
+// r = x - n ln2, scaled by 2^n; relative error ~2e-7. Arguments below -87.33 (where exp leaves
+// the normal range), -inf included, give 0; NaN stays NaN. The range test runs on the bit
+// pattern (an integer select) because float compares block vectorisation under -ftrapping-math.
 inline float exp_f32(float x) {
-  constexpr float kLo = -87.33654f, kHi = 88.0f, kRound = 12582912.0f;  // 1.5 * 2^23
-  const float xc = x < kLo ? kLo : (x > kHi ? kHi : x);
-  const float t = xc * 1.44269504088896341f + kRound;  // round(x / ln2) in the low mantissa bits
-  const int32_t n = std::bit_cast<int32_t>(t) - std::bit_cast<int32_t>(kRound);
+  constexpr float kLo = -87.33654f, kRound = 12582912.0f;  // 1.5 * 2^23
+  constexpr int32_t kLoBits = std::bit_cast<int32_t>(kLo);
+  constexpr int32_t kNegInfBits = std::bit_cast<int32_t>(-std::numeric_limits<float>::infinity());
+  const int32_t xb = std::bit_cast<int32_t>(x);
+  // Negative floats order like their int32 bits, reversed: x < kLo <=> kLoBits < xb <= kNegInfBits.
+  const int32_t under = -static_cast<int32_t>((xb > kLoBits) & (xb <= kNegInfBits));
+  const float xc = std::bit_cast<float>((xb & ~under) | (kLoBits & under));
+  const float t = xc * 1.44269504088896341f + kRound;  // round(x / ln2) lands in the low bits
+  const uint32_t n = std::bit_cast<uint32_t>(t) - std::bit_cast<uint32_t>(kRound);  // wraps for n < 0
   const float fn = t - kRound;
   const float r = (xc - fn * 0.693359375f) + fn * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -111,24 +117,24 @@ inline float exp_f32(float x) {
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
-  const float y = (p * r * r + r + 1.0f) * std::bit_cast<float>((n + 127) << 23);
-  return x != x ? x : (x < kLo ? 0.0f : y);
+  const float y = (p * r * r + r + 1.0f) * std::bit_cast<float>((n + 127u) << 23);
+  return std::bit_cast<float>(std::bit_cast<int32_t>(y) & ~under);
 }
 inline double exp_of(double x) { return std::exp(x); }
 inline float exp_of(float x) { return exp_f32(x); }
 
-// Sum in double with four independent accumulators (pipelines; no reassociation needed).
-template <typename T>
-double sum_double(const T* v, int64_t n) {
+// Sum of f(i), i < n, in double with four independent accumulators (keeps the adds pipelined).
+template <typename F>
+double sum_double(int64_t n, F&& f) {
   double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) {
-    a0 += v[i];
-    a1 += v[i + 1];
-    a2 += v[i + 2];
-    a3 += v[i + 3];
+    a0 += f(i);
+    a1 += f(i + 1);
+    a2 += f(i + 2);
+    a3 += f(i + 3);
   }
-  for (; i < n; ++i) a0 += v[i];
+  for (; i < n; ++i) a0 += f(i);
   return (a0 + a1) + (a2 + a3);
 }
 
@@ -147,7 +153,7 @@ template <bool kLog, typename T>
 void softmax_row(const T* x, T* y, int64_t n) {
   const T m = max_of(x, n);
   for (int64_t i = 0; i < n; ++i) y[i] = exp_of(x[i] - m);  // for LogSoftmax, scratch
-  const double s = sum_double(y, n);
+  const double s = sum_double(n, [&](int64_t i) { return static_cast<double>(y[i]); });
   if constexpr (kLog) {
     const T ls = static_cast<T>(std::log(s));
     for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) - ls;  // not x - (m + ls): m may be large
@@ -261,21 +267,16 @@ struct NormSpec {
 // Normalises one row of n values; returns (mean, inv_std). `y` may alias nothing in x.
 template <typename T, typename X>
 std::pair<double, double> norm_row(const X* x, T* y, int64_t n, const NormSpec& sp) {
-  double mean = 0, var = 0;
-  if (sp.center) {
-    for (int64_t i = 0; i < n; ++i) mean += static_cast<double>(x[i]);
-    mean /= static_cast<double>(n);
-  }
-  for (int64_t i = 0; i < n; ++i) {
+  const double mean = sp.center ? sum_double(n, [&](int64_t i) { return static_cast<double>(x[i]); }) / static_cast<double>(n) : 0.0;
+  const double var = sum_double(n, [&](int64_t i) {
     const double d = static_cast<double>(x[i]) - mean;
-    var += d * d;
-  }
-  var /= static_cast<double>(n);
+    return d * d;
+  }) / static_cast<double>(n);
   const double inv = 1.0 / std::sqrt(var + sp.eps);
-  for (int64_t i = 0; i < n; ++i) {
-    double v = (static_cast<double>(x[i]) - mean) * inv * sp.scale[i];
-    if (sp.bias) v += sp.bias[i];
-    y[i] = static_cast<T>(v);
+  if (sp.bias) {
+    for (int64_t i = 0; i < n; ++i) y[i] = static_cast<T>((static_cast<double>(x[i]) - mean) * inv * sp.scale[i] + sp.bias[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] = static_cast<T>((static_cast<double>(x[i]) - mean) * inv * sp.scale[i]);
   }
   return {mean, inv};
 }

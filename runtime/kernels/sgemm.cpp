@@ -15,6 +15,7 @@ namespace llmc::rt {
              int64_t ldc, int64_t nr, bool accumulate);                                     \
   void gemv(int64_t K, const float* x, const float* B, int64_t ldb, float* y, int64_t n0,   \
             int64_t n1, bool accumulate);                                                   \
+  void gemv_rows(int64_t K, const float* x, const float* B, int64_t ldb, float* y, int64_t N); \
   }
 SGEMM_DECLARE(avx512, 8, 2)
 SGEMM_DECLARE(avx2, 6, 1)
@@ -27,12 +28,13 @@ struct Variant {
   int nr;
   void (*panel)(int64_t, int64_t, const float*, int64_t, const float*, float*, int64_t, int64_t, bool);
   void (*gemv)(int64_t, const float*, const float*, int64_t, float*, int64_t, int64_t, bool);
+  void (*gemv_rows)(int64_t, const float*, const float*, int64_t, float*, int64_t);
 };
 
 const Variant kVariants[] = {
-    {portable::kTileCols, portable::panel, portable::gemv},
-    {avx2::kTileCols, avx2::panel, avx2::gemv},
-    {avx512::kTileCols, avx512::panel, avx512::gemv},
+    {portable::kTileCols, portable::panel, portable::gemv, portable::gemv_rows},
+    {avx2::kTileCols, avx2::panel, avx2::gemv, avx2::gemv_rows},
+    {avx512::kTileCols, avx512::panel, avx512::gemv, avx512::gemv_rows},
 };
 
 Isa detect() {
@@ -91,15 +93,34 @@ void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const f
   }
   const int threads = pool ? pool->size() : 1;
   if (M == 1) {
-    // Split columns in 64-float multiples so threads never share a cache line of y.
-    const int64_t per = std::max<int64_t>(64, (N + threads - 1) / threads + 63) / 64 * 64;
-    const int64_t chunks = (N + per - 1) / per;
-    auto run = [&](int64_t c0, int64_t c1) {
-      for (int64_t c = c0; c < c1; ++c)
-        v.gemv(K, A, B, ldb, C, c * per, std::min(N, (c + 1) * per), accumulate);
-    };
-    if (pool && chunks > 1 && K * N > 32768) pool->parallel_for(chunks, 1, run);
-    else run(0, chunks);
+    // Decode: each thread streams a contiguous slice of B's rows into its own partial y, then
+    // the partials are summed. Every weight byte is read once, sequentially.
+    const int64_t slices = (pool && K * N > 65536) ? std::min<int64_t>(threads, (K + 3) / 4) : 1;
+    if (slices == 1) {
+      if (!accumulate) {
+        v.gemv_rows(K, A, B, ldb, C, N);
+      } else {
+        v.gemv(K, A, B, ldb, C, 0, N, true);
+      }
+      return;
+    }
+    thread_local std::vector<float> partial;
+    partial.resize(static_cast<size_t>(slices * N));
+    float* parts = partial.data();
+    const int64_t rows = (K + slices - 1) / slices;
+    pool->parallel_for(slices, 1, [&](int64_t s0, int64_t s1) {
+      for (int64_t s = s0; s < s1; ++s) {
+        const int64_t k0 = s * rows, k1 = std::min(K, k0 + rows);
+        v.gemv_rows(k1 - k0, A + k0, B + k0 * ldb, ldb, parts + s * N, N);
+      }
+    });
+    pool->parallel_for(N, 4096, [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) {
+        float sum = accumulate ? C[j] : 0.f;
+        for (int64_t s = 0; s < slices; ++s) sum += parts[s * N + j];
+        C[j] = sum;
+      }
+    });
     return;
   }
   const int64_t nr = v.nr;

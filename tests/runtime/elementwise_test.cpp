@@ -117,6 +117,7 @@ void check_binary(const BinaryCase& c) {
   const DType b_dt = c.btype == DType::kUndefined ? c.dtype : c.btype;
   for (const auto& [as, bs] : kShapePairs) {
     if (c.op == "PRelu" && ref_shape(as, bs) != as) continue;  // slope broadcasts one way only
+    if (c.op == "SwiGLU" && as != bs) continue;                   // no broadcasting at all
     INFO(c.op << " " << dtype_name(c.dtype) << " " << shape_str(as) << " op " << shape_str(bs));
     const Value a = random_value(c.dtype, as, rng, c.lo, c.hi, c.integral);
     const Value b = random_value(b_dt, bs, rng, c.blo, c.bhi, c.integral);
@@ -192,7 +193,8 @@ TEST_CASE("Pow: float, integer and mixed base / exponent types", "[runtime][kern
     const Value e = testing::make_value<int64_t>(DType::kI64, {4}, {-1, -3, -3, -2});
     r = run_node(reg(), make_node("Pow", 2, 1), {i, e}, 15);
     REQUIRE(r.is_ok());
-    CHECK(std::vector<int64_t>((*r)[0].data<int64_t>(), (*r)[0].data<int64_t>() + 4) == std::vector<int64_t>{0, 1, -1, 1});
+    const int64_t* p = (*r)[0].data<int64_t>();
+    CHECK(std::vector<int64_t>(p, p + 4) == std::vector<int64_t>{0, 1, -1, 1});
   }
 }
 
@@ -202,11 +204,11 @@ TEST_CASE("Mod: integer (Python sign) and fmod semantics", "[runtime][kernels][b
     check_binary({"Mod", dt, py_mod, 0, 0, -50, 50, -9, 9});
     check_binary({"Mod", dt, cmod, 0, 0, -50, 50, -9, 9, false, DType::kUndefined, {Attribute::make_int("fmod", 1)}});
   }
-  check_binary({"Mod", DType::kF32, cmod, 0, 0, -50, 50, -9, 9, false, DType::kUndefined, {Attribute::make_int("fmod", 1)}});
-  check_binary({"Mod", DType::kF64, cmod, 0, 0, -50, 50, -9, 9, false, DType::kUndefined, {Attribute::make_int("fmod", 1)}});
+  for (DType dt : {DType::kF32, DType::kF64})
+    check_binary({"Mod", dt, cmod, 0, 0, -50, 50, -9, 9, false, DType::kUndefined, {Attribute::make_int("fmod", 1)}});
 }
 
-TEST_CASE("comparisons and logical ops give bool", "[runtime][kernels][binary]") {
+TEST_CASE("comparisons, logical ops, PRelu, SwiGLU", "[runtime][kernels][binary]") {
   const std::vector<std::pair<std::string, Ref>> cmps = {
       {"Equal", [](double a, double b) { return double(a == b); }},
       {"Less", [](double a, double b) { return double(a < b); }},
@@ -219,8 +221,18 @@ TEST_CASE("comparisons and logical ops give bool", "[runtime][kernels][binary]")
   check_binary({"Equal", DType::kBool, [](double a, double b) { return double(a == b); }, 0, 0, 0, 1, 0, 1});
   check_binary({"And", DType::kBool, [](double a, double b) { return double(a && b); }, 0, 0, 0, 1, 0, 1});
   check_binary({"Or", DType::kBool, [](double a, double b) { return double(a || b); }, 0, 0, 0, 1, 0, 1});
-  check_binary({"Xor", DType::kBool, [](double a, double b) { return double((a != 0) != (b != 0)); }, 0, 0, 0, 1, 0, 1});
+  check_binary({"Xor", DType::kBool, [](double a, double b) { return double(a != b); }, 0, 0, 0, 1, 0, 1});
   check_binary({"PRelu", DType::kF32, [](double x, double s) { return x < 0 ? x * s : x; }, 1e-6, 1e-30});
+  const auto swiglu = [](double alpha) {
+    return [alpha](double a, double b) { return a / (1 + std::exp(-alpha * a)) * b; };
+  };
+  for (DType dt : {DType::kF32, DType::kF64, DType::kF16}) {
+    const double tol = dt == DType::kF32 ? 1e-5 : dt == DType::kF64 ? 1e-12 : 3e-3;
+    const double atol = dt == DType::kF16 ? 1e-7 : 1e-30;  // f16 underflows below 6e-8
+    check_binary({"SwiGLU", dt, swiglu(1.0), tol, atol, -30, 30});
+    check_binary({"SwiGLU", dt, swiglu(1.702f), tol, atol, -30, 30, -10, 10, false, DType::kUndefined,
+                  {Attribute::make_float("alpha", 1.702f)}});
+  }
 }
 
 TEST_CASE("Where broadcasts condition, X and Y", "[runtime][kernels][binary]") {
@@ -242,7 +254,8 @@ TEST_CASE("Where broadcasts condition, X and Y", "[runtime][kernels][binary]") {
       REQUIRE(o.dtype() == dt);
       int bad = 0;
       for (int64_t i = 0; i < o.numel(); ++i) {
-        const double want = get(c, bcast_index(i, os, s[0])) ? get(x, bcast_index(i, os, s[1])) : get(y, bcast_index(i, os, s[2]));
+        const bool cond = get(c, bcast_index(i, os, s[0])) != 0;
+        const double want = cond ? get(x, bcast_index(i, os, s[1])) : get(y, bcast_index(i, os, s[2]));
         bad += get(o, i) != want;
       }
       CHECK(bad == 0);
@@ -316,6 +329,7 @@ TEST_CASE("binary kernel errors", "[runtime][kernels][binary]") {
   CHECK(!run_node(reg(), make_node("Where", 3, 1), {b3, f3, f4}, 17).is_ok());  // shapes
   CHECK(!run_node(reg(), make_node("Where", 3, 1), {b3, f3, i3}, 17).is_ok());  // X / Y dtypes
   CHECK(!run_node(reg(), make_node("PRelu", 2, 1), {f3, Value::allocate(DType::kF32, {2, 3})}, 17).is_ok());
+  CHECK(!run_node(reg(), make_node("SwiGLU", 2, 1), {f3, Value::allocate(DType::kF32, {1, 3})}, 28).is_ok());
   CHECK(!run_node(reg(), make_node("Add", 2, 1), {f3, Value()}, 17).is_ok());   // missing input
   CHECK(!run_node(reg(), make_node("Sum", 0, 1), {}, 17).is_ok());
 }

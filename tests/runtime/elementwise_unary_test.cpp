@@ -82,7 +82,11 @@ struct UnaryCase {
 void check_unary(const UnaryCase& c) {
   std::mt19937 rng(42);
   for (DType dt : c.dtypes) {
-    const double rtol = !dtype_is_float(dt) ? 0 : dt == DType::kF32 ? c.rtol32 : dt == DType::kF64 ? 1e-12 : dt == DType::kF16 ? 2e-3 : 1e-2;
+    const double rtol = !dtype_is_float(dt)   ? 0
+                        : dt == DType::kF32 ? c.rtol32
+                        : dt == DType::kF64 ? 1e-12
+                        : dt == DType::kF16 ? 2e-3
+                                            : 1e-2;
     const double atol = !dtype_is_float(dt) ? 0 : dt == DType::kF64 ? 1e-15 : dt == DType::kF32 ? 1e-7 : 1e-5;
     for (const Shape& s : kShapes) {
       INFO(c.op << " " << dtype_name(dt) << " " << shape_str(s));
@@ -106,6 +110,8 @@ void check_unary(const UnaryCase& c) {
 
 double sigmoid(double x) { return 1 / (1 + std::exp(-x)); }
 
+std::vector<bool> bools(const Value& v) { return std::vector<bool>(v.data<bool>(), v.data<bool>() + v.numel()); }
+
 TEST_CASE("float unary math ops match float64 references", "[runtime][kernels][unary]") {
   const std::vector<UnaryCase> cases = {
       {"Sqrt", [](double x) { return std::sqrt(x); }, 0, 100, 1e-6},
@@ -118,6 +124,9 @@ TEST_CASE("float unary math ops match float64 references", "[runtime][kernels][u
       {"Cos", [](double x) { return std::cos(x); }, -10, 10, 1e-5},
       {"Sigmoid", sigmoid, -30, 30, 1e-5},
       {"Softplus", [](double x) { return std::log1p(std::exp(x)); }, -30, 30, 1e-5},
+      {"Swish", [](double x) { return x * sigmoid(x); }, -30, 30, 1e-5},
+      {"Swish", [](double x) { return x * sigmoid(0.5f * x); }, -30, 30, 1e-5,
+       {Attribute::make_float("alpha", 0.5f)}, {DType::kF32, DType::kF64, DType::kF16, DType::kBF16}, 24},
       {"Softsign", [](double x) { return x / (1 + std::fabs(x)); }, -10, 10, 1e-6},
       {"Floor", [](double x) { return std::floor(x); }, -10, 10, 0},
       {"Ceil", [](double x) { return std::ceil(x); }, -10, 10, 0},
@@ -127,19 +136,25 @@ TEST_CASE("float unary math ops match float64 references", "[runtime][kernels][u
       {"Gelu", [](double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))); },
        -8, 8, 1e-5, {Attribute::make_string("approximate", "tanh")}},
       {"LeakyRelu", [](double x) { return x < 0 ? 0.01f * x : x; }, -10, 10, 1e-6},
-      {"LeakyRelu", [](double x) { return x < 0 ? 0.3f * x : x; }, -10, 10, 1e-6, {Attribute::make_float("alpha", 0.3f)}},
+      {"LeakyRelu", [](double x) { return x < 0 ? 0.3f * x : x; }, -10, 10, 1e-6,
+       {Attribute::make_float("alpha", 0.3f)}},
       {"HardSigmoid", [](double x) { return std::clamp(0.2f * x + 0.5f, 0.0, 1.0); }, -5, 5, 1e-6},
       {"HardSigmoid", [](double x) { return std::clamp(0.3f * x + 0.4f, 0.0, 1.0); }, -5, 5, 1e-6,
        {Attribute::make_float("alpha", 0.3f), Attribute::make_float("beta", 0.4f)}},
-      {"Elu", [](double x) { return x < 0 ? 0.7f * std::expm1(x) : x; }, -5, 5, 1e-5, {Attribute::make_float("alpha", 0.7f)}},
-      {"Selu", [](double x) { return 1.05070102214813232421875f * (x > 0 ? x : 1.67326319217681884765625f * std::expm1(x)); },
+      {"Elu", [](double x) { return x < 0 ? 0.7f * std::expm1(x) : x; }, -5, 5, 1e-5,
+       {Attribute::make_float("alpha", 0.7f)}},
+      {"Selu",
+       [](double x) {
+         return 1.05070102214813232421875f * (x > 0 ? x : 1.67326319217681884765625f * std::expm1(x));
+       },
        -5, 5, 1e-5},
   };
   for (const auto& c : cases) check_unary(c);
 }
 
 TEST_CASE("sign-type unary ops on floats and integers", "[runtime][kernels][unary]") {
-  const std::vector<DType> floats_signed = {DType::kF32, DType::kF64, DType::kF16, DType::kI8, DType::kI32, DType::kI64};
+  const std::vector<DType> floats_signed = {DType::kF32, DType::kF64, DType::kF16,
+                                            DType::kI8,  DType::kI32, DType::kI64};
   check_unary({"Neg", [](double x) { return -x; }, -100, 100, 0, {}, floats_signed});
   check_unary({"Abs", [](double x) { return std::fabs(x); }, -100, 100, 0, {}, floats_signed});
   check_unary({"Relu", [](double x) { return std::max(x, 0.0); }, -100, 100, 0, {}, floats_signed});
@@ -181,14 +196,15 @@ TEST_CASE("special values: stable Sigmoid / Softplus / Gelu, Round half to even,
   }
   r = run_node(reg(), make_node("IsNaN", 1, 1), {s}, 20);
   REQUIRE(r.is_ok());
-  CHECK(std::vector<bool>((*r)[0].data<bool>(), (*r)[0].data<bool>() + 4) == std::vector<bool>{true, false, false, false});
+  CHECK(bools((*r)[0]) == std::vector<bool>{true, false, false, false});
   for (int neg = 0; neg <= 1; ++neg) {
     for (int pos = 0; pos <= 1; ++pos) {
-      r = run_node(reg(), make_node("IsInf", 1, 1, {Attribute::make_int("detect_negative", neg), Attribute::make_int("detect_positive", pos)}),
-                   {s}, 20);
+      const std::vector<Attribute> attrs = {Attribute::make_int("detect_negative", neg),
+                                            Attribute::make_int("detect_positive", pos)};
+      r = run_node(reg(), make_node("IsInf", 1, 1, attrs), {s}, 20);
       REQUIRE(r.is_ok());
       REQUIRE((*r)[0].dtype() == DType::kBool);
-      CHECK(std::vector<bool>((*r)[0].data<bool>(), (*r)[0].data<bool>() + 4) == std::vector<bool>{false, pos == 1, neg == 1, false});
+      CHECK(bools((*r)[0]) == std::vector<bool>{false, pos == 1, neg == 1, false});
     }
   }
 }
@@ -210,7 +226,8 @@ TEST_CASE("Not, Identity", "[runtime][kernels][unary]") {
 }
 
 // Clip reference: min(max(x, lo), hi).
-void check_clip(DType dt, const std::vector<Value>& extra, std::vector<Attribute> attrs, int64_t opset, double lo, double hi) {
+void check_clip(DType dt, const std::vector<Value>& extra, std::vector<Attribute> attrs, int64_t opset,
+                double lo, double hi) {
   std::mt19937 rng(11);
   for (const Shape& s : kShapes) {
     INFO("Clip " << dtype_name(dt) << " " << shape_str(s) << " opset " << opset << " [" << lo << ", " << hi << "]");
