@@ -126,6 +126,11 @@ TEST_CASE("Softmax is stable on large values; float64 and float16; errors", "[ru
     REQUIRE(out.is_ok());
     check_close(out.value()[0], ref_softmax({0.f, 1.f, 2.f, -INFINITY}, 1, 4, 1, log), 1e-6, 1e-7);
   }
+  // A NaN poisons its row (as in numpy), not its neighbours.
+  auto nan = run_node(r, make_node("Softmax", 1, 1), {make_value<float>(DType::kF32, {2, 2}, {1.f, NAN, 1.f, 1.f})}, 13);
+  REQUIRE(nan.is_ok());
+  CHECK(std::isnan(nan.value()[0].data<float>()[0]));
+  CHECK(nan.value()[0].data<float>()[3] == 0.5f);
   std::mt19937 rng(3);
   const auto x = random_floats(3 * 63, rng);
   auto d = run_node(r, make_node("Softmax", 1, 1), {make_value(DType::kF64, {3, 63}, std::vector<double>(x.begin(), x.end()))}, 13);

@@ -1,0 +1,170 @@
+// Session planning and errors, KV-cache decoding vs full re-runs and vs a float64 llama2.c
+// forward, perplexity windows, sampling.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "formats/llama2c_checkpoint.h"
+#include "formats/llama2c_import.h"
+#include "formats/llama_synth.h"
+#include "runtime/decoder.h"
+#include "runtime/eval.h"
+#include "tests/support/llama2c_reference.h"
+#include "tests/support/test_data.h"
+
+using namespace llmc;
+using namespace llmc::rt;
+using namespace llmc::testing;
+
+namespace {
+ValueInfo f32_input(const std::string& name) {
+  ValueInfo v;
+  v.name = name;
+  v.type.kind = ValueType::Kind::kTensor;
+  v.type.elem = DType::kF32;
+  v.type.has_shape = true;
+  v.type.dims = {Dim{-1, "n", ""}};
+  return v;
+}
+
+std::shared_ptr<Session> session_for(Model m, int threads = 2) {
+  auto s = Session::create(std::make_shared<const Model>(std::move(m)), {threads});
+  REQUIRE(s.is_ok());
+  return std::shared_ptr<Session>(std::move(s).value());
+}
+}  // namespace
+
+TEST_CASE("unsupported ops are refused before running, naming node and op", "[runtime][session]") {
+  Model m;
+  m.opset_imports = {{"", 17}, {"com.example", 1}};
+  m.graph.inputs = {f32_input("x")};
+  m.graph.outputs = {f32_input("z")};
+  Node relu;
+  relu.name = "relu0";
+  relu.op_type = "Relu";
+  relu.inputs = {"x"};
+  relu.outputs = {"y"};
+  Node odd;
+  odd.name = "frob1";
+  odd.op_type = "Frobnicate";
+  odd.domain = "com.example";
+  odd.inputs = {"y"};
+  odd.outputs = {"z"};
+  m.graph.nodes = {relu, odd};
+  auto s = Session::create(std::make_shared<const Model>(m));
+  REQUIRE(!s.is_ok());
+  CHECK(s.status().message().find("frob1") != std::string::npos);
+  CHECK(s.status().message().find("com.example::Frobnicate") != std::string::npos);
+}
+
+TEST_CASE("session checks feeds and releases intermediates", "[runtime][session]") {
+  Model m;
+  m.opset_imports = {{"", 17}};
+  m.graph.inputs = {f32_input("x")};
+  m.graph.outputs = {f32_input("z")};
+  Node a{"neg", "Neg", "", {"x"}, {"y"}, {}, "", "", {}};
+  Node b{"exp", "Exp", "", {"y"}, {"z"}, {}, "", "", {}};
+  m.graph.nodes = {a, b};
+  auto s = session_for(m);
+  Value x = Value::allocate(DType::kF32, {3});
+  for (int i = 0; i < 3; ++i) x.mutable_data<float>()[i] = float(i);
+  auto out = s->run({{"x", x}});
+  REQUIRE(out.is_ok());
+  for (int i = 0; i < 3; ++i) CHECK(out.value()[0].data<float>()[i] == Approx(std::exp(-i)));
+  auto tap = s->run({{"x", x}}, {"y", "z"});  // an intermediate value as a tap
+  REQUIRE(tap.is_ok());
+  CHECK(tap.value()[0].data<float>()[2] == -2.f);
+  CHECK(!s->run({}).is_ok());                                           // missing input
+  CHECK(!s->run({{"x", Value::allocate(DType::kI64, {3})}}).is_ok());   // wrong dtype
+  CHECK(!s->run({{"x", Value::allocate(DType::kF32, {3, 1})}}).is_ok()); // wrong rank
+  CHECK(!s->run({{"nope", x}}).is_ok());
+}
+
+TEST_CASE("KV-cache decoding gives the logits of a full re-run and of float64 llama2.c", "[runtime][decoder][llama2c]") {
+  const std::string bin = data_path("llama2c/stories260K.bin");
+  if (bin.empty()) return;
+  auto ck = read_llama2c_checkpoint(bin);
+  REQUIRE(ck.is_ok());
+  auto decoder = Decoder::create(session_for(llama2c_to_model(ck.value())));
+  REQUIRE(decoder.is_ok());
+  Decoder& d = *decoder.value();
+  std::vector<int32_t> tokens{1, 403, 407, 261, 378, 300, 281, 400, 290, 330, 350, 270, 411, 262, 299, 500};
+  auto full = d.forward_fresh(tokens);
+  REQUIRE(full.is_ok());
+  const int64_t vocab = full->dim(1);
+  REQUIRE(vocab == 512);
+  // Prefill 10 tokens, then one at a time.
+  std::vector<int32_t> prompt(tokens.begin(), tokens.begin() + 10);
+  auto first = d.forward(prompt);
+  REQUIRE(first.is_ok());
+  double worst_cache = 0, worst_ref = 0;
+  for (int64_t p = 0; p < 10; ++p)
+    for (int64_t v = 0; v < vocab; ++v)
+      worst_cache = std::max(worst_cache, double(std::fabs(first->data<float>()[p * vocab + v] - full->data<float>()[p * vocab + v])));
+  for (size_t p = 10; p < tokens.size(); ++p) {
+    auto step = d.forward({tokens[p]});
+    REQUIRE(step.is_ok());
+    for (int64_t v = 0; v < vocab; ++v)
+      worst_cache = std::max(worst_cache, double(std::fabs(step->data<float>()[v] - full->data<float>()[p * vocab + v])));
+  }
+  CHECK(d.cached_positions() == static_cast<int64_t>(tokens.size()));
+  INFO("max |cached - full| = " << worst_cache);
+  CHECK(worst_cache < 1e-4);
+  const auto ref = logits_for_sequence(ck.value(), std::vector<int>(tokens.begin(), tokens.end()));
+  for (size_t p = 0; p < tokens.size(); ++p)
+    for (int64_t v = 0; v < vocab; ++v)
+      worst_ref = std::max(worst_ref, std::fabs(full->data<float>()[p * vocab + v] - ref[p][v]));
+  INFO("max |ours - float64| = " << worst_ref);
+  CHECK(worst_ref < 1e-3);
+  d.reset();
+  CHECK(d.cached_positions() == 0);
+  CHECK(!d.forward({9999}).is_ok());  // outside the vocabulary
+}
+
+TEST_CASE("perplexity windows score each target once, never a window's first token", "[runtime][eval]") {
+  auto w = plan_windows(10, {4, 0, 0});
+  REQUIRE(w.is_ok());
+  // [0,4) scores 1..3; [4,8) scores 5..7; [8,10) scores 9.
+  REQUIRE(w->size() == 3);
+  CHECK((w.value()[1].begin == 4 && w.value()[1].first_scored == 5 && w.value()[1].end == 8));
+  CHECK((w.value()[2].begin == 8 && w.value()[2].first_scored == 9 && w.value()[2].end == 10));
+  auto s = plan_windows(10, {4, 2, 0});  // overlapping: later windows score only new targets
+  REQUIRE(s.is_ok());
+  int64_t scored = 0;
+  for (const auto& x : s.value()) scored += x.end - x.first_scored;
+  CHECK(scored == 9);  // every target 1..9 exactly once
+  auto lim = plan_windows(100, {8, 0, 20});
+  REQUIRE(lim.is_ok());
+  CHECK(lim->back().end == 20);
+  CHECK(!plan_windows(10, {1, 0, 0}).is_ok());
+  CHECK(!plan_windows(10, {4, 5, 0}).is_ok());
+  CHECK(!plan_windows(1, {4, 0, 0}).is_ok());
+}
+
+TEST_CASE("synthetic Llama models are seeded and run", "[runtime][synth]") {
+  auto c = synth_preset("llama-tiny");
+  REQUIRE(c.is_ok());
+  auto a = synth_llama(c.value(), 42), b = synth_llama(c.value(), 42), other = synth_llama(c.value(), 43);
+  REQUIRE((a.is_ok() && b.is_ok() && other.is_ok()));
+  const std::string emb = "model.embed_tokens.weight";
+  CHECK(a->graph.find_initializer(emb)->identical_to(*b->graph.find_initializer(emb)));
+  CHECK(!a->graph.find_initializer(emb)->identical_to(*other->graph.find_initializer(emb)));
+  auto d = Decoder::create(session_for(std::move(a).value()));
+  REQUIRE(d.is_ok());
+  auto logits = d.value()->forward({1, 2, 3});
+  REQUIRE(logits.is_ok());
+  CHECK(logits->shape() == std::vector<int64_t>{3, c->vocab_size});
+  CHECK(!synth_preset("llama-9000b").is_ok());
+}
+
+TEST_CASE("sampling: greedy is argmax, top-k never leaves the k best", "[runtime][decoder]") {
+  std::vector<float> logits{0.1f, 2.0f, -1.f, 1.9f, 0.5f};
+  std::mt19937_64 rng(1);
+  CHECK(sample_token(logits.data(), 5, {}, rng) == 1);
+  SamplingOptions o;
+  o.temperature = 1.0f;
+  o.top_k = 2;
+  for (int i = 0; i < 200; ++i) {
+    const int32_t t = sample_token(logits.data(), 5, o, rng);
+    CHECK((t == 1 || t == 3));
+  }
+}
