@@ -1,18 +1,31 @@
 #include "runtime/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace llmc::rt {
 
+namespace {
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+// How long an idle worker spins before sleeping: long enough to bridge the gap between two
+// kernels of one decode step, short enough not to burn a core between requests.
+constexpr auto kSpin = std::chrono::microseconds(200);
+}  // namespace
+
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true);
+    generation_.fetch_add(1);
   }
   wake_.notify_all();
   for (auto& t : workers_) t.join();
@@ -26,20 +39,26 @@ void ThreadPool::run_chunks() {
   }
 }
 
-void ThreadPool::worker_loop(int) {
+void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+    // Spin first, then sleep until the generation changes.
+    const auto spin_until = std::chrono::steady_clock::now() + kSpin;
+    int polls = 0;
+    while (generation_.load(std::memory_order_acquire) == seen) {
+      cpu_relax();
+      if (++polls % 64 == 0 && std::chrono::steady_clock::now() > spin_until) {
+        std::unique_lock<std::mutex> lock(mu_);
+        sleeping_.fetch_add(1);
+        wake_.wait(lock, [&] { return generation_.load() != seen; });
+        sleeping_.fetch_sub(1);
+        break;
+      }
     }
+    seen = generation_.load(std::memory_order_acquire);
+    if (stop_.load()) return;
     run_chunks();
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--active_ == 0) done_.notify_one();
-    }
+    active_.fetch_sub(1, std::memory_order_release);
   }
 }
 
@@ -54,19 +73,19 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
   }
   // About 4 chunks per thread balances uneven chunks without much scheduling cost.
   const int64_t chunk = std::max(grain, (n + threads * 4 - 1) / (threads * 4));
+  job_ = &fn;
+  n_ = n;
+  chunk_ = chunk;
+  next_.store(0);
+  active_.store(static_cast<int>(workers_.size()));
   {
+    // Under the lock so a worker deciding to sleep cannot miss this generation.
     std::lock_guard<std::mutex> lock(mu_);
-    job_ = &fn;
-    n_ = n;
-    chunk_ = chunk;
-    next_.store(0);
-    active_ = static_cast<int>(workers_.size());
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
   }
-  wake_.notify_all();
+  if (sleeping_.load() > 0) wake_.notify_all();
   run_chunks();
-  std::unique_lock<std::mutex> lock(mu_);
-  done_.wait(lock, [&] { return active_ == 0; });
+  while (active_.load(std::memory_order_acquire) > 0) cpu_relax();
   job_ = nullptr;
 }
 

@@ -1,6 +1,10 @@
 // A fixed pool of worker threads for data-parallel loops. parallel_for splits [0, n) into
 // chunks of at least `grain` items; the calling thread takes part, so a pool of size 1 runs
 // everything inline. Calls must not nest (kernels parallelise one loop level).
+//
+// Decoding runs ~100 small parallel loops per token, so waking workers must cost microseconds:
+// idle workers spin briefly on an atomic generation counter before sleeping on a condition
+// variable, and the caller spins for completion.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -24,18 +28,19 @@ class ThreadPool {
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
-  void worker_loop(int index);
+  void worker_loop();
   void run_chunks();
 
   std::vector<std::thread> workers_;
   std::mutex mu_;
-  std::condition_variable wake_, done_;
+  std::condition_variable wake_;
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t n_ = 0, chunk_ = 0;
   std::atomic<int64_t> next_{0};
-  int active_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  std::atomic<int> active_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> sleeping_{0};
+  std::atomic<bool> stop_{false};
 };
 
 }  // namespace llmc::rt

@@ -114,13 +114,16 @@ void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const f
         v.gemv_rows(k1 - k0, A + k0, B + k0 * ldb, ldb, parts + s * N, N);
       }
     });
-    pool->parallel_for(N, 4096, [&](int64_t j0, int64_t j1) {
+    // Summing the partials is cheap next to streaming B: on this thread unless N is large.
+    auto reduce = [&](int64_t j0, int64_t j1) {
       for (int64_t j = j0; j < j1; ++j) {
         float sum = accumulate ? C[j] : 0.f;
         for (int64_t s = 0; s < slices; ++s) sum += parts[s * N + j];
         C[j] = sum;
       }
-    });
+    };
+    if (N > 16384) pool->parallel_for(N, 8192, reduce);
+    else reduce(0, N);
     return;
   }
   const int64_t nr = v.nr;
