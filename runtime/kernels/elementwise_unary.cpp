@@ -104,7 +104,10 @@ C absolute(C x) {
 
 template <typename C>
 C sigmoid(C x) {  // stable for large |x|: exp of a non-positive number only
-  const C e = std::exp(-std::fabs(x));
+  C e;
+  // exp_f32 (rel err <= 1e-7) flushes below -87.33; libm keeps the subnormal tail there.
+  if constexpr (std::is_same_v<C, float>) e = std::fabs(x) < 87.0f ? exp_f32(-std::fabs(x)) : std::exp(-std::fabs(x));
+  else e = std::exp(-std::fabs(x));
   const C s = C(1) / (C(1) + e);
   return x >= 0 ? s : e * s;
 }

@@ -95,31 +95,6 @@ KernelFn widened(std::vector<size_t> narrow, F fn) {
 
 // ---- Softmax / LogSoftmax ----
 
-// exp for float32 arguments <= 88 (softmax passes x - max <= 0): Cephes polynomial on
-// r = x - n ln2, scaled by 2^n; relative error <= 1e-7 (measured). Arguments below -87.33 (where exp leaves
-// the normal range), -inf included, give 0; NaN stays NaN. The range test runs on the bit
-// pattern (an integer select) because float compares block vectorisation under -ftrapping-math.
-inline float exp_f32(float x) {
-  constexpr float kLo = -87.33654f, kRound = 12582912.0f;  // 1.5 * 2^23
-  constexpr int32_t kLoBits = std::bit_cast<int32_t>(kLo);
-  constexpr int32_t kNegInfBits = std::bit_cast<int32_t>(-std::numeric_limits<float>::infinity());
-  const int32_t xb = std::bit_cast<int32_t>(x);
-  // Negative floats order like their int32 bits, reversed: x < kLo <=> kLoBits < xb <= kNegInfBits.
-  const int32_t under = -static_cast<int32_t>((xb > kLoBits) & (xb <= kNegInfBits));
-  const float xc = std::bit_cast<float>((xb & ~under) | (kLoBits & under));
-  const float t = xc * 1.44269504088896341f + kRound;  // round(x / ln2) lands in the low bits
-  const uint32_t n = std::bit_cast<uint32_t>(t) - std::bit_cast<uint32_t>(kRound);  // wraps for n < 0
-  const float fn = t - kRound;
-  const float r = (xc - fn * 0.693359375f) + fn * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float y = (p * r * r + r + 1.0f) * std::bit_cast<float>((n + 127u) << 23);
-  return std::bit_cast<float>(std::bit_cast<int32_t>(y) & ~under);
-}
 inline double exp_of(double x) { return std::exp(x); }
 inline float exp_of(float x) { return exp_f32(x); }
 

@@ -95,7 +95,7 @@ void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const f
   if (M == 1) {
     // Decode: each thread streams a contiguous slice of B's rows into its own partial y, then
     // the partials are summed. Every weight byte is read once, sequentially.
-    const int64_t slices = (pool && K * N > 65536) ? std::min<int64_t>(threads, (K + 3) / 4) : 1;
+    const int64_t slices = (pool && K * N > 65536) ? std::min<int64_t>(threads, (K + 7) / 8) : 1;
     if (slices == 1) {
       if (!accumulate) {
         v.gemv_rows(K, A, B, ldb, C, N);
@@ -107,7 +107,7 @@ void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const f
     thread_local std::vector<float> partial;
     partial.resize(static_cast<size_t>(slices * N));
     float* parts = partial.data();
-    const int64_t rows = (K + slices - 1) / slices;
+    const int64_t rows = ((K + slices - 1) / slices + 7) / 8 * 8;  // whole 8-row groups
     pool->parallel_for(slices, 1, [&](int64_t s0, int64_t s1) {
       for (int64_t s = s0; s < s1; ++s) {
         const int64_t k0 = s * rows, k1 = std::min(K, k0 + rows);
