@@ -254,13 +254,20 @@ Status concat(KernelContext& ctx) {
   }
   const int64_t n_in = static_cast<int64_t>(ins.size());
   uint8_t* dst = static_cast<uint8_t*>(out.mutable_raw());
-  ctx.pool().parallel_for(outer * n_in, grain_for(total * inner / n_in + 1), [&](int64_t b, int64_t e) {
-    for (int64_t item = b; item < e; ++item) {
-      const int64_t o = item / n_in, k = item % n_in;
-      const int64_t n = ins[k]->shape()[axis] * inner;
-      if (n == 0) continue;
-      copy_bytes(dst + (o * total + offsets[k]) * inner * esz,
-                 static_cast<const uint8_t*>(ins[k]->raw()) + o * n * esz, n * esz);
+  std::vector<const uint8_t*> srcs;
+  std::vector<int64_t> sizes;  // bytes each input contributes per outer index
+  for (const Value* v : ins) {
+    srcs.push_back(static_cast<const uint8_t*>(v->raw()));
+    sizes.push_back(v->shape()[axis] * inner * static_cast<int64_t>(esz));
+  }
+  const int64_t row = total * inner * static_cast<int64_t>(esz);
+  ctx.pool().parallel_for(outer, grain_for(total * inner + 1), [&](int64_t b, int64_t e) {
+    for (int64_t o = b; o < e; ++o) {
+      uint8_t* d = dst + o * row;
+      for (int64_t k = 0; k < n_in; ++k) {
+        copy_bytes(d, srcs[k] + o * sizes[k], sizes[k]);
+        d += sizes[k];
+      }
     }
   });
   return Status::ok();

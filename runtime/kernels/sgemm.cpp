@@ -128,27 +128,37 @@ void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const f
   }
   const int64_t nr = v.nr;
   const int64_t panels = (N + nr - 1) / nr;
-  auto run = [&](int64_t p0, int64_t p1) {
+  // Panels are packed in groups so each row of B is read in runs of group * nr floats: packing
+  // one 32-float panel at a time touched a new page per row of a wide B (the lm_head) and was
+  // TLB-bound.
+  const int64_t group = std::clamp<int64_t>(panels / (threads * 4), 1, 8);
+  const int64_t groups = (panels + group - 1) / group;
+  auto run = [&](int64_t g0, int64_t g1) {
     thread_local std::vector<float> packed;
-    packed.resize(static_cast<size_t>(kKc * nr));
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t j0 = p * nr;
-      const int64_t w = std::min(nr, N - j0);
+    packed.resize(static_cast<size_t>(group * kKc * nr));
+    for (int64_t g = g0; g < g1; ++g) {
+      const int64_t p0 = g * group, p1 = std::min(panels, p0 + group);
+      const int64_t j0 = p0 * nr, width = std::min(N, p1 * nr) - j0;
       for (int64_t k0 = 0; k0 < K; k0 += kKc) {
         const int64_t kc = std::min(kKc, K - k0);
         for (int64_t k = 0; k < kc; ++k) {
           const float* src = B + (k0 + k) * ldb + j0;
-          float* dst = packed.data() + k * nr;
-          std::memcpy(dst, src, w * sizeof(float));
-          if (w < nr) std::memset(dst + w, 0, (nr - w) * sizeof(float));
+          for (int64_t p = 0; p < p1 - p0; ++p) {
+            const int64_t w = std::min(nr, width - p * nr);
+            float* dst = packed.data() + (p * kKc + k) * nr;
+            std::memcpy(dst, src + p * nr, w * sizeof(float));
+            if (w < nr) std::memset(dst + w, 0, (nr - w) * sizeof(float));
+          }
         }
-        v.panel(M, kc, A + k0, lda, packed.data(), C + j0, ldc, w, accumulate || k0 > 0);
+        for (int64_t p = 0; p < p1 - p0; ++p)
+          v.panel(M, kc, A + k0, lda, packed.data() + p * kKc * nr, C + j0 + p * nr, ldc,
+                  std::min(nr, width - p * nr), accumulate || k0 > 0);
       }
     }
   };
   const double flops = 2.0 * M * N * K;
-  if (pool && panels > 1 && flops > 2e5) pool->parallel_for(panels, 1, run);
-  else run(0, panels);
+  if (pool && groups > 1 && flops > 2e5) pool->parallel_for(groups, 1, run);
+  else run(0, groups);
 }
 
 }  // namespace llmc::rt
