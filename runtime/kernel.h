@@ -65,6 +65,10 @@ class KernelContext {
 
 using KernelFn = std::function<Status(KernelContext&)>;
 
+// Internal attribute the Session sets on a MatMul whose B input it took from a Transpose of
+// the last two axes (the Transpose is skipped; B arrives as stored, [.., N, K]).
+inline constexpr const char* kMatMulTransB = "llmc.trans_b";
+
 // (domain, op type) -> kernel. "" is the default ONNX domain.
 class KernelRegistry {
  public:

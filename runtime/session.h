@@ -2,6 +2,7 @@
 // so buffers are released and recycled as soon as nothing reads them), then runs any number
 // of times with shapes resolved at run time. Unsupported ops fail at creation, naming the node.
 #pragma once
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -55,6 +56,7 @@ class Session {
 
   Session(std::shared_ptr<const Model> model, int threads);
   Status plan();
+  void fold_transposes_into_matmul(const std::vector<int>& readers);
   Status check_feed(const ValueInfo& info, const Value& v) const;
 
   std::shared_ptr<const Model> model_;
@@ -64,6 +66,7 @@ class Session {
   std::vector<Value> constants_;  // per slot; empty unless an initializer
   std::vector<ValueInfo> inputs_;
   std::vector<Step> steps_;
+  std::deque<Node> rewritten_;  // node copies with runtime-only attributes (kept stable)
   std::vector<int> output_slots_;
   bool profiling_ = false;
   std::map<std::string, OpTime> profile_;

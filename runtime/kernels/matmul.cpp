@@ -19,10 +19,36 @@ void dgemm_plain(int64_t M, int64_t N, int64_t K, const double* A, const double*
     }
 }
 
+// Dot-product form for B stored transposed ([N, K] rows): y[n] = a · bt[n].
+void matvec_bt(int64_t N, int64_t K, const float* a, const float* bt, float* y) {
+  for (int64_t n = 0; n < N; ++n) {
+    const float* r = bt + n * K;
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int64_t k = 0;
+    for (; k + 4 <= K; k += 4) {
+      s0 += a[k] * r[k];
+      s1 += a[k + 1] * r[k + 1];
+      s2 += a[k + 2] * r[k + 2];
+      s3 += a[k + 3] * r[k + 3];
+    }
+    for (; k < K; ++k) s0 += a[k] * r[k];
+    y[n] = (s0 + s1) + (s2 + s3);
+  }
+}
+
 Status matmul(KernelContext& ctx) {
   LLMC_RETURN_IF_ERROR(ctx.require_inputs(2));
   const Value& a = ctx.in(0);
-  const Value& b = ctx.in(1);
+  const Value& b_in = ctx.in(1);
+  // The Session folds a Transpose of B's last two axes into this flag (see session.cpp).
+  const bool trans_b = ctx.attr_int(kMatMulTransB, 0) != 0;
+  Value b = b_in;
+  if (trans_b) {
+    if (b_in.rank() < 2) return internal_error("transposed B must have rank >= 2");
+    auto shape = b_in.shape();
+    std::swap(shape[shape.size() - 1], shape[shape.size() - 2]);
+    b = b_in.reshaped(shape);  // logical shape only; bytes stay [.., N, K]
+  }
   if (a.dtype() != b.dtype())
     return invalid_input("input dtypes differ: ", dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
   if (a.dtype() != DType::kF32 && a.dtype() != DType::kF64)
@@ -55,6 +81,7 @@ Status matmul(KernelContext& ctx) {
     }
   };
   if (a.dtype() == DType::kF64) {
+    if (trans_b) return unsupported("transposed-B MatMul on float64");
     for (int64_t t = 0; t < nbatch; ++t) {
       int64_t ao, bo;
       offsets(t, ao, bo);
@@ -66,6 +93,26 @@ Status matmul(KernelContext& ctx) {
   const float* A = a.data<float>();
   const float* B = b.data<float>();
   float* Y = y.mutable_data<float>();
+  if (trans_b) {
+    auto run_t = [&](int64_t t0, int64_t t1) {
+      thread_local std::vector<float> bt;
+      for (int64_t t = t0; t < t1; ++t) {
+        int64_t ao, bo;
+        offsets(t, ao, bo);
+        const float* blk = B + bo * K * N;  // [N, K]
+        if (M == 1) {
+          matvec_bt(N, K, A + ao * K, blk, Y + t * N);
+          continue;
+        }
+        bt.resize(static_cast<size_t>(K * N));
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t k = 0; k < K; ++k) bt[k * N + n] = blk[n * K + k];
+        sgemm(M, N, K, A + ao * M * K, K, bt.data(), N, Y + t * M * N, N, false, nullptr);
+      }
+    };
+    ctx.pool().parallel_for(nbatch, 1, run_t);
+    return Status::ok();
+  }
   // A weight shared by the whole batch (the projection case): one big GEMM over all rows.
   if (b_batch.empty() || shape_numel(b_batch) == 1) {
     if (shape_numel(a_batch) == nbatch) {
