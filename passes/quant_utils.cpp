@@ -1,0 +1,122 @@
+#include "passes/quant_utils.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+namespace llmc {
+
+Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool per_tensor, const std::string& prefix) {
+  if (w.dtype() != DType::kF32 || w.dims().size() != 2)
+    return invalid_input("weight '", w.name(), "' must be a 2-D float32 tensor, got ", dtype_name(w.dtype()), " ",
+                         shape_str(w.dims()));
+  const int64_t K = w.dims()[0], N = w.dims()[1];
+  const float* p = w.data_as<float>();
+  for (int64_t i = 0; i < K * N; ++i)
+    if (!std::isfinite(p[i]))
+      return invalid_input("weight '", w.name(), "' holds ", std::isnan(p[i]) ? "NaN" : "Inf", " at [", i / N, ", ",
+                           i % N, "]: refusing to quantise it");
+  const int64_t channels = per_tensor ? 1 : N;
+  std::vector<float> lo(channels, 0.f), hi(channels, 0.f);  // ranges always include 0
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n) {
+      const int64_t c = per_tensor ? 0 : n;
+      lo[c] = std::min(lo[c], p[k * N + n]);
+      hi[c] = std::max(hi[c], p[k * N + n]);
+    }
+  std::vector<float> scale(channels);
+  std::vector<int8_t> zp8(channels, 0);
+  std::vector<uint8_t> zpu(channels, 0);
+  for (int64_t c = 0; c < channels; ++c) {
+    if (symmetric) {
+      const float absmax = std::max(-lo[c], hi[c]);
+      scale[c] = absmax > 0 ? absmax / 127.f : 1.f;
+    } else {
+      const float range = hi[c] - lo[c];
+      scale[c] = range > 0 ? range / 255.f : 1.f;
+      zpu[c] = static_cast<uint8_t>(std::clamp(std::nearbyint(-lo[c] / scale[c]), 0.f, 255.f));
+    }
+  }
+  QuantizedWeight q;
+  q.symmetric = symmetric;
+  std::vector<int64_t> sdims = per_tensor ? std::vector<int64_t>{} : std::vector<int64_t>{N};
+  q.scales = Tensor::from_vector(prefix + "_scale", DType::kF32, sdims, scale);
+  if (symmetric) {
+    std::vector<int8_t> v(static_cast<size_t>(K * N));
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t n = 0; n < N; ++n) {
+        const float s = scale[per_tensor ? 0 : n];
+        v[k * N + n] = static_cast<int8_t>(std::clamp(std::nearbyint(p[k * N + n] / s), -127.f, 127.f));
+      }
+    q.values = Tensor::from_vector(prefix + "_quantized", DType::kI8, {K, N}, v);
+  } else {
+    std::vector<uint8_t> v(static_cast<size_t>(K * N));
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t n = 0; n < N; ++n) {
+        const int64_t c = per_tensor ? 0 : n;
+        v[k * N + n] = static_cast<uint8_t>(std::clamp(std::nearbyint(p[k * N + n] / scale[c]) + zpu[c], 0.f, 255.f));
+      }
+    q.values = Tensor::from_vector(prefix + "_quantized", DType::kU8, {K, N}, v);
+    q.zero_points = Tensor::from_vector(prefix + "_zero_point", DType::kU8, sdims, zpu);
+  }
+  return q;
+}
+
+float dequantize_weight(const QuantizedWeight& q, int64_t k, int64_t n) {
+  const int64_t N = q.values.dims()[1];
+  const int64_t c = q.scales.dims().empty() ? 0 : n;
+  const float s = q.scales.data_as<float>()[c];
+  if (q.symmetric) return s * q.values.data_as<int8_t>()[k * N + n];
+  return s * (float(q.values.data_as<uint8_t>()[k * N + n]) - float(q.zero_points.data_as<uint8_t>()[c]));
+}
+
+std::set<std::string> split_list(const std::string& s) {
+  std::set<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.insert(item);
+  return out;
+}
+
+Result<NodeFilter> NodeFilter::parse(const std::string& patterns) {
+  NodeFilter f;
+  for (const auto& p : split_list(patterns)) {
+    try {
+      f.patterns_.emplace_back(p, std::regex(p));
+    } catch (const std::regex_error& e) {
+      return invalid_input("--exclude pattern '", p, "' is not a valid regular expression: ", e.what());
+    }
+  }
+  return f;
+}
+
+bool NodeFilter::excluded(const std::string& node_name, const std::string& weight_name) {
+  for (size_t i = 0; i < patterns_.size(); ++i) {
+    const auto& [text, re] = patterns_[i];
+    if (node_name == text || weight_name == text || std::regex_match(node_name, re) ||
+        std::regex_match(weight_name, re)) {
+      matched_.insert(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+std::vector<std::string> NodeFilter::unmatched() const {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < patterns_.size(); ++i)
+    if (!matched_.count(i)) out.push_back(patterns_[i].first);
+  return out;
+}
+
+bool option_flag(const PassOptions& o, const std::string& key) {
+  auto it = o.find(key);
+  return it != o.end() && it->second != "0" && it->second != "false";
+}
+
+std::string option_string(const PassOptions& o, const std::string& key, const std::string& fallback) {
+  auto it = o.find(key);
+  return it == o.end() ? fallback : it->second;
+}
+
+}  // namespace llmc

@@ -1,0 +1,49 @@
+// Shared by the quantisation passes: weight quantisation per output channel, node selection
+// (--exclude, --op-types), and option parsing.
+#pragma once
+#include <cstdint>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "passes/pass.h"
+
+namespace llmc {
+
+// A [K, N] float32 weight quantised per column n (the output channel of MatMul(x, W)).
+struct QuantizedWeight {
+  Tensor values;       // int8 (symmetric) or uint8 (asymmetric), [K, N]
+  Tensor scales;       // float32 [N] (or [] when per-tensor)
+  Tensor zero_points;  // same dtype as values, shape of scales; empty Tensor when symmetric
+  bool symmetric = true;
+};
+
+// Symmetric int8: scale = absmax / 127, zero point 0. Asymmetric uint8: range widened to hold
+// 0, scale = (max - min) / 255, zp = round(-min / scale). Per column unless per_tensor.
+// Fails naming the tensor when it holds NaN or Inf.
+Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool per_tensor, const std::string& prefix);
+
+// The float the quantised weight stands for (for tests and error reports).
+float dequantize_weight(const QuantizedWeight& q, int64_t k, int64_t n);
+
+// --exclude: comma-separated names or regular expressions, matched against node names and
+// weight names. Remembers which patterns matched anything, to warn about ones that did not.
+class NodeFilter {
+ public:
+  static Result<NodeFilter> parse(const std::string& patterns);
+  bool excluded(const std::string& node_name, const std::string& weight_name);
+  std::vector<std::string> unmatched() const;
+
+ private:
+  std::vector<std::pair<std::string, std::regex>> patterns_;
+  std::set<size_t> matched_;
+};
+
+// Comma-separated list -> set (e.g. --op-types MatMul,Gemm).
+std::set<std::string> split_list(const std::string& s);
+bool option_flag(const PassOptions& o, const std::string& key);
+std::string option_string(const PassOptions& o, const std::string& key, const std::string& fallback);
+
+}  // namespace llmc

@@ -1,0 +1,241 @@
+#include "passes/quantize_int8_dynamic.h"
+
+#include <map>
+
+#include "ir/graph_utils.h"
+#include "passes/quant_utils.h"
+
+namespace llmc {
+
+namespace {
+
+struct Options {
+  bool per_tensor = false;
+  bool symmetric = true;
+  bool contrib = false;
+  std::set<std::string> op_types{"MatMul", "Gather"};
+  std::string exclude;
+};
+
+Result<Options> parse(const PassOptions& o) {
+  Options p;
+  p.per_tensor = option_flag(o, "per-tensor");
+  const std::string wt = option_string(o, "weight-type", "int8");
+  if (wt != "int8" && wt != "uint8") return invalid_input("weight-type must be int8 or uint8, got '", wt, "'");
+  p.symmetric = wt == "int8";
+  const std::string fmt = option_string(o, "format", "qoperator");
+  if (fmt != "qoperator" && fmt != "contrib") return invalid_input("format must be qoperator or contrib, got '", fmt, "'");
+  p.contrib = fmt == "contrib";
+  if (o.count("op-types")) p.op_types = split_list(o.at("op-types"));
+  for (const auto& t : p.op_types)
+    if (t != "MatMul" && t != "Gemm" && t != "Gather")
+      return invalid_input("op-types: '", t, "' cannot be dynamically quantised (MatMul, Gemm, Gather)");
+  p.exclude = option_string(o, "exclude", "");
+  return p;
+}
+
+// Why a MatMul/Gemm cannot take the int8 form, or "" when it can. Sets the weight tensor.
+std::string unsuitable(const Graph& g, const Node& n, const Tensor** weight) {
+  if (n.inputs.size() < 2) return "has no weight input";
+  const Tensor* w = g.find_initializer(n.inputs[1]);
+  if (!w || g.is_graph_input(n.inputs[1])) return "weight is not a constant initializer";
+  if (w->dtype() != DType::kF32) return "weight is " + dtype_name(w->dtype()) + ", not float32";
+  if (w->dims().size() != 2) return "weight is not 2-D " + shape_str(w->dims());
+  if (n.op_type == "Gemm") {
+    if (n.attr_int("transA", 0) != 0) return "Gemm with transA=1";
+    if (n.attr_float("alpha", 1.f) != 1.f) return "Gemm with alpha != 1";
+    if (n.inputs.size() > 2 && !n.inputs[2].empty()) {
+      const Tensor* c = g.find_initializer(n.inputs[2]);
+      if (!c || c->dtype() != DType::kF32) return "Gemm bias is not a constant float32";
+      if (n.attr_float("beta", 1.f) != 1.f) return "Gemm with beta != 1";
+    }
+  }
+  *weight = w;
+  return "";
+}
+
+// Embedding tables: Gather(data = float32 [V, D] initializer, token ids from a graph input) on
+// axis 0. Gathers of computed indices (rotary tables by position, shapes) are left alone.
+std::string unsuitable_gather(const Graph& g, const Node& n, const Tensor** table) {
+  if (n.inputs.size() < 2 || !g.is_graph_input(n.inputs[1])) return "indices are not a graph input";
+  const Tensor* w = g.find_initializer(n.inputs[0]);
+  if (!w || g.is_graph_input(n.inputs[0])) return "data is not a constant initializer";
+  if (w->dtype() != DType::kF32 || w->dims().size() != 2) return "data is not a 2-D float32 table";
+  if (n.attr_int("axis", 0) != 0) return "gathers along axis " + std::to_string(n.attr_int("axis", 0));
+  *table = w;
+  if (w->numel() < 4096) return "table too small to be worth quantising";
+  return "";
+}
+
+// Row-wise symmetric int8 of a [V, D] table: the per-row scale travels with each gathered row.
+Result<QuantizedWeight> quantize_rows(const Tensor& w) {
+  const int64_t V = w.dims()[0], D = w.dims()[1];
+  std::vector<float> t(static_cast<size_t>(V * D));
+  const float* p = w.data_as<float>();
+  for (int64_t v = 0; v < V; ++v)
+    for (int64_t d = 0; d < D; ++d) t[d * V + v] = p[v * D + d];
+  // Quantising the transpose per column = per row of the table.
+  LLMC_ASSIGN_OR_RETURN(auto q, quantize_weight(Tensor::from_vector(w.name(), DType::kF32, {D, V}, t), true, false, w.name()));
+  std::vector<int8_t> rows(static_cast<size_t>(V * D));
+  const int8_t* qt = q.values.data_as<int8_t>();
+  for (int64_t v = 0; v < V; ++v)
+    for (int64_t d = 0; d < D; ++d) rows[v * D + d] = qt[d * V + v];
+  q.values = Tensor::from_vector(w.name() + "_quantized", DType::kI8, {V, D}, rows);
+  return q;
+}
+
+Tensor transposed(const Tensor& w) {
+  const int64_t r = w.dims()[0], c = w.dims()[1];
+  std::vector<float> t(static_cast<size_t>(r * c));
+  const float* p = w.data_as<float>();
+  for (int64_t i = 0; i < r; ++i)
+    for (int64_t j = 0; j < c; ++j) t[j * r + i] = p[i * c + j];
+  return Tensor::from_vector(w.name() + "_transposed", DType::kF32, {c, r}, t);
+}
+
+}  // namespace
+
+Result<PassResult> QuantizeInt8Dynamic::run(Model& model, const PassOptions& options, PassContext& context) {
+  LLMC_ASSIGN_OR_RETURN(Options opt, parse(options));
+  LLMC_ASSIGN_OR_RETURN(NodeFilter filter, NodeFilter::parse(opt.exclude));
+  Graph& g = model.graph;
+  PassResult result;
+  result.bytes_before = initializer_bytes(model);
+  UniqueNames names(g);
+  struct Registered {
+    std::string values, scales, zero_points;  // initializer names; zero_points "" when symmetric
+  };
+  std::map<std::string, Registered> weights;              // by weight name (+ transposition)
+  std::map<std::string, std::vector<std::string>> dql;    // activation -> (Xq, Xs, Xzp)
+  std::vector<Tensor> new_inits;
+  std::vector<Node> out;
+  auto add_init = [&](Tensor t) {
+    t.set_name(names.make(t.name()));
+    new_inits.push_back(std::move(t));
+    return new_inits.back().name();
+  };
+  auto node = [&](const std::string& op, const std::string& base, std::vector<std::string> ins, int n_out,
+                  std::vector<Attribute> attrs = {}, const std::string& domain = "") {
+    Node n;
+    n.name = names.make(base);
+    n.op_type = op;
+    n.domain = domain;
+    n.inputs = std::move(ins);
+    for (int k = 0; k < n_out; ++k) n.outputs.push_back(names.make(n.name + "_output_" + std::to_string(k)));
+    n.attributes = std::move(attrs);
+    out.push_back(n);
+    return out.back().outputs;
+  };
+  for (Node& n : g.nodes) {
+    if (n.domain.empty() && n.op_type == "Gather") {
+      const Tensor* table = nullptr;
+      std::string why = unsuitable_gather(g, n, &table);
+      if (!table && why != "table too small to be worth quantising") {
+        out.push_back(std::move(n));  // shape/index gathers, not embeddings: nothing to report
+        continue;
+      }
+      if (why.empty() && !opt.op_types.count("Gather")) why = "op type not selected (--op-types)";
+      if (why.empty() && filter.excluded(n.name, n.inputs[0])) why = "excluded by --exclude";
+      if (!why.empty()) {
+        result.decisions.push_back({n.name, n.op_type, "skipped", why});
+        out.push_back(std::move(n));
+        continue;
+      }
+      const std::string key = table->name() + "#rows";
+      if (!weights.count(key)) {
+        auto q = quantize_rows(*table);
+        if (!q.is_ok()) return q.status().with_context(context.model_path + ": node '" + n.name + "'");
+        Registered r;
+        r.values = add_init(std::move(q->values));
+        r.scales = add_init(std::move(q->scales));
+        weights.emplace(key, r);
+      }
+      const Registered& reg = weights.at(key);
+      // Y = Cast<float>(Gather(Wq, ids)) * Unsqueeze(Gather(scale, ids), -1)
+      const std::string rows = node("Gather", n.name + "_quant", {reg.values, n.inputs[1]}, 1, {Attribute::make_int("axis", 0)})[0];
+      const std::string rowsf = node("Cast", n.name + "_quant_cast", {rows}, 1,
+                                     {Attribute::make_int("to", static_cast<int64_t>(DType::kF32))})[0];
+      const std::string sc = node("Gather", n.name + "_quant_scale", {reg.scales, n.inputs[1]}, 1, {Attribute::make_int("axis", 0)})[0];
+      std::string sc3;
+      if (model.opset("") >= 13) {
+        const std::string axes = add_init(Tensor::from_vector(n.name + "_quant_axes", DType::kI64, {1}, std::vector<int64_t>{-1}));
+        sc3 = node("Unsqueeze", n.name + "_quant_scale_unsqueeze", {sc, axes}, 1)[0];
+      } else {  // axes was an attribute before opset 13
+        sc3 = node("Unsqueeze", n.name + "_quant_scale_unsqueeze", {sc}, 1, {Attribute::make_ints("axes", {-1})})[0];
+      }
+      node("Mul", n.name + "_quant_dequant", {rowsf, sc3}, 1);
+      out.back().outputs[0] = n.outputs[0];
+      result.decisions.push_back({n.name, n.op_type, "quantized", "int8 symmetric, per row (embedding)"});
+      ++result.rewrites;
+      continue;
+    }
+    const bool candidate = n.domain.empty() && (n.op_type == "MatMul" || n.op_type == "Gemm");
+    if (!candidate) {
+      out.push_back(std::move(n));
+      continue;
+    }
+    const Tensor* w = nullptr;
+    std::string why = opt.op_types.count(n.op_type) ? unsuitable(g, n, &w) : "op type not selected (--op-types)";
+    if (why.empty() && filter.excluded(n.name, n.inputs[1])) why = "excluded by --exclude";
+    if (!why.empty()) {
+      result.decisions.push_back({n.name, n.op_type, "skipped", why});
+      out.push_back(std::move(n));
+      continue;
+    }
+    if (model.opset("") < 11)
+      return invalid_input(context.model_path, ": default opset ", model.opset(""),
+                           " has no DynamicQuantizeLinear (needs 11); convert the model to a newer opset first");
+    const bool trans = n.op_type == "Gemm" && n.attr_int("transB", 0) != 0;
+    const std::string key = w->name() + (trans ? "^T" : "");
+    if (!weights.count(key)) {  // a weight shared by several nodes is quantised once
+      auto q = quantize_weight(trans ? transposed(*w) : *w, opt.symmetric, opt.per_tensor, w->name());
+      if (!q.is_ok()) return q.status().with_context(context.model_path + ": node '" + n.name + "'");
+      Registered r;
+      r.values = add_init(std::move(q->values));
+      r.scales = add_init(std::move(q->scales));
+      if (!q->symmetric) r.zero_points = add_init(std::move(q->zero_points));
+      weights.emplace(key, r);
+    }
+    const Registered& reg = weights.at(key);
+    const std::string &wq = reg.values, &ws = reg.scales, &wzp = reg.zero_points;
+    const std::string x = n.inputs[0];
+    const std::string y = n.outputs[0];
+    const bool has_bias = n.op_type == "Gemm" && n.inputs.size() > 2 && !n.inputs[2].empty();
+    std::string result_value;
+    if (opt.contrib) {
+      std::vector<std::string> ins{x, wq, ws};
+      if (!wzp.empty()) ins.push_back(wzp);
+      result_value = node("DynamicQuantizeMatMul", n.name + "_quant", ins, 1, {}, "com.microsoft")[0];
+    } else {
+      if (!dql.count(x)) dql[x] = node("DynamicQuantizeLinear", x + "_QuantizeLinear", {x}, 3);
+      const auto& xq = dql[x];
+      std::vector<std::string> mm_in{xq[0], wq, xq[2]};
+      if (!wzp.empty()) mm_in.push_back(wzp);
+      const std::string acc = node("MatMulInteger", n.name + "_quant", mm_in, 1)[0];
+      const std::string accf = node("Cast", n.name + "_quant_cast", {acc}, 1,
+                                    {Attribute::make_int("to", static_cast<int64_t>(DType::kF32))})[0];
+      const std::string scale = node("Mul", n.name + "_quant_scales_mul", {xq[1], ws}, 1)[0];
+      result_value = node("Mul", n.name + "_quant_output_scale_mul", {accf, scale}, 1)[0];
+    }
+    if (has_bias) result_value = node("Add", n.name + "_bias_add", {result_value, n.inputs[2]}, 1)[0];
+    out.back().outputs[0] = y;  // the last node writes the original output name
+    result.decisions.push_back({n.name, n.op_type, "quantized",
+                                std::string(opt.symmetric ? "int8 symmetric" : "uint8 asymmetric") +
+                                    (opt.per_tensor ? ", per tensor" : ", per channel") +
+                                    (opt.contrib ? ", DynamicQuantizeMatMul" : ", MatMulInteger")});
+    ++result.rewrites;
+  }
+  g.nodes = std::move(out);
+  for (auto& t : new_inits) g.initializers.push_back(std::move(t));
+  remove_unused_initializers(g);
+  if (opt.contrib && result.rewrites > 0 && model.opset("com.microsoft") < 1) model.set_opset("com.microsoft", 1);
+  for (const auto& p : filter.unmatched()) result.warnings.push_back("--exclude '" + p + "' matched no node or weight");
+  result.changed = result.rewrites > 0;
+  result.bytes_after = initializer_bytes(model);
+  LLMC_RETURN_IF_ERROR(verify(g).with_context("quantize-int8-dynamic produced an invalid graph"));
+  result.summary = str_cat(result.rewrites, " of ", result.decisions.size(), " candidate nodes quantised to int8, weights ",
+                           result.bytes_before, " -> ", result.bytes_after, " bytes");
+  return result;
+}
+
+}  // namespace llmc
