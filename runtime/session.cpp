@@ -116,6 +116,7 @@ void Session::fold_transposes_into_matmul(const std::vector<int>& readers) {
     bool swap_last = perm->ints[r - 1] == int64_t(r - 2) && perm->ints[r - 2] == int64_t(r - 1);
     for (size_t d = 0; d + 2 < r; ++d) swap_last = swap_last && perm->ints[d] == int64_t(d);
     if (!swap_last) continue;
+    folded_.insert(tr.outputs[0]);
     rewritten_.push_back(*st.node);
     rewritten_.back().attributes.push_back(Attribute::make_int(kMatMulTransB, 1));
     st.node = &rewritten_.back();
@@ -165,6 +166,9 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
     for (const auto& name : outputs) {
       auto it = slot_of_.find(name);
       if (it == slot_of_.end()) return invalid_input("no value named '", name, "' in the model");
+      if (folded_.count(it->second))
+        return invalid_input("value '", name, "' is a Transpose the runtime folds into the MatMul reading it, so it is "
+                             "never materialised; request the Transpose's input instead");
       want.push_back(it->second);
     }
   }

@@ -4,6 +4,7 @@
 #pragma once
 #include <deque>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,6 +68,7 @@ class Session {
   std::vector<ValueInfo> inputs_;
   std::vector<Step> steps_;
   std::deque<Node> rewritten_;  // node copies with runtime-only attributes (kept stable)
+  std::set<int> folded_;        // slots of Transposes folded into MatMul (never produced)
   std::vector<int> output_slots_;
   bool profiling_ = false;
   std::map<std::string, OpTime> profile_;
