@@ -13,6 +13,7 @@ const KernelRegistry& builtin_kernels() {
     register_reduce_kernels(r);
     register_normalization_kernels(r);
     register_matmul_kernels(r);
+    register_quantize_kernels(r);
     return r;
   }();
   return registry;

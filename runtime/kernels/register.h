@@ -11,4 +11,5 @@ void register_data_movement_kernels(KernelRegistry& r); // data_movement.cpp
 void register_reduce_kernels(KernelRegistry& r);        // reduce.cpp
 void register_normalization_kernels(KernelRegistry& r); // normalization.cpp
 void register_matmul_kernels(KernelRegistry& r);        // matmul.cpp
+void register_quantize_kernels(KernelRegistry& r);      // quantize_linear.cpp
 }  // namespace llmc::rt

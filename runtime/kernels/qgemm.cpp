@@ -1,0 +1,194 @@
+#include "runtime/kernels/qgemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <vector>
+
+namespace llmc::rt {
+
+// Entry points of the three compiled variants (see qgemm_kernels.inc).
+#define QGEMM_DECLARE(ns, mr_, nr_, kg_, ae_, be_)                                                             \
+  namespace ns {                                                                                          \
+  constexpr int kTileRows = mr_, kTileCols = nr_, kGroup = kg_, kAElem = ae_, kBElem = be_;                  \
+  void prep_a(int64_t M, int64_t K, const uint8_t* A, int64_t lda, uint8_t flip, void* dst, int64_t Kp,   \
+              int32_t* rowsum);                                                                           \
+  void pack_b(int64_t K, const uint8_t* B, int64_t ldb, uint8_t flip, int64_t width, void* dst,           \
+              int32_t* colsum);                                                                           \
+  void panel(int64_t M, int64_t Kp, const void* Ap, const void* Bp, int32_t* C, int64_t ldc, int64_t nr,  \
+             const int32_t* az, const int32_t* ra, const int32_t* bz, const int32_t* cs);                 \
+  void gemv(int64_t K, const uint8_t* a, const uint8_t* B, int64_t ldb, uint8_t flip, int64_t n,          \
+            int32_t* y, int32_t* colsum);                                                                 \
+  }
+QGEMM_DECLARE(avx512vnni, 6, 64, 4, 1, 1)
+QGEMM_DECLARE(avx2, 6, 16, 2, 2, 2)
+QGEMM_DECLARE(portable, 4, 16, 4, 1, 1)
+#undef QGEMM_DECLARE
+
+namespace {
+
+struct Variant {
+  int mr, nr, kg, a_elem, b_elem;
+  decltype(&portable::prep_a) prep_a;
+  decltype(&portable::pack_b) pack_b;
+  decltype(&portable::panel) panel;
+  decltype(&portable::gemv) gemv;
+};
+
+#define QGEMM_VARIANT(ns) \
+  {ns::kTileRows, ns::kTileCols, ns::kGroup, ns::kAElem, ns::kBElem, ns::prep_a, ns::pack_b, ns::panel, ns::gemv}
+const Variant kVariants[] = {QGEMM_VARIANT(portable), QGEMM_VARIANT(avx2), QGEMM_VARIANT(avx512vnni)};
+#undef QGEMM_VARIANT
+
+QIsa detect() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vnni"))
+    return QIsa::kAvx512Vnni;
+  if (__builtin_cpu_supports("avx2")) return QIsa::kAvx2;
+  return QIsa::kPortable;
+}
+
+std::atomic<int> g_forced{-1};
+
+// Wrapping int32 arithmetic: exact modulo 2^32.
+inline int32_t wrap(int64_t v) { return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(v))); }
+
+}  // namespace
+
+QIsa qgemm_detected_isa() {
+  static const QIsa isa = detect();
+  return isa;
+}
+
+QIsa qgemm_active_isa() {
+  const int f = g_forced.load();
+  return f < 0 ? qgemm_detected_isa() : static_cast<QIsa>(f);
+}
+
+void qgemm_force_isa(QIsa isa) { g_forced.store(static_cast<int>(std::min(isa, qgemm_detected_isa()))); }
+
+const char* qgemm_isa_name(QIsa isa) {
+  switch (isa) {
+    case QIsa::kAvx512Vnni: return "avx512vnni";
+    case QIsa::kAvx2: return "avx2";
+    case QIsa::kPortable: return "portable";
+  }
+  return "?";
+}
+
+void qgemm_reference(const QGemmArgs& p) {
+  const auto* A = static_cast<const uint8_t*>(p.A);
+  const auto* B = static_cast<const uint8_t*>(p.B);
+  for (int64_t m = 0; m < p.M; ++m) {
+    const int64_t az = p.a_zp ? p.a_zp[p.a_zp_per_row ? m : 0] : 0;
+    for (int64_t n = 0; n < p.N; ++n) {
+      const int64_t bz = p.b_zp ? p.b_zp[p.b_zp_per_col ? n : 0] : 0;
+      int64_t s = 0;
+      for (int64_t k = 0; k < p.K; ++k) {
+        const uint8_t ab = A[m * p.lda + k], bb = B[k * p.ldb + n];
+        const int64_t a = p.a_signed ? int64_t{static_cast<int8_t>(ab)} : int64_t{ab};
+        const int64_t b = p.b_signed ? int64_t{static_cast<int8_t>(bb)} : int64_t{bb};
+        s += (a - az) * (b - bz);
+      }
+      p.C[m * p.ldc + n] = wrap(s);
+    }
+  }
+}
+
+void qgemm(const QGemmArgs& p, ThreadPool* pool) {
+  const int64_t M = p.M, N = p.N, K = p.K;
+  if (M <= 0 || N <= 0) return;
+  if (K == 0) {
+    for (int64_t m = 0; m < M; ++m) std::memset(p.C + m * p.ldc, 0, N * sizeof(int32_t));
+    return;
+  }
+  const Variant& v = kVariants[static_cast<int>(qgemm_active_isa())];
+  const auto* A = static_cast<const uint8_t*>(p.A);
+  const auto* B = static_cast<const uint8_t*>(p.B);
+  // Map to u8 x s8: int8 A -> A + 128 (XOR 0x80), uint8 B -> B - 128; zero points follow.
+  const uint8_t a_flip = p.a_signed ? 0x80 : 0, b_flip = p.b_signed ? 0 : 0x80;
+  const int32_t a_shift = p.a_signed ? 128 : 0, b_shift = p.b_signed ? 0 : -128;
+  const int threads = pool ? pool->size() : 1;
+
+  thread_local std::vector<int32_t> az, ra, bz, rowsum;
+  az.resize(M);
+  ra.resize(M);
+  rowsum.resize(M);
+  bz.resize(N);
+  for (int64_t m = 0; m < M; ++m) az[m] = wrap(int64_t{p.a_zp ? p.a_zp[p.a_zp_per_row ? m : 0] : 0} + a_shift);
+  for (int64_t n = 0; n < N; ++n) bz[n] = wrap(int64_t{p.b_zp ? p.b_zp[p.b_zp_per_col ? n : 0] : 0} + b_shift);
+  const bool any_az = std::any_of(az.begin(), az.end(), [](int32_t z) { return z != 0; });
+
+  if (M == 1) {
+    // Decode: stream B once, unpacked; threads take disjoint column ranges.
+    thread_local std::vector<uint8_t> a;
+    thread_local std::vector<int32_t> colsum;
+    a.resize(K);
+    if (any_az) colsum.resize(N);
+    int64_t rs = 0;
+    for (int64_t k = 0; k < K; ++k) rs += a[k] = static_cast<uint8_t>(A[k] ^ a_flip);
+    ra[0] = wrap(rs - K * int64_t{az[0]});
+    const int64_t chunks = (pool && K * N > 65536) ? std::min<int64_t>(threads, (N + 63) / 64) : 1;
+    const int64_t cols = ((N + chunks - 1) / chunks + 63) / 64 * 64;
+    const uint8_t* ap = a.data();
+    int32_t* cs = any_az ? colsum.data() : nullptr;
+    const int32_t a0 = az[0], r0 = ra[0];
+    const int32_t* bzd = bz.data();
+    auto run = [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        const int64_t j0 = c * cols, j1 = std::min(N, j0 + cols);
+        if (j0 >= j1) continue;
+        v.gemv(K, ap, B + j0, p.ldb, b_flip, j1 - j0, p.C + j0, cs ? cs + j0 : nullptr);
+        for (int64_t j = j0; j < j1; ++j)
+          p.C[j] = wrap(int64_t{p.C[j]} - int64_t{r0} * bzd[j] - (cs ? int64_t{a0} * cs[j] : 0));
+      }
+    };
+    if (chunks > 1) pool->parallel_for(chunks, 1, run);
+    else run(0, chunks);
+    return;
+  }
+
+  // Prepared A (variant layout, K padded to the k-group) and its row sums.
+  const int64_t Kp = (K + v.kg - 1) / v.kg * v.kg;
+  thread_local std::vector<uint8_t> ap;
+  ap.resize(static_cast<size_t>(M * Kp * v.a_elem));
+  v.prep_a(M, K, A, p.lda, a_flip, ap.data(), Kp, rowsum.data());
+  for (int64_t m = 0; m < M; ++m) ra[m] = wrap(int64_t{rowsum[m]} - K * int64_t{az[m]});
+
+  const int64_t nr = v.nr;
+  const int64_t panels = (N + nr - 1) / nr;
+  // Rows are split too when there are too few panels to keep every thread busy.
+  int64_t row_chunks = 1;
+  if (pool && panels < 2 * threads && M >= 2 * v.mr) row_chunks = std::min<int64_t>((2 * threads + panels - 1) / panels, M / v.mr);
+  const int64_t rows = ((M + row_chunks - 1) / row_chunks + v.mr - 1) / v.mr * v.mr;
+  row_chunks = (M + rows - 1) / rows;
+  const uint8_t* apd = ap.data();
+  const int32_t* azd = az.data();
+  const int32_t* rad = ra.data();
+  const int32_t* bzd = bz.data();
+  auto run = [&](int64_t t0, int64_t t1) {
+    thread_local std::vector<uint8_t> packed;
+    packed.resize(static_cast<size_t>(Kp * nr * v.b_elem));
+    alignas(64) int32_t colsum[64], bzp[64];
+    int64_t packed_panel = -1;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t pi = t / row_chunks, rc = t % row_chunks;
+      const int64_t j0 = pi * nr, width = std::min(nr, N - j0);
+      if (pi != packed_panel) {
+        v.pack_b(K, B + j0, p.ldb, b_flip, width, packed.data(), colsum);
+        for (int64_t j = 0; j < nr; ++j) bzp[j] = j < width ? bzd[j0 + j] : 0;
+        packed_panel = pi;
+      }
+      const int64_t m0 = rc * rows, m1 = std::min(M, m0 + rows);
+      v.panel(m1 - m0, Kp, apd + m0 * Kp * v.a_elem, packed.data(), p.C + m0 * p.ldc + j0, p.ldc, width, azd + m0,
+              rad + m0, bzp, colsum);
+    }
+  };
+  const int64_t tasks = panels * row_chunks;
+  const double ops = 2.0 * M * N * K;
+  if (pool && tasks > 1 && ops > 2e5) pool->parallel_for(tasks, 1, run);
+  else run(0, tasks);
+}
+
+}  // namespace llmc::rt

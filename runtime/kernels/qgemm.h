@@ -1,0 +1,52 @@
+// 8-bit integer matrix multiply, row-major, exact int32:
+//   C[m, n] = sum_k (A[m, k] - a_zp[m]) * (B[k, n] - b_zp[n])
+// A and B are each uint8 or int8. Internally everything is mapped to uint8 x int8 (an int8 A
+// is shifted by +128 and a uint8 B by -128, with the zero points shifted alike), the raw u8·s8
+// dot products are accumulated exactly in int32, and the zero points enter through row sums of
+// A and column sums of B:
+//   C = sum A·B - b_zp[n]·rowsum_A[m] - a_zp[m]·colsum_B[n] + K·a_zp[m]·b_zp[n]
+// (wrapping int32 arithmetic, so the result is exact whenever the true result fits in int32).
+//
+// Three ISA variants are compiled from qgemm_kernels.inc and chosen at run time from CPUID:
+// AVX-512 VNNI (vpdpbusd), AVX2 (int16 widening + vpmaddwd: no vpmaddubsw, whose int16
+// saturation would make results inexact) and portable C. B is packed once per call, panel by
+// panel, into the variant's layout (4 consecutive k per int32 lane for VNNI). M == 1 (decode)
+// streams B unpacked at memory bandwidth.
+#pragma once
+#include <cstdint>
+
+#include "runtime/thread_pool.h"
+
+namespace llmc::rt {
+
+enum class QIsa { kPortable = 0, kAvx2 = 1, kAvx512Vnni = 2 };
+// Best variant this CPU supports.
+QIsa qgemm_detected_isa();
+// The variant qgemm uses: detected, or a forced lower one (tests compare every variant).
+QIsa qgemm_active_isa();
+void qgemm_force_isa(QIsa isa);  // clamped to qgemm_detected_isa()
+const char* qgemm_isa_name(QIsa isa);
+
+struct QGemmArgs {
+  int64_t M = 0, N = 0, K = 0;
+  const void* A = nullptr;  // [M, K] with row stride lda (elements)
+  int64_t lda = 0;
+  bool a_signed = false;          // int8 A (else uint8)
+  const int32_t* a_zp = nullptr;  // nullptr: 0; else a_zp[0], or a_zp[m] when a_zp_per_row
+  bool a_zp_per_row = false;
+  const void* B = nullptr;  // [K, N] with row stride ldb
+  int64_t ldb = 0;
+  bool b_signed = true;           // int8 B (else uint8)
+  const int32_t* b_zp = nullptr;  // nullptr: 0; else b_zp[0], or b_zp[n] when b_zp_per_col
+  bool b_zp_per_col = false;
+  int32_t* C = nullptr;  // [M, N] with row stride ldc
+  int64_t ldc = 0;
+};
+
+// pool may be nullptr (single-threaded).
+void qgemm(const QGemmArgs& args, ThreadPool* pool);
+
+// Plain triple loop with int64 accumulation, truncated to int32: the reference.
+void qgemm_reference(const QGemmArgs& args);
+
+}  // namespace llmc::rt
