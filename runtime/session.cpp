@@ -82,6 +82,7 @@ Status Session::plan() {
     for (int sl : st.inputs)
       if (sl >= 0) ++readers[sl];
   fold_transposes_into_matmul(readers);
+  fold_dynamic_quant_matmul(readers);
   // Last reader of each slot; graph outputs and constants are never released.
   std::vector<int> last(slot_of_.size(), -1);
   for (int i = 0; i < static_cast<int>(steps_.size()); ++i)
@@ -129,6 +130,92 @@ void Session::fold_transposes_into_matmul(const std::vector<int>& readers) {
   steps_ = std::move(kept);
 }
 
+// The dynamic int8 form quantize_dynamic writes,
+//   Xq, Xs, Xzp = DynamicQuantizeLinear(X);  Y = Mul(Cast<float>(MatMulInteger(Xq, Wq, Xzp[, Wzp])), Mul(Xs, Ws))
+// runs as one com.microsoft::DynamicQuantizeMatMul(X, Wq, Ws[, Wzp]) step: one int8 kernel
+// instead of five, no int32 and float intermediates. Only where every intermediate has no
+// other reader and the weights are constants.
+void Session::fold_dynamic_quant_matmul(const std::vector<int>& readers_in) {
+  std::vector<int> readers = readers_in;
+  std::map<int, size_t> producer;
+  for (size_t i = 0; i < steps_.size(); ++i)
+    for (int sl : steps_[i].outputs)
+      if (sl >= 0) producer[sl] = i;
+  std::set<int> graph_outputs(output_slots_.begin(), output_slots_.end());
+  auto is_const = [&](int sl) { return sl >= 0 && !constants_[sl].empty(); };
+  auto single_reader_step = [&](int sl, const char* op) -> long {
+    if (sl < 0 || readers[sl] != 1 || graph_outputs.count(sl)) return -1;
+    for (size_t i = 0; i < steps_.size(); ++i)
+      for (int in : steps_[i].inputs)
+        if (in == sl) return steps_[i].node->op_type == op && steps_[i].node->domain.empty() ? long(i) : -1;
+    return -1;
+  };
+  std::vector<bool> drop(steps_.size(), false);
+  for (size_t m = 0; m < steps_.size(); ++m) {
+    const Step& mm = steps_[m];
+    if (drop[m] || mm.node->op_type != "MatMulInteger" || !mm.node->domain.empty() || mm.inputs.size() < 3) continue;
+    auto dq = producer.find(mm.inputs[0]);
+    if (dq == producer.end() || steps_[dq->second].node->op_type != "DynamicQuantizeLinear") continue;
+    const Step& d = steps_[dq->second];
+    if (d.outputs.size() != 3 || mm.inputs[2] != d.outputs[2] || !is_const(mm.inputs[1])) continue;
+    if (mm.inputs.size() > 3 && mm.inputs[3] >= 0 && !is_const(mm.inputs[3])) continue;
+    const long c = single_reader_step(mm.outputs[0], "Cast");
+    if (c < 0 || steps_[c].node->attr_int("to", 0) != static_cast<int64_t>(DType::kF32)) continue;
+    const long f = single_reader_step(steps_[c].outputs[0], "Mul");
+    if (f < 0) continue;
+    const Step& fin = steps_[f];
+    const int scale = fin.inputs[0] == steps_[c].outputs[0] ? fin.inputs[1] : fin.inputs[0];
+    auto sp = producer.find(scale);
+    if (sp == producer.end() || steps_[sp->second].node->op_type != "Mul") continue;
+    const Step& sm = steps_[sp->second];
+    int ws = -1;
+    if (sm.inputs[0] == d.outputs[1] && is_const(sm.inputs[1])) ws = sm.inputs[1];
+    if (sm.inputs[1] == d.outputs[1] && is_const(sm.inputs[0])) ws = sm.inputs[0];
+    if (ws < 0 || constants_[ws].dtype() != DType::kF32) continue;
+    // Rewrite the final Mul into the fused op; the MatMulInteger and Cast go away.
+    Node fused;
+    fused.name = fin.node->name + "_fused_dynamic_quant_matmul";
+    fused.op_type = "DynamicQuantizeMatMul";
+    fused.domain = "com.microsoft";
+    fused.outputs = fin.node->outputs;
+    fused.inputs = {d.node->inputs[0], mm.node->inputs[1], ""};  // names for messages only
+    rewritten_.push_back(fused);
+    Step& target = steps_[f];
+    std::vector<int> ins{d.inputs[0], mm.inputs[1], ws};
+    if (mm.inputs.size() > 3) ins.push_back(mm.inputs[3]);
+    for (int in : target.inputs)
+      if (in >= 0) --readers[in];
+    target.node = &rewritten_.back();
+    target.kernel = builtin_kernels().find("com.microsoft", "DynamicQuantizeMatMul");
+    target.opset = 1;
+    target.inputs = ins;
+    for (int in : ins) ++readers[in];
+    drop[m] = drop[c] = true;
+    for (int in : mm.inputs)
+      if (in >= 0) --readers[in];
+    --readers[mm.outputs[0]];
+    if (readers[scale] == 0) drop[sp->second] = true, readers[sm.inputs[0]]--, readers[sm.inputs[1]]--;
+  }
+  // A DynamicQuantizeLinear whose outputs nobody reads any more goes too.
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const Step& st = steps_[i];
+    if (drop[i] || st.node->op_type != "DynamicQuantizeLinear") continue;
+    bool used = false;
+    for (int o : st.outputs) used = used || (o >= 0 && (readers[o] > 0 || graph_outputs.count(o)));
+    if (!used) drop[i] = true;
+  }
+  std::vector<Step> kept;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    if (!drop[i]) {
+      kept.push_back(std::move(steps_[i]));
+    } else {
+      for (int o : steps_[i].outputs)
+        if (o >= 0) folded_.insert(o);
+    }
+  }
+  steps_ = std::move(kept);
+}
+
 Status Session::check_feed(const ValueInfo& info, const Value& v) const {
   if (info.type.kind != ValueType::Kind::kTensor) return Status::ok();
   if (info.type.elem != v.dtype())
@@ -167,8 +254,8 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
       auto it = slot_of_.find(name);
       if (it == slot_of_.end()) return invalid_input("no value named '", name, "' in the model");
       if (folded_.count(it->second))
-        return invalid_input("value '", name, "' is a Transpose the runtime folds into the MatMul reading it, so it is "
-                             "never materialised; request the Transpose's input instead");
+        return invalid_input("value '", name, "' is an intermediate the runtime fuses away (a Transpose folded into ",
+                             "its MatMul, or a step of the dynamic int8 MatMul pattern), so it is never materialised");
       want.push_back(it->second);
     }
   }

@@ -58,6 +58,7 @@ class Session {
   Session(std::shared_ptr<const Model> model, int threads);
   Status plan();
   void fold_transposes_into_matmul(const std::vector<int>& readers);
+  void fold_dynamic_quant_matmul(const std::vector<int>& readers);
   Status check_feed(const ValueInfo& info, const Value& v) const;
 
   std::shared_ptr<const Model> model_;

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Quantisation speed table, measured side by side in one run on the synthetic Llama-110M:
+#  - decode/prefill of our FP32, int8-dynamic and fp16 artifacts in our runtime, and of the same
+#    artifacts in ONNX Runtime (ratios: ours int8 vs ours FP32, ours vs ORT on the same file);
+#  - the quantize command itself: wall time vs copying the model file, peak RSS vs file size.
+# Usage: scripts/bench_quantize.sh [--threads N] [--tokens N]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+threads=$(nproc); tokens=32; prompt=128
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --threads) threads=$2; shift 2 ;;
+    --tokens) tokens=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+"$root/scripts/setup.sh"
+"$root/scripts/build.sh" >/dev/null
+bin="$root/build/llmcompress"
+py="$root/.venv/bin/python"
+work="$root/build/bench"
+mkdir -p "$work"
+fp32="$work/llama-110m.onnx"
+[[ -f "$fp32" ]] || "$bin" synth --preset llama-110m --seed 0 -o "$fp32" >/dev/null
+
+# The quantize command vs a plain copy of the same file (page cache warm for both).
+cat "$fp32" >/dev/null
+t0=$(date +%s.%N); cp "$fp32" "$work/copy.onnx"; sync "$work/copy.onnx"; t1=$(date +%s.%N)
+copy_s=$(echo "$t1 - $t0" | bc -l); rm -f "$work/copy.onnx"
+/usr/bin/time -f '%e %M' -o "$work/q_time.txt" "$bin" quantize "$fp32" -o "$work/llama-110m.int8.onnx" --mode int8-dynamic >/dev/null
+read -r q_s q_rss_kb < "$work/q_time.txt"
+has_fp16=0
+if "$bin" quantize --help | grep -q fp16; then
+  "$bin" quantize "$fp32" -o "$work/llama-110m.fp16.onnx" --mode fp16 >/dev/null && has_fp16=1
+fi
+
+rows=()
+for model in "$fp32" "$work/llama-110m.int8.onnx" $([[ $has_fp16 == 1 ]] && echo "$work/llama-110m.fp16.onnx"); do
+  ours=$("$bin" bench "$model" --threads "$threads" --prompt-len "$prompt" --tokens "$tokens" --json)
+  theirs=$("$py" "$root/scripts/ort_bench.py" "$model" --threads "$threads" --prompt-len "$prompt" --tokens "$tokens" 2>/dev/null || echo '{}')
+  rows+=("$(basename "$model" .onnx)|$ours|$theirs")
+done
+size=$(stat -c %s "$fp32")
+"$py" - "$copy_s" "$q_s" "$q_rss_kb" "$size" "${rows[@]}" <<'PY'
+import json, sys
+copy_s, q_s, q_rss_kb, size = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+rows = [r.split("|") for r in sys.argv[5:]]
+base = json.loads(rows[0][1])
+print(f"{'artifact':<22}{'weights MB':>11}{'prefill ms':>11}{'decode ms':>10}{'vs our fp32':>12}{'ORT decode':>11}{'ours/ORT':>9}")
+for name, ours, theirs in rows:
+    o, t = json.loads(ours), json.loads(theirs)
+    ort_dec = t.get("decode_ms_p50")
+    print(f"{name:<22}{o['model_bytes']/1e6:>11.1f}{o['prefill_ms']:>11.1f}{o['decode_ms_p50']:>10.2f}"
+          f"{base['decode_ms_p50']/o['decode_ms_p50']:>11.2f}x"
+          + (f"{ort_dec:>11.2f}{o['decode_ms_p50']/ort_dec:>9.2f}" if ort_dec else f"{'n/a':>11}{'':>9}"))
+print(f"quantize int8-dynamic: {q_s:.2f} s vs copying the file {copy_s:.2f} s ({q_s/copy_s:.2f}x); "
+      f"peak RSS {q_rss_kb/1024:.0f} MB vs file {size/1e6:.0f} MB ({q_rss_kb*1024/size:.2f}x)")
+print("'vs our fp32' is speed-up (higher is better); ours/ORT < 1 means we decode faster on the same artifact.")
+PY
