@@ -46,8 +46,9 @@ void ThreadPool::worker_loop() {
     const auto spin_until = std::chrono::steady_clock::now() + kSpin;
     int polls = 0;
     while (generation_.load(std::memory_order_acquire) == seen) {
-      cpu_relax();
-      if (++polls % 64 == 0 && std::chrono::steady_clock::now() > spin_until) {
+      if (++polls < 4096) cpu_relax();
+      else std::this_thread::yield();
+      if (polls % 64 == 0 && std::chrono::steady_clock::now() > spin_until) {
         std::unique_lock<std::mutex> lock(mu_);
         sleeping_.fetch_add(1);
         wake_.wait(lock, [&] { return generation_.load() != seen; });
@@ -85,7 +86,12 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
   }
   if (sleeping_.load() > 0) wake_.notify_all();
   run_chunks();
-  while (active_.load(std::memory_order_acquire) > 0) cpu_relax();
+  // Spin for the stragglers, but yield the core once it takes long: when another process
+  // holds the other core, a worker may be descheduled and pure spinning would starve it.
+  for (int spins = 0; active_.load(std::memory_order_acquire) > 0; ++spins) {
+    if (spins < 4096) cpu_relax();
+    else std::this_thread::yield();
+  }
   job_ = nullptr;
 }
 
