@@ -1,6 +1,9 @@
 #include "passes/registry.h"
 
+#include "passes/quantize_fp16.h"
 #include "passes/quantize_int8_dynamic.h"
+#include "passes/quantize_int8_static.h"
+#include "passes/smooth_quant.h"
 
 namespace llmc {
 

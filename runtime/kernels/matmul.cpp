@@ -1,6 +1,11 @@
-// MatMul (numpy semantics: 1-D promotion, broadcast batch dims) and Gemm, on top of sgemm.
+// MatMul (numpy semantics: 1-D promotion, broadcast batch dims) and Gemm, on top of sgemm
+// (float32) and hgemm (float16: float32 accumulation, outputs rounded once).
+#include <algorithm>
 #include <cstring>
+#include <string>
+#include <vector>
 
+#include "runtime/kernels/hgemm.h"
 #include "runtime/kernels/kernel_util.h"
 #include "runtime/kernels/register.h"
 #include "runtime/kernels/sgemm.h"
@@ -36,6 +41,74 @@ void matvec_bt(int64_t N, int64_t K, const float* a, const float* bt, float* y) 
   }
 }
 
+// Float16 MatMul: same batching as float32; hgemm does the arithmetic in float32.
+template <typename Offsets>
+Status matmul_f16(KernelContext& ctx, const Value& a, const Value& b, Value& y, bool trans_b,
+                  int64_t M, int64_t N, int64_t K, const std::vector<int64_t>& a_batch,
+                  const std::vector<int64_t>& b_batch, int64_t nbatch, const Offsets& offsets) {
+  const uint16_t* A = a.data<uint16_t>();
+  const uint16_t* B = b.data<uint16_t>();
+  uint16_t* Y = y.mutable_data<uint16_t>();
+  if (trans_b) {
+    // B bytes are [.., N, K]. Decode (M == 1): dot products against the float16 rows; else the
+    // block is transposed (still float16) and goes through hgemm.
+    if (M == 1 && nbatch < ctx.pool().size()) {
+      // Few wide products (e.g. a tied lm_head): split each one's rows across the threads.
+      std::vector<float> af(static_cast<size_t>(K)), yf(static_cast<size_t>(N));
+      for (int64_t t = 0; t < nbatch; ++t) {
+        int64_t ao, bo;
+        offsets(t, ao, bo);
+        halfs_to_floats(A + ao * K, af.data(), K);
+        const uint16_t* blk = B + bo * K * N;
+        ctx.pool().parallel_for(N, std::max<int64_t>(16, 65536 / std::max<int64_t>(K, 1)), [&](int64_t n0, int64_t n1) {
+          hgemv_bt(n1 - n0, K, af.data(), blk + n0 * K, K, yf.data() + n0);
+        });
+        floats_to_halfs(yf.data(), Y + t * N, N);
+      }
+      return Status::ok();
+    }
+    auto run_t = [&](int64_t t0, int64_t t1) {
+      thread_local std::vector<uint16_t> bt;
+      thread_local std::vector<float> af, yf;
+      for (int64_t t = t0; t < t1; ++t) {
+        int64_t ao, bo;
+        offsets(t, ao, bo);
+        const uint16_t* blk = B + bo * K * N;
+        if (M == 1) {
+          af.resize(static_cast<size_t>(K));
+          yf.resize(static_cast<size_t>(N));
+          halfs_to_floats(A + ao * K, af.data(), K);
+          hgemv_bt(N, K, af.data(), blk, K, yf.data());
+          floats_to_halfs(yf.data(), Y + t * N, N);
+          continue;
+        }
+        bt.resize(static_cast<size_t>(K * N));
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t k = 0; k < K; ++k) bt[k * N + n] = blk[n * K + k];
+        hgemm(M, N, K, A + ao * M * K, K, bt.data(), N, Y + t * M * N, N, nullptr);
+      }
+    };
+    ctx.pool().parallel_for(nbatch, 1, run_t);
+    return Status::ok();
+  }
+  if ((b_batch.empty() || shape_numel(b_batch) == 1) && shape_numel(a_batch) == nbatch) {
+    hgemm(nbatch * M, N, K, A, K, B, N, Y, N, &ctx.pool());
+    return Status::ok();
+  }
+  const bool per_thread = nbatch >= ctx.pool().size();
+  auto run = [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      int64_t ao, bo;
+      offsets(t, ao, bo);
+      hgemm(M, N, K, A + ao * M * K, K, B + bo * K * N, N, Y + t * M * N, N,
+            per_thread ? nullptr : &ctx.pool());
+    }
+  };
+  if (per_thread) ctx.pool().parallel_for(nbatch, 1, run);
+  else run(0, nbatch);
+  return Status::ok();
+}
+
 Status matmul(KernelContext& ctx) {
   LLMC_RETURN_IF_ERROR(ctx.require_inputs(2));
   const Value& a = ctx.in(0);
@@ -51,8 +124,8 @@ Status matmul(KernelContext& ctx) {
   }
   if (a.dtype() != b.dtype())
     return invalid_input("input dtypes differ: ", dtype_name(a.dtype()), " and ", dtype_name(b.dtype()));
-  if (a.dtype() != DType::kF32 && a.dtype() != DType::kF64)
-    return unsupported("MatMul on ", dtype_name(a.dtype()), " (float32/float64 only)");
+  if (a.dtype() != DType::kF32 && a.dtype() != DType::kF64 && a.dtype() != DType::kF16)
+    return unsupported("MatMul on ", dtype_name(a.dtype()), " (float32/float64/float16 only)");
   if (a.rank() == 0 || b.rank() == 0) return invalid_input("MatMul inputs must have rank >= 1");
   // Promote 1-D operands, remembering which dims to drop from the result.
   std::vector<int64_t> as = a.shape(), bs = b.shape();
@@ -90,6 +163,7 @@ Status matmul(KernelContext& ctx) {
     }
     return Status::ok();
   }
+  if (a.dtype() == DType::kF16) return matmul_f16(ctx, a, b, y, trans_b, M, N, K, a_batch, b_batch, nbatch, offsets);
   const float* A = a.data<float>();
   const float* B = b.data<float>();
   float* Y = y.mutable_data<float>();
@@ -135,9 +209,10 @@ Status matmul(KernelContext& ctx) {
   return Status::ok();
 }
 
-// Row-major transpose of a [r, c] float matrix.
-std::vector<float> transposed(const float* p, int64_t r, int64_t c) {
-  std::vector<float> t(static_cast<size_t>(r * c));
+// Row-major transpose of a [r, c] matrix.
+template <typename T>
+std::vector<T> transposed(const T* p, int64_t r, int64_t c) {
+  std::vector<T> t(static_cast<size_t>(r * c));
   for (int64_t i = 0; i < r; ++i)
     for (int64_t j = 0; j < c; ++j) t[j * r + i] = p[i * c + j];
   return t;
@@ -147,8 +222,13 @@ Status gemm(KernelContext& ctx) {
   LLMC_RETURN_IF_ERROR(ctx.require_inputs(2));
   const Value& a = ctx.in(0);
   const Value& b = ctx.in(1);
-  if (a.dtype() != DType::kF32 || b.dtype() != DType::kF32)
-    return unsupported("Gemm on ", dtype_name(a.dtype()), " (float32 only)");
+  const Value* c = ctx.input(2);
+  const DType dt = a.dtype();
+  if (b.dtype() != dt || (c && c->dtype() != dt))
+    return invalid_input("Gemm input dtypes differ: ", dtype_name(dt), ", ", dtype_name(b.dtype()),
+                         c ? ", " + dtype_name(c->dtype()) : std::string());
+  if (dt != DType::kF32 && dt != DType::kF16)
+    return unsupported("Gemm on ", dtype_name(dt), " (float32/float16 only)");
   if (a.rank() != 2 || b.rank() != 2)
     return invalid_input("Gemm needs 2-D inputs, got ", shape_str(a.shape()), " and ", shape_str(b.shape()));
   const bool ta = ctx.attr_int("transA", 0) != 0, tb = ctx.attr_int("transB", 0) != 0;
@@ -156,27 +236,47 @@ Status gemm(KernelContext& ctx) {
   const int64_t M = ta ? a.dim(1) : a.dim(0), K = ta ? a.dim(0) : a.dim(1);
   const int64_t KB = tb ? b.dim(1) : b.dim(0), N = tb ? b.dim(0) : b.dim(1);
   if (K != KB) return invalid_input("Gemm inner dimensions differ: ", shape_str(a.shape()), " x ", shape_str(b.shape()));
-  Value& y = ctx.output(0, DType::kF32, {M, N});
-  float* Y = y.mutable_data<float>();
-  std::vector<float> at, bt;
-  const float* A = a.data<float>();
-  const float* B = b.data<float>();
-  if (ta) A = (at = transposed(A, K, M)).data();
-  if (tb) B = (bt = transposed(B, N, K)).data();
-  sgemm(M, N, K, A, K, B, N, Y, N, false, &ctx.pool());
-  const Value* c = ctx.input(2);
-  if (alpha != 1.0f)
-    for (int64_t i = 0; i < M * N; ++i) Y[i] *= alpha;
+  std::vector<int64_t> cstride{0, 0};
   if (c && beta != 0.0f) {
-    if (c->dtype() != DType::kF32) return invalid_input("Gemm C must be float32");
     LLMC_ASSIGN_OR_RETURN(auto cs, broadcast_shapes(c->shape(), {M, N}));
     if (cs != std::vector<int64_t>{M, N})
       return invalid_input("Gemm C shape ", shape_str(c->shape()), " does not broadcast to ", shape_str({M, N}));
-    const auto st = broadcast_strides(c->shape(), {M, N});
-    const float* C = c->data<float>();
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) Y[i * N + j] += beta * C[i * st[0] + j * st[1]];
+    cstride = broadcast_strides(c->shape(), {M, N});
   }
+  Value& y = ctx.output(0, dt, {M, N});
+  // Float32 result (float16: computed in float32, rounded once at the end).
+  std::vector<float> yf(dt == DType::kF32 ? 0 : static_cast<size_t>(M * N));
+  float* Y = dt == DType::kF32 ? y.mutable_data<float>() : yf.data();
+  if (dt == DType::kF32) {
+    std::vector<float> at, bt;
+    const float* A = a.data<float>();
+    const float* B = b.data<float>();
+    if (ta) A = (at = transposed(A, K, M)).data();
+    if (tb) B = (bt = transposed(B, N, K)).data();
+    sgemm(M, N, K, A, K, B, N, Y, N, false, &ctx.pool());
+  } else {
+    std::vector<float> af(static_cast<size_t>(M * K));
+    std::vector<uint16_t> bt;
+    halfs_to_floats(a.data<uint16_t>(), af.data(), M * K);
+    if (ta) af = transposed(af.data(), K, M);
+    const uint16_t* B = b.data<uint16_t>();
+    if (tb) B = (bt = transposed(B, N, K)).data();
+    hgemm_f32(M, N, K, af.data(), K, B, N, Y, N, &ctx.pool());
+  }
+  if (alpha != 1.0f)
+    for (int64_t i = 0; i < M * N; ++i) Y[i] *= alpha;
+  if (c && beta != 0.0f) {
+    std::vector<float> cf;
+    const float* C = c->data<float>();
+    if (dt == DType::kF16) {
+      cf.resize(static_cast<size_t>(c->numel()));
+      halfs_to_floats(c->data<uint16_t>(), cf.data(), c->numel());
+      C = cf.data();
+    }
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) Y[i * N + j] += beta * C[i * cstride[0] + j * cstride[1]];
+  }
+  if (dt == DType::kF16) floats_to_halfs(Y, y.mutable_data<uint16_t>(), M * N);
   return Status::ok();
 }
 

@@ -1,0 +1,275 @@
+#include "passes/quantize_int8_static.h"
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+
+#include "calibration/activation_collector.h"
+#include "calibration/quant_params.h"
+#include "ir/graph_utils.h"
+#include "passes/quant_utils.h"
+#include "runtime/session.h"
+
+namespace llmc {
+
+namespace {
+
+struct Options {
+  calib::ObserverOptions observer;
+  DType activation_type = DType::kU8;
+  bool activation_symmetric = false;
+  bool per_tensor = false;  // weights
+  std::set<std::string> op_types{"MatMul"};
+  std::string exclude;
+  bool percentile_given = false;
+};
+
+Result<Options> parse(const PassOptions& o) {
+  Options p;
+  LLMC_ASSIGN_OR_RETURN(p.observer.kind, calib::parse_observer_kind(option_string(o, "method", "minmax")));
+  if (o.count("percentile")) {
+    const std::string& s = o.at("percentile");
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (s.empty() || *end != '\0' || !(v > 0 && v <= 100))
+      return invalid_input("percentile must be a number in (0, 100], got '", s, "'");
+    p.observer.percentile = v;
+    p.percentile_given = true;
+  }
+  const std::string at = option_string(o, "activation-type", "uint8");
+  if (at != "uint8" && at != "int8") return invalid_input("activation-type must be uint8 or int8, got '", at, "'");
+  p.activation_type = at == "int8" ? DType::kI8 : DType::kU8;
+  p.activation_symmetric = at == "int8";  // S8S8 (what GPUs and TensorRT take); U8 asymmetric otherwise
+  p.observer.symmetric = p.activation_symmetric;
+  p.per_tensor = option_flag(o, "per-tensor");
+  if (o.count("op-types")) p.op_types = split_list(o.at("op-types"));
+  for (const auto& t : p.op_types)
+    if (t != "MatMul" && t != "Gemm") return invalid_input("op-types: '", t, "' cannot be statically quantised (MatMul, Gemm)");
+  p.exclude = option_string(o, "exclude", "");
+  LLMC_RETURN_IF_ERROR(calib::validate_observer_options(p.observer));
+  return p;
+}
+
+// Why a MatMul/Gemm cannot take the QDQ form, or "" when it can. Sets the weight tensor.
+std::string unsuitable(const Graph& g, const Node& n, const Tensor** weight) {
+  if (n.inputs.size() < 2 || n.inputs[0].empty()) return "has no activation or weight input";
+  if (g.find_initializer(n.inputs[0]) && !g.is_graph_input(n.inputs[0])) return "activation input is a constant";
+  const Tensor* w = g.find_initializer(n.inputs[1]);
+  if (!w || g.is_graph_input(n.inputs[1])) return "weight is not a constant initializer";
+  if (w->dtype() != DType::kF32) return "weight is " + dtype_name(w->dtype()) + ", not float32";
+  if (w->dims().size() != 2) return "weight is not 2-D " + shape_str(w->dims());
+  *weight = w;
+  return "";
+}
+
+Tensor transposed(const Tensor& w) {
+  const int64_t r = w.dims()[0], c = w.dims()[1];
+  std::vector<float> t(static_cast<size_t>(r * c));
+  const float* p = w.data_as<float>();
+  for (int64_t i = 0; i < r; ++i)
+    for (int64_t j = 0; j < c; ++j) t[j * r + i] = p[i * c + j];
+  return Tensor::from_vector(w.name(), DType::kF32, {c, r}, t);
+}
+
+// Per-channel symmetric int8 of `w` along `axis` (1: columns of [K, N]; 0: rows of [N, K]).
+Result<QuantizedWeight> quantize_along(const Tensor& w, int axis, bool per_tensor) {
+  if (axis == 1) return quantize_weight(w, true, per_tensor, w.name());
+  LLMC_ASSIGN_OR_RETURN(QuantizedWeight q, quantize_weight(transposed(w), true, per_tensor, w.name()));
+  const int64_t K = q.values.dims()[0], N = q.values.dims()[1];
+  std::vector<int8_t> back(static_cast<size_t>(K * N));
+  const int8_t* v = q.values.data_as<int8_t>();
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n) back[n * K + k] = v[k * N + n];
+  q.values = Tensor::from_vector(w.name() + "_quantized", DType::kI8, {N, K}, back);
+  return q;
+}
+
+std::string fmt(double v) { return str_cat(static_cast<float>(v)); }
+
+}  // namespace
+
+Result<PassResult> QuantizeInt8Static::run(Model& model, const PassOptions& options, PassContext& context) {
+  LLMC_ASSIGN_OR_RETURN(Options opt, parse(options));
+  LLMC_ASSIGN_OR_RETURN(NodeFilter filter, NodeFilter::parse(opt.exclude));
+  if (!context.calibration || context.calibration->empty())
+    return invalid_input(context.model_path, ": int8-static needs --calib DATA (calibration samples to measure ",
+                         "activation ranges), and ", context.calibration ? "the calibration set is empty" : "none was given");
+  Graph& g = model.graph;
+  PassResult result;
+  result.bytes_before = initializer_bytes(model);
+  if (opt.percentile_given && opt.observer.kind != calib::ObserverKind::kPercentile)
+    result.warnings.push_back(str_cat("percentile=", opt.observer.percentile, " is ignored: method is ",
+                                      calib::observer_kind_name(opt.observer.kind)));
+
+  // 1. Which nodes take the QDQ form, and which activations they read.
+  std::vector<const Tensor*> weight_of(g.nodes.size(), nullptr);
+  std::vector<std::string> activations;
+  std::set<std::string> seen;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    if (!n.domain.empty() || (n.op_type != "MatMul" && n.op_type != "Gemm")) continue;
+    const Tensor* w = nullptr;
+    std::string why = opt.op_types.count(n.op_type) ? unsuitable(g, n, &w) : "op type not selected (--op-types)";
+    if (why.empty() && filter.excluded(n.name, n.inputs[1])) why = "excluded by --exclude";
+    if (!why.empty()) {
+      result.decisions.push_back({n.name, n.op_type, "skipped", why});
+      continue;
+    }
+    weight_of[i] = w;
+    if (seen.insert(n.inputs[0]).second) activations.push_back(n.inputs[0]);
+  }
+  for (const auto& p : filter.unmatched()) result.warnings.push_back("--exclude '" + p + "' matched no node or weight");
+  if (activations.empty()) {
+    result.bytes_after = result.bytes_before;
+    result.summary = str_cat("no MatMul/Gemm to quantise (", result.decisions.size(), " skipped)");
+    return result;
+  }
+  if (model.opset("") < 13)
+    return invalid_input(context.model_path, ": default opset ", model.opset(""),
+                         " is below 13, which per-channel QuantizeLinear/DequantizeLinear (axis) needs; ",
+                         "convert the model to opset 13 or newer first");
+
+  // 2. Activation ranges over the calibration samples, on the unmodified model.
+  calib::ActivationStats stats;
+  {
+    calib::CalibrationSet set;
+    set.samples = *context.calibration;  // values share their bytes
+    auto snapshot = std::make_shared<const Model>(model);
+    rt::SessionOptions so;
+    so.threads = context.threads;
+    auto session = rt::Session::create(snapshot, so);
+    if (!session.is_ok()) return session.status().with_context(context.model_path + ": calibration session");
+    calib::CollectorOptions co;
+    co.observer = opt.observer;
+    auto s = calib::collect_activation_stats(**session, set, activations, co);
+    if (!s.is_ok()) return s.status().with_context(context.model_path + ": calibrating activations");
+    stats = std::move(s).value();
+  }
+
+  // 3. Rewrite.
+  UniqueNames names(g);
+  std::vector<Tensor> new_inits;
+  std::vector<Node> out;
+  auto add_init = [&](Tensor t) {
+    t.set_name(names.make(t.name()));
+    new_inits.push_back(std::move(t));
+    return new_inits.back().name();
+  };
+  auto node = [&](const std::string& op, const std::string& base, std::vector<std::string> ins,
+                  const std::string& output_base, std::vector<Attribute> attrs = {}) {
+    Node n;
+    n.name = names.make(base);
+    n.op_type = op;
+    n.inputs = std::move(ins);
+    n.outputs.push_back(names.make(output_base));
+    n.attributes = std::move(attrs);
+    out.push_back(std::move(n));
+    return out.back().outputs[0];
+  };
+  struct ActQ {
+    std::string quantized, scale, zero_point;
+    calib::QuantParams params;
+  };
+  struct WeightQ {
+    std::string values, scales, zero_points;
+    std::vector<float> scale;
+    int axis = 1;
+  };
+  std::map<std::string, ActQ> acts;      // by activation name
+  std::map<std::string, WeightQ> weights;  // by weight name + layout
+  const char* act_desc = opt.activation_symmetric ? "int8 symmetric" : "uint8 asymmetric";
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& n = g.nodes[i];
+    const Tensor* w = weight_of[i];
+    if (!w) {
+      out.push_back(std::move(n));
+      continue;
+    }
+    const std::string x = n.inputs[0];
+    if (!acts.count(x)) {
+      const calib::QuantRange range = stats.ranges.at(x);
+      auto qp = calib::quant_params(range, opt.activation_type, opt.activation_symmetric);
+      if (!qp.is_ok()) return qp.status().with_context("activation '" + x + "'");
+      ActQ a;
+      a.params = *qp;
+      a.scale = add_init(Tensor::from_vector(x + "_scale", DType::kF32, {}, std::vector<float>{qp->scale}));
+      if (opt.activation_type == DType::kU8)
+        a.zero_point = add_init(Tensor::from_vector(x + "_zero_point", DType::kU8, {},
+                                                    std::vector<uint8_t>{static_cast<uint8_t>(qp->zero_point)}));
+      else
+        a.zero_point = add_init(Tensor::from_vector(x + "_zero_point", DType::kI8, {},
+                                                    std::vector<int8_t>{static_cast<int8_t>(qp->zero_point)}));
+      a.quantized = node("QuantizeLinear", x + "_QuantizeLinear", {x, a.scale, a.zero_point}, x + "_quantized");
+      acts.emplace(x, a);
+    }
+    const ActQ& a = acts.at(x);
+    const int axis = n.op_type == "Gemm" && n.attr_int("transB", 0) != 0 ? 0 : 1;
+    const std::string key = w->name() + (axis == 0 ? "^T" : "");
+    if (!weights.count(key)) {  // a weight shared by several nodes is quantised once
+      auto q = quantize_along(*w, axis, opt.per_tensor);
+      if (!q.is_ok()) return q.status().with_context(context.model_path + ": node '" + n.name + "'");
+      WeightQ r;
+      r.axis = axis;
+      r.scale.assign(q->scales.data_as<float>(), q->scales.data_as<float>() + q->scales.numel());
+      const std::vector<int64_t> sdims = q->scales.dims();
+      r.values = add_init(std::move(q->values));
+      r.scales = add_init(std::move(q->scales));
+      r.zero_points = add_init(Tensor::from_vector(w->name() + "_zero_point", DType::kI8, sdims,
+                                                   std::vector<int8_t>(r.scale.size(), 0)));
+      weights.emplace(key, r);
+    }
+    const WeightQ& wq = weights.at(key);
+    std::vector<Attribute> axis_attr;
+    if (!opt.per_tensor) axis_attr.push_back(Attribute::make_int("axis", wq.axis));
+    // Dedicated DQ pairs: every DequantizeLinear output has exactly this one consumer.
+    n.inputs[0] = node("DequantizeLinear", n.name + "_input_DequantizeLinear", {a.quantized, a.scale, a.zero_point},
+                       x + "_dequantized");
+    n.inputs[1] = node("DequantizeLinear", n.name + "_weight_DequantizeLinear", {wq.values, wq.scales, wq.zero_points},
+                       w->name() + "_dequantized", axis_attr);
+    std::string bias_note;
+    if (n.op_type == "Gemm" && n.inputs.size() > 2 && !n.inputs[2].empty()) {
+      const Tensor* b = g.find_initializer(n.inputs[2]);
+      const int64_t N = w->dims()[axis == 1 ? 1 : 0];
+      if (b && !g.is_graph_input(n.inputs[2]) && b->dtype() == DType::kF32 && b->dims() == std::vector<int64_t>{N}) {
+        // int32 bias with scale sx * ws[n], zero point 0.
+        std::vector<float> bs(static_cast<size_t>(N));
+        std::vector<int32_t> bq(static_cast<size_t>(N));
+        for (int64_t c = 0; c < N; ++c) {
+          bs[c] = a.params.scale * wq.scale[opt.per_tensor ? 0 : c];
+          const double v = std::nearbyint(static_cast<double>(b->data_as<float>()[c]) / bs[c]);
+          bq[c] = static_cast<int32_t>(std::clamp(v, double(INT32_MIN), double(INT32_MAX)));
+        }
+        const std::string bqn = add_init(Tensor::from_vector(b->name() + "_quantized", DType::kI32, {N}, bq));
+        const std::string bsn = add_init(Tensor::from_vector(b->name() + "_scale", DType::kF32, {N}, bs));
+        n.inputs[2] = node("DequantizeLinear", n.name + "_bias_DequantizeLinear", {bqn, bsn}, b->name() + "_dequantized",
+                           {Attribute::make_int("axis", 0)});
+        bias_note = ", int32 bias";
+      } else {
+        bias_note = ", bias kept float";
+      }
+    }
+    const calib::QuantRange& r = stats.ranges.at(x);
+    result.decisions.push_back(
+        {n.name, n.op_type, "quantized",
+         str_cat(act_desc, " activation (", calib::observer_kind_name(opt.observer.kind), " [", fmt(r.min), ", ", fmt(r.max),
+                 "], scale ", fmt(a.params.scale), ", zp ", a.params.zero_point, "), int8 weight ",
+                 opt.per_tensor ? "per tensor" : "per channel", bias_note)});
+    out.push_back(std::move(n));
+    ++result.rewrites;
+  }
+  g.nodes = std::move(out);
+  for (auto& t : new_inits) g.initializers.push_back(std::move(t));
+  remove_unused_initializers(g);
+  result.changed = result.rewrites > 0;
+  result.bytes_after = initializer_bytes(model);
+  LLMC_RETURN_IF_ERROR(verify(g).with_context("quantize-int8-static produced an invalid graph"));
+  result.summary = str_cat(result.rewrites, " of ", result.decisions.size(), " candidate nodes quantised to int8 QDQ (",
+                           acts.size(), " activations calibrated with ", calib::observer_kind_name(opt.observer.kind),
+                           " on ", context.calibration->size(), " samples), weights ", result.bytes_before, " -> ",
+                           result.bytes_after, " bytes");
+  return result;
+}
+
+}  // namespace llmc

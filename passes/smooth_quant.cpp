@@ -1,0 +1,299 @@
+#include "passes/smooth_quant.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <map>
+
+#include "calibration/activation_collector.h"
+#include "ir/graph_utils.h"
+#include "passes/quant_utils.h"
+#include "runtime/session.h"
+
+namespace llmc {
+
+namespace {
+
+struct Options {
+  double alpha = 0.5;
+  std::set<std::string> op_types{"MatMul"};
+  std::string exclude;
+  bool fold_only = false;
+};
+
+Result<Options> parse(const PassOptions& o) {
+  Options p;
+  if (o.count("alpha")) {
+    const std::string& s = o.at("alpha");
+    char* end = nullptr;
+    const double v = std::strtod(s.c_str(), &end);
+    if (s.empty() || *end != '\0' || !(v >= 0 && v <= 1))
+      return invalid_input("smooth-quant alpha must be a number in [0, 1], got '", s, "'");
+    p.alpha = v;
+  }
+  if (o.count("op-types")) p.op_types = split_list(o.at("op-types"));
+  for (const auto& t : p.op_types)
+    if (t != "MatMul" && t != "Gemm") return invalid_input("op-types: '", t, "' cannot be smoothed (MatMul, Gemm)");
+  p.exclude = option_string(o, "exclude", "");
+  p.fold_only = option_flag(o, "fold-only");
+  return p;
+}
+
+// A MatMul / Gemm (transA = 0) reading X with a constant 2-D float32 weight: its input channel
+// count, or a reason it cannot be smoothed.
+std::string unsuitable(const Graph& g, const Node& n, bool* trans, int64_t* channels) {
+  if (n.inputs.size() < 2 || n.inputs[0].empty()) return "has no activation or weight input";
+  if (g.find_initializer(n.inputs[0]) && !g.is_graph_input(n.inputs[0])) return "activation input is a constant";
+  const Tensor* w = g.find_initializer(n.inputs[1]);
+  if (!w || g.is_graph_input(n.inputs[1])) return "weight is not a constant initializer";
+  if (w->dtype() != DType::kF32) return "weight is " + dtype_name(w->dtype()) + ", not float32";
+  if (w->dims().size() != 2) return "weight is not 2-D " + shape_str(w->dims());
+  if (n.op_type == "Gemm" && n.attr_int("transA", 0) != 0) return "Gemm with transA=1";
+  *trans = n.op_type == "Gemm" && n.attr_int("transB", 0) != 0;
+  *channels = w->dims()[*trans ? 1 : 0];
+  return "";
+}
+
+struct Member {
+  int node;
+  bool trans;  // weight is [N, K] (Gemm transB=1)
+};
+
+struct Group {
+  std::string x;
+  int64_t channels = 0;
+  std::vector<Member> members;
+};
+
+// Where 1/s goes: the producer's input slots holding 1-D [K] initializers to divide.
+struct Fold {
+  int producer = -1;
+  std::vector<size_t> slots;
+};
+
+bool is_channel_vector(const Graph& g, const std::string& name, int64_t k) {
+  const Tensor* t = g.find_initializer(name);
+  return t && !g.is_graph_input(name) && t->dtype() == DType::kF32 && t->dims() == std::vector<int64_t>{k};
+}
+
+Fold plan_fold(const Graph& g, const GraphIndex& idx, const Group& grp) {
+  if (idx.is_graph_output(grp.x)) return {};
+  std::set<int> members;
+  for (const auto& m : grp.members) members.insert(m.node);
+  for (int c : idx.consumers(grp.x))
+    if (!members.count(c)) return {};
+  const int p = idx.producer(grp.x);
+  if (p < 0) return {};
+  const Node& n = g.nodes[p];
+  const int64_t k = grp.channels;
+  if (n.domain.empty() && n.op_type == "Mul" && n.inputs.size() == 2 && n.outputs[0] == grp.x) {
+    for (size_t i = 0; i < 2; ++i)
+      if (is_channel_vector(g, n.inputs[i], k)) return {p, {i}};
+    return {};
+  }
+  const bool norm = (n.domain.empty() || n.domain == "com.microsoft") &&
+                    (n.op_type == "LayerNormalization" || n.op_type == "SimplifiedLayerNormalization" ||
+                     n.op_type == "RMSNormalization");
+  if (!norm || n.outputs.empty() || n.outputs[0] != grp.x || n.inputs.size() < 2) return {};
+  Fold f{p, {1}};
+  if (!is_channel_vector(g, n.inputs[1], k)) return {};
+  if (n.inputs.size() > 2 && !n.inputs[2].empty()) {
+    if (!is_channel_vector(g, n.inputs[2], k)) return {};
+    f.slots.push_back(2);
+  }
+  return f;
+}
+
+std::string fmt(double v) { return str_cat(static_cast<float>(v)); }
+
+}  // namespace
+
+Result<PassResult> SmoothQuant::run(Model& model, const PassOptions& options, PassContext& context) {
+  LLMC_ASSIGN_OR_RETURN(Options opt, parse(options));
+  LLMC_ASSIGN_OR_RETURN(NodeFilter filter, NodeFilter::parse(opt.exclude));
+  if (!context.calibration || context.calibration->empty())
+    return invalid_input(context.model_path, ": smooth-quant needs --calib DATA (calibration samples to measure ",
+                         "per-channel activation maxima), and ",
+                         context.calibration ? "the calibration set is empty" : "none was given");
+  Graph& g = model.graph;
+  PassResult result;
+  result.bytes_before = initializer_bytes(model);
+
+  // 1. Groups: the smoothable MatMuls reading each activation, in graph order.
+  std::vector<Group> groups;
+  std::map<std::string, size_t> group_of;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    if (!n.domain.empty() || (n.op_type != "MatMul" && n.op_type != "Gemm")) continue;
+    bool trans = false;
+    int64_t channels = 0;
+    std::string why = opt.op_types.count(n.op_type) ? unsuitable(g, n, &trans, &channels) : "op type not selected (--op-types)";
+    if (why.empty() && filter.excluded(n.name, n.inputs[1])) why = "excluded by --exclude";
+    auto it = group_of.find(n.inputs[0]);
+    if (why.empty() && it != group_of.end() && groups[it->second].channels != channels)
+      why = str_cat("weight has ", channels, " input channels, other readers of its activation ", groups[it->second].channels);
+    if (!why.empty()) {
+      result.decisions.push_back({n.name, n.op_type, "skipped", why});
+      continue;
+    }
+    if (it == group_of.end()) {
+      it = group_of.emplace(n.inputs[0], groups.size()).first;
+      groups.push_back({n.inputs[0], channels, {}});
+    }
+    groups[it->second].members.push_back({static_cast<int>(i), trans});
+  }
+  for (const auto& p : filter.unmatched()) result.warnings.push_back("--exclude '" + p + "' matched no node or weight");
+  if (groups.empty()) {
+    result.bytes_after = result.bytes_before;
+    result.summary = str_cat("no MatMul/Gemm to smooth (", result.decisions.size(), " skipped)");
+    return result;
+  }
+
+  // 2. Per-channel max |X| over the calibration samples.
+  calib::ActivationStats stats;
+  {
+    calib::CalibrationSet set;
+    set.samples = *context.calibration;
+    auto snapshot = std::make_shared<const Model>(model);
+    rt::SessionOptions so;
+    so.threads = context.threads;
+    auto session = rt::Session::create(snapshot, so);
+    if (!session.is_ok()) return session.status().with_context(context.model_path + ": calibration session");
+    std::vector<std::string> xs;
+    for (const auto& grp : groups) xs.push_back(grp.x);
+    calib::CollectorOptions co;
+    co.channel_absmax = true;
+    auto s = calib::collect_activation_stats(**session, set, xs, co);
+    if (!s.is_ok()) return s.status().with_context(context.model_path + ": calibrating activations for smooth-quant");
+    stats = std::move(s).value();
+  }
+
+  // 3. Scales, weights, and where 1/s goes.
+  const GraphIndex idx(g);
+  UniqueNames names(g);
+  std::vector<Tensor> new_inits;
+  std::map<int, std::vector<Node>> insert_before;  // node index -> new Muls
+  int64_t folded = 0, inserted = 0;
+  // Scales `name` in place, or a copy of it when a node outside `readers` also reads it; returns
+  // the name to read. f(data) does the scaling.
+  auto rescale = [&](const std::string& name, const std::set<int>& readers, const std::function<void(float*)>& f) {
+    bool shared = idx.is_graph_output(name);
+    for (int c : idx.consumers(name)) shared |= !readers.count(c);
+    if (!shared) {
+      f(reinterpret_cast<float*>(g.find_initializer(name)->mutable_data()));  // copy-on-write
+      return name;
+    }
+    Tensor copy = *g.find_initializer(name);
+    copy.set_name(names.make(name + "_smoothed"));
+    f(reinterpret_cast<float*>(copy.mutable_data()));
+    new_inits.push_back(std::move(copy));
+    return new_inits.back().name();
+  };
+  for (const Group& grp : groups) {
+    const int64_t K = grp.channels;
+    auto skip_all = [&](const std::string& why) {
+      for (const auto& m : grp.members)
+        result.decisions.push_back({g.nodes[m.node].name, g.nodes[m.node].op_type, "skipped", why});
+    };
+    const auto& absmax = stats.channel_absmax.at(grp.x);
+    if (static_cast<int64_t>(absmax.size()) != K) {
+      skip_all(str_cat("activation '", grp.x, "' has ", absmax.size(), " channels on its last axis, the weight ", K, " rows"));
+      continue;
+    }
+    const Fold fold = plan_fold(g, idx, grp);
+    if (fold.producer < 0 && opt.fold_only) {
+      skip_all("1/s cannot be folded into the producer of '" + grp.x + "' (fold-only)");
+      continue;
+    }
+    std::vector<double> wmax(K, 0.0);
+    for (const auto& m : grp.members) {
+      const Tensor* w = g.find_initializer(g.nodes[m.node].inputs[1]);
+      const float* p = w->data_as<float>();
+      const int64_t rows = w->dims()[0], cols = w->dims()[1];
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) {
+          double& slot = wmax[m.trans ? c : r];
+          slot = std::max(slot, static_cast<double>(std::fabs(p[r * cols + c])));
+        }
+    }
+    std::vector<float> s(K, 1.f);
+    float lo = 1e30f, hi = 0.f;
+    for (int64_t j = 0; j < K; ++j) {
+      double v = 1.0;
+      if (absmax[j] > 0 && wmax[j] > 0) v = std::pow(double(absmax[j]), opt.alpha) / std::pow(wmax[j], 1.0 - opt.alpha);
+      s[j] = static_cast<float>(std::clamp(v, 1e-5, 1e5));
+      lo = std::min(lo, s[j]);
+      hi = std::max(hi, s[j]);
+    }
+    // Weights: row j (column j of a [N, K] weight) times s_j.
+    std::set<int> readers;
+    for (const auto& m : grp.members) readers.insert(m.node);
+    std::map<std::pair<std::string, bool>, std::string> scaled;
+    for (const auto& m : grp.members) {
+      Node& n = g.nodes[m.node];
+      const auto key = std::make_pair(n.inputs[1], m.trans);
+      if (!scaled.count(key)) {
+        const std::vector<int64_t> dims = g.find_initializer(n.inputs[1])->dims();
+        std::set<int> same_layout;  // in place only when every reader scales it the same way
+        for (const auto& o : grp.members)
+          if (g.nodes[o.node].inputs[1] == n.inputs[1] && o.trans == m.trans) same_layout.insert(o.node);
+        scaled[key] = rescale(n.inputs[1], same_layout, [&](float* p) {
+          for (int64_t r = 0; r < dims[0]; ++r)
+            for (int64_t c = 0; c < dims[1]; ++c) p[r * dims[1] + c] *= s[m.trans ? c : r];
+        });
+      }
+      n.inputs[1] = scaled.at(key);
+    }
+    std::string where;
+    if (fold.producer >= 0) {
+      Node& p = g.nodes[fold.producer];
+      for (size_t slot : fold.slots)
+        p.inputs[slot] = rescale(p.inputs[slot], {fold.producer}, [&](float* v) {
+          for (int64_t j = 0; j < K; ++j) v[j] /= s[j];
+        });
+      where = str_cat("1/s folded into ", p.op_type, " '", p.name, "'");
+      ++folded;
+    } else {
+      std::vector<float> inv(K);
+      for (int64_t j = 0; j < K; ++j) inv[j] = 1.f / s[j];
+      Tensor t = Tensor::from_vector(names.make(grp.x + "_smooth_scale_inv"), DType::kF32, {K}, inv);
+      Node mul;
+      mul.name = names.make(g.nodes[grp.members[0].node].name + "_smooth_Mul");
+      mul.op_type = "Mul";
+      mul.inputs = {grp.x, t.name()};
+      mul.outputs = {names.make(grp.x + "_smoothed")};
+      new_inits.push_back(std::move(t));
+      for (const auto& m : grp.members) g.nodes[m.node].inputs[0] = mul.outputs[0];
+      where = "1/s applied by an inserted Mul '" + mul.name + "'";
+      insert_before[grp.members[0].node].push_back(std::move(mul));
+      ++inserted;
+    }
+    for (const auto& m : grp.members)
+      result.decisions.push_back({g.nodes[m.node].name, g.nodes[m.node].op_type, "smoothed",
+                                  str_cat("alpha ", opt.alpha, ", s in [", fmt(lo), ", ", fmt(hi), "], ", where)});
+    result.rewrites += static_cast<int64_t>(grp.members.size());
+  }
+  if (!insert_before.empty()) {
+    std::vector<Node> out;
+    out.reserve(g.nodes.size() + insert_before.size());
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      auto it = insert_before.find(static_cast<int>(i));
+      if (it != insert_before.end())
+        for (auto& n : it->second) out.push_back(std::move(n));
+      out.push_back(std::move(g.nodes[i]));
+    }
+    g.nodes = std::move(out);
+  }
+  for (auto& t : new_inits) g.initializers.push_back(std::move(t));
+  remove_unused_initializers(g);
+  result.changed = result.rewrites > 0;
+  result.bytes_after = initializer_bytes(model);
+  LLMC_RETURN_IF_ERROR(verify(g).with_context("smooth-quant produced an invalid graph"));
+  result.summary = str_cat(result.rewrites, " MatMuls in ", folded + inserted, " groups smoothed (alpha ", opt.alpha, "; ",
+                           folded, " folded into their producer, ", inserted, " with an inserted Mul) from ",
+                           context.calibration->size(), " samples");
+  return result;
+}
+
+}  // namespace llmc
