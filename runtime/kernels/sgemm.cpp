@@ -46,7 +46,7 @@ Isa detect() {
 
 std::atomic<int> g_forced{-1};
 
-constexpr int64_t kKc = 256;  // K block: a packed panel of kKc x NR floats stays in L1/L2
+constexpr int64_t kKc = 768;  // K block: packed panels stay in L2 (768 measured best: 256 -> 768 gave +5-10% on the lm_head)
 }  // namespace
 
 Isa detected_isa() {
