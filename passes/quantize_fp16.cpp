@@ -30,6 +30,7 @@ const char* const kDefaultBlock[] = {
 
 struct Options {
   bool keep_io = true;
+  bool keep_kv = false;  // KV cache IO (past_key_values.* / present.*) float32 too
   std::set<std::string> ops, nodes;
   float min_positive = 5.96e-8f, max_finite = 65504.f;
 };
@@ -47,6 +48,7 @@ Result<float> parse_positive(const PassOptions& o, const std::string& key, float
 Result<Options> parse(const PassOptions& o) {
   Options p;
   p.keep_io = !o.count("keep-io-types") || option_flag(o, "keep-io-types");
+  p.keep_kv = option_flag(o, "keep-kv-types");
   for (const auto& op : split_list(option_string(o, "op-block-list", "default")))
     if (op != "default") p.ops.insert(op);
     else p.ops.insert(std::begin(kDefaultBlock), std::end(kDefaultBlock));
@@ -168,8 +170,15 @@ class Converter {
     if (reads_any_float(n)) return NONE;
     return prec_[node] == 2 || always_float(n, k) ? F32 : F16;
   }
+  // Graph IO that stays float32. The KV cache is model state the decoder feeds back, not user
+  // IO: it stays float16 unless keep-kv-types, so decoding does not convert the whole cache
+  // twice per token.
+  bool keep(const std::string& v) const {
+    const bool kv = v.rfind("past_key_values.", 0) == 0 || v.rfind("present.", 0) == 0;
+    return o_.keep_io && (!kv || o_.keep_kv);
+  }
   bool wants_f16(const std::string& v) const {
-    if (gout_.count(v) && !o_.keep_io) return true;
+    if (gout_.count(v) && !keep(v)) return true;
     for (int c : idx_.consumers(v))
       for (size_t k = 0; k < g_.nodes[c].inputs.size(); ++k)
         if (g_.nodes[c].inputs[k] == v && want(c, k) == F16) return true;
@@ -211,12 +220,13 @@ void Converter::classify() {
     const bool subgraphs = std::any_of(n.attributes.begin(), n.attributes.end(), [](const Attribute& a) {
       return a.kind == AttrKind::kGraph || a.kind == AttrKind::kGraphs;
     });
-    const bool to_output = std::any_of(n.outputs.begin(), n.outputs.end(), [&](auto& v) { return gout_.count(v) > 0; });
+    const bool to_output =
+        std::any_of(n.outputs.begin(), n.outputs.end(), [&](auto& v) { return gout_.count(v) > 0 && keep(v); });
     prec_[i] = 2;
     if (o_.nodes.count(n.name)) why_[i] = "node in node-block-list";
     else if (o_.ops.count(n.op_type)) why_[i] = "op type in op-block-list";
     else if (subgraphs) why_[i] = "has subgraphs (not converted)";
-    else if (o_.keep_io && n.op_type == "Cast" && to_output) why_[i] = "Cast writing a float32 graph output (keep-io-types)";
+    else if (n.op_type == "Cast" && to_output) why_[i] = "Cast writing a float32 graph output (keep-io-types)";
     else prec_[i] = 1;
   }
   // A node wedged between float32 nodes stays float32 (no Cast pair around it): every float
@@ -345,8 +355,8 @@ Result<PassResult> Converter::run(size_t bytes_before) {
   bool io_changed = false;
   for (auto& in : g_.inputs) {
     if (!f32(in.name)) continue;
-    home_[in.name] = {in.name, o_.keep_io ? F32 : F16};
-    if (o_.keep_io) continue;
+    home_[in.name] = {in.name, keep(in.name) ? F32 : F16};
+    if (keep(in.name)) continue;
     in.type.elem = F16, io_changed = true;
     if (Tensor* t = g_.find_initializer(in.name)) originals_[in.name] = *t, *t = to_fp16(*t, in.name);
   }
@@ -354,7 +364,7 @@ Result<PassResult> Converter::run(size_t bytes_before) {
   for (auto& t : g_.initializers) {
     if (t.dtype() != F32 || g_.is_graph_input(t.name())) continue;
     // A float32 graph output (keep-io-types) stays float32; float16 readers get a Cast.
-    const bool to16 = wants_f16(t.name()) && !(o_.keep_io && gout_.count(t.name()));
+    const bool to16 = wants_f16(t.name()) && !(keep(t.name()) && gout_.count(t.name()));
     home_[t.name()] = {t.name(), to16 ? F16 : F32};
     if (!to16) continue;
     originals_[t.name()] = t;
@@ -385,7 +395,7 @@ Result<PassResult> Converter::run(size_t bytes_before) {
     std::vector<std::pair<std::string, std::string>> output_casts;  // (home name, graph output)
     for (auto& v : n.outputs) {
       if (!f32(v)) continue;
-      const DType gt = gout_.count(v) ? (o_.keep_io ? F32 : F16) : ht;
+      const DType gt = gout_.count(v) ? (keep(v) ? F32 : F16) : ht;
       if (gt == ht) {
         home_[v] = {v, ht};
         continue;
@@ -404,16 +414,15 @@ Result<PassResult> Converter::run(size_t bytes_before) {
       ++result.rewrites;
     }
     out_.push_back(std::move(n));
-    for (const auto& [from, to] : output_casts) add_cast(from, o_.keep_io ? F32 : F16, to);
+    for (const auto& [from, to] : output_casts) add_cast(from, keep(to) ? F32 : F16, to);
   }
   g_.nodes = std::move(out_);
   for (auto& t : new_inits_) g_.initializers.push_back(std::move(t));
   for (auto& vi : g_.value_info)
     if (f32(vi.name) && vi.type.kind == ValueType::Kind::kTensor && home_.count(vi.name))
-      vi.type.elem = gout_.count(vi.name) ? (o_.keep_io ? F32 : F16) : home_[vi.name].type;
-  if (!o_.keep_io)
-    for (auto& out : g_.outputs)
-      if (gout_.count(out.name)) out.type.elem = F16, io_changed = true;
+      vi.type.elem = gout_.count(vi.name) ? (keep(vi.name) ? F32 : F16) : home_[vi.name].type;
+  for (auto& out : g_.outputs)
+    if (gout_.count(out.name) && !keep(out.name)) out.type.elem = F16, io_changed = true;
   LLMC_RETURN_IF_ERROR(verify(g_).with_context("quantize-fp16 produced an invalid graph"));
 
   for (const auto& name : o_.nodes)

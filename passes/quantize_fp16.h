@@ -4,9 +4,11 @@
 // Before:  y = MatMul(RMSNorm(x), W_f32)        all values float32
 // After:   y = MatMul(x16 * Cast<f16>(rstd_f32(Cast<f32>(x16))), W_f16)
 //          Blocked nodes (op-block-list, node-block-list) run in float32 with Casts on their
-//          float inputs/outputs; with keep-io-types the float graph inputs/outputs (KV cache
-//          included) stay float32: input -> Cast<f16> -> consumers, producer -> Cast<f32> -> output
-//          (the graph output keeps its name; internal readers use the float16 value).
+//          float inputs/outputs; with keep-io-types the float graph inputs/outputs stay float32:
+//          input -> Cast<f16> -> consumers, producer -> Cast<f32> -> output (the graph output keeps
+//          its name; internal readers use the float16 value). The KV cache (past_key_values.*,
+//          present.*) is decoder state, not user IO: it is float16 unless keep-kv-types=1, else
+//          every decode step would convert the whole cache twice.
 // Preconditions: float graph values have types the pass can infer (standard ops, value_info).
 //          Nodes with subgraphs stay float32; a float value read from inside a subgraph is an
 //          error (subgraphs are not converted yet).
@@ -23,7 +25,7 @@
 //          the Add(mean, eps) between them stays float32 as a node wedged between blocked nodes.
 //          Plus RandomNormal(Like) and the quantisation ops ONNX defines for float32 scales only
 //          (QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear, com.microsoft DynamicQuantizeMatMul).
-// Options: keep-io-types=1|0, op-block-list=Op,... ("default" expands to the list above),
+// Options: keep-io-types=1|0, keep-kv-types=0|1, op-block-list=Op,... ("default" expands to the list above),
 //          node-block-list=name,..., min-positive-val=F, max-finite-val=F.
 #pragma once
 #include "passes/pass.h"
