@@ -9,6 +9,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "runtime/kernels/hgemm.h"
 #include "runtime/kernels/kernel_util.h"
 #include "runtime/kernels/register.h"
 
@@ -95,6 +96,16 @@ D convert(S x) {
 Status cast_to(KernelContext& ctx, const Value& x, DType to) {
   if (to == x.dtype()) {
     ctx.set_output(0, x);  // no-op cast: share the bytes
+    return Status::ok();
+  }
+  // The float16 boundary casts of fp16 models: vectorised F16C conversions (same rounding).
+  if ((x.dtype() == DType::kF32 && to == DType::kF16) || (x.dtype() == DType::kF16 && to == DType::kF32)) {
+    Value& y = ctx.output(0, to, x.shape());
+    const bool down = to == DType::kF16;
+    ctx.pool().parallel_for(x.numel(), 16384, [&](int64_t b, int64_t e) {
+      if (down) floats_to_halfs(x.data<float>() + b, y.mutable_data<uint16_t>() + b, e - b);
+      else halfs_to_floats(x.data<uint16_t>() + b, y.mutable_data<float>() + b, e - b);
+    });
     return Status::ok();
   }
   return dispatch_cast_type(x.dtype(), [&](auto s) -> Status {

@@ -6,6 +6,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "runtime/kernels/hgemm.h"
 #include "runtime/kernels/kernel_util.h"
 #include "runtime/kernels/register.h"
 
@@ -158,9 +159,17 @@ Status gelu_kernel(KernelContext& ctx) {
 Status sigmoid_kernel(KernelContext& ctx) {
   LLMC_RETURN_IF_ERROR(ctx.require_inputs(1));
   const Value& x = ctx.in(0);
-  if (x.dtype() != DType::kF32) return unary<kFloat>(LLMC_UNARY_FN(sigmoid<C>(x)), kHeavyGrain)(ctx);
-  Value& y = ctx.output(0, x.dtype(), x.shape());
-  const float* in = x.data<float>();
+  if (x.dtype() != DType::kF32 && x.dtype() != DType::kF16)
+    return unary<kFloat>(LLMC_UNARY_FN(sigmoid<C>(x)), kHeavyGrain)(ctx);
+  // float16: widened in bulk (F16C), computed in float32, rounded once.
+  Value wide;
+  if (x.dtype() == DType::kF16) {
+    wide = Value::allocate(DType::kF32, x.shape());
+    halfs_to_floats(x.data<uint16_t>(), wide.mutable_data<float>(), x.numel());
+  }
+  Value y32 = x.dtype() == DType::kF16 ? Value::allocate(DType::kF32, x.shape()) : Value();
+  Value& y = x.dtype() == DType::kF16 ? y32 : ctx.output(0, x.dtype(), x.shape());
+  const float* in = x.dtype() == DType::kF16 ? wide.data<float>() : x.data<float>();
   float* out = y.mutable_data<float>();
   ctx.pool().parallel_for(x.numel(), kLightGrain, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
@@ -175,6 +184,10 @@ Status sigmoid_kernel(KernelContext& ctx) {
     for (int64_t i = b; i < e; ++i)
       if (!(std::fabs(in[i]) < 87.0f)) out[i] = sigmoid<float>(in[i]);
   });
+  if (x.dtype() == DType::kF16) {
+    Value& y16 = ctx.output(0, DType::kF16, x.shape());
+    floats_to_halfs(y32.data<float>(), y16.mutable_data<uint16_t>(), x.numel());
+  }
   return Status::ok();
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "runtime/kernels/hgemm.h"
 #include "runtime/kernels/kernel_util.h"
 
 namespace llmc::rt {
@@ -34,13 +35,15 @@ void for_segments(int64_t b, int64_t e, int64_t inner, F&& fn) {
 
 inline bool is_half(DType t) { return t == DType::kF16 || t == DType::kBF16; }
 
+// float16 goes through hgemm's vectorised F16C conversions; bfloat16 is a shift either way.
 inline Value widen(ThreadPool& pool, const Value& v) {
   Value out = Value::allocate(DType::kF32, v.shape());
   const uint16_t* s = v.data<uint16_t>();
   float* d = out.mutable_data<float>();
   const bool bf = v.dtype() == DType::kBF16;
   pool.parallel_for(v.numel(), kGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) d[i] = bf ? bf16_to_float(s[i]) : half_to_float(s[i]);
+    if (!bf) return halfs_to_floats(s + b, d + b, e - b);
+    for (int64_t i = b; i < e; ++i) d[i] = bf16_to_float(s[i]);
   });
   return out;
 }
@@ -73,6 +76,10 @@ Status run_widened(KernelContext& ctx, const std::vector<size_t>& narrow, F&& fn
     const float* s = o.data<float>();
     uint16_t* dst = d.mutable_data<uint16_t>();
     const bool bf = half == DType::kBF16;
+    if (!bf) {
+      ctx.pool().parallel_for(o.numel(), kGrain, [&](int64_t b, int64_t e) { floats_to_halfs(s + b, dst + b, e - b); });
+      continue;
+    }
     ctx.pool().parallel_for(o.numel(), kGrain, [&](int64_t b, int64_t e) {
       for (int64_t k = b; k < e; ++k) dst[k] = bf ? float_to_bf16(s[k]) : float_to_half(s[k]);
     });
