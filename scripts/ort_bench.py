@@ -33,8 +33,9 @@ def main():
     rng = np.random.default_rng(0)
     prompt = rng.integers(0, vocab, size=(1, a.prompt_len), dtype=np.int64)
 
-    def empty():
-        return {i.name: np.zeros((1, i.shape[1], 0, i.shape[3]), np.float32) for i in past}
+    def empty():  # the KV cache in the dtype the model declares (float16 for fp16 artifacts)
+        return {i.name: np.zeros((1, i.shape[1], 0, i.shape[3]),
+                                 np.float16 if i.type == "tensor(float16)" else np.float32) for i in past}
 
     def run(ids, cache):
         feeds = {"input_ids": ids}
