@@ -62,6 +62,28 @@ Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool pe
   return q;
 }
 
+Tensor transpose_2d(const Tensor& w) {
+  const int64_t r = w.dims()[0], c = w.dims()[1];
+  std::vector<float> t(static_cast<size_t>(r * c));
+  const float* p = w.data_as<float>();
+  for (int64_t i = 0; i < r; ++i)
+    for (int64_t j = 0; j < c; ++j) t[j * r + i] = p[i * c + j];
+  return Tensor::from_vector(w.name(), DType::kF32, {c, r}, t);
+}
+
+Result<QuantizedWeight> quantize_weight_along(const Tensor& w, int axis, bool per_tensor) {
+  if (axis == 1) return quantize_weight(w, true, per_tensor, w.name());
+  if (w.dims().size() != 2) return invalid_input("weight '", w.name(), "' must be 2-D, got ", shape_str(w.dims()));
+  LLMC_ASSIGN_OR_RETURN(QuantizedWeight q, quantize_weight(transpose_2d(w), true, per_tensor, w.name()));
+  const int64_t K = q.values.dims()[0], N = q.values.dims()[1];
+  std::vector<int8_t> back(static_cast<size_t>(K * N));
+  const int8_t* v = q.values.data_as<int8_t>();
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t n = 0; n < N; ++n) back[n * K + k] = v[k * N + n];
+  q.values = Tensor::from_vector(w.name() + "_quantized", DType::kI8, {N, K}, back);
+  return q;
+}
+
 float dequantize_weight(const QuantizedWeight& q, int64_t k, int64_t n) {
   const int64_t N = q.values.dims()[1];
   const int64_t c = q.scales.dims().empty() ? 0 : n;

@@ -25,6 +25,14 @@ struct QuantizedWeight {
 // Fails naming the tensor when it holds NaN or Inf.
 Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool per_tensor, const std::string& prefix);
 
+// Symmetric int8 per channel along `axis` of a 2-D weight: 1 = columns of [K, N] (MatMul),
+// 0 = rows (a [N, K] Gemm weight with transB, or an embedding table whose row scale travels
+// with each gathered row). The values keep w's layout.
+Result<QuantizedWeight> quantize_weight_along(const Tensor& w, int axis, bool per_tensor);
+
+// [r, c] float32 -> [c, r] float32 (same name).
+Tensor transpose_2d(const Tensor& w);
+
 // The float the quantised weight stands for (for tests and error reports).
 float dequantize_weight(const QuantizedWeight& q, int64_t k, int64_t n);
 

@@ -67,32 +67,6 @@ std::string unsuitable_gather(const Graph& g, const Node& n, const Tensor** tabl
   return "";
 }
 
-// Row-wise symmetric int8 of a [V, D] table: the per-row scale travels with each gathered row.
-Result<QuantizedWeight> quantize_rows(const Tensor& w) {
-  const int64_t V = w.dims()[0], D = w.dims()[1];
-  std::vector<float> t(static_cast<size_t>(V * D));
-  const float* p = w.data_as<float>();
-  for (int64_t v = 0; v < V; ++v)
-    for (int64_t d = 0; d < D; ++d) t[d * V + v] = p[v * D + d];
-  // Quantising the transpose per column = per row of the table.
-  LLMC_ASSIGN_OR_RETURN(auto q, quantize_weight(Tensor::from_vector(w.name(), DType::kF32, {D, V}, t), true, false, w.name()));
-  std::vector<int8_t> rows(static_cast<size_t>(V * D));
-  const int8_t* qt = q.values.data_as<int8_t>();
-  for (int64_t v = 0; v < V; ++v)
-    for (int64_t d = 0; d < D; ++d) rows[v * D + d] = qt[d * V + v];
-  q.values = Tensor::from_vector(w.name() + "_quantized", DType::kI8, {V, D}, rows);
-  return q;
-}
-
-Tensor transposed(const Tensor& w) {
-  const int64_t r = w.dims()[0], c = w.dims()[1];
-  std::vector<float> t(static_cast<size_t>(r * c));
-  const float* p = w.data_as<float>();
-  for (int64_t i = 0; i < r; ++i)
-    for (int64_t j = 0; j < c; ++j) t[j * r + i] = p[i * c + j];
-  return Tensor::from_vector(w.name() + "_transposed", DType::kF32, {c, r}, t);
-}
-
 }  // namespace
 
 Result<PassResult> QuantizeInt8Dynamic::run(Model& model, const PassOptions& options, PassContext& context) {
@@ -143,7 +117,7 @@ Result<PassResult> QuantizeInt8Dynamic::run(Model& model, const PassOptions& opt
       }
       const std::string key = table->name() + "#rows";
       if (!weights.count(key)) {
-        auto q = quantize_rows(*table);
+        auto q = quantize_weight_along(*table, 0, false);  // per row: the scale travels with the row
         if (!q.is_ok()) return q.status().with_context(context.model_path + ": node '" + n.name + "'");
         Registered r;
         r.values = add_init(std::move(q->values));
@@ -188,7 +162,7 @@ Result<PassResult> QuantizeInt8Dynamic::run(Model& model, const PassOptions& opt
     const bool trans = n.op_type == "Gemm" && n.attr_int("transB", 0) != 0;
     const std::string key = w->name() + (trans ? "^T" : "");
     if (!weights.count(key)) {  // a weight shared by several nodes is quantised once
-      auto q = quantize_weight(trans ? transposed(*w) : *w, opt.symmetric, opt.per_tensor, w->name());
+      auto q = quantize_weight(trans ? transpose_2d(*w) : *w, opt.symmetric, opt.per_tensor, w->name());
       if (!q.is_ok()) return q.status().with_context(context.model_path + ": node '" + n.name + "'");
       Registered r;
       r.values = add_init(std::move(q->values));

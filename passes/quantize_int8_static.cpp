@@ -64,28 +64,6 @@ std::string unsuitable(const Graph& g, const Node& n, const Tensor** weight) {
   return "";
 }
 
-Tensor transposed(const Tensor& w) {
-  const int64_t r = w.dims()[0], c = w.dims()[1];
-  std::vector<float> t(static_cast<size_t>(r * c));
-  const float* p = w.data_as<float>();
-  for (int64_t i = 0; i < r; ++i)
-    for (int64_t j = 0; j < c; ++j) t[j * r + i] = p[i * c + j];
-  return Tensor::from_vector(w.name(), DType::kF32, {c, r}, t);
-}
-
-// Per-channel symmetric int8 of `w` along `axis` (1: columns of [K, N]; 0: rows of [N, K]).
-Result<QuantizedWeight> quantize_along(const Tensor& w, int axis, bool per_tensor) {
-  if (axis == 1) return quantize_weight(w, true, per_tensor, w.name());
-  LLMC_ASSIGN_OR_RETURN(QuantizedWeight q, quantize_weight(transposed(w), true, per_tensor, w.name()));
-  const int64_t K = q.values.dims()[0], N = q.values.dims()[1];
-  std::vector<int8_t> back(static_cast<size_t>(K * N));
-  const int8_t* v = q.values.data_as<int8_t>();
-  for (int64_t k = 0; k < K; ++k)
-    for (int64_t n = 0; n < N; ++n) back[n * K + k] = v[k * N + n];
-  q.values = Tensor::from_vector(w.name() + "_quantized", DType::kI8, {N, K}, back);
-  return q;
-}
-
 std::string fmt(double v) { return str_cat(static_cast<float>(v)); }
 
 }  // namespace
@@ -208,7 +186,7 @@ Result<PassResult> QuantizeInt8Static::run(Model& model, const PassOptions& opti
     const int axis = n.op_type == "Gemm" && n.attr_int("transB", 0) != 0 ? 0 : 1;
     const std::string key = w->name() + (axis == 0 ? "^T" : "");
     if (!weights.count(key)) {  // a weight shared by several nodes is quantised once
-      auto q = quantize_along(*w, axis, opt.per_tensor);
+      auto q = quantize_weight_along(*w, axis, opt.per_tensor);
       if (!q.is_ok()) return q.status().with_context(context.model_path + ": node '" + n.name + "'");
       WeightQ r;
       r.axis = axis;
