@@ -10,10 +10,12 @@ const KernelRegistry& builtin_kernels() {
     register_cast_kernels(r);
     register_shape_kernels(r);
     register_data_movement_kernels(r);
+    register_gather_pad_kernels(r);
     register_reduce_kernels(r);
     register_normalization_kernels(r);
     register_matmul_kernels(r);
     register_quantize_kernels(r);
+    register_quantized_matmul_kernels(r);
     return r;
   }();
   return registry;

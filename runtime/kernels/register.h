@@ -8,8 +8,10 @@ void register_unary_kernels(KernelRegistry& r);         // elementwise_unary.cpp
 void register_cast_kernels(KernelRegistry& r);          // cast.cpp
 void register_shape_kernels(KernelRegistry& r);         // shape_ops.cpp
 void register_data_movement_kernels(KernelRegistry& r); // data_movement.cpp
+void register_gather_pad_kernels(KernelRegistry& r);    // gather_pad.cpp
 void register_reduce_kernels(KernelRegistry& r);        // reduce.cpp
 void register_normalization_kernels(KernelRegistry& r); // normalization.cpp
 void register_matmul_kernels(KernelRegistry& r);        // matmul.cpp
 void register_quantize_kernels(KernelRegistry& r);      // quantize_linear.cpp
+void register_quantized_matmul_kernels(KernelRegistry& r); // quantized_matmul.cpp
 }  // namespace llmc::rt

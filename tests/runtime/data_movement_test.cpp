@@ -25,6 +25,7 @@ const rt::KernelRegistry& reg() {
   static const rt::KernelRegistry r = [] {
     rt::KernelRegistry k;
     rt::register_data_movement_kernels(k);
+    rt::register_gather_pad_kernels(k);
     return k;
   }();
   return r;
