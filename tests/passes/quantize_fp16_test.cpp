@@ -14,6 +14,7 @@
 #include "passes/registry.h"
 #include "runtime/decoder.h"
 #include "runtime/kernels/kernel_util.h"
+#include "tests/support/pass_fixtures.h"
 #include "tests/support/test_data.h"
 
 using namespace llmc;
@@ -21,13 +22,7 @@ using namespace llmc::testing;
 
 namespace {
 
-Result<PassResult> run_fp16(Model& m, const PassOptions& o = {}) {
-  auto pass = make_pass("quantize-fp16");
-  REQUIRE(pass.is_ok());
-  PassContext ctx;
-  ctx.model_path = "test.onnx";
-  return pass.value()->run(m, o, ctx);
-}
+Result<PassResult> run_fp16(Model& m, const PassOptions& o = {}) { return run_named_pass("quantize-fp16", m, o); }
 
 Model stories() {
   const std::string bin = data_path("llama2c/stories260K.bin");

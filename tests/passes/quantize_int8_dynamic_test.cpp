@@ -9,6 +9,7 @@
 #include "ir/graph_utils.h"
 #include "passes/quant_utils.h"
 #include "passes/registry.h"
+#include "tests/support/pass_fixtures.h"
 #include "tests/support/test_data.h"
 
 using namespace llmc;
@@ -29,13 +30,7 @@ std::map<std::string, int> op_counts(const Graph& g) {
   return c;
 }
 
-Result<PassResult> run_pass(Model& m, const PassOptions& o) {
-  auto pass = make_pass("quantize-int8-dynamic");
-  REQUIRE(pass.is_ok());
-  PassContext ctx;
-  ctx.model_path = "test.onnx";
-  return pass.value()->run(m, o, ctx);
-}
+Result<PassResult> run_pass(Model& m, const PassOptions& o) { return run_named_pass("quantize-int8-dynamic", m, o); }
 
 Model stories() {
   const std::string bin = data_path("llama2c/stories260K.bin");

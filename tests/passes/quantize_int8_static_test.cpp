@@ -13,6 +13,7 @@
 #include "ir/graph_utils.h"
 #include "passes/registry.h"
 #include "runtime/eval.h"
+#include "tests/support/pass_fixtures.h"
 #include "tests/support/test_data.h"
 
 using namespace llmc;
@@ -20,46 +21,7 @@ using namespace llmc::testing;
 
 namespace {
 
-struct Stories {
-  Model model;
-  std::vector<int32_t> eval_tokens;  // the first ~4k tokens of the TinyStories prefix
-  calib::CalibrationSet calib;       // windows from the tokens after them
-};
 
-// False (after data_path's skip / CI failure) when the real data is missing.
-bool load_stories(Stories& s, int64_t samples = 8, int64_t seq_len = 128) {
-  const std::string bin = data_path("llama2c/stories260K.bin");
-  const std::string tok = data_path("llama2c/tok512.bin");
-  const std::string text = data_path("corpora/tinystories_val_prefix.txt");
-  if (bin.empty() || tok.empty() || text.empty()) return false;
-  auto m = import_llama2c(bin);
-  REQUIRE(m.is_ok());
-  s.model = std::move(m).value();
-  auto t = Llama2cTokenizer::from_file(tok);
-  REQUIRE(t.is_ok());
-  std::string prefix = read_text(text).substr(0, 60000);
-  prefix = prefix.substr(0, prefix.rfind('\n'));
-  const std::vector<int32_t> all = encode_lines(*t, prefix);
-  REQUIRE(all.size() > 8192);
-  s.eval_tokens.assign(all.begin(), all.begin() + 4096);
-  calib::CalibrationOptions o;
-  o.num_samples = samples;
-  o.seq_len = seq_len;
-  auto set = calib::calibration_from_tokens(s.model, std::vector<int32_t>(all.begin() + 4096, all.end()), o, "tinystories");
-  REQUIRE(set.is_ok());
-  s.calib = std::move(set).value();
-  return true;
-}
-
-Result<PassResult> run_static(Model& m, const PassOptions& o, const std::vector<Feeds>* calibration) {
-  auto pass = make_pass("quantize-int8-static");
-  REQUIRE(pass.is_ok());
-  PassContext ctx;
-  ctx.model_path = "test.onnx";
-  ctx.calibration = calibration;
-  ctx.threads = 2;
-  return pass.value()->run(m, o, ctx);
-}
 
 std::map<std::string, int> op_counts(const Graph& g) {
   std::map<std::string, int> c;
@@ -67,25 +29,14 @@ std::map<std::string, int> op_counts(const Graph& g) {
   return c;
 }
 
-double perplexity_of(const Model& m, const std::vector<int32_t>& tokens) {
-  auto s = rt::Session::create(std::make_shared<const Model>(m), {2});
-  REQUIRE(s.is_ok());
-  auto d = rt::Decoder::create(std::shared_ptr<rt::Session>(std::move(s).value()));
-  REQUIRE(d.is_ok());
-  rt::WindowOptions w;
-  w.ctx = 256;
-  auto r = rt::perplexity(**d, tokens, w);
-  REQUIRE(r.is_ok());
-  return r->perplexity();
-}
 
 }  // namespace
 
 TEST_CASE("quantize-int8-static writes QDQ with dedicated DQs and per-channel int8 weights", "[passes][quantize][static][llama2c]") {
-  Stories s;
+  StoriesFixture s;
   if (!load_stories(s, 2, 32)) return;
   Model m = s.model;
-  auto r = run_static(m, {}, &s.calib.samples);
+  auto r = run_named_pass("quantize-int8-static", m, {}, &s.calib.samples);
   REQUIRE(r.is_ok());
   CHECK(r->changed);
   REQUIRE(verify(m.graph).is_ok());
@@ -126,12 +77,12 @@ TEST_CASE("quantize-int8-static writes QDQ with dedicated DQs and per-channel in
   for (const auto& t : m.graph.initializers)
     if (t.name().size() > 12 && t.name().substr(t.name().size() - 12) == "_proj.weight") CHECK(false);  // float gone
   // A second run finds no float weight left.
-  auto again = run_static(m, {}, &s.calib.samples);
+  auto again = run_named_pass("quantize-int8-static", m, {}, &s.calib.samples);
   REQUIRE(again.is_ok());
   CHECK(!again->changed);
   // int8 activations: symmetric, zero point 0.
   Model m8 = s.model;
-  auto r8 = run_static(m8, {{"activation-type", "int8"}, {"exclude", "/lm_head/MatMul"}}, &s.calib.samples);
+  auto r8 = run_named_pass("quantize-int8-static", m8, {{"activation-type", "int8"}, {"exclude", "/lm_head/MatMul"}}, &s.calib.samples);
   REQUIRE(r8.is_ok());
   CHECK(r8->rewrites == 35);
   for (const Node& n : m8.graph.nodes)
@@ -177,7 +128,7 @@ TEST_CASE("quantize-int8-static on Gemm: transB weight per row, int32 bias, clos
     f["x"] = v;
   }
   Model q = m;
-  auto r = run_static(q, {{"op-types", "MatMul,Gemm"}}, &calib);
+  auto r = run_named_pass("quantize-int8-static", q, {{"op-types", "MatMul,Gemm"}}, &calib);
   REQUIRE(r.is_ok());
   REQUIRE(r->rewrites == 1);
   CHECK(r->decisions[0].reason.find("int32 bias") != std::string::npos);
@@ -207,7 +158,7 @@ TEST_CASE("quantize-int8-static on Gemm: transB weight per row, int32 bias, clos
   CHECK(max_err < 0.03 * max_ref);
   // per-tensor weights: one scale, no axis.
   Model pt = m;
-  REQUIRE(run_static(pt, {{"op-types", "Gemm"}, {"per-tensor", "1"}}, &calib).is_ok());
+  REQUIRE(run_named_pass("quantize-int8-static", pt, {{"op-types", "Gemm"}, {"per-tensor", "1"}}, &calib).is_ok());
   const GraphIndex pidx(pt.graph);
   const Node& pdq = pt.graph.nodes[pidx.producer(pt.graph.nodes.back().inputs[1])];
   CHECK(pdq.find_attr("axis") == nullptr);
@@ -215,13 +166,13 @@ TEST_CASE("quantize-int8-static on Gemm: transB weight per row, int32 bias, clos
 }
 
 TEST_CASE("quantize-int8-static calibration methods: perplexity on stories260K", "[passes][quantize][static][llama2c][eval]") {
-  Stories s;
+  StoriesFixture s;
   if (!load_stories(s)) return;
   const double base = perplexity_of(s.model, s.eval_tokens);
   std::map<std::string, double> ppl;
   for (const char* method : {"minmax", "percentile", "entropy", "mse"}) {
     Model m = s.model;
-    auto r = run_static(m, {{"method", method}}, &s.calib.samples);
+    auto r = run_named_pass("quantize-int8-static", m, {{"method", method}}, &s.calib.samples);
     REQUIRE(r.is_ok());
     REQUIRE(r->rewrites == 36);
     ppl[method] = perplexity_of(m, s.eval_tokens);
@@ -238,31 +189,31 @@ TEST_CASE("quantize-int8-static calibration methods: perplexity on stories260K",
 }
 
 TEST_CASE("quantize-int8-static bad input", "[passes][quantize][static][llama2c]") {
-  Stories s;
+  StoriesFixture s;
   if (!load_stories(s, 1, 16)) return;
   Model m = s.model;
-  auto none = run_static(m, {}, nullptr);
+  auto none = run_named_pass("quantize-int8-static", m, {}, nullptr);
   REQUIRE(!none.is_ok());
   CHECK(none.status().message().find("int8-static needs --calib DATA") != std::string::npos);
   const std::vector<Feeds> empty;
-  auto e = run_static(m, {}, &empty);
+  auto e = run_named_pass("quantize-int8-static", m, {}, &empty);
   REQUIRE(!e.is_ok());
   CHECK(e.status().message().find("empty") != std::string::npos);
-  auto method = run_static(m, {{"method", "median"}}, &s.calib.samples);
+  auto method = run_named_pass("quantize-int8-static", m, {{"method", "median"}}, &s.calib.samples);
   REQUIRE(!method.is_ok());
   CHECK(method.status().message().find("median") != std::string::npos);
-  CHECK(!run_static(m, {{"method", "percentile"}, {"percentile", "101"}}, &s.calib.samples).is_ok());
-  CHECK(!run_static(m, {{"method", "percentile"}, {"percentile", "abc"}}, &s.calib.samples).is_ok());
-  CHECK(!run_static(m, {{"activation-type", "int4"}}, &s.calib.samples).is_ok());
-  CHECK(!run_static(m, {{"op-types", "Conv"}}, &s.calib.samples).is_ok());
+  CHECK(!run_named_pass("quantize-int8-static", m, {{"method", "percentile"}, {"percentile", "101"}}, &s.calib.samples).is_ok());
+  CHECK(!run_named_pass("quantize-int8-static", m, {{"method", "percentile"}, {"percentile", "abc"}}, &s.calib.samples).is_ok());
+  CHECK(!run_named_pass("quantize-int8-static", m, {{"activation-type", "int4"}}, &s.calib.samples).is_ok());
+  CHECK(!run_named_pass("quantize-int8-static", m, {{"op-types", "Conv"}}, &s.calib.samples).is_ok());
   Model old = s.model;
   old.set_opset("", 12);
-  auto o = run_static(old, {}, &s.calib.samples);
+  auto o = run_named_pass("quantize-int8-static", old, {}, &s.calib.samples);
   REQUIRE(!o.is_ok());
   CHECK(o.status().message().find("13") != std::string::npos);
   // percentile given with another method: a warning, not an error.
   Model w = s.model;
-  auto r = run_static(w, {{"method", "minmax"}, {"percentile", "99.9"}}, &s.calib.samples);
+  auto r = run_named_pass("quantize-int8-static", w, {{"method", "minmax"}, {"percentile", "99.9"}}, &s.calib.samples);
   REQUIRE(r.is_ok());
   CHECK(r->warnings.size() == 1);
   CHECK(verify(m.graph).is_ok());  // failed runs left the model alone

@@ -14,6 +14,7 @@
 #include "ir/graph_utils.h"
 #include "passes/registry.h"
 #include "runtime/eval.h"
+#include "tests/support/pass_fixtures.h"
 #include "tests/support/test_data.h"
 
 using namespace llmc;
@@ -21,62 +22,9 @@ using namespace llmc::testing;
 
 namespace {
 
-struct Stories {
-  Model model;
-  std::vector<int32_t> eval_tokens;  // the first ~4k tokens of the TinyStories prefix
-  calib::CalibrationSet calib;       // windows from the tokens after them
-};
 
-bool load_stories(Stories& s, int64_t samples = 8, int64_t seq_len = 128) {
-  const std::string bin = data_path("llama2c/stories260K.bin");
-  const std::string tok = data_path("llama2c/tok512.bin");
-  const std::string text = data_path("corpora/tinystories_val_prefix.txt");
-  if (bin.empty() || tok.empty() || text.empty()) return false;
-  auto m = import_llama2c(bin);
-  REQUIRE(m.is_ok());
-  s.model = std::move(m).value();
-  auto t = Llama2cTokenizer::from_file(tok);
-  REQUIRE(t.is_ok());
-  std::string prefix = read_text(text).substr(0, 60000);
-  prefix = prefix.substr(0, prefix.rfind('\n'));
-  const std::vector<int32_t> all = encode_lines(*t, prefix);
-  REQUIRE(all.size() > 8192);
-  s.eval_tokens.assign(all.begin(), all.begin() + 4096);
-  calib::CalibrationOptions o;
-  o.num_samples = samples;
-  o.seq_len = seq_len;
-  auto set = calib::calibration_from_tokens(s.model, std::vector<int32_t>(all.begin() + 4096, all.end()), o, "tinystories");
-  REQUIRE(set.is_ok());
-  s.calib = std::move(set).value();
-  return true;
-}
 
-Result<PassResult> run_pass(const std::string& name, Model& m, const PassOptions& o, const std::vector<Feeds>* calibration) {
-  auto pass = make_pass(name);
-  REQUIRE(pass.is_ok());
-  PassContext ctx;
-  ctx.model_path = "test.onnx";
-  ctx.calibration = calibration;
-  ctx.threads = 2;
-  return pass.value()->run(m, o, ctx);
-}
 
-std::unique_ptr<rt::Decoder> decoder_for(const Model& m) {
-  auto s = rt::Session::create(std::make_shared<const Model>(m), {2});
-  REQUIRE(s.is_ok());
-  auto d = rt::Decoder::create(std::shared_ptr<rt::Session>(std::move(s).value()));
-  REQUIRE(d.is_ok());
-  return std::move(d).value();
-}
-
-double perplexity_of(const Model& m, const std::vector<int32_t>& tokens) {
-  auto d = decoder_for(m);
-  rt::WindowOptions w;
-  w.ctx = 256;
-  auto r = rt::perplexity(*d, tokens, w);
-  REQUIRE(r.is_ok());
-  return r->perplexity();
-}
 
 double max_logit_diff(const Model& a, const Model& b, const std::vector<int32_t>& tokens) {
   auto la = decoder_for(a)->forward_fresh(tokens);
@@ -129,7 +77,7 @@ Model with_outliers(const Model& base) {
 }  // namespace
 
 TEST_CASE("smooth-quant keeps stories260K's logits and folds 1/s into the RMSNorm weights", "[passes][smoothquant][llama2c]") {
-  Stories s;
+  StoriesFixture s;
   if (!load_stories(s, 4, 64)) return;
   const std::vector<int32_t> tokens(s.eval_tokens.begin(), s.eval_tokens.begin() + 128);
   const std::vector<float> norm0(floats(s.model, "model.layers.0.input_layernorm.weight"),
@@ -137,7 +85,7 @@ TEST_CASE("smooth-quant keeps stories260K's logits and folds 1/s into the RMSNor
   for (const char* alpha : {"0", "0.5", "1"}) {
     INFO("alpha " << alpha);
     Model m = s.model;
-    auto r = run_pass("smooth-quant", m, {{"alpha", alpha}}, &s.calib.samples);
+    auto r = run_named_pass("smooth-quant", m, {{"alpha", alpha}}, &s.calib.samples);
     REQUIRE(r.is_ok());
     CHECK(r->changed);
     CHECK(r->rewrites == 36);
@@ -164,12 +112,12 @@ TEST_CASE("smooth-quant keeps stories260K's logits and folds 1/s into the RMSNor
 }
 
 TEST_CASE("smooth-quant twice: the second run's scales are 1", "[passes][smoothquant][llama2c]") {
-  Stories s;
+  StoriesFixture s;
   if (!load_stories(s, 4, 64)) return;
   Model once = s.model;
-  REQUIRE(run_pass("smooth-quant", once, {}, &s.calib.samples).is_ok());
+  REQUIRE(run_named_pass("smooth-quant", once, {}, &s.calib.samples).is_ok());
   Model twice = once;
-  auto r = run_pass("smooth-quant", twice, {}, &s.calib.samples);
+  auto r = run_named_pass("smooth-quant", twice, {}, &s.calib.samples);
   REQUIRE(r.is_ok());
   CHECK(count_ops(twice.graph, "Mul") == count_ops(once.graph, "Mul"));  // 1/s folds into the earlier Muls
   for (const char* w : {"model.layers.0.self_attn.q_proj.weight", "model.layers.3.mlp.down_proj.weight", "lm_head.weight"}) {
@@ -235,7 +183,7 @@ TEST_CASE("smooth-quant folds into LayerNormalization scale and bias, copies sha
       f[in] = v;
     }
   Model sm = m;
-  auto r = run_pass("smooth-quant", sm, {}, &calib);
+  auto r = run_named_pass("smooth-quant", sm, {}, &calib);
   REQUIRE(r.is_ok());
   CHECK(r->rewrites == 3);
   REQUIRE(verify(sm.graph).is_ok());
@@ -264,14 +212,14 @@ TEST_CASE("smooth-quant folds into LayerNormalization scale and bias, copies sha
       CHECK(std::fabs((*y0)[o].data<float>()[i] - (*y1)[o].data<float>()[i]) < 1e-4);
   // fold-only leaves z's group alone.
   Model fo = m;
-  auto rf = run_pass("smooth-quant", fo, {{"fold-only", "1"}}, &calib);
+  auto rf = run_named_pass("smooth-quant", fo, {{"fold-only", "1"}}, &calib);
   REQUIRE(rf.is_ok());
   CHECK(rf->rewrites == 2);
   CHECK(count_ops(fo.graph, "Mul") == 0);
 }
 
 TEST_CASE("smooth-quant lowers int8-static perplexity on a model with activation outliers", "[passes][smoothquant][llama2c][eval]") {
-  Stories s;
+  StoriesFixture s;
   if (!load_stories(s)) return;
   const Model outliers = with_outliers(s.model);
   const double base = perplexity_of(s.model, s.eval_tokens);
@@ -280,10 +228,10 @@ TEST_CASE("smooth-quant lowers int8-static perplexity on a model with activation
   auto quantized = [&](const Model& src, bool smooth, const char* pass) {
     Model m = src;
     if (smooth) {
-      auto r = run_pass("smooth-quant", m, {{"alpha", "0.5"}}, &s.calib.samples);
+      auto r = run_named_pass("smooth-quant", m, {{"alpha", "0.5"}}, &s.calib.samples);
       REQUIRE(r.is_ok());
     }
-    auto r = run_pass(pass, m, {}, &s.calib.samples);
+    auto r = run_named_pass(pass, m, {}, &s.calib.samples);
     REQUIRE(r.is_ok());
     REQUIRE(r->rewrites >= 36);  // + the embedding Gather for int8-dynamic
     REQUIRE(verify(m.graph).is_ok());
@@ -306,21 +254,21 @@ TEST_CASE("smooth-quant lowers int8-static perplexity on a model with activation
 }
 
 TEST_CASE("smooth-quant bad input", "[passes][smoothquant][llama2c]") {
-  Stories s;
+  StoriesFixture s;
   if (!load_stories(s, 1, 16)) return;
   Model m = s.model;
-  auto none = run_pass("smooth-quant", m, {}, nullptr);
+  auto none = run_named_pass("smooth-quant", m, {}, nullptr);
   REQUIRE(!none.is_ok());
   CHECK(none.status().message().find("needs --calib DATA") != std::string::npos);
   const std::vector<Feeds> empty;
-  auto e = run_pass("smooth-quant", m, {}, &empty);
+  auto e = run_named_pass("smooth-quant", m, {}, &empty);
   REQUIRE(!e.is_ok());
   CHECK(e.status().message().find("empty") != std::string::npos);
-  auto a = run_pass("smooth-quant", m, {{"alpha", "1.5"}}, &s.calib.samples);
+  auto a = run_named_pass("smooth-quant", m, {{"alpha", "1.5"}}, &s.calib.samples);
   REQUIRE(!a.is_ok());
   CHECK(a.status().message().find("1.5") != std::string::npos);
-  CHECK(!run_pass("smooth-quant", m, {{"alpha", "-0.1"}}, &s.calib.samples).is_ok());
-  CHECK(!run_pass("smooth-quant", m, {{"alpha", "half"}}, &s.calib.samples).is_ok());
-  CHECK(!run_pass("smooth-quant", m, {{"op-types", "Conv"}}, &s.calib.samples).is_ok());
+  CHECK(!run_named_pass("smooth-quant", m, {{"alpha", "-0.1"}}, &s.calib.samples).is_ok());
+  CHECK(!run_named_pass("smooth-quant", m, {{"alpha", "half"}}, &s.calib.samples).is_ok());
+  CHECK(!run_named_pass("smooth-quant", m, {{"op-types", "Conv"}}, &s.calib.samples).is_ok());
   CHECK(count_ops(m.graph, "Mul") == count_ops(s.model.graph, "Mul"));  // untouched by the failures
 }

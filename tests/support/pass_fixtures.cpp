@@ -1,0 +1,65 @@
+#include "tests/support/pass_fixtures.h"
+
+#include <catch2/catch.hpp>
+
+#include "formats/llama2c_import.h"
+#include "formats/llama2c_tokenizer.h"
+#include "passes/registry.h"
+#include "runtime/eval.h"
+#include "tests/support/test_data.h"
+
+namespace llmc::testing {
+
+bool load_stories(StoriesFixture& s, int64_t samples, int64_t seq_len) {
+  const std::string bin = data_path("llama2c/stories260K.bin");
+  const std::string tok = data_path("llama2c/tok512.bin");
+  const std::string text = data_path("corpora/tinystories_val_prefix.txt");
+  if (bin.empty() || tok.empty() || text.empty()) return false;
+  auto m = import_llama2c(bin);
+  REQUIRE(m.is_ok());
+  s.model = std::move(m).value();
+  auto t = Llama2cTokenizer::from_file(tok);
+  REQUIRE(t.is_ok());
+  std::string prefix = read_text(text).substr(0, 60000);
+  prefix = prefix.substr(0, prefix.rfind('\n'));
+  const std::vector<int32_t> all = encode_lines(*t, prefix);
+  REQUIRE(all.size() > 8192);
+  s.eval_tokens.assign(all.begin(), all.begin() + 4096);
+  calib::CalibrationOptions o;
+  o.num_samples = samples;
+  o.seq_len = seq_len;
+  auto set = calib::calibration_from_tokens(s.model, std::vector<int32_t>(all.begin() + 4096, all.end()), o, "tinystories");
+  REQUIRE(set.is_ok());
+  s.calib = std::move(set).value();
+  return true;
+}
+
+Result<PassResult> run_named_pass(const std::string& name, Model& m, const PassOptions& o,
+                                  const std::vector<Feeds>* calibration) {
+  auto pass = make_pass(name);
+  REQUIRE(pass.is_ok());
+  PassContext ctx;
+  ctx.model_path = "test.onnx";
+  ctx.calibration = calibration;
+  ctx.threads = 2;
+  return pass.value()->run(m, o, ctx);
+}
+
+std::unique_ptr<rt::Decoder> decoder_for(const Model& m) {
+  auto s = rt::Session::create(std::make_shared<const Model>(m), {2});
+  REQUIRE(s.is_ok());
+  auto d = rt::Decoder::create(std::shared_ptr<rt::Session>(std::move(s).value()));
+  REQUIRE(d.is_ok());
+  return std::move(d).value();
+}
+
+double perplexity_of(const Model& m, const std::vector<int32_t>& tokens) {
+  auto d = decoder_for(m);
+  rt::WindowOptions w;
+  w.ctx = 256;
+  auto r = rt::perplexity(*d, tokens, w);
+  REQUIRE(r.is_ok());
+  return r->perplexity();
+}
+
+}  // namespace llmc::testing

@@ -1,0 +1,31 @@
+// Shared by the pass tests: the real stories260K model with evaluation tokens and a calibration
+// set, running a pass by name, and measuring a model with the runtime.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "calibration/calibration_data.h"
+#include "passes/pass.h"
+#include "runtime/decoder.h"
+
+namespace llmc::testing {
+
+struct StoriesFixture {
+  Model model;
+  std::vector<int32_t> eval_tokens;  // the first 4096 tokens of the TinyStories prefix
+  calib::CalibrationSet calib;       // windows from the tokens after them
+};
+
+// False (after data_path's skip / CI failure) when the real data is missing.
+bool load_stories(StoriesFixture& s, int64_t samples = 8, int64_t seq_len = 128);
+
+// Runs the registered pass `name` with a 2-thread context.
+Result<PassResult> run_named_pass(const std::string& name, Model& m, const PassOptions& o,
+                                  const std::vector<Feeds>* calibration = nullptr);
+
+std::unique_ptr<rt::Decoder> decoder_for(const Model& m);
+// Perplexity over non-overlapping 256-token windows.
+double perplexity_of(const Model& m, const std::vector<int32_t>& tokens);
+
+}  // namespace llmc::testing
