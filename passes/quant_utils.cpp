@@ -1,12 +1,22 @@
 #include "passes/quant_utils.h"
 
+#include <mutex>
+
 #include <algorithm>
 #include <cmath>
 #include <sstream>
 
 namespace llmc {
 
-Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool per_tensor, const std::string& prefix) {
+namespace {
+// Round half to even for |x| < 2^22 (quantised values here are within +-255): adding 1.5 * 2^23
+// pushes the fraction out of the mantissa under the default rounding mode. std::nearbyint is a
+// libm call on baseline x86-64 and dominated quantising a 110M model.
+inline float round_even_small(float x) { return (x + 12582912.0f) - 12582912.0f; }
+}  // namespace
+
+Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool per_tensor, const std::string& prefix,
+                                        rt::ThreadPool* pool) {
   if (w.dtype() != DType::kF32 || w.dims().size() != 2)
     return invalid_input("weight '", w.name(), "' must be a 2-D float32 tensor, got ", dtype_name(w.dtype()), " ",
                          shape_str(w.dims()));
@@ -17,13 +27,24 @@ Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool pe
       return invalid_input("weight '", w.name(), "' holds ", std::isnan(p[i]) ? "NaN" : "Inf", " at [", i / N, ", ",
                            i % N, "]: refusing to quantise it");
   const int64_t channels = per_tensor ? 1 : N;
+  // Rows are split across the pool's threads; each slice keeps its own ranges, merged after.
+  auto over_rows = [&](auto&& fn) {
+    if (pool && K * N > (1 << 16)) pool->parallel_for(K, 1, fn);
+    else fn(0, K);
+  };
   std::vector<float> lo(channels, 0.f), hi(channels, 0.f);  // ranges always include 0
-  for (int64_t k = 0; k < K; ++k)
-    for (int64_t n = 0; n < N; ++n) {
-      const int64_t c = per_tensor ? 0 : n;
-      lo[c] = std::min(lo[c], p[k * N + n]);
-      hi[c] = std::max(hi[c], p[k * N + n]);
-    }
+  std::mutex merge_mu;
+  over_rows([&](int64_t k0, int64_t k1) {
+    std::vector<float> l(channels, 0.f), h(channels, 0.f);
+    for (int64_t k = k0; k < k1; ++k)
+      for (int64_t n = 0; n < N; ++n) {
+        const int64_t c = per_tensor ? 0 : n;
+        l[c] = std::min(l[c], p[k * N + n]);
+        h[c] = std::max(h[c], p[k * N + n]);
+      }
+    std::lock_guard<std::mutex> lock(merge_mu);
+    for (int64_t c = 0; c < channels; ++c) lo[c] = std::min(lo[c], l[c]), hi[c] = std::max(hi[c], h[c]);
+  });
   std::vector<float> scale(channels);
   std::vector<int8_t> zp8(channels, 0);
   std::vector<uint8_t> zpu(channels, 0);
@@ -34,7 +55,7 @@ Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool pe
     } else {
       const float range = hi[c] - lo[c];
       scale[c] = range > 0 ? range / 255.f : 1.f;
-      zpu[c] = static_cast<uint8_t>(std::clamp(std::nearbyint(-lo[c] / scale[c]), 0.f, 255.f));
+      zpu[c] = static_cast<uint8_t>(std::clamp(round_even_small(-lo[c] / scale[c]), 0.f, 255.f));
     }
   }
   QuantizedWeight q;
@@ -43,19 +64,23 @@ Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool pe
   q.scales = Tensor::from_vector(prefix + "_scale", DType::kF32, sdims, scale);
   if (symmetric) {
     std::vector<int8_t> v(static_cast<size_t>(K * N));
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t n = 0; n < N; ++n) {
-        const float s = scale[per_tensor ? 0 : n];
-        v[k * N + n] = static_cast<int8_t>(std::clamp(std::nearbyint(p[k * N + n] / s), -127.f, 127.f));
-      }
+    over_rows([&](int64_t k0, int64_t k1) {
+      for (int64_t k = k0; k < k1; ++k)
+        for (int64_t n = 0; n < N; ++n) {
+          const float s = scale[per_tensor ? 0 : n];
+          v[k * N + n] = static_cast<int8_t>(std::clamp(round_even_small(p[k * N + n] / s), -127.f, 127.f));
+        }
+    });
     q.values = Tensor::from_vector(prefix + "_quantized", DType::kI8, {K, N}, v);
   } else {
     std::vector<uint8_t> v(static_cast<size_t>(K * N));
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t n = 0; n < N; ++n) {
-        const int64_t c = per_tensor ? 0 : n;
-        v[k * N + n] = static_cast<uint8_t>(std::clamp(std::nearbyint(p[k * N + n] / scale[c]) + zpu[c], 0.f, 255.f));
-      }
+    over_rows([&](int64_t k0, int64_t k1) {
+      for (int64_t k = k0; k < k1; ++k)
+        for (int64_t n = 0; n < N; ++n) {
+          const int64_t c = per_tensor ? 0 : n;
+          v[k * N + n] = static_cast<uint8_t>(std::clamp(round_even_small(p[k * N + n] / scale[c]) + zpu[c], 0.f, 255.f));
+        }
+    });
     q.values = Tensor::from_vector(prefix + "_quantized", DType::kU8, {K, N}, v);
     q.zero_points = Tensor::from_vector(prefix + "_zero_point", DType::kU8, sdims, zpu);
   }

@@ -9,6 +9,7 @@
 
 #include "ir/graph.h"
 #include "passes/pass.h"
+#include "runtime/thread_pool.h"
 
 namespace llmc {
 
@@ -23,7 +24,9 @@ struct QuantizedWeight {
 // Symmetric int8: scale = absmax / 127, zero point 0. Asymmetric uint8: range widened to hold
 // 0, scale = (max - min) / 255, zp = round(-min / scale). Per column unless per_tensor.
 // Fails naming the tensor when it holds NaN or Inf.
-Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool per_tensor, const std::string& prefix);
+// `pool` (optional) splits the work by rows.
+Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool per_tensor, const std::string& prefix,
+                                        rt::ThreadPool* pool = nullptr);
 
 // Symmetric int8 per channel along `axis` of a 2-D weight: 1 = columns of [K, N] (MatMul),
 // 0 = rows (a [N, K] Gemm weight with transB, or an embedding table whose row scale travels

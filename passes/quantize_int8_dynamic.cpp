@@ -72,6 +72,7 @@ std::string unsuitable_gather(const Graph& g, const Node& n, const Tensor** tabl
 Result<PassResult> QuantizeInt8Dynamic::run(Model& model, const PassOptions& options, PassContext& context) {
   LLMC_ASSIGN_OR_RETURN(Options opt, parse(options));
   LLMC_ASSIGN_OR_RETURN(NodeFilter filter, NodeFilter::parse(opt.exclude));
+  rt::ThreadPool pool(context.threads);
   Graph& g = model.graph;
   PassResult result;
   result.bytes_before = initializer_bytes(model);
@@ -162,7 +163,7 @@ Result<PassResult> QuantizeInt8Dynamic::run(Model& model, const PassOptions& opt
     const bool trans = n.op_type == "Gemm" && n.attr_int("transB", 0) != 0;
     const std::string key = w->name() + (trans ? "^T" : "");
     if (!weights.count(key)) {  // a weight shared by several nodes is quantised once
-      auto q = quantize_weight(trans ? transpose_2d(*w) : *w, opt.symmetric, opt.per_tensor, w->name());
+      auto q = quantize_weight(trans ? transpose_2d(*w) : *w, opt.symmetric, opt.per_tensor, w->name(), &pool);
       if (!q.is_ok()) return q.status().with_context(context.model_path + ": node '" + n.name + "'");
       Registered r;
       r.values = add_init(std::move(q->values));
