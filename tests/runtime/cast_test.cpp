@@ -18,14 +18,7 @@ using testing::make_node;
 using testing::make_value;
 using testing::run_node;
 
-const rt::KernelRegistry& reg() {
-  static const rt::KernelRegistry r = [] {
-    rt::KernelRegistry k;
-    rt::register_cast_kernels(k);
-    return k;
-  }();
-  return r;
-}
+const rt::KernelRegistry& reg() { return rt::builtin_kernels(); }
 
 const std::vector<DType> kTypes = {DType::kF32, DType::kF64, DType::kF16, DType::kBF16, DType::kI8,
                                    DType::kU8,  DType::kI16, DType::kU16, DType::kI32, DType::kU32,

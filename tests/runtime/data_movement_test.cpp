@@ -21,15 +21,7 @@ using rt::Value;
 
 namespace {
 
-const rt::KernelRegistry& reg() {
-  static const rt::KernelRegistry r = [] {
-    rt::KernelRegistry k;
-    rt::register_data_movement_kernels(k);
-    rt::register_gather_pad_kernels(k);
-    return k;
-  }();
-  return r;
-}
+const rt::KernelRegistry& reg() { return rt::builtin_kernels(); }
 
 // Random bytes, so every element is distinguishable whatever the dtype.
 Value rand_value(DType t, std::vector<int64_t> shape, uint32_t seed) {

@@ -15,13 +15,6 @@ using namespace llmc::testing;
 
 namespace {
 
-std::vector<float> random_floats(size_t n, std::mt19937& rng) {
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = u(rng);
-  return v;
-}
-
 // |got - exact| <= 1e-5 * sum_k |a_ik b_kj| + 1e-7: float32 accumulation error bound.
 void check_gemm(int64_t M, int64_t N, int64_t K, bool accumulate, ThreadPool* pool, std::mt19937& rng) {
   const int64_t lda = K + 3, ldb = N + 5, ldc = N + 1;  // strided, to catch stride mix-ups
@@ -65,8 +58,7 @@ TEST_CASE("sgemm matches float64 on odd sizes for every ISA variant", "[runtime]
 }
 
 TEST_CASE("MatMul kernel: 1-D promotion and batch broadcasting", "[runtime][matmul]") {
-  KernelRegistry r;
-  register_matmul_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(3);
   struct Case { std::vector<int64_t> a, b, y; };
   const Case cases[] = {
@@ -112,8 +104,7 @@ TEST_CASE("MatMul kernel: 1-D promotion and batch broadcasting", "[runtime][matm
 }
 
 TEST_CASE("Gemm kernel: transposes, alpha, beta, broadcast C", "[runtime][matmul]") {
-  KernelRegistry r;
-  register_matmul_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(5);
   for (int ta = 0; ta < 2; ++ta)
     for (int tb = 0; tb < 2; ++tb)
@@ -162,8 +153,7 @@ void require_half_close(uint16_t got, double exact, double mag) {
 }  // namespace
 
 TEST_CASE("MatMul float16: 1-D promotion, batch broadcasting, transposed B", "[runtime][matmul][hgemm]") {
-  KernelRegistry r;
-  register_matmul_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(13);
   struct Case { std::vector<int64_t> a, b, y; };
   const Case cases[] = {
@@ -234,8 +224,7 @@ TEST_CASE("MatMul float16: 1-D promotion, batch broadcasting, transposed B", "[r
 }
 
 TEST_CASE("Gemm float16: transposes, alpha, beta, broadcast C", "[runtime][matmul][hgemm]") {
-  KernelRegistry r;
-  register_matmul_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(17);
   for (int ta = 0; ta < 2; ++ta)
     for (int tb = 0; tb < 2; ++tb)

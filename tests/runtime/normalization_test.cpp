@@ -14,13 +14,6 @@ using namespace llmc::testing;
 
 namespace {
 
-std::vector<float> random_floats(int64_t n, std::mt19937& rng, float lo = -2.f, float hi = 2.f) {
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = u(rng);
-  return v;
-}
-
 // Softmax (or log-softmax) over the middle dim of [outer, r, inner], in double.
 std::vector<double> ref_softmax(const std::vector<float>& x, int64_t outer, int64_t r, int64_t inner, bool log) {
   std::vector<double> y(x.size());
@@ -72,8 +65,7 @@ NormRef ref_norm(const std::vector<double>& x, int64_t m, int64_t n, bool center
 }  // namespace
 
 TEST_CASE("Softmax / LogSoftmax opset 13 along any axis", "[runtime][softmax]") {
-  KernelRegistry r;
-  register_normalization_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(1);
   for (int64_t len : {1, 3, 17, 63, 257})
     for (int axis = 0; axis < 3; ++axis)
@@ -92,8 +84,7 @@ TEST_CASE("Softmax / LogSoftmax opset 13 along any axis", "[runtime][softmax]") 
 }
 
 TEST_CASE("Softmax / LogSoftmax before opset 13 flatten to 2-D at axis", "[runtime][softmax]") {
-  KernelRegistry r;
-  register_normalization_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(2);
   const std::vector<int64_t> shape{2, 3, 17};
   const auto x = random_floats(102, rng, -5.f, 5.f);
@@ -118,8 +109,7 @@ TEST_CASE("Softmax / LogSoftmax before opset 13 flatten to 2-D at axis", "[runti
 }
 
 TEST_CASE("Softmax is stable on large values; float64 and float16; errors", "[runtime][softmax]") {
-  KernelRegistry r;
-  register_normalization_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   const std::vector<float> big{10000.f, 10001.f, 10002.f, -INFINITY};
   for (bool log : {false, true}) {
     auto out = run_node(r, make_node(log ? "LogSoftmax" : "Softmax", 1, 1), {make_value(DType::kF32, {1, 4}, big)}, 13);
@@ -132,7 +122,7 @@ TEST_CASE("Softmax is stable on large values; float64 and float16; errors", "[ru
   CHECK(std::isnan(nan.value()[0].data<float>()[0]));
   CHECK(nan.value()[0].data<float>()[3] == 0.5f);
   std::mt19937 rng(3);
-  const auto x = random_floats(3 * 63, rng);
+  const auto x = random_floats(3 * 63, rng, -2.f, 2.f);
   auto d = run_node(r, make_node("Softmax", 1, 1), {make_value(DType::kF64, {3, 63}, std::vector<double>(x.begin(), x.end()))}, 13);
   REQUIRE(d.is_ok());
   REQUIRE(d.value()[0].dtype() == DType::kF64);
@@ -152,8 +142,7 @@ TEST_CASE("Softmax is stable on large values; float64 and float16; errors", "[ru
 }
 
 TEST_CASE("LayerNormalization: every axis, broadcast scale, optional bias and stats", "[runtime][layernorm]") {
-  KernelRegistry r;
-  register_normalization_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(4);
   for (int64_t len : {1, 3, 17, 63, 257})
     for (int axis = 0; axis < 3; ++axis)
@@ -164,7 +153,7 @@ TEST_CASE("LayerNormalization: every axis, broadcast scale, optional bias and st
         const int64_t n = shape_numel(norm_shape), m = shape_numel(shape) / n;
         std::vector<int64_t> sshape = variant == 2 ? std::vector<int64_t>{len} : norm_shape;
         if (variant == 2 && axis == 0) sshape = {1, 1, len};
-        const auto sf = random_floats(shape_numel(sshape), rng, 0.5f, 1.5f), bf = random_floats(n, rng);
+        const auto sf = random_floats(shape_numel(sshape), rng, 0.5f, 1.5f), bf = random_floats(n, rng, -2.f, 2.f);
         std::vector<double> scale(n), bias;
         for (int64_t i = 0; i < n; ++i) scale[i] = variant == 2 ? sf[i % len] : sf[i];
         if (variant != 1) bias.assign(bf.begin(), bf.end());
@@ -204,8 +193,7 @@ TEST_CASE("LayerNormalization: every axis, broadcast scale, optional bias and st
 }
 
 TEST_CASE("RMSNormalization and SimplifiedLayerNormalization", "[runtime][layernorm]") {
-  KernelRegistry r;
-  register_normalization_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(5);
   for (int64_t len : {1, 3, 17, 63, 257})
     for (int axis : {1, 2, -1}) {
@@ -249,16 +237,15 @@ TEST_CASE("RMSNormalization and SimplifiedLayerNormalization", "[runtime][layern
 }
 
 TEST_CASE("SkipLayerNormalization and SkipSimplifiedLayerNormalization (com.microsoft)", "[runtime][layernorm]") {
-  KernelRegistry r;
-  register_normalization_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(6);
   for (int64_t len : {1, 3, 17, 63, 257})
     for (bool center : {false, true})
       for (int variant = 0; variant < 2; ++variant) {  // 0: full skip, bias, beta; 1: 2-D skip, no bias/beta
         const std::vector<int64_t> shape{2, 3, len};
         const std::vector<int64_t> skip_shape = variant ? std::vector<int64_t>{3, len} : shape;
-        const auto xf = random_floats(shape_numel(shape), rng), sk = random_floats(shape_numel(skip_shape), rng);
-        const auto g = random_floats(len, rng, 0.5f, 1.5f), be = random_floats(len, rng), bi = random_floats(len, rng);
+        const auto xf = random_floats(shape_numel(shape), rng, -2.f, 2.f), sk = random_floats(shape_numel(skip_shape), rng, -2.f, 2.f);
+        const auto g = random_floats(len, rng, 0.5f, 1.5f), be = random_floats(len, rng, -2.f, 2.f), bi = random_floats(len, rng, -2.f, 2.f);
         std::vector<double> sum(xf.size());
         for (size_t i = 0; i < sum.size(); ++i)
           sum[i] = double(xf[i]) + sk[variant ? i % (3 * len) : i] + (variant ? 0.0 : bi[i % len]);
@@ -287,8 +274,7 @@ TEST_CASE("SkipLayerNormalization and SkipSimplifiedLayerNormalization (com.micr
 }
 
 TEST_CASE("Softmax and norms on tensors big enough to run multi-threaded", "[runtime][softmax][layernorm]") {
-  KernelRegistry r;
-  register_normalization_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(7);
   const auto x = random_floats(129 * 1025, rng, -8.f, 8.f);
   auto sm = run_node(r, make_node("Softmax", 1, 1), {make_value(DType::kF32, {129, 1025}, x)}, 13);
@@ -297,7 +283,7 @@ TEST_CASE("Softmax and norms on tensors big enough to run multi-threaded", "[run
   auto mid = run_node(r, make_node("LogSoftmax", 1, 1, {Attribute::make_int("axis", 1)}), {make_value(DType::kF32, {3, 1025, 43}, x)}, 13);
   REQUIRE(mid.is_ok());
   check_close(mid.value()[0], ref_softmax(x, 3, 1025, 43, true), 1e-5, 1e-5);
-  const auto s = random_floats(1025, rng, 0.5f, 1.5f), b = random_floats(1025, rng);
+  const auto s = random_floats(1025, rng, 0.5f, 1.5f), b = random_floats(1025, rng, -2.f, 2.f);
   const std::vector<double> xd(x.begin(), x.end()), sd(s.begin(), s.end()), bd(b.begin(), b.end());
   auto ln = run_node(r, make_node("LayerNormalization", 3, 1), {make_value(DType::kF32, {129, 1025}, x),
                      make_value(DType::kF32, {1025}, s), make_value(DType::kF32, {1025}, b)}, 17);

@@ -165,9 +165,7 @@ std::vector<int64_t> ref_matmul_integer(const Value& a, const Value& b, const st
 }  // namespace
 
 TEST_CASE("MatMulInteger: batch broadcasting, zero points, types", "[runtime][qgemm]") {
-  KernelRegistry r;
-  register_quantize_kernels(r);
-  register_quantized_matmul_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(5);
   struct Case { std::vector<int64_t> a, b, y; };
   const Case cases[] = {
@@ -210,9 +208,7 @@ TEST_CASE("MatMulInteger: batch broadcasting, zero points, types", "[runtime][qg
 }
 
 TEST_CASE("MatMulInteger rejects bad inputs", "[runtime][qgemm]") {
-  KernelRegistry r;
-  register_quantize_kernels(r);
-  register_quantized_matmul_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(6);
   const Value a = bytes_value(DType::kU8, {3, 4}, rng), b = bytes_value(DType::kI8, {4, 2}, rng);
   auto node = make_node("MatMulInteger", 4, 1);
@@ -232,9 +228,7 @@ float half_round(float v) { return half_to_float(float_to_half(v)); }
 }  // namespace
 
 TEST_CASE("QLinearMatMul matches the float64 reference (float32 and float16 scales)", "[runtime][qgemm]") {
-  KernelRegistry r;
-  register_quantize_kernels(r);
-  register_quantized_matmul_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(8);
   for (bool f16 : {false, true})
     for (int types = 0; types < 4; ++types) {
@@ -276,9 +270,7 @@ TEST_CASE("QLinearMatMul matches the float64 reference (float32 and float16 scal
 }
 
 TEST_CASE("com.microsoft DynamicQuantizeMatMul and MatMulIntegerToFloat", "[runtime][qgemm]") {
-  KernelRegistry r;
-  register_quantize_kernels(r);
-  register_quantized_matmul_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(9);
   std::uniform_real_distribution<float> u(-2.f, 3.f);
   const int64_t M = 17, K = 63, N = 5;

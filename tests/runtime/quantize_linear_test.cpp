@@ -91,9 +91,7 @@ std::vector<Attribute> qattrs(const Setup& s, int axis_sign = 1) {
 }  // namespace
 
 TEST_CASE("QuantizeLinear matches the exact reference: granularities, types, ties, saturation", "[runtime][quantize]") {
-  KernelRegistry r;
-  register_quantize_kernels(r);
-  register_quantized_matmul_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(21);
   for (const QType& q : kQTypes)
     for (const Setup& s : setups()) {
@@ -126,9 +124,7 @@ TEST_CASE("QuantizeLinear matches the exact reference: granularities, types, tie
 }
 
 TEST_CASE("QuantizeLinear: arbitrary scales divide in float32; no zero point; opset forms", "[runtime][quantize]") {
-  KernelRegistry r;
-  register_quantize_kernels(r);
-  register_quantized_matmul_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(22);
   std::uniform_real_distribution<float> u(-300.f, 300.f), us(0.01f, 3.f);
   std::vector<float> x(257);
@@ -164,9 +160,7 @@ TEST_CASE("QuantizeLinear: arbitrary scales divide in float32; no zero point; op
 }
 
 TEST_CASE("DequantizeLinear matches the exact reference for every type and granularity", "[runtime][quantize]") {
-  KernelRegistry r;
-  register_quantize_kernels(r);
-  register_quantized_matmul_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(23);
   std::vector<QType> types(std::begin(kQTypes), std::end(kQTypes));
   types.push_back({DType::kI32, -100000, 100000});
@@ -200,9 +194,7 @@ TEST_CASE("DequantizeLinear matches the exact reference for every type and granu
 }
 
 TEST_CASE("DequantizeLinear and QuantizeLinear with float16 scales", "[runtime][quantize]") {
-  KernelRegistry r;
-  register_quantize_kernels(r);
-  register_quantized_matmul_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   const std::vector<uint16_t> s = {float_to_half(0.1f), float_to_half(3.0f)};
   const Value sv = make_value<uint16_t>(DType::kF16, {2}, s);
   const Value x = ints_value(DType::kI8, {2, 3}, {-128, 0, 127, 5, -5, 1});
@@ -226,9 +218,7 @@ TEST_CASE("DequantizeLinear and QuantizeLinear with float16 scales", "[runtime][
 }
 
 TEST_CASE("DynamicQuantizeLinear follows the spec (range with 0, round half to even)", "[runtime][quantize]") {
-  KernelRegistry r;
-  register_quantize_kernels(r);
-  register_quantized_matmul_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(24);
   for (int64_t n : {1, 3, 17, 63, 257, 40000})
     for (int kind = 0; kind < 4; ++kind) {
@@ -249,9 +239,7 @@ TEST_CASE("DynamicQuantizeLinear follows the spec (range with 0, round half to e
 }
 
 TEST_CASE("Quantize ops reject bad shapes, axes and types", "[runtime][quantize]") {
-  KernelRegistry r;
-  register_quantize_kernels(r);
-  register_quantized_matmul_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   const Value x = floats({2, 3}, {1, 2, 3, 4, 5, 6});
   const Value q = ints_value(DType::kU8, {2, 3}, {1, 2, 3, 4, 5, 6});
   auto Q = [&](std::vector<Attribute> a, std::vector<Value> in) { return run_node(r, make_node("QuantizeLinear", in.size(), 1, a), in, 21).is_ok(); };

@@ -15,13 +15,6 @@ using namespace llmc::testing;
 
 namespace {
 
-std::vector<float> random_floats(int64_t n, std::mt19937& rng, float lo = -1.f, float hi = 1.f) {
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(static_cast<size_t>(n));
-  for (auto& x : v) x = u(rng);
-  return v;
-}
-
 std::vector<double> as_doubles(const Value& v) {
   std::vector<double> out(static_cast<size_t>(v.numel()));
   if (v.dtype() == DType::kF16) {
@@ -99,8 +92,7 @@ const char* kReduceOps[] = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin",
 }  // namespace
 
 TEST_CASE("Reduce ops match float64 for every axis subset, both opset forms", "[runtime][reduce]") {
-  KernelRegistry r;
-  register_reduce_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(11);
   const std::vector<std::vector<int64_t>> shapes = {{257}, {3, 17}, {63, 1, 3}, {2, 3, 17, 5}, {1, 3, 1}};
   for (const auto& shape : shapes) {
@@ -138,8 +130,7 @@ TEST_CASE("Reduce ops match float64 for every axis subset, both opset forms", "[
 }
 
 TEST_CASE("Reduce accumulates float32 sums in double", "[runtime][reduce]") {
-  KernelRegistry r;
-  register_reduce_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(5);
   // LLM case: mean over the hidden dim, values with a large common offset.
   const int64_t rows = 63, hidden = 4097;
@@ -170,8 +161,7 @@ TEST_CASE("Reduce accumulates float32 sums in double", "[runtime][reduce]") {
 }
 
 TEST_CASE("Reduce on float64, int32, int64 and float16", "[runtime][reduce]") {
-  KernelRegistry r;
-  register_reduce_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(9);
   std::uniform_int_distribution<int> u(-1000, 1000);
   const std::vector<int64_t> shape{3, 17, 5};
@@ -209,8 +199,7 @@ TEST_CASE("Reduce on float64, int32, int64 and float16", "[runtime][reduce]") {
 }
 
 TEST_CASE("Reduce empty axes, noop_with_empty_axes and errors", "[runtime][reduce]") {
-  KernelRegistry r;
-  register_reduce_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   const std::vector<float> xf{1, 2, 3, 4, 5, 6};
   const Value x = make_value(DType::kF32, {2, 3}, xf);
   auto noop = run_reduce(r, "ReduceSum", x, {}, true, true, 1);
@@ -240,8 +229,7 @@ TEST_CASE("Reduce empty axes, noop_with_empty_axes and errors", "[runtime][reduc
 }
 
 TEST_CASE("ArgMax / ArgMin with ties, keepdims and select_last_index", "[runtime][reduce]") {
-  KernelRegistry r;
-  register_reduce_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(21);
   std::uniform_int_distribution<int> u(-4, 4);  // many ties
   for (int64_t len : {1, 3, 17, 63, 257})
@@ -289,8 +277,7 @@ TEST_CASE("ArgMax / ArgMin with ties, keepdims and select_last_index", "[runtime
 }
 
 TEST_CASE("CumSum: axis, exclusive, reverse, float32 and int64", "[runtime][reduce]") {
-  KernelRegistry r;
-  register_reduce_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(4);
   for (int64_t len : {1, 3, 17, 63, 257})
     for (int axis = 0; axis < 3; ++axis)
@@ -331,8 +318,7 @@ TEST_CASE("CumSum: axis, exclusive, reverse, float32 and int64", "[runtime][redu
 }
 
 TEST_CASE("TopK: largest/smallest, ties keep the lower index, K input and attribute", "[runtime][reduce]") {
-  KernelRegistry r;
-  register_reduce_kernels(r);
+  const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(8);
   std::uniform_int_distribution<int> u(-20, 20);
   for (int64_t len : {1, 3, 17, 63, 257})

@@ -18,14 +18,7 @@ using rt::Value;
 
 namespace {
 
-const rt::KernelRegistry& reg() {
-  static const rt::KernelRegistry r = [] {
-    rt::KernelRegistry k;
-    rt::register_shape_kernels(k);
-    return k;
-  }();
-  return r;
-}
+const rt::KernelRegistry& reg() { return rt::builtin_kernels(); }
 
 Value randf(std::vector<int64_t> shape, uint32_t seed) {
   std::mt19937 rng(seed);

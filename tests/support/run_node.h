@@ -1,5 +1,6 @@
 // Runs one node through a kernel registry without a Session: for kernel unit tests.
 #pragma once
+#include <random>
 #include <vector>
 
 #include "ir/graph.h"
@@ -15,6 +16,14 @@ Result<std::vector<rt::Value>> run_node(const rt::KernelRegistry& registry, cons
 // Convenience builders.
 Node make_node(const std::string& op, size_t num_inputs, size_t num_outputs,
                std::vector<Attribute> attributes = {}, const std::string& domain = "");
+// n floats uniform in [lo, hi) from `rng`.
+inline std::vector<float> random_floats(int64_t n, std::mt19937& rng, float lo = -1.f, float hi = 1.f) {
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
 template <typename T>
 rt::Value make_value(DType dtype, std::vector<int64_t> shape, const std::vector<T>& data) {
   rt::Value v = rt::Value::allocate(dtype, std::move(shape));
