@@ -9,6 +9,7 @@
 #include "runtime/kernels/kernel_util.h"
 #include "runtime/kernels/register.h"
 #include "tests/support/run_node.h"
+#include "tests/support/value_access.h"
 
 namespace llmc {
 namespace {
@@ -21,35 +22,8 @@ using testing::run_node;
 
 const rt::KernelRegistry& reg() { return rt::builtin_kernels(); }
 
-double get(const Value& v, int64_t i) {
-  switch (v.dtype()) {
-    case DType::kF32: return v.data<float>()[i];
-    case DType::kF64: return v.data<double>()[i];
-    case DType::kF16: return rt::half_to_float(v.data<uint16_t>()[i]);
-    case DType::kBF16: return rt::bf16_to_float(v.data<uint16_t>()[i]);
-    case DType::kI8: return v.data<int8_t>()[i];
-    case DType::kU8: return v.data<uint8_t>()[i];
-    case DType::kI32: return v.data<int32_t>()[i];
-    case DType::kI64: return static_cast<double>(v.data<int64_t>()[i]);
-    case DType::kBool: return v.data<bool>()[i];
-    default: FAIL("unexpected dtype"); return 0;
-  }
-}
-
-void set(Value& v, int64_t i, double x) {
-  switch (v.dtype()) {
-    case DType::kF32: v.mutable_data<float>()[i] = static_cast<float>(x); break;
-    case DType::kF64: v.mutable_data<double>()[i] = x; break;
-    case DType::kF16: v.mutable_data<uint16_t>()[i] = rt::float_to_half(static_cast<float>(x)); break;
-    case DType::kBF16: v.mutable_data<uint16_t>()[i] = rt::float_to_bf16(static_cast<float>(x)); break;
-    case DType::kI8: v.mutable_data<int8_t>()[i] = static_cast<int8_t>(x); break;
-    case DType::kU8: v.mutable_data<uint8_t>()[i] = static_cast<uint8_t>(x); break;
-    case DType::kI32: v.mutable_data<int32_t>()[i] = static_cast<int32_t>(x); break;
-    case DType::kI64: v.mutable_data<int64_t>()[i] = static_cast<int64_t>(x); break;
-    case DType::kBool: v.mutable_data<bool>()[i] = x != 0; break;
-    default: FAIL("unexpected dtype");
-  }
-}
+using testing::get;
+using testing::set;
 
 Value random_value(DType dt, const Shape& shape, std::mt19937& rng, double lo, double hi) {
   Value v = Value::allocate(dt, shape);
