@@ -87,6 +87,15 @@ Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool pe
   return q;
 }
 
+std::string weight_unsuitable(const Graph& g, const Node& n, size_t index, const Tensor** weight) {
+  const Tensor* w = g.find_initializer(n.inputs[index]);
+  if (!w || g.is_graph_input(n.inputs[index])) return "weight is not a constant initializer";
+  if (w->dtype() != DType::kF32) return "weight is " + dtype_name(w->dtype()) + ", not float32";
+  if (w->dims().size() != 2) return "weight is not 2-D " + shape_str(w->dims());
+  *weight = w;
+  return "";
+}
+
 Tensor transpose_2d(const Tensor& w) {
   const int64_t r = w.dims()[0], c = w.dims()[1];
   std::vector<float> t(static_cast<size_t>(r * c));

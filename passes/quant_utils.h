@@ -33,6 +33,10 @@ Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool pe
 // with each gathered row). The values keep w's layout.
 Result<QuantizedWeight> quantize_weight_along(const Tensor& w, int axis, bool per_tensor);
 
+// Why input `index` of `n` is not a constant 2-D float32 weight ("" when it is; sets *weight).
+// The messages are the per-node skip reasons the quantisation passes report.
+std::string weight_unsuitable(const Graph& g, const Node& n, size_t index, const Tensor** weight);
+
 // [r, c] float32 -> [c, r] float32 (same name).
 Tensor transpose_2d(const Tensor& w);
 

@@ -37,10 +37,8 @@ Result<Options> parse(const PassOptions& o) {
 // Why a MatMul/Gemm cannot take the int8 form, or "" when it can. Sets the weight tensor.
 std::string unsuitable(const Graph& g, const Node& n, const Tensor** weight) {
   if (n.inputs.size() < 2) return "has no weight input";
-  const Tensor* w = g.find_initializer(n.inputs[1]);
-  if (!w || g.is_graph_input(n.inputs[1])) return "weight is not a constant initializer";
-  if (w->dtype() != DType::kF32) return "weight is " + dtype_name(w->dtype()) + ", not float32";
-  if (w->dims().size() != 2) return "weight is not 2-D " + shape_str(w->dims());
+  const Tensor* w = nullptr;
+  if (std::string why = weight_unsuitable(g, n, 1, &w); !why.empty()) return why;
   if (n.op_type == "Gemm") {
     if (n.attr_int("transA", 0) != 0) return "Gemm with transA=1";
     if (n.attr_float("alpha", 1.f) != 1.f) return "Gemm with alpha != 1";

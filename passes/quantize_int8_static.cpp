@@ -56,10 +56,8 @@ Result<Options> parse(const PassOptions& o) {
 std::string unsuitable(const Graph& g, const Node& n, const Tensor** weight) {
   if (n.inputs.size() < 2 || n.inputs[0].empty()) return "has no activation or weight input";
   if (g.find_initializer(n.inputs[0]) && !g.is_graph_input(n.inputs[0])) return "activation input is a constant";
-  const Tensor* w = g.find_initializer(n.inputs[1]);
-  if (!w || g.is_graph_input(n.inputs[1])) return "weight is not a constant initializer";
-  if (w->dtype() != DType::kF32) return "weight is " + dtype_name(w->dtype()) + ", not float32";
-  if (w->dims().size() != 2) return "weight is not 2-D " + shape_str(w->dims());
+  const Tensor* w = nullptr;
+  if (std::string why = weight_unsuitable(g, n, 1, &w); !why.empty()) return why;
   *weight = w;
   return "";
 }

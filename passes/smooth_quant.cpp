@@ -45,10 +45,8 @@ Result<Options> parse(const PassOptions& o) {
 std::string unsuitable(const Graph& g, const Node& n, bool* trans, int64_t* channels) {
   if (n.inputs.size() < 2 || n.inputs[0].empty()) return "has no activation or weight input";
   if (g.find_initializer(n.inputs[0]) && !g.is_graph_input(n.inputs[0])) return "activation input is a constant";
-  const Tensor* w = g.find_initializer(n.inputs[1]);
-  if (!w || g.is_graph_input(n.inputs[1])) return "weight is not a constant initializer";
-  if (w->dtype() != DType::kF32) return "weight is " + dtype_name(w->dtype()) + ", not float32";
-  if (w->dims().size() != 2) return "weight is not 2-D " + shape_str(w->dims());
+  const Tensor* w = nullptr;
+  if (std::string why = weight_unsuitable(g, n, 1, &w); !why.empty()) return why;
   if (n.op_type == "Gemm" && n.attr_int("transA", 0) != 0) return "Gemm with transA=1";
   *trans = n.op_type == "Gemm" && n.attr_int("transB", 0) != 0;
   *channels = w->dims()[*trans ? 1 : 0];
