@@ -14,11 +14,14 @@ using namespace llmc;
 using llmc::testing::make_node;
 using llmc::testing::make_value;
 using llmc::testing::run_node;
+using llmc::testing::linear;
+using llmc::testing::run1;
+using llmc::testing::fails;
+
 using rt::Value;
 
 namespace {
 
-const rt::KernelRegistry& reg() { return rt::builtin_kernels(); }
 
 Value randf(std::vector<int64_t> shape, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -45,23 +48,6 @@ void check_map(const Value& y, const Value& x, const std::vector<int64_t>& want_
     const float want = src >= 0 ? x.data<float>()[src] : fill;
     if (y.data<float>()[i] != want) FAIL("mismatch at output element " << i << ": " << y.data<float>()[i] << " vs " << want);
   }
-}
-
-int64_t linear(const std::vector<int64_t>& idx, const std::vector<int64_t>& shape) {
-  int64_t l = 0;
-  for (size_t d = 0; d < shape.size(); ++d) l = l * shape[d] + idx[d];
-  return l;
-}
-
-Value run1(const Node& n, const std::vector<Value>& ins, int64_t opset) {
-  auto r = run_node(reg(), n, ins, opset);
-  INFO(r.status().message());
-  REQUIRE(r.is_ok());
-  return (*r)[0];
-}
-
-bool fails(const Node& n, const std::vector<Value>& ins, int64_t opset) {
-  return !run_node(reg(), n, ins, opset).is_ok();
 }
 
 // Input coordinate for output coordinate o on a dim of size n padded by (before, after);

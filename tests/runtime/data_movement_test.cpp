@@ -17,6 +17,10 @@ using namespace llmc;
 using llmc::testing::make_node;
 using llmc::testing::make_value;
 using llmc::testing::run_node;
+using llmc::testing::linear;
+using llmc::testing::run1;
+using llmc::testing::fails;
+
 using rt::Value;
 
 namespace {
@@ -52,23 +56,6 @@ void check_map(const Value& out, const Value& in, const std::vector<int64_t>& wa
                     static_cast<const uint8_t*>(in.raw()) + src * esz, esz) != 0)
       FAIL("mismatch at output element " << i << " (input element " << src << ")");
   }
-}
-
-int64_t linear(const std::vector<int64_t>& idx, const std::vector<int64_t>& shape) {
-  int64_t l = 0;
-  for (size_t d = 0; d < shape.size(); ++d) l = l * shape[d] + idx[d];
-  return l;
-}
-
-Value run1(const Node& n, const std::vector<Value>& ins, int64_t opset) {
-  auto r = run_node(reg(), n, ins, opset);
-  INFO(r.status().message());
-  REQUIRE(r.is_ok());
-  return (*r)[0];
-}
-
-bool fails(const Node& n, const std::vector<Value>& ins, int64_t opset) {
-  return !run_node(reg(), n, ins, opset).is_ok();
 }
 
 void check_transpose(DType t, const std::vector<int64_t>& shape, std::vector<int64_t> perm, uint32_t seed) {

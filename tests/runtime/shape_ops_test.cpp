@@ -14,6 +14,9 @@ using namespace llmc;
 using llmc::testing::make_node;
 using llmc::testing::make_value;
 using llmc::testing::run_node;
+using llmc::testing::run1;
+using llmc::testing::fails;
+
 using rt::Value;
 
 namespace {
@@ -33,18 +36,6 @@ Value i64s(std::vector<int64_t> v) { return make_value<int64_t>(DType::kI64, {in
 template <typename T>
 std::vector<T> vals(const Value& v) {
   return std::vector<T>(v.data<T>(), v.data<T>() + v.numel());
-}
-
-// Runs a one-output node, requiring success.
-Value run1(const Node& n, const std::vector<Value>& ins, int64_t opset) {
-  auto r = run_node(reg(), n, ins, opset);
-  INFO(r.status().message());
-  REQUIRE(r.is_ok());
-  return (*r)[0];
-}
-
-bool fails(const Node& n, const std::vector<Value>& ins, int64_t opset) {
-  return !run_node(reg(), n, ins, opset).is_ok();
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "tests/support/run_node.h"
 
+#include <catch2/catch.hpp>
+
 namespace llmc::testing {
 
 Result<std::vector<rt::Value>> run_node(const rt::KernelRegistry& registry, const Node& node,
@@ -12,6 +14,23 @@ Result<std::vector<rt::Value>> run_node(const rt::KernelRegistry& registry, cons
   rt::KernelContext ctx(node, opset, ptrs, pool, nullptr);
   LLMC_RETURN_IF_ERROR((*fn)(ctx));
   return std::move(ctx.outputs());
+}
+
+rt::Value run1(const Node& node, const std::vector<rt::Value>& inputs, int64_t opset) {
+  auto r = run_node(rt::builtin_kernels(), node, inputs, opset);
+  INFO(r.status().message());
+  REQUIRE(r.is_ok());
+  return (*r)[0];
+}
+
+bool fails(const Node& node, const std::vector<rt::Value>& inputs, int64_t opset) {
+  return !run_node(rt::builtin_kernels(), node, inputs, opset).is_ok();
+}
+
+int64_t linear(const std::vector<int64_t>& idx, const std::vector<int64_t>& shape) {
+  int64_t l = 0;
+  for (size_t d = 0; d < shape.size(); ++d) l = l * shape[d] + idx[d];
+  return l;
 }
 
 Node make_node(const std::string& op, size_t num_inputs, size_t num_outputs,

@@ -13,6 +13,13 @@ namespace llmc::testing {
 Result<std::vector<rt::Value>> run_node(const rt::KernelRegistry& registry, const Node& node,
                                         const std::vector<rt::Value>& inputs, int64_t opset);
 
+// The single output of `node` run through the built-in kernels; REQUIREs success.
+rt::Value run1(const Node& node, const std::vector<rt::Value>& inputs, int64_t opset);
+// True when the built-in kernel rejects the inputs.
+bool fails(const Node& node, const std::vector<rt::Value>& inputs, int64_t opset);
+// Row-major linear index of `idx` in `shape`.
+int64_t linear(const std::vector<int64_t>& idx, const std::vector<int64_t>& shape);
+
 // Convenience builders.
 Node make_node(const std::string& op, size_t num_inputs, size_t num_outputs,
                std::vector<Attribute> attributes = {}, const std::string& domain = "");
