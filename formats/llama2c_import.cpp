@@ -194,12 +194,11 @@ class LlamaGraph {
     const std::string kh = to_heads(a + "/Transpose_k", rope(a + "/rotary_k", k, c_.n_kv_heads));
     const std::string vh = to_heads(a + "/Transpose_v",
         b_.op("Reshape", a + "/Reshape_v", {v, b_.const_i64(a + "/shape_v", {0, 0, c_.n_kv_heads, hs}, {4})}));
-    const std::string axis2 = "axis";
     const std::string key_all = b_.op("Concat", a + "/Concat_key", {past_name(l, "key"), kh},
-                                      {Attribute::make_int(axis2, 2)});
+                                      {Attribute::make_int("axis", 2)});
     rename_output(key_all, present_name(l, "key"));
     const std::string value_all = b_.op("Concat", a + "/Concat_value", {past_name(l, "value"), vh},
-                                        {Attribute::make_int(axis2, 2)});
+                                        {Attribute::make_int("axis", 2)});
     rename_output(value_all, present_name(l, "value"));
     const std::string keys = repeat_kv(a + "/repeat_k", present_name(l, "key"));
     const std::string values = repeat_kv(a + "/repeat_v", present_name(l, "value"));

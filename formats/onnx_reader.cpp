@@ -28,8 +28,7 @@ namespace fs = std::filesystem;
 class ExternalFiles {
  public:
   explicit ExternalFiles(std::string model_path)
-      : model_path_(std::move(model_path)),
-        base_dir_(fs::path(model_path_).parent_path().string()) {}
+      : base_dir_(fs::path(model_path).parent_path().string()) {}
 
   Result<Tensor> view(const onnx::TensorProto& tp, DType dtype, std::vector<int64_t> dims) {
     std::string location;
@@ -75,7 +74,6 @@ class ExternalFiles {
   }
 
  private:
-  std::string model_path_;
   std::string base_dir_;
   std::map<std::string, std::shared_ptr<const MappedFile>> files_;
 };

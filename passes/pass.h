@@ -3,7 +3,6 @@
 // which layer was left alone and why. "Pattern does not apply" is changed = false, not an error.
 #pragma once
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
 #include <string>

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <atomic>
 #include <random>
 
 namespace llmc::rt {
@@ -38,10 +37,9 @@ double percentile(std::vector<double> v, double q) {
 double measure_read_bandwidth(ThreadPool& pool, size_t bytes) {
   const int64_t n = static_cast<int64_t>(bytes / sizeof(float));
   std::vector<float> buf(static_cast<size_t>(n), 1.0f);  // touched once: pages are resident
-  std::vector<double> sums(static_cast<size_t>(pool.size()) * 16);
+  volatile double sink = 0;  // the sums are stored, so the loops cannot be optimised away
   double best = 0;
   for (int pass = 0; pass < 4; ++pass) {
-    std::atomic<int> slot{0};
     const auto t0 = std::chrono::steady_clock::now();
     pool.parallel_for(pool.size(), 1, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
@@ -51,13 +49,13 @@ double measure_read_bandwidth(ThreadPool& pool, size_t bytes) {
           for (int j = 0; j < 16; ++j) acc[j] += buf[i + j];
         double s = 0;
         for (float v : acc) s += v;
-        sums[slot.fetch_add(1) * 16] = s;  // keeps the loop from being optimised away
+        sink = s;
       }
     });
     const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     best = std::max(best, bytes / sec);
   }
-  return sums[0] >= 0 ? best : best;
+  return best;
 }
 
 Result<BenchResult> bench_decoder(Decoder& model, const BenchOptions& o) {

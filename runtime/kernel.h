@@ -48,7 +48,7 @@ class KernelContext {
   const Tensor* attr_tensor(const std::string& name) const;
   bool has_attr(const std::string& name) const { return node_.find_attr(name) != nullptr; }
 
-  // "node 'name' (Op): <message>" errors.
+  // An invalid-input error for this node; the Session prefixes "node 'name' (Op): ".
   template <typename... Args>
   Status fail(const Args&... args) const {
     return invalid_input(args...);
