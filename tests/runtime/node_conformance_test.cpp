@@ -120,7 +120,7 @@ TEST_CASE("ONNX backend node tests pass for every claimed op", "[runtime][confor
   const std::string v112 = data_path("onnx-node-tests-v1.12");
   if (latest.empty() || v112.empty()) return;
   std::vector<fs::path> dirs;
-  for (const std::string root : {latest, v112, std::string("/usr/share/libonnx-testdata/data/node")})
+  for (const std::string& root : {latest, v112, std::string("/usr/share/libonnx-testdata/data/node")})
     if (fs::is_directory(root))
       for (const auto& e : fs::directory_iterator(root))
         if (fs::exists(e.path() / "model.onnx")) dirs.push_back(e.path());
