@@ -4,6 +4,7 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,26 @@ class KernelContext {
   std::vector<Value>& outputs() { return outputs_; }
   ThreadPool& pool() { return pool_; }
 
+  // What a session keeps for this node across runs: which inputs are constants (initializers),
+  // and one slot for data derived from them once (pre-packed weights). Without a session (a
+  // kernel run on its own), nothing is constant and nothing is cached.
+  void set_session_state(const std::vector<bool>* constant_inputs, std::shared_ptr<void>* cache) {
+    constant_inputs_ = constant_inputs;
+    cache_ = cache;
+  }
+  bool input_is_constant(size_t i) const {
+    return constant_inputs_ && i < constant_inputs_->size() && (*constant_inputs_)[i];
+  }
+  // The object built from constant inputs on this node's first run, or nullptr when there is
+  // no session. `build` returns std::shared_ptr<T> (or nullptr: nothing is cached, and it is
+  // asked again next run).
+  template <typename T, typename Build>
+  const T* cached(Build&& build) {
+    if (!cache_) return nullptr;
+    if (!*cache_) *cache_ = build();
+    return static_cast<const T*>(cache_->get());
+  }
+
   int64_t attr_int(const std::string& name, int64_t fallback) const { return node_.attr_int(name, fallback); }
   float attr_float(const std::string& name, float fallback) const { return node_.attr_float(name, fallback); }
   std::string attr_string(const std::string& name, const std::string& fallback) const;
@@ -61,6 +82,8 @@ class KernelContext {
   std::vector<Value> outputs_;
   ThreadPool& pool_;
   BufferPool* buffers_;
+  const std::vector<bool>* constant_inputs_ = nullptr;
+  std::shared_ptr<void>* cache_ = nullptr;
 };
 
 using KernelFn = std::function<Status(KernelContext&)>;

@@ -83,6 +83,12 @@ Status Session::plan() {
       if (sl >= 0) ++readers[sl];
   fold_transposes_into_matmul(readers);
   fold_dynamic_quant_matmul(readers);
+  // Constant: an initializer that is not also a graph input (those may be fed, overriding it).
+  std::vector<bool> constant(slot_of_.size());
+  for (size_t sl = 0; sl < constant.size(); ++sl) constant[sl] = !constants_[sl].empty();
+  for (const auto& in : g.inputs) constant[slot_of_.at(in.name)] = false;
+  for (Step& st : steps_)
+    for (int sl : st.inputs) st.constant_inputs.push_back(sl >= 0 && constant[sl]);
   // Last reader of each slot; graph outputs and constants are never released.
   std::vector<int> last(slot_of_.size(), -1);
   for (int i = 0; i < static_cast<int>(steps_.size()); ++i)
@@ -260,11 +266,12 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
     }
   }
   std::set<int> pinned(want.begin(), want.end());
-  for (const Step& st : steps_) {
+  for (Step& st : steps_) {
     std::vector<const Value*> ins;
     ins.reserve(st.inputs.size());
     for (int s : st.inputs) ins.push_back(s < 0 || slots[s].empty() ? nullptr : &slots[s]);
     KernelContext ctx(*st.node, st.opset, std::move(ins), pool_, &buffers_);
+    ctx.set_session_state(&st.constant_inputs, &st.cache);
     const auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     Status status = (*st.kernel)(ctx);
     if (profiling_) {

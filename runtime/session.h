@@ -53,6 +53,8 @@ class Session {
     std::vector<int> inputs;   // slot ids, -1 for omitted
     std::vector<int> outputs;  // slot ids, -1 for omitted
     std::vector<int> release;  // slots whose last reader is this step
+    std::vector<bool> constant_inputs;  // per input: an initializer
+    std::shared_ptr<void> cache;        // the kernel's data derived from constants (KernelContext::cached)
   };
 
   Session(std::shared_ptr<const Model> model, int threads);

@@ -96,6 +96,35 @@ void qgemm_reference(const QGemmArgs& p) {
   }
 }
 
+std::unique_ptr<QPackedB> qgemm_pack_b(const void* B, int64_t K, int64_t N, int64_t ldb, bool b_signed,
+                                       ThreadPool* pool) {
+  const QIsa isa = qgemm_active_isa();
+  const Variant& v = kVariants[static_cast<int>(isa)];
+  auto packed = std::make_unique<QPackedB>();
+  packed->isa = isa;
+  packed->K = K;
+  packed->N = N;
+  packed->Kp = (K + v.kg - 1) / v.kg * v.kg;
+  packed->nr = v.nr;
+  packed->panel_bytes = packed->Kp * v.nr * v.b_elem;
+  packed->b_signed = b_signed;
+  const int64_t panels = (N + v.nr - 1) / v.nr;
+  packed->data = AlignedBuffer(static_cast<size_t>(panels * packed->panel_bytes));
+  packed->colsum.assign(static_cast<size_t>(panels * v.nr), 0);
+  const auto* Bb = static_cast<const uint8_t*>(B);
+  const uint8_t flip = b_signed ? 0 : 0x80;
+  auto run = [&](int64_t p0, int64_t p1) {
+    for (int64_t pi = p0; pi < p1; ++pi) {
+      const int64_t j0 = pi * v.nr;
+      v.pack_b(K, Bb + j0, ldb, flip, std::min<int64_t>(v.nr, N - j0), packed->data.data() + pi * packed->panel_bytes,
+               packed->colsum.data() + j0);
+    }
+  };
+  if (pool && panels > 1) pool->parallel_for(panels, 1, run);
+  else run(0, panels);
+  return packed;
+}
+
 void qgemm(const QGemmArgs& p, ThreadPool* pool) {
   const int64_t M = p.M, N = p.N, K = p.K;
   if (M <= 0 || N <= 0) return;
@@ -120,7 +149,10 @@ void qgemm(const QGemmArgs& p, ThreadPool* pool) {
   for (int64_t n = 0; n < N; ++n) bz[n] = wrap(int64_t{p.b_zp ? p.b_zp[p.b_zp_per_col ? n : 0] : 0} + b_shift);
   const bool any_az = std::any_of(az.begin(), az.end(), [](int32_t z) { return z != 0; });
 
-  if (M == 1) {
+  const QPackedB* pk = p.packed_b;
+  if (pk && (pk->isa != qgemm_active_isa() || pk->K != K || pk->N != N || pk->b_signed != p.b_signed)) pk = nullptr;
+
+  if (M == 1 && !pk) {
     // Decode: stream B once, unpacked; threads take disjoint column ranges.
     thread_local std::vector<uint8_t> a;
     thread_local std::vector<int32_t> colsum;
@@ -169,20 +201,22 @@ void qgemm(const QGemmArgs& p, ThreadPool* pool) {
   const int32_t* bzd = bz.data();
   auto run = [&](int64_t t0, int64_t t1) {
     thread_local std::vector<uint8_t> packed;
-    packed.resize(static_cast<size_t>(Kp * nr * v.b_elem));
+    if (!pk) packed.resize(static_cast<size_t>(Kp * nr * v.b_elem));
     alignas(64) int32_t colsum[64], bzp[64];
     int64_t packed_panel = -1;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t pi = t / row_chunks, rc = t % row_chunks;
       const int64_t j0 = pi * nr, width = std::min(nr, N - j0);
+      const void* bpanel = pk ? pk->data.data() + pi * pk->panel_bytes : packed.data();
+      const int32_t* cs = pk ? pk->colsum.data() + j0 : colsum;
       if (pi != packed_panel) {
-        v.pack_b(K, B + j0, p.ldb, b_flip, width, packed.data(), colsum);
+        if (!pk) v.pack_b(K, B + j0, p.ldb, b_flip, width, packed.data(), colsum);
         for (int64_t j = 0; j < nr; ++j) bzp[j] = j < width ? bzd[j0 + j] : 0;
         packed_panel = pi;
       }
       const int64_t m0 = rc * rows, m1 = std::min(M, m0 + rows);
-      v.panel(m1 - m0, Kp, apd + m0 * Kp * v.a_elem, packed.data(), p.C + m0 * p.ldc + j0, p.ldc, width, azd + m0,
-              rad + m0, bzp, colsum);
+      v.panel(m1 - m0, Kp, apd + m0 * Kp * v.a_elem, bpanel, p.C + m0 * p.ldc + j0, p.ldc, width, azd + m0, rad + m0,
+              bzp, cs);
     }
   };
   const int64_t tasks = panels * row_chunks;

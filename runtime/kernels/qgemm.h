@@ -14,6 +14,10 @@
 // streams B unpacked at memory bandwidth.
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "runtime/aligned_buffer.h"
 
 #include "runtime/thread_pool.h"
 
@@ -27,6 +31,20 @@ QIsa qgemm_active_isa();
 void qgemm_force_isa(QIsa isa);  // clamped to qgemm_detected_isa()
 const char* qgemm_isa_name(QIsa isa);
 
+// B [K, N] packed for one variant's panel kernel: ceil(N / nr) panels of Kp·nr elements, and
+// the column sums of B (as mapped to int8) padded to whole panels.
+struct QPackedB {
+  QIsa isa = QIsa::kPortable;
+  int64_t K = 0, N = 0, Kp = 0, nr = 0, panel_bytes = 0;
+  bool b_signed = true;
+  AlignedBuffer data;
+  std::vector<int32_t> colsum;
+};
+
+// Packs B for the active variant (pool may be nullptr).
+std::unique_ptr<QPackedB> qgemm_pack_b(const void* B, int64_t K, int64_t N, int64_t ldb, bool b_signed,
+                                       ThreadPool* pool);
+
 struct QGemmArgs {
   int64_t M = 0, N = 0, K = 0;
   const void* A = nullptr;  // [M, K] with row stride lda (elements)
@@ -39,6 +57,9 @@ struct QGemmArgs {
   bool b_signed = true;           // int8 B (else uint8)
   const int32_t* b_zp = nullptr;  // nullptr: 0; else b_zp[0], or b_zp[n] when b_zp_per_col
   bool b_zp_per_col = false;
+  // Optional: B pre-packed by qgemm_pack_b (same K, N, signedness). Used instead of B when it
+  // was packed for the active variant; B is then not read.
+  const QPackedB* packed_b = nullptr;
   int32_t* C = nullptr;  // [M, N] with row stride ldc
   int64_t ldc = 0;
 };

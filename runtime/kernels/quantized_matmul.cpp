@@ -58,9 +58,11 @@ Status check_param(const Value* v, int64_t n, const char* what, const char* alon
                      ", is supported)");
 }
 
-// C[nbatch, M, N] (int32) = (A - a_zp) · (B - b_zp) for every batch.
-Status run_qmatmul(KernelContext& ctx, const QMatMul& s, const void* A, DType at, const Value* a_zp, const Value& b,
+// C[nbatch, M, N] (int32) = (A - a_zp) · (B - b_zp) for every batch. B is input `b_input` of
+// the node; a constant B is packed once and the session keeps it.
+Status run_qmatmul(KernelContext& ctx, const QMatMul& s, const void* A, DType at, const Value* a_zp, size_t b_input,
                    const Value* b_zp, int32_t* C) {
+  const Value& b = ctx.in(b_input);
   if (!is_8bit(at) || !is_8bit(b.dtype()))
     return unsupported("integer MatMul on ", dtype_name(at), " x ", dtype_name(b.dtype()), " (uint8/int8 only)");
   if (a_zp && a_zp->dtype() != at) return invalid_input("a_zero_point type differs from A");
@@ -95,6 +97,10 @@ Status run_qmatmul(KernelContext& ctx, const QMatMul& s, const void* A, DType at
     g.M = s.nbatch * s.M;
     g.A = Ab;
     g.B = Bb;
+    if (ctx.input_is_constant(b_input) && b.rank() >= 2)
+      g.packed_b = ctx.cached<QPackedB>([&] {
+        return std::shared_ptr<QPackedB>(qgemm_pack_b(Bb, s.K, s.N, s.N, g.b_signed, &ctx.pool()));
+      });
     g.C = C;
     qgemm(g, &ctx.pool());
     return Status::ok();
@@ -128,7 +134,7 @@ Status matmul_integer(KernelContext& ctx) {
   const Value& b = ctx.in(1);
   LLMC_ASSIGN_OR_RETURN(const QMatMul s, matmul_shapes(a, b));
   Value& y = ctx.output(0, DType::kI32, s.out_shape);
-  return run_qmatmul(ctx, s, a.raw(), a.dtype(), ctx.input(2), b, ctx.input(3), y.mutable_data<int32_t>());
+  return run_qmatmul(ctx, s, a.raw(), a.dtype(), ctx.input(2), 1, ctx.input(3), y.mutable_data<int32_t>());
 }
 
 // Per-tensor or per-row/column float parameter as float32 values (1 or n of them).
@@ -155,7 +161,7 @@ Status qlinear_matmul(KernelContext& ctx) {
   const DType st = ctx.in(1).dtype();
   Value& y = ctx.output(0, yzp.dtype(), s.out_shape);
   std::vector<int32_t> acc(static_cast<size_t>(s.nbatch * s.M * s.N));
-  LLMC_RETURN_IF_ERROR(run_qmatmul(ctx, s, a.raw(), a.dtype(), &ctx.in(2), b, &ctx.in(5), acc.data()));
+  LLMC_RETURN_IF_ERROR(run_qmatmul(ctx, s, a.raw(), a.dtype(), &ctx.in(2), 3, &ctx.in(5), acc.data()));
   // The ONNX reference: multiplier = a_scale * b_scale / y_scale in the scales' precision,
   // then rint(C * multiplier + y_zp) in float64, saturated.
   const QRange r = yzp.dtype() == DType::kU8 ? QRange{0, 255} : QRange{-128, 127};
@@ -216,7 +222,7 @@ Status dynamic_quantize_matmul(KernelContext& ctx) {
   Value azp = Value::allocate(DType::kU8, {});
   azp.mutable_data<uint8_t>()[0] = a_zp;
   std::vector<int32_t> acc(static_cast<size_t>(s.nbatch * s.M * s.N));
-  LLMC_RETURN_IF_ERROR(run_qmatmul(ctx, s, aq.data(), DType::kU8, &azp, b, ctx.input(3), acc.data()));
+  LLMC_RETURN_IF_ERROR(run_qmatmul(ctx, s, aq.data(), DType::kU8, &azp, 1, ctx.input(3), acc.data()));
   Value& y = ctx.output(0, DType::kF32, s.out_shape);
   return scale_to_float(ctx, s, acc, a_scale, bs, ctx.input(4), y);
 }
@@ -232,7 +238,7 @@ Status matmul_integer_to_float(KernelContext& ctx) {
   LLMC_ASSIGN_OR_RETURN(const auto as, float_param(ctx.in(2), 1, "a_scale", "tensor"));
   LLMC_ASSIGN_OR_RETURN(const auto bs, float_param(ctx.in(3), s.N, "b_scale", "column of B"));
   std::vector<int32_t> acc(static_cast<size_t>(s.nbatch * s.M * s.N));
-  LLMC_RETURN_IF_ERROR(run_qmatmul(ctx, s, a.raw(), a.dtype(), ctx.input(4), b, ctx.input(5), acc.data()));
+  LLMC_RETURN_IF_ERROR(run_qmatmul(ctx, s, a.raw(), a.dtype(), ctx.input(4), 1, ctx.input(5), acc.data()));
   Value& y = ctx.output(0, DType::kF32, s.out_shape);
   return scale_to_float(ctx, s, acc, as[0], bs, ctx.input(6), y);
 }

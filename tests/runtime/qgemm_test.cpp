@@ -8,6 +8,7 @@
 #include "runtime/kernels/kernel_util.h"
 #include "runtime/kernels/qgemm.h"
 #include "runtime/kernels/register.h"
+#include "runtime/session.h"
 #include "tests/support/run_node.h"
 
 using namespace llmc;
@@ -28,8 +29,10 @@ std::vector<uint8_t> random_bytes(size_t n, std::mt19937& rng) {
 }
 
 // zp_mode: 0 none, 1 scalar, 2 per row / per column; values within each operand's type range.
+// pack: B pre-packed by qgemm_pack_b for the variant `pack_isa` (the active one by default;
+// another one must be ignored and B read directly).
 void check_qgemm(int64_t M, int64_t N, int64_t K, bool a_signed, bool b_signed, int zp_mode, ThreadPool* pool,
-                 std::mt19937& rng) {
+                 std::mt19937& rng, bool pack = false, int pack_isa = -1) {
   const int64_t lda = K + 3, ldb = N + 5, ldc = N + 1;  // strided, to catch stride mix-ups
   auto A = random_bytes(M * lda, rng), B = random_bytes(K * ldb, rng);
   std::uniform_int_distribution<int> ua(a_signed ? -128 : 0, a_signed ? 127 : 255);
@@ -58,12 +61,20 @@ void check_qgemm(int64_t M, int64_t N, int64_t K, bool a_signed, bool b_signed, 
   p.C = want.data();
   qgemm_reference(p);
   p.C = got.data();
+  std::unique_ptr<QPackedB> packed;
+  if (pack) {
+    const QIsa active = qgemm_active_isa();
+    if (pack_isa >= 0) qgemm_force_isa(static_cast<QIsa>(pack_isa));
+    packed = qgemm_pack_b(B.data(), K, N, ldb, b_signed, pool);
+    qgemm_force_isa(active);
+    p.packed_b = packed.get();
+  }
   qgemm(p, pool);
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j <= N; ++j) {  // j == N: the padding between rows is never written
       if (got[i * ldc + j] == want[i * ldc + j]) continue;
       INFO("M=" << M << " N=" << N << " K=" << K << " a_signed=" << a_signed << " b_signed=" << b_signed
-                << " zp_mode=" << zp_mode << " i=" << i << " j=" << j << " isa=" << qgemm_isa_name(qgemm_active_isa()));
+                << " zp_mode=" << zp_mode << " packed=" << pack << " i=" << i << " j=" << j << " isa=" << qgemm_isa_name(qgemm_active_isa()));
       REQUIRE(got[i * ldc + j] == want[i * ldc + j]);
     }
 }
@@ -93,6 +104,29 @@ TEST_CASE("qgemm is exact on odd sizes for every ISA variant", "[runtime][qgemm]
     for (int c = 0; c < 12; ++c) check_qgemm(1, 2001, 301, c & 1, (c >> 1) & 1, c / 4, &pool, rng);
     check_qgemm(1, 1500, 4, true, true, 1, nullptr, rng);
     check_qgemm(2, 70, 0, false, true, 1, &pool, rng);  // K == 0: all zeros
+  }
+  qgemm_force_isa(qgemm_detected_isa());
+}
+
+TEST_CASE("qgemm with B pre-packed is exact for every ISA variant", "[runtime][qgemm]") {
+  std::mt19937 rng(12);
+  ThreadPool pool(2);
+  for (QIsa isa : kAllIsas) {
+    if (isa > qgemm_detected_isa()) continue;
+    qgemm_force_isa(isa);
+    int combo = 0;
+    for (int M : {1, 3, 17, 63})
+      for (int N : {1, 17, 63, 65, 257})
+        for (int K : {1, 3, 17, 63, 257}) {
+          const int c = combo++;
+          check_qgemm(M, N, K, c & 1, (c >> 1) & 1, c % 3, c % 2 ? &pool : nullptr, rng, true);
+        }
+    // Decode over many panels, threaded, every sign and zero-point mode.
+    for (int c = 0; c < 12; ++c) check_qgemm(1, 2001, 301, c & 1, (c >> 1) & 1, c / 4, &pool, rng, true);
+    // Packed for another variant: ignored, B read as given.
+    for (QIsa other : kAllIsas)
+      if (other != isa && other <= qgemm_detected_isa())
+        check_qgemm(5, 70, 33, true, true, 2, &pool, rng, true, static_cast<int>(other));
   }
   qgemm_force_isa(qgemm_detected_isa());
 }
@@ -308,5 +342,61 @@ TEST_CASE("com.microsoft DynamicQuantizeMatMul and MatMulIntegerToFloat", "[runt
                     {aq, b, make_value<float>(DType::kF32, {2}, {1.f, 2.f}), bsv}, 1).is_ok());
     CHECK(!run_node(r, make_node("DynamicQuantizeMatMul", 5, 1, {}, "com.microsoft"),
                     {a, b, bsv, bzp, make_value<float>(DType::kF32, {2}, {1.f, 2.f})}, 1).is_ok());
+  }
+}
+
+// The session packs a constant B once and reuses it; an initializer that is also a graph input
+// may be fed, so it is never packed (the fed weights must be used).
+TEST_CASE("session: DynamicQuantizeMatMul packs constant weights once, never fed ones", "[runtime][qgemm][session]") {
+  std::mt19937 rng(13);
+  const int64_t M = 3, K = 37, N = 70;
+  auto weights = [&] {
+    auto b = random_bytes(K * N, rng);
+    return Tensor::from_bytes("W", DType::kI8, {K, N}, b.data(), b.size());
+  };
+  auto tensor_info = [](const std::string& name, DType t, std::vector<int64_t> dims) {
+    ValueInfo v;
+    v.name = name;
+    v.type.kind = ValueType::Kind::kTensor;
+    v.type.elem = t;
+    v.type.has_shape = true;
+    for (int64_t d : dims) v.type.dims.push_back(Dim{d, "", ""});
+    return v;
+  };
+  for (bool w_is_input : {false, true}) {
+    Model m;
+    m.opset_imports = {{"", 17}, {"com.microsoft", 1}};
+    const Tensor w0 = weights();
+    m.graph.initializers.push_back(w0);
+    m.graph.initializers.push_back(Tensor::from_vector("S", DType::kF32, {}, std::vector<float>{0.02f}));
+    m.graph.inputs = {tensor_info("X", DType::kF32, {M, K})};
+    if (w_is_input) m.graph.inputs.push_back(tensor_info("W", DType::kI8, {K, N}));
+    m.graph.outputs = {tensor_info("Y", DType::kF32, {M, N})};
+    Node n;
+    n.name = "dqmm";
+    n.op_type = "DynamicQuantizeMatMul";
+    n.domain = "com.microsoft";
+    n.inputs = {"X", "W", "S"};
+    n.outputs = {"Y"};
+    m.graph.nodes = {n};
+    auto created = Session::create(std::make_shared<const Model>(m), {2});
+    REQUIRE(created.is_ok());
+    auto& session = *created.value();
+    for (int run = 0; run < 3; ++run) {
+      const Value x = make_value(DType::kF32, {M, K}, random_floats(M * K, rng));
+      std::map<std::string, Value> feeds{{"X", x}};
+      Tensor w = w0;
+      if (w_is_input && run > 0) {  // new weights each run
+        w = weights();
+        feeds["W"] = Value::copy_of(w);
+      }
+      auto got = session.run(feeds);
+      REQUIRE(got.is_ok());
+      // The same node run on its own (no session: nothing packed or cached).
+      const Value want = run1(n, {x, Value::copy_of(w), Value::copy_of(m.graph.initializers[1])}, 1);
+      const float* g = got.value()[0].data<float>();
+      const float* e = want.data<float>();
+      for (int64_t i = 0; i < M * N; ++i) REQUIRE(g[i] == e[i]);
+    }
   }
 }
