@@ -83,6 +83,7 @@ Status Session::plan() {
       if (sl >= 0) ++readers[sl];
   fold_transposes_into_matmul(readers);
   fold_dynamic_quant_matmul(readers);
+  fold_qdq_matmul();
   // Constant: an initializer that is not also a graph input (those may be fed, overriding it).
   std::vector<bool> constant(slot_of_.size());
   for (size_t sl = 0; sl < constant.size(); ++sl) constant[sl] = !constants_[sl].empty();
@@ -261,7 +262,7 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
       if (it == slot_of_.end()) return invalid_input("no value named '", name, "' in the model");
       if (folded_.count(it->second))
         return invalid_input("value '", name, "' is an intermediate the runtime fuses away (a Transpose folded into ",
-                             "its MatMul, or a step of the dynamic int8 MatMul pattern), so it is never materialised");
+                             "its MatMul, or a step of an int8 MatMul pattern), so it is never materialised");
       want.push_back(it->second);
     }
   }

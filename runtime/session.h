@@ -61,6 +61,7 @@ class Session {
   Status plan();
   void fold_transposes_into_matmul(const std::vector<int>& readers);
   void fold_dynamic_quant_matmul(const std::vector<int>& readers);
+  void fold_qdq_matmul();  // session_fold_qdq.cpp
   Status check_feed(const ValueInfo& info, const Value& v) const;
 
   std::shared_ptr<const Model> model_;

@@ -8,7 +8,6 @@
 #include "runtime/kernels/kernel_util.h"
 #include "runtime/kernels/qgemm.h"
 #include "runtime/kernels/register.h"
-#include "runtime/session.h"
 #include "tests/support/run_node.h"
 
 using namespace llmc;
@@ -345,58 +344,3 @@ TEST_CASE("com.microsoft DynamicQuantizeMatMul and MatMulIntegerToFloat", "[runt
   }
 }
 
-// The session packs a constant B once and reuses it; an initializer that is also a graph input
-// may be fed, so it is never packed (the fed weights must be used).
-TEST_CASE("session: DynamicQuantizeMatMul packs constant weights once, never fed ones", "[runtime][qgemm][session]") {
-  std::mt19937 rng(13);
-  const int64_t M = 3, K = 37, N = 70;
-  auto weights = [&] {
-    auto b = random_bytes(K * N, rng);
-    return Tensor::from_bytes("W", DType::kI8, {K, N}, b.data(), b.size());
-  };
-  auto tensor_info = [](const std::string& name, DType t, std::vector<int64_t> dims) {
-    ValueInfo v;
-    v.name = name;
-    v.type.kind = ValueType::Kind::kTensor;
-    v.type.elem = t;
-    v.type.has_shape = true;
-    for (int64_t d : dims) v.type.dims.push_back(Dim{d, "", ""});
-    return v;
-  };
-  for (bool w_is_input : {false, true}) {
-    Model m;
-    m.opset_imports = {{"", 17}, {"com.microsoft", 1}};
-    const Tensor w0 = weights();
-    m.graph.initializers.push_back(w0);
-    m.graph.initializers.push_back(Tensor::from_vector("S", DType::kF32, {}, std::vector<float>{0.02f}));
-    m.graph.inputs = {tensor_info("X", DType::kF32, {M, K})};
-    if (w_is_input) m.graph.inputs.push_back(tensor_info("W", DType::kI8, {K, N}));
-    m.graph.outputs = {tensor_info("Y", DType::kF32, {M, N})};
-    Node n;
-    n.name = "dqmm";
-    n.op_type = "DynamicQuantizeMatMul";
-    n.domain = "com.microsoft";
-    n.inputs = {"X", "W", "S"};
-    n.outputs = {"Y"};
-    m.graph.nodes = {n};
-    auto created = Session::create(std::make_shared<const Model>(m), {2});
-    REQUIRE(created.is_ok());
-    auto& session = *created.value();
-    for (int run = 0; run < 3; ++run) {
-      const Value x = make_value(DType::kF32, {M, K}, random_floats(M * K, rng));
-      std::map<std::string, Value> feeds{{"X", x}};
-      Tensor w = w0;
-      if (w_is_input && run > 0) {  // new weights each run
-        w = weights();
-        feeds["W"] = Value::copy_of(w);
-      }
-      auto got = session.run(feeds);
-      REQUIRE(got.is_ok());
-      // The same node run on its own (no session: nothing packed or cached).
-      const Value want = run1(n, {x, Value::copy_of(w), Value::copy_of(m.graph.initializers[1])}, 1);
-      const float* g = got.value()[0].data<float>();
-      const float* e = want.data<float>();
-      for (int64_t i = 0; i < M * N; ++i) REQUIRE(g[i] == e[i]);
-    }
-  }
-}

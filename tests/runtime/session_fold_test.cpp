@@ -1,0 +1,141 @@
+// What a Session does at plan time to integer MatMul patterns: constant int8 weights packed once
+// (never an initializer that may be fed), and the QDQ form around MatMul run as one integer
+// product, checked against float64 of the dequantized values.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <random>
+
+#include "runtime/session.h"
+#include "tests/support/run_node.h"
+
+using namespace llmc;
+using namespace llmc::rt;
+using namespace llmc::testing;
+
+namespace {
+
+ValueInfo tensor_info(const std::string& name, DType t, std::vector<int64_t> dims) {
+  ValueInfo v;
+  v.name = name;
+  v.type.kind = ValueType::Kind::kTensor;
+  v.type.elem = t;
+  v.type.has_shape = true;
+  for (int64_t d : dims) v.type.dims.push_back(Dim{d, "", ""});
+  return v;
+}
+
+Tensor random_int8(const std::string& name, std::vector<int64_t> dims, std::mt19937& rng) {
+  std::uniform_int_distribution<int> u(-128, 127);
+  std::vector<int8_t> v(static_cast<size_t>(shape_numel(dims)));
+  for (auto& x : v) x = static_cast<int8_t>(u(rng));
+  return Tensor::from_vector(name, DType::kI8, std::move(dims), v);
+}
+
+Node node(const std::string& name, const std::string& op, std::vector<std::string> in, std::vector<std::string> out,
+          const std::string& domain = "") {
+  Node n;
+  n.name = name;
+  n.op_type = op;
+  n.domain = domain;
+  n.inputs = std::move(in);
+  n.outputs = std::move(out);
+  return n;
+}
+
+std::unique_ptr<Session> session_for(const Model& m) {
+  auto s = Session::create(std::make_shared<const Model>(m), {2});
+  REQUIRE(s.is_ok());
+  return std::move(s).value();
+}
+
+}  // namespace
+
+// The session packs a constant B once and reuses it; an initializer that is also a graph input
+// may be fed, so it is never packed (the fed weights must be used).
+TEST_CASE("session: DynamicQuantizeMatMul packs constant weights once, never fed ones", "[runtime][qgemm][session]") {
+  std::mt19937 rng(13);
+  const int64_t M = 3, K = 37, N = 70;
+  auto weights = [&] { return random_int8("W", {K, N}, rng); };
+  for (bool w_is_input : {false, true}) {
+    Model m;
+    m.opset_imports = {{"", 17}, {"com.microsoft", 1}};
+    const Tensor w0 = weights();
+    m.graph.initializers.push_back(w0);
+    m.graph.initializers.push_back(Tensor::from_vector("S", DType::kF32, {}, std::vector<float>{0.02f}));
+    m.graph.inputs = {tensor_info("X", DType::kF32, {M, K})};
+    if (w_is_input) m.graph.inputs.push_back(tensor_info("W", DType::kI8, {K, N}));
+    m.graph.outputs = {tensor_info("Y", DType::kF32, {M, N})};
+    const Node n = node("dqmm", "DynamicQuantizeMatMul", {"X", "W", "S"}, {"Y"}, "com.microsoft");
+    m.graph.nodes = {n};
+    auto created = session_for(m);
+    auto& session = *created;
+    for (int run = 0; run < 3; ++run) {
+      const Value x = make_value(DType::kF32, {M, K}, random_floats(M * K, rng));
+      std::map<std::string, Value> feeds{{"X", x}};
+      Tensor w = w0;
+      if (w_is_input && run > 0) {  // new weights each run
+        w = weights();
+        feeds["W"] = Value::copy_of(w);
+      }
+      auto got = session.run(feeds);
+      REQUIRE(got.is_ok());
+      // The same node run on its own (no session: nothing packed or cached).
+      const Value want = run1(n, {x, Value::copy_of(w), Value::copy_of(m.graph.initializers[1])}, 1);
+      const float* g = got.value()[0].data<float>();
+      const float* e = want.data<float>();
+      for (int64_t i = 0; i < M * N; ++i) REQUIRE(g[i] == e[i]);
+    }
+  }
+}
+
+// X -> QuantizeLinear -> DequantizeLinear -> MatMul <- DequantizeLinear <- W (int8, per column):
+// folded into MatMulIntegerToFloat; the result equals float64 of the dequantized operands.
+// With a weight DequantizeLinear that feeds two MatMuls the pattern is left as written.
+TEST_CASE("session: QDQ around MatMul runs as one integer product", "[runtime][qgemm][session]") {
+  std::mt19937 rng(14);
+  const int64_t M = 5, K = 67, N = 33;
+  for (bool shared_weight_dq : {false, true}) {
+    INFO("shared weight DequantizeLinear: " << shared_weight_dq);
+    Model m;
+    m.opset_imports = {{"", 17}};
+    const Tensor w = random_int8("W", {K, N}, rng);
+    std::vector<float> ws(N);
+    for (auto& s : ws) s = std::uniform_real_distribution<float>(0.001f, 0.01f)(rng);
+    m.graph.initializers = {w, Tensor::from_vector("WS", DType::kF32, {N}, ws),
+                            Tensor::from_vector("XS", DType::kF32, {}, std::vector<float>{0.0078f}),
+                            Tensor::from_vector("XZ", DType::kU8, {}, std::vector<uint8_t>{131})};
+    m.graph.inputs = {tensor_info("X", DType::kF32, {M, K})};
+    m.graph.outputs = {tensor_info("Y", DType::kF32, {M, N})};
+    m.graph.nodes = {node("q", "QuantizeLinear", {"X", "XS", "XZ"}, {"Xq"}),
+                     node("dqx", "DequantizeLinear", {"Xq", "XS", "XZ"}, {"Xd"}),
+                     node("dqw", "DequantizeLinear", {"W", "WS"}, {"Wd"}),
+                     node("mm", "MatMul", {"Xd", "Wd"}, {"Y"})};
+    if (shared_weight_dq) {
+      m.graph.nodes.push_back(node("mm2", "MatMul", {"X", "Wd"}, {"Y2"}));
+      m.graph.outputs.push_back(tensor_info("Y2", DType::kF32, {M, N}));
+    }
+    auto session = session_for(m);
+    const Value x = make_value(DType::kF32, {M, K}, random_floats(M * K, rng));
+    auto got = session->run({{"X", x}});
+    REQUIRE(got.is_ok());
+    // float64 reference of the dequantized values; Xq = clamp(rint(x / s) + z) as QuantizeLinear.
+    const float* xp = x.data<float>();
+    const int8_t* wp = w.data_as<int8_t>();
+    double worst = 0, peak = 0;
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        double ref = 0;
+        for (int64_t k = 0; k < K; ++k) {
+          const float q = std::nearbyint(xp[i * K + k] / 0.0078f) + 131;
+          const double xd = (std::min(255.f, std::max(0.f, q)) - 131) * double(0.0078f);
+          ref += xd * (double(wp[k * N + j]) * ws[j]);
+        }
+        worst = std::max(worst, std::fabs(ref - got.value()[0].data<float>()[i * N + j]));
+        peak = std::max(peak, std::fabs(ref));
+      }
+    CHECK(worst / peak < 1e-6);
+    // Folded: the dequantized activation is never materialised, so it cannot be tapped.
+    auto tap = session->run({{"X", x}}, {"Xd"});
+    CHECK(tap.is_ok() == shared_weight_dq);
+  }
+}
