@@ -184,9 +184,10 @@ Status qlinear_matmul(KernelContext& ctx) {
   return Status::ok();
 }
 
-// Y = C * (a_scale * b_scale[n]) + bias[n], float32.
-Status scale_to_float(KernelContext& ctx, const QMatMul& s, const std::vector<int32_t>& acc, float a_scale,
-                      const std::vector<float>& bs, const Value* bias, Value& y) {
+// Y = C * (a_scale * b_scale[n]) + bias[n], float32, in place: the int32 products were written
+// into Y's own buffer (same element size), so no accumulator is allocated per call.
+Status scale_to_float(KernelContext& ctx, const QMatMul& s, float a_scale, const std::vector<float>& bs,
+                      const Value* bias, Value& y) {
   std::vector<float> btmp;
   const float* bias_f = nullptr;
   if (bias) {
@@ -195,14 +196,19 @@ Status scale_to_float(KernelContext& ctx, const QMatMul& s, const std::vector<in
                            shape_str(bias->shape()));
     bias_f = as_floats(*bias, btmp);
   }
-  std::vector<float> mult(static_cast<size_t>(s.N));
+  thread_local std::vector<float> mult;
+  mult.resize(static_cast<size_t>(s.N));
   for (int64_t n = 0; n < s.N; ++n) mult[n] = a_scale * bs[bs.size() > 1 ? n : 0];
   float* out = y.mutable_data<float>();
+  const float* mu = mult.data();
   const int64_t rows = s.nbatch * s.M, N = s.N;
   ctx.pool().parallel_for(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, N)), [&](int64_t r0, int64_t r1) {
     for (int64_t row = r0; row < r1; ++row)
-      for (int64_t n = 0; n < N; ++n)
-        out[row * N + n] = static_cast<float>(acc[row * N + n]) * mult[n] + (bias_f ? bias_f[n] : 0.0f);
+      for (int64_t n = 0; n < N; ++n) {
+        int32_t acc;  // the int32 product stored in this float's bytes (memcpy: no aliasing UB)
+        std::memcpy(&acc, out + row * N + n, sizeof acc);
+        out[row * N + n] = static_cast<float>(acc) * mu[n] + (bias_f ? bias_f[n] : 0.0f);
+      }
   });
   return Status::ok();
 }
@@ -215,16 +221,18 @@ Status dynamic_quantize_matmul(KernelContext& ctx) {
   if (a.dtype() != DType::kF32) return unsupported("DynamicQuantizeMatMul A of type ", dtype_name(a.dtype()));
   LLMC_ASSIGN_OR_RETURN(const QMatMul s, matmul_shapes(a, b));
   LLMC_ASSIGN_OR_RETURN(const auto bs, float_param(ctx.in(2), s.N, "b_scale", "column of B"));
-  std::vector<uint8_t> aq(static_cast<size_t>(a.numel()));
+  thread_local std::vector<uint8_t> aq;
+  aq.resize(static_cast<size_t>(a.numel()));
   float a_scale;
   uint8_t a_zp;
   dynamic_quantize(ctx.pool(), a.data<float>(), a.numel(), aq.data(), a_scale, a_zp);
   Value azp = Value::allocate(DType::kU8, {});
   azp.mutable_data<uint8_t>()[0] = a_zp;
-  std::vector<int32_t> acc(static_cast<size_t>(s.nbatch * s.M * s.N));
-  LLMC_RETURN_IF_ERROR(run_qmatmul(ctx, s, aq.data(), DType::kU8, &azp, 1, ctx.input(3), acc.data()));
   Value& y = ctx.output(0, DType::kF32, s.out_shape);
-  return scale_to_float(ctx, s, acc, a_scale, bs, ctx.input(4), y);
+  static_assert(sizeof(int32_t) == sizeof(float));
+  LLMC_RETURN_IF_ERROR(
+      run_qmatmul(ctx, s, aq.data(), DType::kU8, &azp, 1, ctx.input(3), reinterpret_cast<int32_t*>(y.mutable_data<float>())));
+  return scale_to_float(ctx, s, a_scale, bs, ctx.input(4), y);
 }
 
 // com.microsoft.MatMulIntegerToFloat(A, B, a_scale, b_scale, a_zero_point?, b_zero_point?, bias?).
@@ -237,10 +245,10 @@ Status matmul_integer_to_float(KernelContext& ctx) {
   if (ctx.in(2).numel() != 1) return unsupported("a_scale must be a scalar (per-tensor), got ", shape_str(ctx.in(2).shape()));
   LLMC_ASSIGN_OR_RETURN(const auto as, float_param(ctx.in(2), 1, "a_scale", "tensor"));
   LLMC_ASSIGN_OR_RETURN(const auto bs, float_param(ctx.in(3), s.N, "b_scale", "column of B"));
-  std::vector<int32_t> acc(static_cast<size_t>(s.nbatch * s.M * s.N));
-  LLMC_RETURN_IF_ERROR(run_qmatmul(ctx, s, a.raw(), a.dtype(), ctx.input(4), 1, ctx.input(5), acc.data()));
   Value& y = ctx.output(0, DType::kF32, s.out_shape);
-  return scale_to_float(ctx, s, acc, as[0], bs, ctx.input(6), y);
+  LLMC_RETURN_IF_ERROR(run_qmatmul(ctx, s, a.raw(), a.dtype(), ctx.input(4), 1, ctx.input(5),
+                                   reinterpret_cast<int32_t*>(y.mutable_data<float>())));
+  return scale_to_float(ctx, s, as[0], bs, ctx.input(6), y);
 }
 
 }  // namespace
