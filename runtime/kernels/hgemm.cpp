@@ -21,6 +21,7 @@ namespace llmc::rt {
             float* packed);                                                                     \
   void gemv_rows(int64_t K, const float* x, const uint16_t* B, int64_t ldb, float* y, int64_t N); \
   void dot_rows(int64_t N, int64_t K, const float* a, const uint16_t* Bt, int64_t ldbt, float* y); \
+  void gemv_packed(int64_t K, const float* x, const uint16_t* P, int64_t np, float* y);         \
   }
 HGEMM_DECLARE(hgemm_avx512)
 HGEMM_DECLARE(hgemm_avx2)
@@ -37,10 +38,11 @@ struct Variant {
   void (*pack)(int64_t, const uint16_t*, int64_t, int64_t, int64_t, float*);
   void (*gemv_rows)(int64_t, const float*, const uint16_t*, int64_t, float*, int64_t);
   void (*dot_rows)(int64_t, int64_t, const float*, const uint16_t*, int64_t, float*);
+  void (*gemv_packed)(int64_t, const float*, const uint16_t*, int64_t, float*);
 };
 
 #define HGEMM_VARIANT(ns) \
-  {ns::tile_cols, ns::panel, ns::to_float, ns::to_half, ns::pack, ns::gemv_rows, ns::dot_rows}
+  {ns::tile_cols, ns::panel, ns::to_float, ns::to_half, ns::pack, ns::gemv_rows, ns::dot_rows, ns::gemv_packed}
 const Variant kVariants[] = {
     HGEMM_VARIANT(hgemm_portable),
     HGEMM_VARIANT(hgemm_avx2),
@@ -152,8 +154,50 @@ void run(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uin
 
 }  // namespace
 
+std::unique_ptr<HPackedB> hgemm_pack_b(const uint16_t* B, int64_t K, int64_t N, int64_t ldb, ThreadPool* pool) {
+  auto packed = std::make_unique<HPackedB>();
+  packed->K = K;
+  packed->N = N;
+  const int64_t panels = (N + kHPanel - 1) / kHPanel;
+  packed->data = AlignedBuffer(static_cast<size_t>(panels * K * kHPanel * sizeof(uint16_t)));
+  auto* out = reinterpret_cast<uint16_t*>(packed->data.data());
+  auto run = [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t j0 = p * kHPanel, w = std::min(kHPanel, N - j0);
+      uint16_t* dst = out + p * K * kHPanel;
+      for (int64_t k = 0; k < K; ++k, dst += kHPanel) {
+        std::memcpy(dst, B + k * ldb + j0, w * sizeof(uint16_t));
+        std::fill(dst + w, dst + kHPanel, uint16_t{0});
+      }
+    }
+  };
+  if (pool && panels > 1) pool->parallel_for(panels, 1, run);
+  else run(0, panels);
+  return packed;
+}
+
+namespace {
+// Decode over packed panels: threads take runs of whole panels.
+void gemv_packed(const float* a, const HPackedB& pk, uint16_t* C, ThreadPool* pool) {
+  const Variant& v = variant();
+  const int64_t K = pk.K, N = pk.N, panels = (N + kHPanel - 1) / kHPanel;
+  const auto* P = reinterpret_cast<const uint16_t*>(pk.data.data());
+  auto run = [&](int64_t p0, int64_t p1) {
+    constexpr int64_t kChunk = 64;  // panels per float buffer (8 KB)
+    alignas(64) float y[kChunk * kHPanel];
+    for (int64_t c = p0; c < p1; c += kChunk) {
+      const int64_t np = std::min(kChunk, p1 - c);
+      v.gemv_packed(K, a, P + c * K * kHPanel, np, y);
+      v.to_half(y, C + c * kHPanel, std::min(np * kHPanel, N - c * kHPanel));
+    }
+  };
+  if (pool && K * N > 65536) pool->parallel_for(panels, 1, run);
+  else run(0, panels);
+}
+}  // namespace
+
 void hgemm(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* B,
-           int64_t ldb, uint16_t* C, int64_t ldc, ThreadPool* pool) {
+           int64_t ldb, uint16_t* C, int64_t ldc, ThreadPool* pool, const HPackedB* packed) {
   if (M <= 0 || N <= 0) return;
   // A widened once (it is read once per column panel). Decode-sized A reuses a per-thread
   // buffer (no allocation per token); a prefill-sized one is freed again, not kept per thread.
@@ -163,6 +207,10 @@ void hgemm(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, cons
   af.resize(static_cast<size_t>(M * K));
   const Variant& v = variant();
   for (int64_t i = 0; i < M; ++i) v.to_float(A + i * lda, af.data() + i * K, K);
+  if (M == 1 && packed && packed->K == K && packed->N == N && K > 0) {
+    gemv_packed(af.data(), *packed, C, pool);
+    return;
+  }
   run(M, N, K, af.data(), K, B, ldb, nullptr, C, ldc, pool);
 }
 

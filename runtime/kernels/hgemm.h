@@ -11,14 +11,28 @@
 //    float32 micro-kernels; A is widened once.
 #pragma once
 #include <cstdint>
+#include <memory>
+
+#include "runtime/aligned_buffer.h"
 
 #include "runtime/thread_pool.h"
 
 namespace llmc::rt {
 
-// All float16. C is overwritten (no accumulate).
+// A constant B [K, N] packed once for decode: panels of kHPanel columns, each [K][kHPanel]
+// float16 (one cache line per k, zero-padded past N), so each thread streams one sequential
+// run instead of many rows at a stride. The layout is the same for every ISA variant.
+inline constexpr int64_t kHPanel = 32;
+struct HPackedB {
+  int64_t K = 0, N = 0;
+  AlignedBuffer data;
+};
+std::unique_ptr<HPackedB> hgemm_pack_b(const uint16_t* B, int64_t K, int64_t N, int64_t ldb, ThreadPool* pool);
+
+// All float16. C is overwritten (no accumulate). With `packed` (B packed by hgemm_pack_b, same
+// K and N), M == 1 reads it instead of B; M > 1 reads B.
 void hgemm(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* B,
-           int64_t ldb, uint16_t* C, int64_t ldc, ThreadPool* pool);
+           int64_t ldb, uint16_t* C, int64_t ldc, ThreadPool* pool, const HPackedB* packed = nullptr);
 
 // Float32 A and C, float16 B (C overwritten): for callers that post-process in float32
 // (Gemm's alpha/beta) before rounding.

@@ -92,7 +92,11 @@ Status matmul_f16(KernelContext& ctx, const Value& a, const Value& b, Value& y, 
     return Status::ok();
   }
   if ((b_batch.empty() || shape_numel(b_batch) == 1) && shape_numel(a_batch) == nbatch) {
-    hgemm(nbatch * M, N, K, A, K, B, N, Y, N, &ctx.pool());
+    // A constant weight is packed once for decode (the session keeps it).
+    const HPackedB* packed = nullptr;
+    if (b_batch.empty() && ctx.input_is_constant(1))
+      packed = ctx.cached<HPackedB>([&] { return std::shared_ptr<HPackedB>(hgemm_pack_b(B, K, N, N, &ctx.pool())); });
+    hgemm(nbatch * M, N, K, A, K, B, N, Y, N, &ctx.pool(), packed);
     return Status::ok();
   }
   const bool per_thread = nbatch >= ctx.pool().size();

@@ -34,13 +34,15 @@ double tolerance(double exact, double mag, bool half_out) {
   return 2e-5 * mag + (half_out ? 1e-3 * std::fabs(exact) + 6e-8 : 1e-7);
 }
 
-void check_hgemm(int64_t M, int64_t N, int64_t K, ThreadPool* pool, std::mt19937& rng) {
+// pack: B pre-packed by hgemm_pack_b (read by the M == 1 path instead of B).
+void check_hgemm(int64_t M, int64_t N, int64_t K, ThreadPool* pool, std::mt19937& rng, bool pack = false) {
   const int64_t lda = K + 3, ldb = N + 5, ldc = N + 1;  // strided, to catch stride mix-ups
   auto A = random_halfs(M * lda, rng), B = random_halfs(K * ldb, rng), C = random_halfs(M * ldc, rng);
   const auto C0 = C;
   std::vector<float> Af(M * lda), Cf(M * ldc, 7.f);
   for (size_t i = 0; i < Af.size(); ++i) Af[i] = half_to_float(A[i]);
-  hgemm(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, pool);
+  const auto packed = pack ? hgemm_pack_b(B.data(), K, N, ldb, pool) : nullptr;
+  hgemm(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, pool, packed.get());
   hgemm_f32(M, N, K, Af.data(), lda, B.data(), ldb, Cf.data(), ldc, pool);
   for (int64_t i = 0; i < M; ++i) {
     for (int64_t j = 0; j < N; ++j) {
@@ -50,7 +52,7 @@ void check_hgemm(int64_t M, int64_t N, int64_t K, ThreadPool* pool, std::mt19937
         exact += p;
         mag += std::fabs(p);
       }
-      INFO("M=" << M << " N=" << N << " K=" << K << " i=" << i << " j=" << j << " isa=" << isa_name(active_isa()));
+      INFO("M=" << M << " N=" << N << " K=" << K << " packed=" << pack << " i=" << i << " j=" << j << " isa=" << isa_name(active_isa()));
       REQUIRE(std::fabs(half_to_float(C[i * ldc + j]) - exact) <= tolerance(exact, mag, true));
       REQUIRE(std::fabs(Cf[i * ldc + j] - exact) <= tolerance(exact, mag, false));
     }
@@ -125,6 +127,21 @@ TEST_CASE("hgemm matches float64 on odd sizes for every ISA variant", "[runtime]
     check_hgemm(1, 5000, 63, &pool, rng);     // 8-row groups plus leftover rows, tail columns
     check_hgemm(1, 32768 + 33, 25, nullptr, rng);  // two column blocks of the GEMV
     check_hgemm(2, 63, 0, &pool, rng);        // K == 0: zeros
+  }
+  force_isa(detected_isa());
+}
+
+TEST_CASE("hgemm decode over pre-packed B matches float64 for every ISA variant", "[runtime][hgemm]") {
+  std::mt19937 rng(9);
+  ThreadPool pool(2);
+  for (Isa isa : kIsas) {
+    if (isa > detected_isa()) continue;
+    force_isa(isa);
+    for (int N : {1, 3, 17, 31, 32, 33, 63, 257})
+      for (int K : {1, 2, 3, 17, 63, 257}) check_hgemm(1, N, K, N % 2 ? &pool : nullptr, rng, true);
+    check_hgemm(1, 64 * 32 * 2 + 5, 300, &pool, rng, true);    // panels split over threads
+    check_hgemm(1, 64 * 32 * 2 + 5, 300, nullptr, rng, true);  // one thread: three 64-panel chunks
+    check_hgemm(7, 100, 33, &pool, rng, true);              // M > 1 reads B, not the panels
   }
   force_isa(detected_isa());
 }
