@@ -42,7 +42,11 @@ Result<Options> parse(const PassOptions& o) {
   if (at != "uint8" && at != "int8") return invalid_input("activation-type must be uint8 or int8, got '", at, "'");
   p.activation_type = at == "int8" ? DType::kI8 : DType::kU8;
   p.activation_symmetric = at == "int8";  // S8S8 (what GPUs and TensorRT take); U8 asymmetric otherwise
-  p.observer.symmetric = p.activation_symmetric;
+  // percentile: of |x| (ONNX Runtime's default; the range is then clipped to [min, max]) unless
+  // percentile-tails=two cuts (100 - percentile) / 2 % from each tail of x.
+  const std::string tails = option_string(o, "percentile-tails", "abs");
+  if (tails != "abs" && tails != "two") return invalid_input("percentile-tails must be abs or two, got '", tails, "'");
+  p.observer.symmetric = p.activation_symmetric || tails == "abs";
   p.per_tensor = option_flag(o, "per-tensor");
   if (o.count("op-types")) p.op_types = split_list(o.at("op-types"));
   for (const auto& t : p.op_types)

@@ -27,7 +27,7 @@ struct QuantizeArgs {
   std::string op_block_list;
   bool keep_io_types = true;
   std::string exclude, op_types, weight_type = "int8", format = "qoperator";
-  std::string calib, method = "minmax", percentile, smoothquant, activation_type = "uint8";
+  std::string calib, method = "minmax", percentile, percentile_tails, smoothquant, activation_type = "uint8";
   int64_t calib_samples = 16, calib_seq_len = 128;
   uint64_t calib_seed = 0;
   bool per_tensor = false, json = false, external_data = false;
@@ -62,10 +62,11 @@ Status check_args(const QuantizeArgs& a) {
     if (a.format != "qoperator") return invalid_input("--mode int8-static writes QDQ; --format is for int8-dynamic");
     auto kind = calib::parse_observer_kind(a.method);
     if (!kind.is_ok()) return kind.status().with_context("--method");
-    if (!a.percentile.empty() && *kind != calib::ObserverKind::kPercentile)
-      return invalid_input("--percentile applies to --method percentile, not ", a.method);
-  } else if (a.method != "minmax" || !a.percentile.empty() || a.activation_type != "uint8") {
-    return invalid_input("--method, --percentile and --activation-type apply to --mode int8-static");
+    if ((!a.percentile.empty() || !a.percentile_tails.empty()) && *kind != calib::ObserverKind::kPercentile)
+      return invalid_input("--percentile and --percentile-tails apply to --method percentile, not ", a.method);
+  } else if (a.method != "minmax" || !a.percentile.empty() || !a.percentile_tails.empty() ||
+             a.activation_type != "uint8") {
+    return invalid_input("--method, --percentile, --percentile-tails and --activation-type apply to --mode int8-static");
   }
   if (a.mode == "fp16") {
     if (!a.smoothquant.empty()) return invalid_input("--smoothquant applies to the int8 modes");
@@ -151,6 +152,7 @@ Status run_quantize(const QuantizeArgs& a) {
   if (a.mode == "int8-static") {
     options = {{"method", a.method}, {"activation-type", a.activation_type}};
     if (!a.percentile.empty()) options["percentile"] = a.percentile;
+    if (!a.percentile_tails.empty()) options["percentile-tails"] = a.percentile_tails;
   } else if (a.mode == "fp16") {
     options = {{"keep-io-types", a.keep_io_types ? "1" : "0"}};
     if (!a.op_block_list.empty()) options["op-block-list"] = a.op_block_list;
@@ -259,6 +261,9 @@ void add_quantize_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--method", a->method, "int8-static activation ranges: minmax, percentile, entropy or mse")
       ->capture_default_str();
   cmd->add_option("--percentile", a->percentile, "--method percentile: the percentile kept (default 99.99)");
+  cmd->add_option("--percentile-tails", a->percentile_tails,
+                  "--method percentile: abs (of |x|, range clipped to [min, max]; default, as ONNX Runtime) or two "
+                  "(half the cut from each tail of x)");
   cmd->add_option("--activation-type", a->activation_type, "int8-static activations: uint8 (asymmetric) or int8 (symmetric)")
       ->capture_default_str();
   cmd->add_option("--calib-samples", a->calib_samples, "calibration windows (tensor files: at most this many samples)")
