@@ -6,6 +6,7 @@
 #include <google/protobuf/unknown_field_set.h>
 
 #include "formats/atomic_file.h"
+#include "formats/onnx_align.h"
 #include "formats/onnx_format.h"
 #include "onnx/onnx_pb.h"
 
@@ -210,6 +211,7 @@ Status write_onnx(const Model& m, const std::string& path, const OnnxWriteOption
   restore_unknown_fields(m.extra_fields, mp);
   Writer writer(ext ? &*ext : nullptr);
   LLMC_RETURN_IF_ERROR(writer.graph(m.graph, *mp.mutable_graph()).with_context(path));
+  align_inline_payloads(mp, 64);  // so readers can use the inline weights in place
   if (mp.ByteSizeLong() > static_cast<size_t>(INT_MAX))
     return invalid_input(path, ": model is over the 2 GB protobuf limit even with external data");
   LLMC_ASSIGN_OR_RETURN(auto out, AtomicFile::create(path));
