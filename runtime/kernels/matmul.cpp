@@ -194,7 +194,12 @@ Status matmul(KernelContext& ctx) {
   // A weight shared by the whole batch (the projection case): one big GEMM over all rows.
   if (b_batch.empty() || shape_numel(b_batch) == 1) {
     if (shape_numel(a_batch) == nbatch) {
-      sgemm(nbatch * M, N, K, A, K, B, N, Y, N, false, &ctx.pool());
+      // A constant weight is packed once (the session keeps it) and the mapped file's pages of
+      // it are given back: resident memory holds each weight once.
+      const SPackedB* packed = nullptr;
+      if (b_batch.empty() && ctx.input_is_constant(1))
+        packed = ctx.cached<SPackedB>([&] { return std::shared_ptr<SPackedB>(sgemm_pack_b(B, K, N, N, &ctx.pool(), true)); });
+      sgemm(nbatch * M, N, K, A, K, B, N, Y, N, false, &ctx.pool(), packed);
       return Status::ok();
     }
   }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "runtime/file_pages.h"
 #include "runtime/kernels/kernel_util.h"
 #include "runtime/kernels/qgemm.h"
 #include "runtime/kernels/quantize_util.h"
@@ -99,7 +100,9 @@ Status run_qmatmul(KernelContext& ctx, const QMatMul& s, const void* A, DType at
     g.B = Bb;
     if (ctx.input_is_constant(b_input) && b.rank() >= 2)
       g.packed_b = ctx.cached<QPackedB>([&] {
-        return std::shared_ptr<QPackedB>(qgemm_pack_b(Bb, s.K, s.N, s.N, g.b_signed, &ctx.pool()));
+        std::shared_ptr<QPackedB> pk(qgemm_pack_b(Bb, s.K, s.N, s.N, g.b_signed, &ctx.pool()));
+        release_file_pages(Bb, static_cast<size_t>(s.K * s.N));  // every M reads the packed copy now
+        return pk;
       });
     g.C = C;
     qgemm(g, &ctx.pool());

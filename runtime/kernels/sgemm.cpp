@@ -5,6 +5,8 @@
 #include <cstring>
 #include <vector>
 
+#include "runtime/file_pages.h"
+
 namespace llmc::rt {
 
 // Entry points of the three compiled variants (see sgemm_kernels.inc).
@@ -16,6 +18,7 @@ namespace llmc::rt {
   void gemv(int64_t K, const float* x, const float* B, int64_t ldb, float* y, int64_t n0,   \
             int64_t n1, bool accumulate);                                                   \
   void gemv_rows(int64_t K, const float* x, const float* B, int64_t ldb, float* y, int64_t N); \
+  void gemv_packed(int64_t K, const float* x, const float* P, int64_t np, float* y);         \
   }
 SGEMM_DECLARE(avx512, 8, 2)
 SGEMM_DECLARE(avx2, 6, 1)
@@ -29,12 +32,13 @@ struct Variant {
   void (*panel)(int64_t, int64_t, const float*, int64_t, const float*, float*, int64_t, int64_t, bool);
   void (*gemv)(int64_t, const float*, const float*, int64_t, float*, int64_t, int64_t, bool);
   void (*gemv_rows)(int64_t, const float*, const float*, int64_t, float*, int64_t);
+  void (*gemv_packed)(int64_t, const float*, const float*, int64_t, float*);
 };
 
 const Variant kVariants[] = {
-    {portable::kTileCols, portable::panel, portable::gemv, portable::gemv_rows},
-    {avx2::kTileCols, avx2::panel, avx2::gemv, avx2::gemv_rows},
-    {avx512::kTileCols, avx512::panel, avx512::gemv, avx512::gemv_rows},
+    {portable::kTileCols, portable::panel, portable::gemv, portable::gemv_rows, portable::gemv_packed},
+    {avx2::kTileCols, avx2::panel, avx2::gemv, avx2::gemv_rows, avx2::gemv_packed},
+    {avx512::kTileCols, avx512::panel, avx512::gemv, avx512::gemv_rows, avx512::gemv_packed},
 };
 
 Isa detect() {
@@ -82,8 +86,62 @@ void sgemm_reference(int64_t M, int64_t N, int64_t K, const float* A, int64_t ld
     }
 }
 
+std::unique_ptr<SPackedB> sgemm_pack_b(const float* B, int64_t K, int64_t N, int64_t ldb, ThreadPool* pool,
+                                       bool release_source) {
+  auto packed = std::make_unique<SPackedB>();
+  packed->isa = active_isa();
+  const int64_t nr = kVariants[static_cast<int>(packed->isa)].nr;
+  packed->K = K;
+  packed->N = N;
+  packed->nr = nr;
+  const int64_t panels = (N + nr - 1) / nr;
+  packed->data = AlignedBuffer(static_cast<size_t>(panels * K * nr * sizeof(float)));
+  auto* out = reinterpret_cast<float*>(packed->data.data());
+  const bool release = release_source && in_read_only_file_mapping(B, static_cast<size_t>(K * ldb) * sizeof(float));
+  // Row blocks, so each block's source pages can be handed back before the next is read.
+  constexpr int64_t kRowBlock = 64;
+  for (int64_t k0 = 0; k0 < K; k0 += kRowBlock) {
+    const int64_t k1 = std::min(K, k0 + kRowBlock);
+    auto run = [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t j0 = p * nr, w = std::min(nr, N - j0);
+        for (int64_t k = k0; k < k1; ++k) {
+          float* dst = out + (p * K + k) * nr;
+          std::memcpy(dst, B + k * ldb + j0, w * sizeof(float));
+          std::fill(dst + w, dst + nr, 0.f);
+        }
+      }
+    };
+    if (pool && panels > 1) pool->parallel_for(panels, 1, run);
+    else run(0, panels);
+    if (release) drop_file_pages(B + k0 * ldb, static_cast<size_t>((k1 - k0) * ldb) * sizeof(float));
+  }
+  if (release) drop_file_pages(B, static_cast<size_t>(K * ldb) * sizeof(float));  // pages straddling blocks
+  return packed;
+}
+
+namespace {
+// Decode over packed panels: threads take runs of whole panels.
+void gemv_packed(const Variant& v, const float* x, const SPackedB& pk, float* C, bool accumulate, ThreadPool* pool) {
+  const int64_t K = pk.K, N = pk.N, nr = pk.nr, panels = (N + nr - 1) / nr;
+  const auto* P = reinterpret_cast<const float*>(pk.data.data());
+  auto run = [&](int64_t p0, int64_t p1) {
+    constexpr int64_t kCols = 2048;  // columns per float buffer (8 KB)
+    alignas(64) float y[kCols];
+    const int64_t chunk = kCols / nr;
+    for (int64_t c = p0; c < p1; c += chunk) {
+      const int64_t np = std::min(chunk, p1 - c), j0 = c * nr, w = std::min(np * nr, N - j0);
+      v.gemv_packed(K, x, P + c * K * nr, np, y);
+      for (int64_t j = 0; j < w; ++j) C[j0 + j] = accumulate ? C[j0 + j] + y[j] : y[j];
+    }
+  };
+  if (pool && K * N > 65536) pool->parallel_for(panels, 1, run);
+  else run(0, panels);
+}
+}  // namespace
+
 void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-           int64_t ldb, float* C, int64_t ldc, bool accumulate, ThreadPool* pool) {
+           int64_t ldb, float* C, int64_t ldc, bool accumulate, ThreadPool* pool, const SPackedB* packed) {
   if (M <= 0 || N <= 0) return;
   const Variant& v = kVariants[static_cast<int>(active_isa())];
   if (K == 0) {
@@ -91,7 +149,12 @@ void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const f
       for (int64_t i = 0; i < M; ++i) std::memset(C + i * ldc, 0, N * sizeof(float));
     return;
   }
+  const SPackedB* pk = packed && packed->isa == active_isa() && packed->K == K && packed->N == N ? packed : nullptr;
   const int threads = pool ? pool->size() : 1;
+  if (M == 1 && pk) {
+    gemv_packed(v, A, *pk, C, accumulate, pool);
+    return;
+  }
   if (M == 1) {
     // Decode: each thread streams a contiguous slice of B's rows into its own partial y, then
     // the partials are summed. Every weight byte is read once, sequentially.
@@ -134,24 +197,31 @@ void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const f
   const int64_t group = std::clamp<int64_t>(panels / (threads * 4), 1, 8);
   const int64_t groups = (panels + group - 1) / group;
   auto run = [&](int64_t g0, int64_t g1) {
-    thread_local std::vector<float> packed;
-    packed.resize(static_cast<size_t>(group * kKc * nr));
+    thread_local std::vector<float> buf;
+    if (!pk) buf.resize(static_cast<size_t>(group * kKc * nr));
     for (int64_t g = g0; g < g1; ++g) {
       const int64_t p0 = g * group, p1 = std::min(panels, p0 + group);
       const int64_t j0 = p0 * nr, width = std::min(N, p1 * nr) - j0;
       for (int64_t k0 = 0; k0 < K; k0 += kKc) {
         const int64_t kc = std::min(kKc, K - k0);
+        if (pk) {  // pre-packed: rows k0.. of each panel are already a [kc][nr] block
+          const float* base = reinterpret_cast<const float*>(pk->data.data());
+          for (int64_t p = p0; p < p1; ++p)
+            v.panel(M, kc, A + k0, lda, base + (p * K + k0) * nr, C + p * nr, ldc, std::min(nr, N - p * nr),
+                    accumulate || k0 > 0);
+          continue;
+        }
         for (int64_t k = 0; k < kc; ++k) {
           const float* src = B + (k0 + k) * ldb + j0;
           for (int64_t p = 0; p < p1 - p0; ++p) {
             const int64_t w = std::min(nr, width - p * nr);
-            float* dst = packed.data() + (p * kKc + k) * nr;
+            float* dst = buf.data() + (p * kKc + k) * nr;
             std::memcpy(dst, src + p * nr, w * sizeof(float));
             if (w < nr) std::memset(dst + w, 0, (nr - w) * sizeof(float));
           }
         }
         for (int64_t p = 0; p < p1 - p0; ++p)
-          v.panel(M, kc, A + k0, lda, packed.data() + p * kKc * nr, C + j0 + p * nr, ldc,
+          v.panel(M, kc, A + k0, lda, buf.data() + p * kKc * nr, C + j0 + p * nr, ldc,
                   std::min(nr, width - p * nr), accumulate || k0 > 0);
       }
     }

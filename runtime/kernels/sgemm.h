@@ -4,6 +4,9 @@
 // M == 1 (decode) takes a matrix-vector path that streams B once at memory bandwidth.
 #pragma once
 #include <cstdint>
+#include <memory>
+
+#include "runtime/aligned_buffer.h"
 
 #include "runtime/thread_pool.h"
 
@@ -17,8 +20,23 @@ Isa active_isa();
 void force_isa(Isa isa);  // clamped to detected_isa()
 const char* isa_name(Isa isa);
 
+// A constant B [K, N] packed once (the session keeps it): ceil(N / nr) panels of [K][nr] floats,
+// zero-padded, nr the packing variant's tile width. Prefill multiplies the panels directly (no
+// packing per call); decode streams them, one sequential run per thread.
+struct SPackedB {
+  Isa isa = Isa::kPortable;
+  int64_t K = 0, N = 0, nr = 0;
+  AlignedBuffer data;
+};
+// With release_source, B's pages are handed back as they are packed when B lies in a read-only
+// file mapping (runtime/file_pages.h): resident memory never holds a weight twice.
+std::unique_ptr<SPackedB> sgemm_pack_b(const float* B, int64_t K, int64_t N, int64_t ldb, ThreadPool* pool,
+                                       bool release_source = false);
+
+// With `packed` (same K and N, packed for the active variant) B is not read.
 void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-           int64_t ldb, float* C, int64_t ldc, bool accumulate, ThreadPool* pool);
+           int64_t ldb, float* C, int64_t ldc, bool accumulate, ThreadPool* pool,
+           const SPackedB* packed = nullptr);
 
 // Plain triple loop with double accumulation: the reference the fast paths are tested against.
 void sgemm_reference(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,

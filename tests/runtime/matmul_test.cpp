@@ -16,11 +16,21 @@ using namespace llmc::testing;
 namespace {
 
 // |got - exact| <= 1e-5 * sum_k |a_ik b_kj| + 1e-7: float32 accumulation error bound.
-void check_gemm(int64_t M, int64_t N, int64_t K, bool accumulate, ThreadPool* pool, std::mt19937& rng) {
+// pack: B pre-packed by sgemm_pack_b (for the variant `pack_isa`, the active one by default;
+// another one must be ignored and B read directly).
+void check_gemm(int64_t M, int64_t N, int64_t K, bool accumulate, ThreadPool* pool, std::mt19937& rng,
+                bool pack = false, int pack_isa = -1) {
   const int64_t lda = K + 3, ldb = N + 5, ldc = N + 1;  // strided, to catch stride mix-ups
   auto A = random_floats(M * lda, rng), B = random_floats(K * ldb, rng), C = random_floats(M * ldc, rng);
   auto C0 = C;
-  sgemm(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, accumulate, pool);
+  std::unique_ptr<SPackedB> packed;
+  if (pack) {
+    const Isa active = active_isa();
+    if (pack_isa >= 0) force_isa(static_cast<Isa>(pack_isa));
+    packed = sgemm_pack_b(B.data(), K, N, ldb, pool, true);  // heap memory: release must leave it alone
+    force_isa(active);
+  }
+  sgemm(M, N, K, A.data(), lda, B.data(), ldb, C.data(), ldc, accumulate, pool, packed.get());
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
       double exact = accumulate ? C0[i * ldc + j] : 0.0, mag = std::fabs(exact);
@@ -28,7 +38,8 @@ void check_gemm(int64_t M, int64_t N, int64_t K, bool accumulate, ThreadPool* po
         exact += double(A[i * lda + k]) * B[k * ldb + j];
         mag += std::fabs(double(A[i * lda + k]) * B[k * ldb + j]);
       }
-      INFO("M=" << M << " N=" << N << " K=" << K << " i=" << i << " j=" << j << " isa=" << isa_name(active_isa()));
+      INFO("M=" << M << " N=" << N << " K=" << K << " packed=" << pack << " i=" << i << " j=" << j
+                 << " isa=" << isa_name(active_isa()));
       REQUIRE(std::fabs(C[i * ldc + j] - exact) <= 1e-5 * mag + 1e-7);
     }
   // Padding between rows of C is never written.
@@ -53,6 +64,24 @@ TEST_CASE("sgemm matches float64 on odd sizes for every ISA variant", "[runtime]
     check_gemm(64, 300, 513, true, &pool, rng);  // several K blocks, accumulate
     check_gemm(1, 2000, 300, true, &pool, rng);  // decode path, threaded
     check_gemm(1, 2000, 300, false, nullptr, rng);
+  }
+  force_isa(detected_isa());
+}
+
+TEST_CASE("sgemm over pre-packed B matches float64 for every ISA variant", "[runtime][sgemm]") {
+  std::mt19937 rng(8);
+  ThreadPool pool(2);
+  for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+    if (isa > detected_isa()) continue;
+    force_isa(isa);
+    for (int M : {1, 3, 17})
+      for (int N : {1, 15, 17, 32, 33, 257})
+        for (int K : {1, 2, 17, 65, 300}) check_gemm(M, N, K, (M + N) % 2, N % 2 ? &pool : nullptr, rng, true);
+    check_gemm(40, 100, 1700, false, &pool, rng, true);  // three K blocks of 768 over packed panels
+    check_gemm(1, 2100, 70, true, nullptr, rng, true);   // one thread: several 2048-column chunks
+    check_gemm(1, 2100, 70, false, &pool, rng, true);
+    for (Isa other : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512})  // packed for another variant: ignored
+      if (other != isa && other <= detected_isa()) check_gemm(9, 70, 33, false, &pool, rng, true, static_cast<int>(other));
   }
   force_isa(detected_isa());
 }
