@@ -16,37 +16,49 @@ inline float round_even_small(float x) { return (x + 12582912.0f) - 12582912.0f;
 }  // namespace
 
 Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool per_tensor, const std::string& prefix,
-                                        rt::ThreadPool* pool) {
+                                        rt::ThreadPool* pool, int axis) {
   if (w.dtype() != DType::kF32 || w.dims().size() != 2)
     return invalid_input("weight '", w.name(), "' must be a 2-D float32 tensor, got ", dtype_name(w.dtype()), " ",
                          shape_str(w.dims()));
   const int64_t K = w.dims()[0], N = w.dims()[1];
   const float* p = w.data_as<float>();
-  for (int64_t i = 0; i < K * N; ++i)
-    if (!std::isfinite(p[i]))
-      return invalid_input("weight '", w.name(), "' holds ", std::isnan(p[i]) ? "NaN" : "Inf", " at [", i / N, ", ",
-                           i % N, "]: refusing to quantise it");
-  const int64_t channels = per_tensor ? 1 : N;
+  const int64_t channels = per_tensor ? 1 : axis == 1 ? N : K;
+  auto channel = [&](int64_t k, int64_t n) { return per_tensor ? 0 : axis == 1 ? n : k; };
   // Rows are split across the pool's threads; each slice keeps its own ranges, merged after.
   auto over_rows = [&](auto&& fn) {
     if (pool && K * N > (1 << 16)) pool->parallel_for(K, 1, fn);
     else fn(0, K);
   };
   std::vector<float> lo(channels, 0.f), hi(channels, 0.f);  // ranges always include 0
+  int64_t bad = K * N;                                       // first NaN/Inf, if any
   std::mutex merge_mu;
   over_rows([&](int64_t k0, int64_t k1) {
-    std::vector<float> l(channels, 0.f), h(channels, 0.f);
-    for (int64_t k = k0; k < k1; ++k)
+    std::vector<float> l(axis == 1 ? channels : 1, 0.f), h(axis == 1 ? channels : 1, 0.f);
+    int64_t first_bad = K * N;
+    for (int64_t k = k0; k < k1; ++k) {
+      if (axis == 0) l[0] = h[0] = 0.f;
       for (int64_t n = 0; n < N; ++n) {
-        const int64_t c = per_tensor ? 0 : n;
-        l[c] = std::min(l[c], p[k * N + n]);
-        h[c] = std::max(h[c], p[k * N + n]);
+        const float x = p[k * N + n];
+        const int64_t c = axis == 1 ? channel(k, n) : 0;
+        l[c] = std::min(l[c], x);
+        h[c] = std::max(h[c], x);
+        if (!std::isfinite(x) && first_bad == K * N) first_bad = k * N + n;
       }
+      if (axis == 0) {  // a row is a whole channel (or part of the one per-tensor channel)
+        std::lock_guard<std::mutex> lock(merge_mu);
+        const int64_t c = channel(k, 0);
+        lo[c] = std::min(lo[c], l[0]), hi[c] = std::max(hi[c], h[0]);
+      }
+    }
     std::lock_guard<std::mutex> lock(merge_mu);
-    for (int64_t c = 0; c < channels; ++c) lo[c] = std::min(lo[c], l[c]), hi[c] = std::max(hi[c], h[c]);
+    bad = std::min(bad, first_bad);
+    if (axis == 1)
+      for (int64_t c = 0; c < channels; ++c) lo[c] = std::min(lo[c], l[c]), hi[c] = std::max(hi[c], h[c]);
   });
+  if (bad < K * N)
+    return invalid_input("weight '", w.name(), "' holds ", std::isnan(p[bad]) ? "NaN" : "Inf", " at [", bad / N, ", ",
+                         bad % N, "]: refusing to quantise it");
   std::vector<float> scale(channels);
-  std::vector<int8_t> zp8(channels, 0);
   std::vector<uint8_t> zpu(channels, 0);
   for (int64_t c = 0; c < channels; ++c) {
     if (symmetric) {
@@ -60,30 +72,21 @@ Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool pe
   }
   QuantizedWeight q;
   q.symmetric = symmetric;
-  std::vector<int64_t> sdims = per_tensor ? std::vector<int64_t>{} : std::vector<int64_t>{N};
+  std::vector<int64_t> sdims = per_tensor ? std::vector<int64_t>{} : std::vector<int64_t>{channels};
   q.scales = Tensor::from_vector(prefix + "_scale", DType::kF32, sdims, scale);
-  if (symmetric) {
-    std::vector<int8_t> v(static_cast<size_t>(K * N));
-    over_rows([&](int64_t k0, int64_t k1) {
-      for (int64_t k = k0; k < k1; ++k)
-        for (int64_t n = 0; n < N; ++n) {
-          const float s = scale[per_tensor ? 0 : n];
-          v[k * N + n] = static_cast<int8_t>(std::clamp(round_even_small(p[k * N + n] / s), -127.f, 127.f));
-        }
-    });
-    q.values = Tensor::from_vector(prefix + "_quantized", DType::kI8, {K, N}, v);
-  } else {
-    std::vector<uint8_t> v(static_cast<size_t>(K * N));
-    over_rows([&](int64_t k0, int64_t k1) {
-      for (int64_t k = k0; k < k1; ++k)
-        for (int64_t n = 0; n < N; ++n) {
-          const int64_t c = per_tensor ? 0 : n;
-          v[k * N + n] = static_cast<uint8_t>(std::clamp(round_even_small(p[k * N + n] / scale[c]) + zpu[c], 0.f, 255.f));
-        }
-    });
-    q.values = Tensor::from_vector(prefix + "_quantized", DType::kU8, {K, N}, v);
-    q.zero_points = Tensor::from_vector(prefix + "_zero_point", DType::kU8, sdims, zpu);
-  }
+  // Written straight into the tensor's own buffer (no staging vector and copy).
+  q.values = Tensor::zeros(prefix + "_quantized", symmetric ? DType::kI8 : DType::kU8, {K, N});
+  uint8_t* out = q.values.mutable_data();
+  over_rows([&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k)
+      for (int64_t n = 0; n < N; ++n) {
+        const int64_t c = channel(k, n);
+        const float r = round_even_small(p[k * N + n] / scale[c]);
+        out[k * N + n] = symmetric ? static_cast<uint8_t>(static_cast<int8_t>(std::clamp(r, -127.f, 127.f)))
+                                   : static_cast<uint8_t>(std::clamp(r + zpu[c], 0.f, 255.f));
+      }
+  });
+  if (!symmetric) q.zero_points = Tensor::from_vector(prefix + "_zero_point", DType::kU8, sdims, zpu);
   return q;
 }
 
@@ -105,17 +108,9 @@ Tensor transpose_2d(const Tensor& w) {
   return Tensor::from_vector(w.name(), DType::kF32, {c, r}, t);
 }
 
-Result<QuantizedWeight> quantize_weight_along(const Tensor& w, int axis, bool per_tensor) {
-  if (axis == 1) return quantize_weight(w, true, per_tensor, w.name());
-  if (w.dims().size() != 2) return invalid_input("weight '", w.name(), "' must be 2-D, got ", shape_str(w.dims()));
-  LLMC_ASSIGN_OR_RETURN(QuantizedWeight q, quantize_weight(transpose_2d(w), true, per_tensor, w.name()));
-  const int64_t K = q.values.dims()[0], N = q.values.dims()[1];
-  std::vector<int8_t> back(static_cast<size_t>(K * N));
-  const int8_t* v = q.values.data_as<int8_t>();
-  for (int64_t k = 0; k < K; ++k)
-    for (int64_t n = 0; n < N; ++n) back[n * K + k] = v[k * N + n];
-  q.values = Tensor::from_vector(w.name() + "_quantized", DType::kI8, {N, K}, back);
-  return q;
+Result<QuantizedWeight> quantize_weight_along(const Tensor& w, int axis, bool per_tensor, rt::ThreadPool* pool) {
+  if (axis != 0 && axis != 1) return invalid_input("weight '", w.name(), "': quantisation axis must be 0 or 1, got ", axis);
+  return quantize_weight(w, true, per_tensor, w.name(), pool, axis);
 }
 
 float dequantize_weight(const QuantizedWeight& q, int64_t k, int64_t n) {

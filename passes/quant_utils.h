@@ -22,16 +22,16 @@ struct QuantizedWeight {
 };
 
 // Symmetric int8: scale = absmax / 127, zero point 0. Asymmetric uint8: range widened to hold
-// 0, scale = (max - min) / 255, zp = round(-min / scale). Per column unless per_tensor.
-// Fails naming the tensor when it holds NaN or Inf.
+// 0, scale = (max - min) / 255, zp = round(-min / scale). Per column (axis 1) or per row
+// (axis 0) unless per_tensor. Fails naming the tensor when it holds NaN or Inf.
 // `pool` (optional) splits the work by rows.
 Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool per_tensor, const std::string& prefix,
-                                        rt::ThreadPool* pool = nullptr);
+                                        rt::ThreadPool* pool = nullptr, int axis = 1);
 
 // Symmetric int8 per channel along `axis` of a 2-D weight: 1 = columns of [K, N] (MatMul),
 // 0 = rows (a [N, K] Gemm weight with transB, or an embedding table whose row scale travels
 // with each gathered row). The values keep w's layout.
-Result<QuantizedWeight> quantize_weight_along(const Tensor& w, int axis, bool per_tensor);
+Result<QuantizedWeight> quantize_weight_along(const Tensor& w, int axis, bool per_tensor, rt::ThreadPool* pool = nullptr);
 
 // Why input `index` of `n` is not a constant 2-D float32 weight ("" when it is; sets *weight).
 // The messages are the per-node skip reasons the quantisation passes report.

@@ -4,6 +4,7 @@
 
 #include "ir/graph_utils.h"
 #include "passes/quant_utils.h"
+#include "runtime/file_pages.h"
 
 namespace llmc {
 
@@ -116,8 +117,9 @@ Result<PassResult> QuantizeInt8Dynamic::run(Model& model, const PassOptions& opt
       }
       const std::string key = table->name() + "#rows";
       if (!weights.count(key)) {
-        auto q = quantize_weight_along(*table, 0, false);  // per row: the scale travels with the row
+        auto q = quantize_weight_along(*table, 0, false, &pool);  // per row: the scale travels with the row
         if (!q.is_ok()) return q.status().with_context(context.model_path + ": node '" + n.name + "'");
+        rt::release_file_pages(table->data(), table->nbytes());  // read once; keep peak memory low
         Registered r;
         r.values = add_init(std::move(q->values));
         r.scales = add_init(std::move(q->scales));
@@ -163,6 +165,9 @@ Result<PassResult> QuantizeInt8Dynamic::run(Model& model, const PassOptions& opt
     if (!weights.count(key)) {  // a weight shared by several nodes is quantised once
       auto q = quantize_weight(trans ? transpose_2d(*w) : *w, opt.symmetric, opt.per_tensor, w->name(), &pool);
       if (!q.is_ok()) return q.status().with_context(context.model_path + ": node '" + n.name + "'");
+      // A weight mapped from the input file is read once: hand its pages back, so peak memory
+      // holds the float model once, not the float model plus every int8 weight made so far.
+      rt::release_file_pages(w->data(), w->nbytes());
       Registered r;
       r.values = add_init(std::move(q->values));
       r.scales = add_init(std::move(q->scales));
