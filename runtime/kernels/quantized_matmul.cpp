@@ -188,10 +188,12 @@ Status qlinear_matmul(KernelContext& ctx) {
 }
 
 // Y = C * (a_scale * b_scale[n]) + bias[n], float32, in place: the int32 products were written
-// into Y's own buffer (same element size), so no accumulator is allocated per call.
-Status scale_to_float(KernelContext& ctx, const QMatMul& s, float a_scale, const std::vector<float>& bs,
-                      const Value* bias, Value& y) {
-  std::vector<float> btmp;
+// into Y's own buffer (same element size), so no accumulator is allocated per call. b_scale
+// holds 1 or N values. Decode calls this ~85 times a token, so nothing here allocates for
+// float32 parameters.
+Status scale_to_float(KernelContext& ctx, const QMatMul& s, float a_scale, const Value& b_scale, const Value* bias,
+                      Value& y) {
+  std::vector<float> btmp, stmp;
   const float* bias_f = nullptr;
   if (bias) {
     if (bias->numel() != s.N || !is_float_like(bias->dtype()))
@@ -199,21 +201,25 @@ Status scale_to_float(KernelContext& ctx, const QMatMul& s, float a_scale, const
                            shape_str(bias->shape()));
     bias_f = as_floats(*bias, btmp);
   }
-  thread_local std::vector<float> mult;
-  mult.resize(static_cast<size_t>(s.N));
-  for (int64_t n = 0; n < s.N; ++n) mult[n] = a_scale * bs[bs.size() > 1 ? n : 0];
+  const float* bs = as_floats(b_scale, stmp);
+  const bool per_col = b_scale.numel() > 1;
   float* out = y.mutable_data<float>();
-  const float* mu = mult.data();
   const int64_t rows = s.nbatch * s.M, N = s.N;
   ctx.pool().parallel_for(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, N)), [&](int64_t r0, int64_t r1) {
     for (int64_t row = r0; row < r1; ++row)
       for (int64_t n = 0; n < N; ++n) {
         int32_t acc;  // the int32 product stored in this float's bytes (memcpy: no aliasing UB)
         std::memcpy(&acc, out + row * N + n, sizeof acc);
-        out[row * N + n] = static_cast<float>(acc) * mu[n] + (bias_f ? bias_f[n] : 0.0f);
+        out[row * N + n] = static_cast<float>(acc) * (a_scale * bs[per_col ? n : 0]) + (bias_f ? bias_f[n] : 0.0f);
       }
   });
   return Status::ok();
+}
+
+// b_scale must be float with 1 or N values (checked without copying them).
+Status check_float_param(const Value& v, int64_t n, const char* what, const char* along) {
+  if (!is_float_like(v.dtype())) return invalid_input(what, " must be a float tensor, got ", dtype_name(v.dtype()));
+  return check_param(&v, n, what, along);
 }
 
 // com.microsoft.DynamicQuantizeMatMul(A float, B int8/uint8, b_scale, b_zero_point?, bias?).
@@ -223,7 +229,7 @@ Status dynamic_quantize_matmul(KernelContext& ctx) {
   const Value& b = ctx.in(1);
   if (a.dtype() != DType::kF32) return unsupported("DynamicQuantizeMatMul A of type ", dtype_name(a.dtype()));
   LLMC_ASSIGN_OR_RETURN(const QMatMul s, matmul_shapes(a, b));
-  LLMC_ASSIGN_OR_RETURN(const auto bs, float_param(ctx.in(2), s.N, "b_scale", "column of B"));
+  LLMC_RETURN_IF_ERROR(check_float_param(ctx.in(2), s.N, "b_scale", "column of B"));
   thread_local std::vector<uint8_t> aq;
   aq.resize(static_cast<size_t>(a.numel()));
   float a_scale;
@@ -235,7 +241,7 @@ Status dynamic_quantize_matmul(KernelContext& ctx) {
   static_assert(sizeof(int32_t) == sizeof(float));
   LLMC_RETURN_IF_ERROR(
       run_qmatmul(ctx, s, aq.data(), DType::kU8, &azp, 1, ctx.input(3), reinterpret_cast<int32_t*>(y.mutable_data<float>())));
-  return scale_to_float(ctx, s, a_scale, bs, ctx.input(4), y);
+  return scale_to_float(ctx, s, a_scale, ctx.in(2), ctx.input(4), y);
 }
 
 // com.microsoft.MatMulIntegerToFloat(A, B, a_scale, b_scale, a_zero_point?, b_zero_point?, bias?).
@@ -247,11 +253,11 @@ Status matmul_integer_to_float(KernelContext& ctx) {
   if (ctx.in(2).dtype() != DType::kF32) return unsupported("MatMulIntegerToFloat output type ", dtype_name(ctx.in(2).dtype()));
   if (ctx.in(2).numel() != 1) return unsupported("a_scale must be a scalar (per-tensor), got ", shape_str(ctx.in(2).shape()));
   LLMC_ASSIGN_OR_RETURN(const auto as, float_param(ctx.in(2), 1, "a_scale", "tensor"));
-  LLMC_ASSIGN_OR_RETURN(const auto bs, float_param(ctx.in(3), s.N, "b_scale", "column of B"));
+  LLMC_RETURN_IF_ERROR(check_float_param(ctx.in(3), s.N, "b_scale", "column of B"));
   Value& y = ctx.output(0, DType::kF32, s.out_shape);
   LLMC_RETURN_IF_ERROR(run_qmatmul(ctx, s, a.raw(), a.dtype(), ctx.input(4), 1, ctx.input(5),
                                    reinterpret_cast<int32_t*>(y.mutable_data<float>())));
-  return scale_to_float(ctx, s, as[0], bs, ctx.input(6), y);
+  return scale_to_float(ctx, s, as[0], ctx.in(3), ctx.input(6), y);
 }
 
 }  // namespace
