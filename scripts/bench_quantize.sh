@@ -3,14 +3,18 @@
 #  - decode/prefill of our FP32, int8-dynamic and fp16 artifacts in our runtime, and of the same
 #    artifacts in ONNX Runtime (ratios: ours int8 vs ours FP32, ours vs ORT on the same file);
 #  - the quantize command itself: wall time vs copying the model file, peak RSS vs file size.
-# Usage: scripts/bench_quantize.sh [--threads N] [--tokens N]
+# Every artifact is measured in each of --rounds rounds (ours and ORT in turn, artifacts
+# interleaved), and the table shows per-artifact medians: this VM's memory bandwidth swings by
+# up to 1.7x within a minute, which a single sequential pass turns into fake speed-ups.
+# Usage: scripts/bench_quantize.sh [--threads N] [--tokens N] [--rounds N]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-threads=$(nproc); tokens=32; prompt=128
+threads=$(nproc); tokens=32; prompt=128; rounds=3
 while [[ $# -gt 0 ]]; do
   case $1 in
     --threads) threads=$2; shift 2 ;;
     --tokens) tokens=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -51,25 +55,38 @@ if [[ -f "$data/corpora/tinystories_val_prefix.txt" ]]; then
   static="$work/llama-110m.static.onnx"
 fi
 
+models=("$fp32" "$work/llama-110m.int8.onnx")
+[[ $has_fp16 == 1 ]] && models+=("$work/llama-110m.fp16.onnx")
+[[ -n $static ]] && models+=("$static")
 rows=()
-for model in "$fp32" "$work/llama-110m.int8.onnx" $([[ $has_fp16 == 1 ]] && echo "$work/llama-110m.fp16.onnx") $static; do
-  ours=$("$bin" bench "$model" --threads "$threads" --prompt-len "$prompt" --tokens "$tokens" --json)
-  theirs=$("$py" "$root/scripts/ort_bench.py" "$model" --threads "$threads" --prompt-len "$prompt" --tokens "$tokens" 2>/dev/null || echo '{}')
-  rows+=("$(basename "$model" .onnx)|$ours|$theirs")
+for ((r = 0; r < rounds; r++)); do
+  for model in "${models[@]}"; do
+    ours=$("$bin" bench "$model" --threads "$threads" --prompt-len "$prompt" --tokens "$tokens" --json)
+    theirs=$("$py" "$root/scripts/ort_bench.py" "$model" --threads "$threads" --prompt-len "$prompt" --tokens "$tokens" 2>/dev/null || echo '{}')
+    rows+=("$(basename "$model" .onnx)|$ours|$theirs")
+  done
 done
 size=$(stat -c %s "$fp32")
 "$py" - "$copy_s" "$q_s" "$q_rss_kb" "$size" "${rows[@]}" <<'PY'
 import json, sys
 copy_s, q_s, q_rss_kb, size = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-rows = [r.split("|") for r in sys.argv[5:]]
-base = json.loads(rows[0][1])
+from statistics import median
+runs = {}  # artifact -> list of (ours, theirs) per round, in first-seen order
+for r in sys.argv[5:]:
+    name, ours, theirs = r.split("|")
+    runs.setdefault(name, []).append((json.loads(ours), json.loads(theirs)))
+def med(name, side, key):
+    vals = [run[side].get(key) for run in runs[name] if run[side].get(key) is not None]
+    return median(vals) if vals else None
+names = list(runs)
+base = med(names[0], 0, "decode_ms_p50")
+print(f"medians of {len(runs[names[0]])} interleaved rounds")
 print(f"{'artifact':<22}{'weights MB':>11}{'prefill ms':>11}{'decode ms':>10}{'vs our fp32':>12}{'ORT decode':>11}{'ours/ORT':>9}")
-for name, ours, theirs in rows:
-    o, t = json.loads(ours), json.loads(theirs)
-    ort_dec = t.get("decode_ms_p50")
-    print(f"{name:<22}{o['model_bytes']/1e6:>11.1f}{o['prefill_ms']:>11.1f}{o['decode_ms_p50']:>10.2f}"
-          f"{base['decode_ms_p50']/o['decode_ms_p50']:>11.2f}x"
-          + (f"{ort_dec:>11.2f}{o['decode_ms_p50']/ort_dec:>9.2f}" if ort_dec else f"{'n/a':>11}{'':>9}"))
+for name in names:
+    o0 = runs[name][0][0]
+    dec, ort_dec = med(name, 0, "decode_ms_p50"), med(name, 1, "decode_ms_p50")
+    print(f"{name:<22}{o0['model_bytes']/1e6:>11.1f}{med(name, 0, 'prefill_ms'):>11.1f}{dec:>10.2f}{base/dec:>11.2f}x"
+          + (f"{ort_dec:>11.2f}{dec/ort_dec:>9.2f}" if ort_dec else f"{'n/a':>11}{'':>9}"))
 print(f"quantize int8-dynamic: {q_s:.2f} s vs copying the file {copy_s:.2f} s ({q_s/copy_s:.2f}x); "
       f"peak RSS {q_rss_kb/1024:.0f} MB vs file {size/1e6:.0f} MB ({q_rss_kb*1024/size:.2f}x)")
 print("'vs our fp32' is speed-up (higher is better); ours/ORT < 1 means we decode faster on the same artifact.")
