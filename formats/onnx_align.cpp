@@ -29,12 +29,16 @@ size_t model_prefix(const onnx::ModelProto& mp) {
   return head.ByteSizeLong();
 }
 
-// Serialised size of GraphProto fields 1..2 (node, name: they precede initializer, field 5).
+// Serialised size of GraphProto fields 1..2 (node, name: they precede initializer, field 5),
+// summed from the parts (copying the nodes would copy weights held in Constant attributes).
 size_t graph_prefix(const onnx::GraphProto& g) {
-  onnx::GraphProto head;
-  *head.mutable_node() = g.node();
-  if (g.has_name()) head.set_name(g.name());
-  return head.ByteSizeLong();
+  size_t size = 0;
+  for (const auto& n : g.node()) {
+    const size_t len = n.ByteSizeLong();
+    size += 1 + varint_size(len) + len;  // tag of field 1 is one byte
+  }
+  if (g.has_name()) size += 1 + varint_size(g.name().size()) + g.name().size();
+  return size;
 }
 
 // Serialised size of TensorProto fields 1..8 (they precede raw_data, field 9).
@@ -79,6 +83,8 @@ void set_padding(onnx::TensorProto& t, size_t total) {
 }  // namespace
 
 void align_inline_payloads(onnx::ModelProto& mp, size_t alignment) {
+  // The padding field's 2-byte length prefix holds 128..191 zeros: alignments up to 64.
+  if (alignment < 2 || alignment > 64 || (alignment & (alignment - 1))) return;
   auto& inits = *mp.mutable_graph()->mutable_initializer();
   const int n = inits.size();
   std::vector<size_t> pad(n, 0);  // padding field bytes appended to initializer i

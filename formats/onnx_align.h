@@ -19,7 +19,9 @@ namespace llmc {
 inline constexpr int kOnnxPaddingField = 1999;
 
 // Pads `mp`'s inline initializers (raw_data of at least `alignment` bytes) to start at file
-// offsets that are multiples of `alignment` when `mp` is serialised as a whole file.
+// offsets that are multiples of `alignment` (a power of two up to 64) when `mp` is serialised
+// as a whole file. Best effort: a layout that does not settle in a few rounds stays as it is
+// (the reader then copies those weights; nothing is lost).
 void align_inline_payloads(onnx::ModelProto& mp, size_t alignment);
 
 }  // namespace llmc

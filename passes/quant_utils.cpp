@@ -20,6 +20,7 @@ Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool pe
   if (w.dtype() != DType::kF32 || w.dims().size() != 2)
     return invalid_input("weight '", w.name(), "' must be a 2-D float32 tensor, got ", dtype_name(w.dtype()), " ",
                          shape_str(w.dims()));
+  if (axis != 0 && axis != 1) return invalid_input("weight '", w.name(), "': quantisation axis must be 0 or 1, got ", axis);
   const int64_t K = w.dims()[0], N = w.dims()[1];
   const float* p = w.data_as<float>();
   const int64_t channels = per_tensor ? 1 : axis == 1 ? N : K;
@@ -109,7 +110,6 @@ Tensor transpose_2d(const Tensor& w) {
 }
 
 Result<QuantizedWeight> quantize_weight_along(const Tensor& w, int axis, bool per_tensor, rt::ThreadPool* pool) {
-  if (axis != 0 && axis != 1) return invalid_input("weight '", w.name(), "': quantisation axis must be 0 or 1, got ", axis);
   return quantize_weight(w, true, per_tensor, w.name(), pool, axis);
 }
 

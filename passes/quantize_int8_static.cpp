@@ -46,6 +46,8 @@ Result<Options> parse(const PassOptions& o) {
   // percentile-tails=two cuts (100 - percentile) / 2 % from each tail of x.
   const std::string tails = option_string(o, "percentile-tails", "abs");
   if (tails != "abs" && tails != "two") return invalid_input("percentile-tails must be abs or two, got '", tails, "'");
+  if (tails == "two" && p.activation_symmetric)
+    return invalid_input("percentile-tails=two needs uint8 activations: int8 activations are symmetric, so their range is of |x|");
   p.observer.symmetric = p.activation_symmetric || tails == "abs";
   p.per_tensor = option_flag(o, "per-tensor");
   if (o.count("op-types")) p.op_types = split_list(o.at("op-types"));

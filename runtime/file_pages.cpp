@@ -12,24 +12,35 @@ namespace llmc::rt {
 bool in_read_only_file_mapping(const void* p, size_t n) {
   const auto begin = reinterpret_cast<uintptr_t>(p), end = begin + n;
   if (n == 0) return false;
-  FILE* maps = std::fopen("/proc/self/maps", "r");
-  if (!maps) return false;
-  bool file_backed_read_only = false;
-  char line[4096];
-  while (std::fgets(line, sizeof line, maps)) {
+  // smaps, not maps: a private mapping that was written and later made read-only (a RELRO
+  // segment) also shows "r--p" with an inode, but its written pages are anonymous copies
+  // that MADV_DONTNEED would silently revert. Only a mapping with no anonymous pages is safe.
+  FILE* smaps = std::fopen("/proc/self/smaps", "r");
+  if (!smaps) return false;
+  bool found = false, candidate = false, safe = false;
+  char line[8192];
+  while (std::fgets(line, sizeof line, smaps)) {
     uintptr_t lo = 0, hi = 0;
     char perms[5] = {0};
     unsigned long long offset = 0, inode = 0;
     char dev[32] = {0};
-    if (std::sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %4s %llx %31s %llu", &lo, &hi, perms, &offset, dev, &inode) != 6)
+    if (std::sscanf(line, "%" SCNxPTR "-%" SCNxPTR " %4s %llx %31s %llu", &lo, &hi, perms, &offset, dev, &inode) == 6) {
+      if (found) break;  // the next mapping's header: ours had no Anonymous line
+      if (begin < lo || begin >= hi) continue;
+      found = true;
+      // Readable, never writable, backed by a file (inode != 0), covering the whole range.
+      candidate = perms[0] == 'r' && perms[1] == '-' && inode != 0 && end <= hi;
+      if (!candidate) break;
       continue;
-    if (begin < lo || begin >= hi) continue;
-    // Readable, never writable, backed by a file (inode != 0), covering the whole range.
-    file_backed_read_only = perms[0] == 'r' && perms[1] == '-' && inode != 0 && end <= hi;
-    break;
+    }
+    unsigned long long anon_kb = 0;
+    if (found && std::sscanf(line, "Anonymous: %llu kB", &anon_kb) == 1) {
+      safe = anon_kb == 0;
+      break;
+    }
   }
-  std::fclose(maps);
-  return file_backed_read_only;
+  std::fclose(smaps);
+  return found && candidate && safe;
 }
 
 void drop_file_pages(const void* p, size_t n) {

@@ -6,9 +6,9 @@
 namespace llmc::rt {
 
 // Drops this process's resident pages inside [p, p + n) when the range lies in one read-only
-// file mapping (/proc/self/maps): touching them again re-reads the same bytes from the page
-// cache. Anything else (heap, writable or anonymous memory) is left alone. Returns whether
-// pages were released.
+// file mapping without privately modified pages (/proc/self/smaps): touching them again
+// re-reads the same bytes from the page cache. Anything else (heap, writable, anonymous or
+// copy-on-written memory) is left alone. Returns whether pages were released.
 bool release_file_pages(const void* p, size_t n);
 
 // The two halves of release_file_pages, for releasing a range piece by piece after one check:

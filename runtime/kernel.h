@@ -92,6 +92,10 @@ using KernelFn = std::function<Status(KernelContext&)>;
 // the last two axes (the Transpose is skipped; B arrives as stored, [.., N, K]).
 inline constexpr const char* kMatMulTransB = "llmc.trans_b";
 
+// Constant weights narrower than this are not packed: panels are up to 64 columns wide, so a
+// narrow B (a 1-column head) would be padded to many times its size.
+inline constexpr int64_t kMinPackedColumns = 64;
+
 // (domain, op type) -> kernel. "" is the default ONNX domain.
 class KernelRegistry {
  public:

@@ -8,9 +8,10 @@
 //
 // Y = (Xq - a_zp)(W - w_zp) · a_scale · w_scale[n]: the float MatMul of the dequantized values,
 // computed exactly in int32 and scaled once (float rounding differs, not the arithmetic). Only
-// when both DequantizeLinears feed just this MatMul, the activation's scale/zero point are
-// constant scalars, and the weight is a constant 2-D integer tensor quantized per tensor or
-// per output column (axis 1); the dequantized values are then never materialised.
+// when both DequantizeLinears feed just this MatMul and produce float32, the activation's scale
+// and (8-bit) zero point are constant scalars, and the weight is a constant 2-D 8-bit tensor
+// quantized per tensor or per output column (axis 1); the dequantized values are then never
+// materialised.
 #include <set>
 
 #include "runtime/session.h"
@@ -38,6 +39,9 @@ void Session::fold_qdq_matmul() {
     if (it == producer.end() || readers[sl] != 1 || graph_outputs.count(sl)) return -1;
     const Node& n = *steps_[it->second].node;
     if (n.op_type != "DequantizeLinear" || !n.domain.empty() || n.attr_int("block_size", 0) != 0) return -1;
+    // Opset 25's output_dtype may ask for float16 (or other) values; the fused op makes float32.
+    const int64_t out_type = n.attr_int("output_dtype", 0);
+    if (out_type != 0 && out_type != static_cast<int64_t>(DType::kF32)) return -1;
     return static_cast<long>(it->second);
   };
   std::vector<bool> drop(steps_.size(), false);
@@ -53,8 +57,10 @@ void Session::fold_qdq_matmul() {
     if (a.inputs.size() < 2 || constant(a.inputs[0]) || !constant(a.inputs[1])) continue;
     const Value& as = constants_[a.inputs[1]];
     if (as.dtype() != DType::kF32 || as.numel() != 1) continue;
+    // The zero point (which QDQ writers always give) is what tells an 8-bit activation apart
+    // from the 16/32-bit ones DequantizeLinear also takes.
     const int azp = a.inputs.size() > 2 ? a.inputs[2] : -1;
-    if (azp >= 0 && (!constant(azp) || constants_[azp].numel() != 1 || !is_int8(constants_[azp].dtype()))) continue;
+    if (azp < 0 || !constant(azp) || constants_[azp].numel() != 1 || !is_int8(constants_[azp].dtype())) continue;
     // Weight: constant [K, N] integers, scale per tensor or per column (axis 1), constant.
     if (b.inputs.size() < 2 || !constant(b.inputs[0]) || !constant(b.inputs[1])) continue;
     const Value& w = constants_[b.inputs[0]];

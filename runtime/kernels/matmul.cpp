@@ -94,7 +94,7 @@ Status matmul_f16(KernelContext& ctx, const Value& a, const Value& b, Value& y, 
   if ((b_batch.empty() || shape_numel(b_batch) == 1) && shape_numel(a_batch) == nbatch) {
     // A constant weight is packed once for decode (the session keeps it).
     const HPackedB* packed = nullptr;
-    if (b_batch.empty() && ctx.input_is_constant(1))
+    if (b_batch.empty() && ctx.input_is_constant(1) && N >= kMinPackedColumns)
       packed = ctx.cached<HPackedB>([&] { return std::shared_ptr<HPackedB>(hgemm_pack_b(B, K, N, N, &ctx.pool())); });
     hgemm(nbatch * M, N, K, A, K, B, N, Y, N, &ctx.pool(), packed);
     return Status::ok();
@@ -197,7 +197,7 @@ Status matmul(KernelContext& ctx) {
       // A constant weight is packed once (the session keeps it) and the mapped file's pages of
       // it are given back: resident memory holds each weight once.
       const SPackedB* packed = nullptr;
-      if (b_batch.empty() && ctx.input_is_constant(1))
+      if (b_batch.empty() && ctx.input_is_constant(1) && N >= kMinPackedColumns)
         packed = ctx.cached<SPackedB>([&] { return std::shared_ptr<SPackedB>(sgemm_pack_b(B, K, N, N, &ctx.pool(), true)); });
       sgemm(nbatch * M, N, K, A, K, B, N, Y, N, false, &ctx.pool(), packed);
       return Status::ok();

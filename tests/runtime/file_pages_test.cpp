@@ -58,6 +58,11 @@ TEST_CASE("release_file_pages drops read-only file pages only, and they read bac
   static_cast<uint32_t*>(rw)[0] += 1;  // a private copy of the first page
   CHECK_FALSE(release_file_pages(rw, n));
   CHECK(static_cast<uint32_t*>(rw)[0] == values[0] + 1);
+  // Written, then made read-only (as a RELRO segment is): "r--p" with an inode, but releasing
+  // would revert the written page, so it must be refused too.
+  REQUIRE(mprotect(rw, n, PROT_READ) == 0);
+  CHECK_FALSE(release_file_pages(rw, n));
+  CHECK(static_cast<uint32_t*>(rw)[0] == values[0] + 1);
   // A range running past the mapping's end is refused too.
   CHECK_FALSE(release_file_pages(ro, n + 4096 * 1024));
   munmap(rw, n);

@@ -90,12 +90,16 @@ TEST_CASE("session: DynamicQuantizeMatMul packs constant weights once, never fed
 
 // X -> QuantizeLinear -> DequantizeLinear -> MatMul <- DequantizeLinear <- W (int8, per column):
 // folded into MatMulIntegerToFloat; the result equals float64 of the dequantized operands.
-// With a weight DequantizeLinear that feeds two MatMuls the pattern is left as written.
+// Left as written: a weight DequantizeLinear that feeds two MatMuls, and an activation without
+// a zero point (DequantizeLinear also takes 16/32-bit integers; only the zero point's type
+// shows the activation is 8-bit).
 TEST_CASE("session: QDQ around MatMul runs as one integer product", "[runtime][qgemm][session]") {
   std::mt19937 rng(14);
   const int64_t M = 5, K = 67, N = 33;
-  for (bool shared_weight_dq : {false, true}) {
-    INFO("shared weight DequantizeLinear: " << shared_weight_dq);
+  for (int variant : {0, 1, 2}) {
+    const bool shared_weight_dq = variant == 1, no_zero_point = variant == 2;
+    INFO("variant " << variant);
+    const int zp = no_zero_point ? 0 : 131;
     Model m;
     m.opset_imports = {{"", 17}};
     const Tensor w = random_int8("W", {K, N}, rng);
@@ -103,11 +107,16 @@ TEST_CASE("session: QDQ around MatMul runs as one integer product", "[runtime][q
     for (auto& s : ws) s = std::uniform_real_distribution<float>(0.001f, 0.01f)(rng);
     m.graph.initializers = {w, Tensor::from_vector("WS", DType::kF32, {N}, ws),
                             Tensor::from_vector("XS", DType::kF32, {}, std::vector<float>{0.0078f}),
-                            Tensor::from_vector("XZ", DType::kU8, {}, std::vector<uint8_t>{131})};
+                            Tensor::from_vector("XZ", DType::kU8, {}, std::vector<uint8_t>{uint8_t(zp)})};
     m.graph.inputs = {tensor_info("X", DType::kF32, {M, K})};
     m.graph.outputs = {tensor_info("Y", DType::kF32, {M, N})};
-    m.graph.nodes = {node("q", "QuantizeLinear", {"X", "XS", "XZ"}, {"Xq"}),
-                     node("dqx", "DequantizeLinear", {"Xq", "XS", "XZ"}, {"Xd"}),
+    const std::vector<std::string> xq_params =
+        no_zero_point ? std::vector<std::string>{"XS"} : std::vector<std::string>{"XS", "XZ"};
+    std::vector<std::string> q_in{"X"}, dq_in{"Xq"};
+    q_in.insert(q_in.end(), xq_params.begin(), xq_params.end());
+    dq_in.insert(dq_in.end(), xq_params.begin(), xq_params.end());
+    m.graph.nodes = {node("q", "QuantizeLinear", q_in, {"Xq"}),
+                     node("dqx", "DequantizeLinear", dq_in, {"Xd"}),
                      node("dqw", "DequantizeLinear", {"W", "WS"}, {"Wd"}),
                      node("mm", "MatMul", {"Xd", "Wd"}, {"Y"})};
     if (shared_weight_dq) {
@@ -126,8 +135,8 @@ TEST_CASE("session: QDQ around MatMul runs as one integer product", "[runtime][q
       for (int64_t j = 0; j < N; ++j) {
         double ref = 0;
         for (int64_t k = 0; k < K; ++k) {
-          const float q = std::nearbyint(xp[i * K + k] / 0.0078f) + 131;
-          const double xd = (std::min(255.f, std::max(0.f, q)) - 131) * double(0.0078f);
+          const float q = std::nearbyint(xp[i * K + k] / 0.0078f) + float(zp);
+          const double xd = (std::min(255.f, std::max(0.f, q)) - zp) * double(0.0078f);
           ref += xd * (double(wp[k * N + j]) * ws[j]);
         }
         worst = std::max(worst, std::fabs(ref - got.value()[0].data<float>()[i * N + j]));
@@ -136,6 +145,6 @@ TEST_CASE("session: QDQ around MatMul runs as one integer product", "[runtime][q
     CHECK(worst / peak < 1e-6);
     // Folded: the dequantized activation is never materialised, so it cannot be tapped.
     auto tap = session->run({{"X", x}}, {"Xd"});
-    CHECK(tap.is_ok() == shared_weight_dq);
+    CHECK(tap.is_ok() == (shared_weight_dq || no_zero_point));
   }
 }
