@@ -28,6 +28,8 @@ class Session {
 
   // Feeds by graph input name. Returns `outputs` (default: every graph output, in order).
   // Names in `outputs` may also be intermediate values (taps for calibration and debugging).
+  // One call at a time: a run uses the session's buffers, profile and per-node caches (the
+  // first run packs constant weights); use one Session per thread for concurrent inference.
   Result<std::vector<Value>> run(const std::map<std::string, Value>& feeds,
                                  const std::vector<std::string>& outputs = {});
 
