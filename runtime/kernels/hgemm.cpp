@@ -4,6 +4,8 @@
 #include <cstring>
 #include <vector>
 
+#include "runtime/file_pages.h"
+
 #include "runtime/kernels/sgemm.h"
 
 namespace llmc::rt {
@@ -22,6 +24,8 @@ namespace llmc::rt {
   void gemv_rows(int64_t K, const float* x, const uint16_t* B, int64_t ldb, float* y, int64_t N); \
   void dot_rows(int64_t N, int64_t K, const float* a, const uint16_t* Bt, int64_t ldbt, float* y); \
   void gemv_packed(int64_t K, const float* x, const uint16_t* P, int64_t np, float* y);         \
+  void pack_from_halves(int64_t kc, const uint16_t* P, int64_t K, int64_t k0, int64_t j0,         \
+                        int64_t width, int64_t kstride, float* packed);                          \
   }
 HGEMM_DECLARE(hgemm_avx512)
 HGEMM_DECLARE(hgemm_avx2)
@@ -39,10 +43,11 @@ struct Variant {
   void (*gemv_rows)(int64_t, const float*, const uint16_t*, int64_t, float*, int64_t);
   void (*dot_rows)(int64_t, int64_t, const float*, const uint16_t*, int64_t, float*);
   void (*gemv_packed)(int64_t, const float*, const uint16_t*, int64_t, float*);
+  void (*pack_from_halves)(int64_t, const uint16_t*, int64_t, int64_t, int64_t, int64_t, int64_t, float*);
 };
 
 #define HGEMM_VARIANT(ns) \
-  {ns::tile_cols, ns::panel, ns::to_float, ns::to_half, ns::pack, ns::gemv_rows, ns::dot_rows, ns::gemv_packed}
+  {ns::tile_cols, ns::panel, ns::to_float, ns::to_half, ns::pack, ns::gemv_rows, ns::dot_rows, ns::gemv_packed, ns::pack_from_halves}
 const Variant kVariants[] = {
     HGEMM_VARIANT(hgemm_portable),
     HGEMM_VARIANT(hgemm_avx2),
@@ -66,7 +71,7 @@ constexpr int64_t kKc = 256;  // K block, as sgemm: a packed kKc x NR panel stay
 
 // C = A · B with B float16 and A float32; the result goes to Cf (float32) or, rounded, to Ch.
 void run(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* B,
-         int64_t ldb, float* Cf, uint16_t* Ch, int64_t ldc, ThreadPool* pool) {
+         int64_t ldb, float* Cf, uint16_t* Ch, int64_t ldc, ThreadPool* pool, const HPackedB* pk = nullptr) {
   if (M <= 0 || N <= 0) return;
   const Variant& v = variant();
   if (K == 0) {
@@ -138,7 +143,8 @@ void run(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uin
       float* C = Cf ? Cf + j0 : ctmp.data();
       for (int64_t k0 = 0; k0 < K; k0 += kKc) {
         const int64_t kc = std::min(kKc, K - k0);
-        v.pack(kc, B + k0 * ldb + j0, ldb, width, kKc, packed.data());
+        if (pk) v.pack_from_halves(kc, reinterpret_cast<const uint16_t*>(pk->data.data()), K, k0, j0, width, kKc, packed.data());
+        else v.pack(kc, B + k0 * ldb + j0, ldb, width, kKc, packed.data());
         for (int64_t p = 0; p < p1 - p0; ++p)
           v.panel(M, kc, A + k0, lda, packed.data() + p * kKc * nr, C + p * nr, ld,
                   std::min(nr, width - p * nr), k0 > 0);
@@ -154,7 +160,8 @@ void run(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uin
 
 }  // namespace
 
-std::unique_ptr<HPackedB> hgemm_pack_b(const uint16_t* B, int64_t K, int64_t N, int64_t ldb, ThreadPool* pool) {
+std::unique_ptr<HPackedB> hgemm_pack_b(const uint16_t* B, int64_t K, int64_t N, int64_t ldb, ThreadPool* pool,
+                                       bool release_source) {
   auto packed = std::make_unique<HPackedB>();
   packed->K = K;
   packed->N = N;
@@ -173,6 +180,7 @@ std::unique_ptr<HPackedB> hgemm_pack_b(const uint16_t* B, int64_t K, int64_t N, 
   };
   if (pool && panels > 1) pool->parallel_for(panels, 1, run);
   else run(0, panels);
+  if (release_source) release_file_pages(B, static_cast<size_t>(K * ldb) * sizeof(uint16_t));
   return packed;
 }
 
@@ -207,11 +215,12 @@ void hgemm(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, cons
   af.resize(static_cast<size_t>(M * K));
   const Variant& v = variant();
   for (int64_t i = 0; i < M; ++i) v.to_float(A + i * lda, af.data() + i * K, K);
-  if (M == 1 && packed && packed->K == K && packed->N == N && K > 0) {
-    gemv_packed(af.data(), *packed, C, pool);
+  const HPackedB* pk = packed && packed->K == K && packed->N == N && K > 0 ? packed : nullptr;
+  if (M == 1 && pk) {
+    gemv_packed(af.data(), *pk, C, pool);
     return;
   }
-  run(M, N, K, af.data(), K, B, ldb, nullptr, C, ldc, pool);
+  run(M, N, K, af.data(), K, B, ldb, nullptr, C, ldc, pool, pk);
 }
 
 void hgemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* B,

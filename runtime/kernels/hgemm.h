@@ -19,7 +19,7 @@
 
 namespace llmc::rt {
 
-// A constant B [K, N] packed once for decode: panels of kHPanel columns, each [K][kHPanel]
+// A constant B [K, N] packed once: panels of kHPanel columns, each [K][kHPanel]
 // float16 (one cache line per k, zero-padded past N), so each thread streams one sequential
 // run instead of many rows at a stride. The layout is the same for every ISA variant.
 inline constexpr int64_t kHPanel = 32;
@@ -27,10 +27,13 @@ struct HPackedB {
   int64_t K = 0, N = 0;
   AlignedBuffer data;
 };
-std::unique_ptr<HPackedB> hgemm_pack_b(const uint16_t* B, int64_t K, int64_t N, int64_t ldb, ThreadPool* pool);
+// With release_source, B's pages are handed back afterwards when B lies in a read-only file
+// mapping (runtime/file_pages.h).
+std::unique_ptr<HPackedB> hgemm_pack_b(const uint16_t* B, int64_t K, int64_t N, int64_t ldb, ThreadPool* pool,
+                                       bool release_source = false);
 
 // All float16. C is overwritten (no accumulate). With `packed` (B packed by hgemm_pack_b, same
-// K and N), M == 1 reads it instead of B; M > 1 reads B.
+// K and N) B is not read: decode streams the panels, prefill widens them.
 void hgemm(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* B,
            int64_t ldb, uint16_t* C, int64_t ldc, ThreadPool* pool, const HPackedB* packed = nullptr);
 

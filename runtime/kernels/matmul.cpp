@@ -95,7 +95,7 @@ Status matmul_f16(KernelContext& ctx, const Value& a, const Value& b, Value& y, 
     // A constant weight is packed once for decode (the session keeps it).
     const HPackedB* packed = nullptr;
     if (b_batch.empty() && ctx.input_is_constant(1) && N >= kMinPackedColumns)
-      packed = ctx.cached<HPackedB>([&] { return std::shared_ptr<HPackedB>(hgemm_pack_b(B, K, N, N, &ctx.pool())); });
+      packed = ctx.cached<HPackedB>([&] { return std::shared_ptr<HPackedB>(hgemm_pack_b(B, K, N, N, &ctx.pool(), true)); });
     hgemm(nbatch * M, N, K, A, K, B, N, Y, N, &ctx.pool(), packed);
     return Status::ok();
   }

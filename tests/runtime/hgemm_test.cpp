@@ -131,7 +131,7 @@ TEST_CASE("hgemm matches float64 on odd sizes for every ISA variant", "[runtime]
   force_isa(detected_isa());
 }
 
-TEST_CASE("hgemm decode over pre-packed B matches float64 for every ISA variant", "[runtime][hgemm]") {
+TEST_CASE("hgemm over pre-packed B matches float64 for every ISA variant", "[runtime][hgemm]") {
   std::mt19937 rng(9);
   ThreadPool pool(2);
   for (Isa isa : kIsas) {
@@ -141,7 +141,10 @@ TEST_CASE("hgemm decode over pre-packed B matches float64 for every ISA variant"
       for (int K : {1, 2, 3, 17, 63, 257}) check_hgemm(1, N, K, N % 2 ? &pool : nullptr, rng, true);
     check_hgemm(1, 64 * 32 * 2 + 5, 300, &pool, rng, true);    // panels split over threads
     check_hgemm(1, 64 * 32 * 2 + 5, 300, nullptr, rng, true);  // one thread: three 64-panel chunks
-    check_hgemm(7, 100, 33, &pool, rng, true);              // M > 1 reads B, not the panels
+    // Prefill widens the packed panels: several K blocks (256), N not a multiple of 32.
+    check_hgemm(7, 100, 33, &pool, rng, true);
+    check_hgemm(40, 77, 600, &pool, rng, true);
+    check_hgemm(3, 1000, 17, nullptr, rng, true);
   }
   force_isa(detected_isa());
 }
