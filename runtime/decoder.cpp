@@ -87,7 +87,7 @@ Result<std::vector<Value>> Decoder::run(const std::vector<int32_t>& tokens, std:
   for (size_t i = 0; i < past_names_.size(); ++i) feeds[past_names_[i]] = past[i];
   std::vector<std::string> wanted{"logits"};
   wanted.insert(wanted.end(), present_names_.begin(), present_names_.end());
-  return session_->run(feeds, wanted);
+  return session_->run(feeds, wanted, /*keep_padded=*/true);  // the cache grows in place
 }
 
 Result<Value> Decoder::forward(const std::vector<int32_t>& tokens) {

@@ -92,6 +92,12 @@ using KernelFn = std::function<Status(KernelContext&)>;
 // the last two axes (the Transpose is skipped; B arrives as stored, [.., N, K]).
 inline constexpr const char* kMatMulTransB = "llmc.trans_b";
 
+// Internal attribute the Session sets on Concat(past KV cache graph input, new rows) producing
+// the present KV cache graph output when every reader of it handles padded Values (MatMul,
+// Shape): the output is then padded along the concat axis with spare slots, and the next
+// step's Concat appends in place instead of copying the whole cache (see Value::dense).
+inline constexpr const char* kKvAppend = "llmc.kv_append";
+
 // Constant weights narrower than this are not packed: panels are up to 64 columns wide, so a
 // narrow B (a 1-column head) would be padded to many times its size.
 inline constexpr int64_t kMinPackedColumns = 64;

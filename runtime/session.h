@@ -30,8 +30,10 @@ class Session {
   // Names in `outputs` may also be intermediate values (taps for calibration and debugging).
   // One call at a time: a run uses the session's buffers, profile and per-node caches (the
   // first run packs constant weights); use one Session per thread for concurrent inference.
+  // Returned Values are dense unless keep_padded: the Decoder takes the KV cache padded (see
+  // kKvAppend) and feeds it back, so the next step appends in place.
   Result<std::vector<Value>> run(const std::map<std::string, Value>& feeds,
-                                 const std::vector<std::string>& outputs = {});
+                                 const std::vector<std::string>& outputs = {}, bool keep_padded = false);
 
   const Model& model() const { return *model_; }
   // Graph inputs the caller must feed (those without an initializer of the same name).
@@ -64,6 +66,7 @@ class Session {
   void fold_transposes_into_matmul(const std::vector<int>& readers);
   void fold_dynamic_quant_matmul(const std::vector<int>& readers);
   void fold_qdq_matmul();  // session_fold_qdq.cpp
+  void mark_kv_appends();
   Status check_feed(const ValueInfo& info, const Value& v) const;
 
   std::shared_ptr<const Model> model_;

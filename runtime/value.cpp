@@ -1,6 +1,7 @@
 #include "runtime/value.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -100,13 +101,50 @@ Value Value::copy_of(const Tensor& t) {
 
 Value Value::reshaped(std::vector<int64_t> shape) const {
   LLMC_CHECK(shape_numel(shape) == numel(), "reshape changes element count");
+  // A padded Value keeps its layout (only MatMul reshapes one, to swap B's last two axes).
   Value v = *this;
   v.shape_ = std::move(shape);
   return v;
 }
 
 Tensor Value::to_tensor(const std::string& name) const {
+  if (!dense()) return densified().to_tensor(name);
   return Tensor::view(name, dtype_, shape_, data_, data_.get(), nbytes());
+}
+
+Value Value::allocate_padded(DType dtype, std::vector<int64_t> shape, int axis, int64_t extent, BufferPool* pool) {
+  LLMC_CHECK(axis >= 0 && axis < static_cast<int>(shape.size()) && extent >= shape[axis], "bad padded layout");
+  std::vector<int64_t> storage = shape;
+  storage[axis] = extent;
+  Value v;
+  v.dtype_ = dtype;
+  v.shape_ = std::move(shape);
+  const size_t n = dtype_storage_bytes(dtype, shape_numel(storage));
+  v.data_ = pool ? pool->get(n) : aligned_buffer(n);
+  v.pad_axis_ = axis;
+  v.pad_extent_ = extent;
+  v.fill_ = std::make_shared<int64_t>(0);
+  return v;
+}
+
+Value Value::grown_to(int64_t length) const {
+  LLMC_CHECK(!dense() && length <= pad_extent_, "growing beyond the padded extent");
+  Value v = *this;
+  v.shape_[pad_axis_] = length;
+  return v;
+}
+
+Value Value::densified(BufferPool* pool) const {
+  if (dense()) return *this;
+  Value d = allocate(dtype_, shape_, pool);
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < pad_axis_; ++i) outer *= shape_[i];
+  for (int i = pad_axis_ + 1; i < rank(); ++i) inner *= shape_[i];
+  const size_t esz = dtype_storage_bytes(dtype_, 1);
+  const size_t run = static_cast<size_t>(shape_[pad_axis_] * inner) * esz, stride = static_cast<size_t>(pad_extent_ * inner) * esz;
+  for (int64_t o = 0; o < outer; ++o)
+    if (run) std::memcpy(d.data_.get() + o * run, data_.get() + o * stride, run);
+  return d;
 }
 
 }  // namespace llmc::rt

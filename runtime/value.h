@@ -38,13 +38,37 @@ class Value {
   void* mutable_raw() { return data_.get(); }
   template <typename T> const T* data() const { return static_cast<const T*>(raw()); }
   template <typename T> T* mutable_data() { return static_cast<T*>(mutable_raw()); }
-  // As a Tensor (a view sharing the bytes), e.g. to write .npy.
+  // As a Tensor (a view sharing the bytes; a dense copy first when padded), e.g. to write .npy.
   Tensor to_tensor(const std::string& name) const;
+
+  // Padded storage, for a KV cache grown in place (Concat with kKvAppend): the bytes hold
+  // padded_extent() slots along padded_axis(), of which the first dim(axis) are this Value's.
+  // Kernels only see padded Values when they say they handle them (Session::run densifies the
+  // rest); raw() then points at slot 0 and the stride of the axis above is extent * inner.
+  bool dense() const { return pad_axis_ < 0; }
+  int padded_axis() const { return pad_axis_; }
+  int64_t padded_extent() const { return pad_extent_; }
+  static Value allocate_padded(DType dtype, std::vector<int64_t> shape, int axis, int64_t extent,
+                               BufferPool* pool = nullptr);
+  // Slots of the padded axis written so far by anyone sharing these bytes: an append in place
+  // is only safe when it equals dim(axis) (nobody appended past this Value already).
+  int64_t filled() const { return fill_ ? *fill_ : 0; }
+  // The same bytes with `length` slots (after writing slots [dim(axis), length)).
+  Value grown_to(int64_t length) const;
+  // Records that slots [0, n) of the shared bytes are written (by the append that made this).
+  void mark_filled(int64_t n) const {
+    if (fill_) *fill_ = n;
+  }
+  // A dense copy when padded; *this otherwise.
+  Value densified(BufferPool* pool = nullptr) const;
 
  private:
   DType dtype_ = DType::kUndefined;
   std::vector<int64_t> shape_;
   std::shared_ptr<uint8_t> data_;
+  int pad_axis_ = -1;
+  int64_t pad_extent_ = 0;
+  std::shared_ptr<int64_t> fill_;
 };
 
 // Recycles freed buffers by size so steady-state decoding allocates nothing. Buffers handed

@@ -158,6 +158,41 @@ inline void copy_bytes(uint8_t* dst, const uint8_t* src, size_t n) {
   }
 }
 
+// Concat(cache, rows) along `axis` into padded storage (kKvAppend): in place when the cache is
+// padded, nobody appended past it yet and the rows fit; else into new storage with room to
+// grow by half again, so each step copies only the new rows (amortised).
+Status kv_append(KernelContext& ctx, const Value& cache, const Value& rows, int axis, size_t esz) {
+  const int64_t T = cache.dim(axis), n = rows.dim(axis), total = T + n;
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < axis; ++d) outer *= cache.dim(d);
+  for (int d = axis + 1; d < cache.rank(); ++d) inner *= cache.dim(d);
+  const Value src_rows = rows.densified();
+  Value out;
+  if (!cache.dense() && cache.padded_axis() == axis && cache.filled() == T && total <= cache.padded_extent()) {
+    out = cache.grown_to(total);
+  } else {
+    std::vector<int64_t> shape = cache.shape();
+    shape[axis] = total;
+    out = Value::allocate_padded(cache.dtype(), shape, axis, total + std::max<int64_t>(64, total / 2));
+    const int64_t old_stride = cache.dense() ? T : cache.padded_extent();
+    const auto* src = static_cast<const uint8_t*>(cache.raw());
+    auto* dst = static_cast<uint8_t*>(out.mutable_raw());
+    const size_t run = static_cast<size_t>(T * inner) * esz;
+    ctx.pool().parallel_for(outer, 1, [&](int64_t b, int64_t e) {
+      for (int64_t o = b; o < e; ++o)
+        if (run) std::memcpy(dst + o * out.padded_extent() * inner * esz, src + o * old_stride * inner * esz, run);
+    });
+  }
+  auto* dst = static_cast<uint8_t*>(out.mutable_raw());
+  const auto* src = static_cast<const uint8_t*>(src_rows.raw());
+  const size_t run = static_cast<size_t>(n * inner) * esz;
+  for (int64_t o = 0; o < outer; ++o)
+    std::memcpy(dst + (o * out.padded_extent() + T) * inner * esz, src + o * run, run);
+  out.mark_filled(total);
+  ctx.set_output(0, out);
+  return Status::ok();
+}
+
 Status concat(KernelContext& ctx) {
   std::vector<const Value*> ins;
   for (size_t i = 0; i < ctx.num_inputs(); ++i)
@@ -167,6 +202,12 @@ Status concat(KernelContext& ctx) {
   if (!ctx.has_attr("axis")) return ctx.fail("missing 'axis' attribute");
   LLMC_ASSIGN_OR_RETURN(int axis, normalize_axis(ctx.attr_int("axis", 0), first.rank()));
   LLMC_ASSIGN_OR_RETURN(size_t esz, elem_bytes(first.dtype()));
+  const bool kv = ctx.attr_int(kKvAppend, 0) != 0 && ins.size() == 2;
+  // Padded inputs reach this kernel (it declares it handles them); other uses get dense copies.
+  std::vector<Value> dense_copies;
+  dense_copies.reserve(ins.size());  // pointers into it must stay valid
+  for (auto& v : ins)
+    if (!v->dense() && !(kv && v == ins[0])) v = &dense_copies.emplace_back(v->densified());
   std::vector<int64_t> out_shape = first.shape();
   out_shape[axis] = 0;
   for (const Value* v : ins) {
@@ -178,6 +219,7 @@ Status concat(KernelContext& ctx) {
                       axis);
     out_shape[axis] += v->shape()[axis];
   }
+  if (kv) return kv_append(ctx, *ins[0], *ins[1], axis, esz);
   Value& out = ctx.output(0, first.dtype(), out_shape);
   int64_t outer = 1, inner = 1;
   for (int d = 0; d < axis; ++d) outer *= out_shape[d];

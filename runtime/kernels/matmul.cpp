@@ -43,7 +43,7 @@ void matvec_bt(int64_t N, int64_t K, const float* a, const float* bt, float* y) 
 
 // Float16 MatMul: same batching as float32; hgemm does the arithmetic in float32.
 template <typename Offsets>
-Status matmul_f16(KernelContext& ctx, const Value& a, const Value& b, Value& y, bool trans_b,
+Status matmul_f16(KernelContext& ctx, const Value& a, const Value& b, Value& y, bool trans_b, int64_t b_block,
                   int64_t M, int64_t N, int64_t K, const std::vector<int64_t>& a_batch,
                   const std::vector<int64_t>& b_batch, int64_t nbatch, const Offsets& offsets) {
   const uint16_t* A = a.data<uint16_t>();
@@ -59,7 +59,7 @@ Status matmul_f16(KernelContext& ctx, const Value& a, const Value& b, Value& y, 
         int64_t ao, bo;
         offsets(t, ao, bo);
         halfs_to_floats(A + ao * K, af.data(), K);
-        const uint16_t* blk = B + bo * K * N;
+        const uint16_t* blk = B + bo * b_block;
         ctx.pool().parallel_for(N, std::max<int64_t>(16, 65536 / std::max<int64_t>(K, 1)), [&](int64_t n0, int64_t n1) {
           hgemv_bt(n1 - n0, K, af.data(), blk + n0 * K, K, yf.data() + n0);
         });
@@ -73,7 +73,7 @@ Status matmul_f16(KernelContext& ctx, const Value& a, const Value& b, Value& y, 
       for (int64_t t = t0; t < t1; ++t) {
         int64_t ao, bo;
         offsets(t, ao, bo);
-        const uint16_t* blk = B + bo * K * N;
+        const uint16_t* blk = B + bo * b_block;
         if (M == 1) {
           af.resize(static_cast<size_t>(K));
           yf.resize(static_cast<size_t>(N));
@@ -104,7 +104,7 @@ Status matmul_f16(KernelContext& ctx, const Value& a, const Value& b, Value& y, 
     for (int64_t t = t0; t < t1; ++t) {
       int64_t ao, bo;
       offsets(t, ao, bo);
-      hgemm(M, N, K, A + ao * M * K, K, B + bo * K * N, N, Y + t * M * N, N,
+      hgemm(M, N, K, A + ao * M * K, K, B + bo * b_block, N, Y + t * M * N, N,
             per_thread ? nullptr : &ctx.pool());
     }
   };
@@ -115,8 +115,14 @@ Status matmul_f16(KernelContext& ctx, const Value& a, const Value& b, Value& y, 
 
 Status matmul(KernelContext& ctx) {
   LLMC_RETURN_IF_ERROR(ctx.require_inputs(2));
-  const Value& a = ctx.in(0);
-  const Value& b_in = ctx.in(1);
+  // Padded inputs (a KV cache grown in place, see Value::dense) reach this kernel: B padded
+  // along its second-to-last axis is read with a larger batch stride; anything else is copied
+  // dense first.
+  Value a_dense, b_dense;
+  const Value& a = ctx.in(0).dense() ? ctx.in(0) : (a_dense = ctx.in(0).densified());
+  const Value& b_given = ctx.in(1);
+  const bool b_strided = !b_given.dense() && b_given.padded_axis() == b_given.rank() - 2;
+  const Value& b_in = b_given.dense() || b_strided ? b_given : (b_dense = b_given.densified());
   // The Session folds a Transpose of B's last two axes into this flag (see session.cpp).
   const bool trans_b = ctx.attr_int(kMatMulTransB, 0) != 0;
   Value b = b_in;
@@ -157,17 +163,20 @@ Status matmul(KernelContext& ctx) {
       bo += i * b_str[d];
     }
   };
+  // Elements between consecutive matrices of B: K * N, or more when B is padded.
+  const int64_t b_block = b_strided ? b_in.padded_extent() * b_in.dim(-1) : K * N;
   if (a.dtype() == DType::kF64) {
     if (trans_b) return unsupported("transposed-B MatMul on float64");
     for (int64_t t = 0; t < nbatch; ++t) {
       int64_t ao, bo;
       offsets(t, ao, bo);
-      dgemm_plain(M, N, K, a.data<double>() + ao * M * K, b.data<double>() + bo * K * N,
+      dgemm_plain(M, N, K, a.data<double>() + ao * M * K, b.data<double>() + bo * b_block,
                   y.mutable_data<double>() + t * M * N);
     }
     return Status::ok();
   }
-  if (a.dtype() == DType::kF16) return matmul_f16(ctx, a, b, y, trans_b, M, N, K, a_batch, b_batch, nbatch, offsets);
+  if (a.dtype() == DType::kF16)
+    return matmul_f16(ctx, a, b, y, trans_b, b_block, M, N, K, a_batch, b_batch, nbatch, offsets);
   const float* A = a.data<float>();
   const float* B = b.data<float>();
   float* Y = y.mutable_data<float>();
@@ -177,7 +186,7 @@ Status matmul(KernelContext& ctx) {
       for (int64_t t = t0; t < t1; ++t) {
         int64_t ao, bo;
         offsets(t, ao, bo);
-        const float* blk = B + bo * K * N;  // [N, K]
+        const float* blk = B + bo * b_block;  // [N, K]
         if (M == 1) {
           matvec_bt(N, K, A + ao * K, blk, Y + t * N);
           continue;
@@ -209,7 +218,7 @@ Status matmul(KernelContext& ctx) {
     for (int64_t t = t0; t < t1; ++t) {
       int64_t ao, bo;
       offsets(t, ao, bo);
-      sgemm(M, N, K, A + ao * M * K, K, B + bo * K * N, N, Y + t * M * N, N, false,
+      sgemm(M, N, K, A + ao * M * K, K, B + bo * b_block, N, Y + t * M * N, N, false,
             per_thread ? nullptr : &ctx.pool());
     }
   };
