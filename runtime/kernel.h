@@ -10,6 +10,7 @@
 
 #include "ir/graph.h"
 #include "ir/status.h"
+#include "runtime/aligned_buffer.h"
 #include "runtime/thread_pool.h"
 #include "runtime/value.h"
 
@@ -44,10 +45,14 @@ class KernelContext {
   // What a session keeps for this node across runs: which inputs are constants (initializers),
   // and one slot for data derived from them once (pre-packed weights). Without a session (a
   // kernel run on its own), nothing is constant and nothing is cached.
-  void set_session_state(const std::vector<bool>* constant_inputs, std::shared_ptr<void>* cache) {
+  void set_session_state(const std::vector<bool>* constant_inputs, std::shared_ptr<void>* cache,
+                         PackArena* arena) {
     constant_inputs_ = constant_inputs;
     cache_ = cache;
+    arena_ = arena;
   }
+  // Where to put data cached for the session (packed weights); nullptr: the heap.
+  PackArena* arena() const { return arena_; }
   bool input_is_constant(size_t i) const {
     return constant_inputs_ && i < constant_inputs_->size() && (*constant_inputs_)[i];
   }
@@ -84,6 +89,7 @@ class KernelContext {
   BufferPool* buffers_;
   const std::vector<bool>* constant_inputs_ = nullptr;
   std::shared_ptr<void>* cache_ = nullptr;
+  PackArena* arena_ = nullptr;
 };
 
 using KernelFn = std::function<Status(KernelContext&)>;

@@ -309,7 +309,7 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
         if (p && !p->dense()) p = &dense_copies.emplace_back(p->densified(&buffers_));
     }
     KernelContext ctx(*st.node, st.opset, std::move(ins), pool_, &buffers_);
-    ctx.set_session_state(&st.constant_inputs, &st.cache);
+    ctx.set_session_state(&st.constant_inputs, &st.cache, &arena_);
     const auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     Status status = (*st.kernel)(ctx);
     if (profiling_) {

@@ -70,6 +70,7 @@ class Session {
   Status check_feed(const ValueInfo& info, const Value& v) const;
 
   std::shared_ptr<const Model> model_;
+  PackArena arena_;  // packed weights; declared before steps_ so it outlives their caches
   ThreadPool pool_;
   BufferPool buffers_;
   std::map<std::string, int> slot_of_;

@@ -161,12 +161,12 @@ void run(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uin
 }  // namespace
 
 std::unique_ptr<HPackedB> hgemm_pack_b(const uint16_t* B, int64_t K, int64_t N, int64_t ldb, ThreadPool* pool,
-                                       bool release_source) {
+                                       bool release_source, PackArena* arena) {
   auto packed = std::make_unique<HPackedB>();
   packed->K = K;
   packed->N = N;
   const int64_t panels = (N + kHPanel - 1) / kHPanel;
-  packed->data = AlignedBuffer(static_cast<size_t>(panels * K * kHPanel * sizeof(uint16_t)));
+  packed->data = AlignedBuffer(static_cast<size_t>(panels * K * kHPanel * sizeof(uint16_t)), arena);
   auto* out = reinterpret_cast<uint16_t*>(packed->data.data());
   auto run = [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {

@@ -30,7 +30,7 @@ struct HPackedB {
 // With release_source, B's pages are handed back afterwards when B lies in a read-only file
 // mapping (runtime/file_pages.h).
 std::unique_ptr<HPackedB> hgemm_pack_b(const uint16_t* B, int64_t K, int64_t N, int64_t ldb, ThreadPool* pool,
-                                       bool release_source = false);
+                                       bool release_source = false, PackArena* arena = nullptr);
 
 // All float16. C is overwritten (no accumulate). With `packed` (B packed by hgemm_pack_b, same
 // K and N) B is not read: decode streams the panels, prefill widens them.

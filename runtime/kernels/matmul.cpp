@@ -95,7 +95,7 @@ Status matmul_f16(KernelContext& ctx, const Value& a, const Value& b, Value& y, 
     // A constant weight is packed once for decode (the session keeps it).
     const HPackedB* packed = nullptr;
     if (b_batch.empty() && ctx.input_is_constant(1) && N >= kMinPackedColumns)
-      packed = ctx.cached<HPackedB>([&] { return std::shared_ptr<HPackedB>(hgemm_pack_b(B, K, N, N, &ctx.pool(), true)); });
+      packed = ctx.cached<HPackedB>([&] { return std::shared_ptr<HPackedB>(hgemm_pack_b(B, K, N, N, &ctx.pool(), true, ctx.arena())); });
     hgemm(nbatch * M, N, K, A, K, B, N, Y, N, &ctx.pool(), packed);
     return Status::ok();
   }
@@ -207,7 +207,7 @@ Status matmul(KernelContext& ctx) {
       // it are given back: resident memory holds each weight once.
       const SPackedB* packed = nullptr;
       if (b_batch.empty() && ctx.input_is_constant(1) && N >= kMinPackedColumns)
-        packed = ctx.cached<SPackedB>([&] { return std::shared_ptr<SPackedB>(sgemm_pack_b(B, K, N, N, &ctx.pool(), true)); });
+        packed = ctx.cached<SPackedB>([&] { return std::shared_ptr<SPackedB>(sgemm_pack_b(B, K, N, N, &ctx.pool(), true, ctx.arena())); });
       sgemm(nbatch * M, N, K, A, K, B, N, Y, N, false, &ctx.pool(), packed);
       return Status::ok();
     }

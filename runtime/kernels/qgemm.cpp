@@ -97,7 +97,7 @@ void qgemm_reference(const QGemmArgs& p) {
 }
 
 std::unique_ptr<QPackedB> qgemm_pack_b(const void* B, int64_t K, int64_t N, int64_t ldb, bool b_signed,
-                                       ThreadPool* pool) {
+                                       ThreadPool* pool, PackArena* arena) {
   const QIsa isa = qgemm_active_isa();
   const Variant& v = kVariants[static_cast<int>(isa)];
   auto packed = std::make_unique<QPackedB>();
@@ -109,7 +109,7 @@ std::unique_ptr<QPackedB> qgemm_pack_b(const void* B, int64_t K, int64_t N, int6
   packed->panel_bytes = packed->Kp * v.nr * v.b_elem;
   packed->b_signed = b_signed;
   const int64_t panels = (N + v.nr - 1) / v.nr;
-  packed->data = AlignedBuffer(static_cast<size_t>(panels * packed->panel_bytes));
+  packed->data = AlignedBuffer(static_cast<size_t>(panels * packed->panel_bytes), arena);
   packed->colsum.assign(static_cast<size_t>(panels * v.nr), 0);
   const auto* Bb = static_cast<const uint8_t*>(B);
   const uint8_t flip = b_signed ? 0 : 0x80;

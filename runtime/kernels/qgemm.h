@@ -43,7 +43,7 @@ struct QPackedB {
 
 // Packs B for the active variant (pool may be nullptr).
 std::unique_ptr<QPackedB> qgemm_pack_b(const void* B, int64_t K, int64_t N, int64_t ldb, bool b_signed,
-                                       ThreadPool* pool);
+                                       ThreadPool* pool, PackArena* arena = nullptr);
 
 struct QGemmArgs {
   int64_t M = 0, N = 0, K = 0;

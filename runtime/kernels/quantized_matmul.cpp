@@ -100,7 +100,7 @@ Status run_qmatmul(KernelContext& ctx, const QMatMul& s, const void* A, DType at
     g.B = Bb;
     if (ctx.input_is_constant(b_input) && b.rank() >= 2 && s.N >= kMinPackedColumns)
       g.packed_b = ctx.cached<QPackedB>([&] {
-        std::shared_ptr<QPackedB> pk(qgemm_pack_b(Bb, s.K, s.N, s.N, g.b_signed, &ctx.pool()));
+        std::shared_ptr<QPackedB> pk(qgemm_pack_b(Bb, s.K, s.N, s.N, g.b_signed, &ctx.pool(), ctx.arena()));
         release_file_pages(Bb, static_cast<size_t>(s.K * s.N));  // every M reads the packed copy now
         return pk;
       });

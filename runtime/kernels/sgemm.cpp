@@ -87,7 +87,7 @@ void sgemm_reference(int64_t M, int64_t N, int64_t K, const float* A, int64_t ld
 }
 
 std::unique_ptr<SPackedB> sgemm_pack_b(const float* B, int64_t K, int64_t N, int64_t ldb, ThreadPool* pool,
-                                       bool release_source) {
+                                       bool release_source, PackArena* arena) {
   auto packed = std::make_unique<SPackedB>();
   packed->isa = active_isa();
   const int64_t nr = kVariants[static_cast<int>(packed->isa)].nr;
@@ -95,7 +95,7 @@ std::unique_ptr<SPackedB> sgemm_pack_b(const float* B, int64_t K, int64_t N, int
   packed->N = N;
   packed->nr = nr;
   const int64_t panels = (N + nr - 1) / nr;
-  packed->data = AlignedBuffer(static_cast<size_t>(panels * K * nr * sizeof(float)));
+  packed->data = AlignedBuffer(static_cast<size_t>(panels * K * nr * sizeof(float)), arena);
   auto* out = reinterpret_cast<float*>(packed->data.data());
   const bool release = release_source && in_read_only_file_mapping(B, static_cast<size_t>(K * ldb) * sizeof(float));
   // Row blocks, so each block's source pages can be handed back before the next is read.

@@ -31,7 +31,7 @@ struct SPackedB {
 // With release_source, B's pages are handed back as they are packed when B lies in a read-only
 // file mapping (runtime/file_pages.h): resident memory never holds a weight twice.
 std::unique_ptr<SPackedB> sgemm_pack_b(const float* B, int64_t K, int64_t N, int64_t ldb, ThreadPool* pool,
-                                       bool release_source = false);
+                                       bool release_source = false, PackArena* arena = nullptr);
 
 // With `packed` (same K and N, packed for the active variant) B is not read.
 void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
