@@ -212,16 +212,7 @@ void Session::fold_dynamic_quant_matmul(const std::vector<int>& readers_in) {
     for (int o : st.outputs) used = used || (o >= 0 && (readers[o] > 0 || graph_outputs.count(o)));
     if (!used) drop[i] = true;
   }
-  std::vector<Step> kept;
-  for (size_t i = 0; i < steps_.size(); ++i) {
-    if (!drop[i]) {
-      kept.push_back(std::move(steps_[i]));
-    } else {
-      for (int o : steps_[i].outputs)
-        if (o >= 0) folded_.insert(o);
-    }
-  }
-  steps_ = std::move(kept);
+  remove_folded_steps(drop);
 }
 
 namespace {
@@ -252,6 +243,19 @@ void Session::mark_kv_appends() {
     rewritten_.back().attributes.push_back(Attribute::make_int(kKvAppend, 1));
     st.node = &rewritten_.back();
   }
+}
+
+void Session::remove_folded_steps(const std::vector<bool>& drop) {
+  std::vector<Step> kept;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    if (!drop[i]) {
+      kept.push_back(std::move(steps_[i]));
+    } else {
+      for (int o : steps_[i].outputs)
+        if (o >= 0) folded_.insert(o);
+    }
+  }
+  steps_ = std::move(kept);
 }
 
 Status Session::check_feed(const ValueInfo& info, const Value& v) const {

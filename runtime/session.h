@@ -67,6 +67,8 @@ class Session {
   void fold_dynamic_quant_matmul(const std::vector<int>& readers);
   void fold_qdq_matmul();  // session_fold_qdq.cpp
   void mark_kv_appends();
+  // Drops the steps marked in `drop`; their outputs become folded_ (never materialised).
+  void remove_folded_steps(const std::vector<bool>& drop);
   Status check_feed(const ValueInfo& info, const Value& v) const;
 
   std::shared_ptr<const Model> model_;

@@ -84,16 +84,7 @@ void Session::fold_qdq_matmul() {
     mm.inputs = {a.inputs[0], b.inputs[0], a.inputs[1], b.inputs[1], azp, wzp};
     drop[da] = drop[db] = true;
   }
-  std::vector<Step> kept;
-  for (size_t i = 0; i < steps_.size(); ++i) {
-    if (!drop[i]) {
-      kept.push_back(std::move(steps_[i]));
-    } else {
-      for (int o : steps_[i].outputs)
-        if (o >= 0) folded_.insert(o);
-    }
-  }
-  steps_ = std::move(kept);
+  remove_folded_steps(drop);
 }
 
 }  // namespace llmc::rt

@@ -15,6 +15,7 @@
 #include "runtime/decoder.h"
 #include "runtime/kernels/kernel_util.h"
 #include "tests/support/pass_fixtures.h"
+#include "tests/support/run_node.h"
 #include "tests/support/test_data.h"
 
 using namespace llmc;
@@ -57,15 +58,7 @@ std::map<std::string, DType> io_types(const Graph& g) {
   return t;
 }
 
-ValueInfo f32_info(const std::string& name, std::vector<int64_t> dims) {
-  ValueInfo v;
-  v.name = name;
-  v.type.kind = ValueType::Kind::kTensor;
-  v.type.elem = DType::kF32;
-  v.type.has_shape = true;
-  for (auto d : dims) v.type.dims.push_back(Dim{d, "", ""});
-  return v;
-}
+ValueInfo f32_info(const std::string& name, std::vector<int64_t> dims) { return tensor_info(name, DType::kF32, dims); }
 
 std::vector<int32_t> story_tokens(size_t n) {
   const std::string tok_path = data_path("llama2c/tok512.bin");

@@ -14,16 +14,6 @@ using namespace llmc::testing;
 
 namespace {
 
-ValueInfo tensor_info(const std::string& name, DType t, std::vector<int64_t> dims) {
-  ValueInfo v;
-  v.name = name;
-  v.type.kind = ValueType::Kind::kTensor;
-  v.type.elem = t;
-  v.type.has_shape = true;
-  for (int64_t d : dims) v.type.dims.push_back(Dim{d, "", ""});
-  return v;
-}
-
 Tensor random_int8(const std::string& name, std::vector<int64_t> dims, std::mt19937& rng) {
   std::uniform_int_distribution<int> u(-128, 127);
   std::vector<int8_t> v(static_cast<size_t>(shape_numel(dims)));

@@ -20,6 +20,17 @@ bool fails(const Node& node, const std::vector<rt::Value>& inputs, int64_t opset
 // Row-major linear index of `idx` in `shape`.
 int64_t linear(const std::vector<int64_t>& idx, const std::vector<int64_t>& shape);
 
+// A tensor ValueInfo with fixed dims (for graph inputs/outputs of hand-built test models).
+inline ValueInfo tensor_info(const std::string& name, DType t, const std::vector<int64_t>& dims) {
+  ValueInfo v;
+  v.name = name;
+  v.type.kind = ValueType::Kind::kTensor;
+  v.type.elem = t;
+  v.type.has_shape = true;
+  for (int64_t d : dims) v.type.dims.push_back(Dim{d, "", ""});
+  return v;
+}
+
 // Convenience builders.
 Node make_node(const std::string& op, size_t num_inputs, size_t num_outputs,
                std::vector<Attribute> attributes = {}, const std::string& domain = "");
