@@ -84,6 +84,7 @@ Status Session::plan() {
   fold_transposes_into_matmul(readers);
   fold_dynamic_quant_matmul(readers);
   fold_qdq_matmul();
+  fold_rmsnorm();
   mark_kv_appends();
   // Constant: an initializer that is not also a graph input (those may be fed, overriding it).
   std::vector<bool> constant(slot_of_.size());

@@ -66,6 +66,7 @@ class Session {
   void fold_transposes_into_matmul(const std::vector<int>& readers);
   void fold_dynamic_quant_matmul(const std::vector<int>& readers);
   void fold_qdq_matmul();  // session_fold_qdq.cpp
+  void fold_rmsnorm();     // session_fold_rmsnorm.cpp
   void mark_kv_appends();
   // Drops the steps marked in `drop`; their outputs become folded_ (never materialised).
   void remove_folded_steps(const std::vector<bool>& drop);
