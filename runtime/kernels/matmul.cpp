@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "runtime/file_pages.h"
 #include "runtime/kernels/hgemm.h"
 #include "runtime/kernels/kernel_util.h"
 #include "runtime/kernels/register.h"
@@ -204,10 +205,21 @@ Status matmul(KernelContext& ctx) {
   if (b_batch.empty() || shape_numel(b_batch) == 1) {
     if (shape_numel(a_batch) == nbatch) {
       // A constant weight is packed once (the session keeps it) and the mapped file's pages of
-      // it are given back: resident memory holds each weight once.
+      // it are given back: resident memory holds each weight once. A weight on the heap (a
+      // file whose raw_data the reader had to copy) is not packed: that would hold it twice.
       const SPackedB* packed = nullptr;
-      if (b_batch.empty() && ctx.input_is_constant(1) && N >= kMinPackedColumns)
-        packed = ctx.cached<SPackedB>([&] { return std::shared_ptr<SPackedB>(sgemm_pack_b(B, K, N, N, &ctx.pool(), true, ctx.arena())); });
+      if (b_batch.empty() && ctx.input_is_constant(1) && N >= kMinPackedColumns) {
+        struct Cache {
+          std::unique_ptr<SPackedB> packed;  // stays empty for a weight on the heap
+        };
+        const Cache* c = ctx.cached<Cache>([&] {
+          auto cache = std::make_shared<Cache>();
+          if (in_read_only_file_mapping(B, static_cast<size_t>(K * N) * sizeof(float)))
+            cache->packed = sgemm_pack_b(B, K, N, N, &ctx.pool(), true, ctx.arena());
+          return cache;
+        });
+        if (c) packed = c->packed.get();
+      }
       sgemm(nbatch * M, N, K, A, K, B, N, Y, N, false, &ctx.pool(), packed);
       return Status::ok();
     }
