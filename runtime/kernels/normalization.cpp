@@ -191,6 +191,43 @@ Status write_stats(KernelContext& ctx, size_t i, DType dt, const std::vector<int
   });
 }
 
+// RMSNorm as the ONNX ops compute it, in one pass per row (inputs x, weight; attribute epsilon):
+//   y = w * (x * (1 / sqrt(float(sum_double(x*x) / D) + eps)))
+// with every step rounded to float32 where the op chain rounds it (Pow, ReduceMean's double sum
+// and float result, Add, Sqrt, Reciprocal, Mul, Mul), so the fold changes no bit of the result:
+// an int8 model's dynamic quantisation after the norm would amplify even 1-ulp differences.
+Status rms_norm_chain(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(2));
+  const Value& x = ctx.in(0);
+  const Value& w = ctx.in(1);
+  if (x.dtype() != DType::kF32 || w.dtype() != DType::kF32 || x.rank() == 0)
+    return unsupported("RMSNorm chain on ", dtype_name(x.dtype()), " (float32 only)");
+  const int64_t D = x.dim(-1), rows = x.numel() / std::max<int64_t>(1, D);
+  if (w.numel() != D) return invalid_input("weight of ", w.numel(), " values for rows of ", D);
+  const float eps = ctx.attr_float("epsilon", 1e-5f);
+  const float* xd = x.data<float>();
+  const float* wd = w.data<float>();
+  float* yd = ctx.output(0, DType::kF32, x.shape()).mutable_data<float>();
+  ctx.pool().parallel_for(rows, grain_for(D * 4), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = xd + r * D;
+      double acc = 0;
+      for (int64_t i = 0; i < D; ++i) {
+        const float sq = xr[i] * xr[i];
+        acc += static_cast<double>(sq);
+      }
+      const float ms = static_cast<float>(acc / static_cast<double>(D));
+      const float s = std::sqrt(ms + eps);
+      const float inv = 1.0f / s;
+      for (int64_t i = 0; i < D; ++i) {
+        const float xn = xr[i] * inv;
+        yd[r * D + i] = wd[i] * xn;
+      }
+    }
+  });
+  return Status::ok();
+}
+
 // LayerNormalization (center=true), RMSNormalization / SimplifiedLayerNormalization (false).
 // Outputs: Y, then for LayerNorm Mean (1) and InvStdDev (2), for SimplifiedLayerNorm inv_std_var (1).
 template <bool kCenter, bool kContrib>
@@ -303,6 +340,8 @@ Status skip_norm_kernel(KernelContext& ctx) {
 }
 
 }  // namespace
+
+Status rms_norm_onnx_chain(KernelContext& ctx) { return rms_norm_chain(ctx); }
 
 void register_normalization_kernels(KernelRegistry& r) {
   r.add("Softmax", widened({0}, softmax_kernel<false>));
