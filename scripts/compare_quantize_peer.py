@@ -15,7 +15,8 @@ All perplexities are computed by ONE evaluator, ONNX Runtime, on the first N tok
 TinyStories text (non-overlapping 512-token windows, empty KV cache, float64 log-softmax), so
 the comparison is about the artifacts, not the runtimes. Quantize times are wall-clock of each
 tool (static: including its calibration run).
---check: exit 1 unless int8-dynamic is within +1% of float32 and no worse than the peer, and
+--check: exit 1 unless int8-dynamic is within +1% of float32 and no worse than the peer, our
+runtime's perplexity of our int8 artifacts equals ONNX Runtime's (2e-4), and
 for every static method ours is no worse than the peer's same method (0.05% slack: float32
 range noise, see the check) and quantises faster.
 """
@@ -175,6 +176,17 @@ def main():
             size = os.path.getsize(path)
             print(f"{name:<34}{size:>12}{size / base_size:>12.3f}{ppl[name]:>12.4f}"
                   f"{100 * (ppl[name] / ppl['float32'] - 1):>+9.2f}%{'' if t is None else f'{t:>12.3f}'}")
+        # Our runtime must run our artifacts as ONNX Runtime does: the same perplexity from
+        # `llmcompress eval` (same windows) as from ORT's logits. Int8 amplifies any 1-ulp
+        # difference before a dynamic quantisation (an inexact fused RMSNorm once moved it 0.1%).
+        runtime_gap = {}
+        for name in ("llmcompress int8-dynamic", "llmcompress int8-static minmax"):
+            path = dict((n, p) for n, p, _ in rows)[name]
+            ev = json.loads(run([a.bin, "eval", path, "--tokens", ids, "--limit", str(len(tokens)), "--ctx", "512",
+                                 "--json"]))
+            runtime_gap[name] = ev["result"]["perplexity"] / ppl[name] - 1
+            print(f"{name}: our runtime's perplexity {ev['result']['perplexity']:.6f} vs ONNX Runtime's "
+                  f"{ppl[name]:.6f} ({runtime_gap[name]:+.2e})")
         print(f"int8-dynamic: nodes quantized by ours: {summary['nodes_quantized']}, skipped: {summary['nodes_skipped']}; "
               f"quantize time ours/peer = {t_ours / t_peer:.2f}")
         print(f"int8-static: {CALIB_SAMPLES} windows of {CALIB_LEN} tokens after the first {a.tokens}; "
@@ -188,6 +200,12 @@ def main():
             ok &= ppl["llmcompress int8-dynamic"] <= ppl["ORT quantize_dynamic"] * (1 + 1e-4)
             if not ok:
                 fails.append("int8-dynamic perplexity must be within +1% of float32 and no worse than ONNX Runtime's")
+            # 2e-4: the float32 parts of the two runtimes differ by ulps, and every re-quantisation
+            # after them turns a few of those into whole int8 steps (measured 2.6e-5 dynamic,
+            # 8.5e-5 static); the inexact fused RMSNorm this guards against was 1e-3.
+            for name, gap in runtime_gap.items():
+                if abs(gap) > 2e-4:
+                    fails.append(f"{name}: our runtime's perplexity differs from ONNX Runtime's by {gap:+.2e} (limit 2e-4)")
             for method, (_, t_o, _, _, t_p) in static.items():
                 mine, theirs = ppl[f"llmcompress int8-static {method}"], ppl[f"ORT quantize_static {method}"]
                 # Slack 5e-4: with the same algorithm (minmax) the two artifacts differ only in the
