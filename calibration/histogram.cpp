@@ -1,7 +1,10 @@
 #include "calibration/histogram.h"
 
 #include <algorithm>
+#include <functional>
 #include <limits>
+#include <thread>
+#include <vector>
 
 #include "ir/status.h"
 
@@ -93,9 +96,11 @@ double entropy_threshold(const Histogram& abs_hist, int num_quantized_bins) {
   std::vector<double> prefix(m + 1, 0);
   for (int j = 0; j < m; ++j) prefix[j + 1] = prefix[j] + static_cast<double>(c[j]);
   const double total = prefix[m];
-  double best_kl = std::numeric_limits<double>::infinity();
-  int best_i = m;
-  for (int i = nq; i <= m; ++i) {
+  // Candidates are independent: the cores take every slices-th one (interleaved, since the work
+  // grows with i). Each keeps its minimum, and the merge takes the smallest KL and, on ties,
+  // the largest i, as one sequential pass with `<=` does: the same threshold bit for bit
+  // whatever the thread count.
+  auto kl_of = [&](int i) {
     const double outliers = total - prefix[i];
     const double sum_q = prefix[i];
     double kl = sum_q > 0 ? 0 : std::numeric_limits<double>::infinity();
@@ -120,12 +125,29 @@ double entropy_threshold(const Histogram& abs_hist, int num_quantized_bins) {
         kl += pn * std::log(pn / qn);
       }
     }
-    if (kl <= best_kl) {
-      best_kl = kl;
-      best_i = i;
+    return kl;
+  };
+  struct Best {
+    double kl = std::numeric_limits<double>::infinity();
+    int i = -1;
+  };
+  auto scan = [&](int first, int stride, Best& b) {
+    for (int i = first; i <= m; i += stride) {
+      const double kl = kl_of(i);
+      if (kl <= b.kl) b = {kl, i};
     }
-  }
-  return best_i * w;
+  };
+  const int candidates = m - nq + 1;
+  const int slices = std::clamp<int>(static_cast<int>(std::thread::hardware_concurrency()), 1, std::max(1, candidates / 256));
+  std::vector<Best> best(static_cast<size_t>(slices));
+  std::vector<std::thread> workers;
+  for (int t = 1; t < slices; ++t) workers.emplace_back(scan, nq + t, slices, std::ref(best[t]));
+  scan(nq, slices, best[0]);
+  for (auto& w : workers) w.join();
+  Best all;
+  for (const Best& b : best)
+    if (b.i >= 0 && (b.kl < all.kl || (b.kl == all.kl && b.i > all.i))) all = b;
+  return (all.i >= 0 ? all.i : m) * w;
 }
 
 double histogram_quantization_mse(const Histogram& abs_hist, double t, int bits) {
