@@ -77,21 +77,16 @@ Status Session::plan() {
     if (it == slot_of_.end()) return invalid_input("graph output '", o.name, "' is never produced");
     output_slots_.push_back(it->second);
   }
-  std::vector<int> readers(slot_of_.size(), 0);
-  for (const Step& st : steps_)
-    for (int sl : st.inputs)
-      if (sl >= 0) ++readers[sl];
-  fold_transposes_into_matmul(readers);
-  fold_dynamic_quant_matmul(readers);
+  fixed_constant_.assign(slot_of_.size(), false);
+  for (size_t sl = 0; sl < fixed_constant_.size(); ++sl) fixed_constant_[sl] = !constants_[sl].empty();
+  for (const auto& in : g.inputs) fixed_constant_[slot_of_.at(in.name)] = false;
+  fold_transposes_into_matmul();
+  fold_dynamic_quant_matmul();
   fold_qdq_matmul();
   fold_rmsnorm();
   mark_kv_appends();
-  // Constant: an initializer that is not also a graph input (those may be fed, overriding it).
-  std::vector<bool> constant(slot_of_.size());
-  for (size_t sl = 0; sl < constant.size(); ++sl) constant[sl] = !constants_[sl].empty();
-  for (const auto& in : g.inputs) constant[slot_of_.at(in.name)] = false;
   for (Step& st : steps_)
-    for (int sl : st.inputs) st.constant_inputs.push_back(sl >= 0 && constant[sl]);
+    for (int sl : st.inputs) st.constant_inputs.push_back(fixed_constant(sl));
   // Last reader of each slot; graph outputs and constants are never released.
   std::vector<int> last(slot_of_.size(), -1);
   for (int i = 0; i < static_cast<int>(steps_.size()); ++i)
@@ -106,12 +101,32 @@ Status Session::plan() {
 // Transpose(perm swapping the last two axes) read only by a MatMul's B: the MatMul reads the
 // untransposed bytes instead (attention's K^T), saving a copy of the whole KV cache per layer
 // and step. The folded Transpose's output is never materialised.
-void Session::fold_transposes_into_matmul(const std::vector<int>& readers) {
-  std::map<int, size_t> producer;
-  for (size_t i = 0; i < steps_.size(); ++i)
+Session::Links Session::links() const {
+  Links l;
+  l.readers.assign(slot_of_.size(), 0);
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    for (int sl : steps_[i].inputs)
+      if (sl >= 0) ++l.readers[sl];
     for (int sl : steps_[i].outputs)
-      if (sl >= 0) producer[sl] = i;
-  std::set<int> graph_outputs(output_slots_.begin(), output_slots_.end());
+      if (sl >= 0) l.producer[sl] = i;
+  }
+  l.graph_outputs.insert(output_slots_.begin(), output_slots_.end());
+  return l;
+}
+
+long Session::sole_reader(const Links& l, int slot, const char* op) const {
+  if (slot < 0 || l.readers[slot] != 1 || l.graph_outputs.count(slot)) return -1;
+  for (size_t i = 0; i < steps_.size(); ++i)
+    for (int in : steps_[i].inputs)
+      if (in == slot) return steps_[i].node->op_type == op && steps_[i].node->domain.empty() ? long(i) : -1;
+  return -1;
+}
+
+void Session::fold_transposes_into_matmul() {
+  const Links l = links();
+  const auto& readers = l.readers;
+  const auto& producer = l.producer;
+  const auto& graph_outputs = l.graph_outputs;
   std::vector<bool> drop(steps_.size(), false);
   for (Step& st : steps_) {
     if (st.node->op_type != "MatMul" || !st.node->domain.empty() || st.inputs.size() < 2) continue;
@@ -144,21 +159,14 @@ void Session::fold_transposes_into_matmul(const std::vector<int>& readers) {
 // runs as one com.microsoft::DynamicQuantizeMatMul(X, Wq, Ws[, Wzp]) step: one int8 kernel
 // instead of five, no int32 and float intermediates. Only where every intermediate has no
 // other reader and the weights are constants.
-void Session::fold_dynamic_quant_matmul(const std::vector<int>& readers_in) {
-  std::vector<int> readers = readers_in;
-  std::map<int, size_t> producer;
-  for (size_t i = 0; i < steps_.size(); ++i)
-    for (int sl : steps_[i].outputs)
-      if (sl >= 0) producer[sl] = i;
-  std::set<int> graph_outputs(output_slots_.begin(), output_slots_.end());
+void Session::fold_dynamic_quant_matmul() {
+  Links l = links();  // readers are kept up to date as steps are rewired below
+  auto& readers = l.readers;
+  const auto& producer = l.producer;
+  const auto& graph_outputs = l.graph_outputs;
+  // Any initializer (the fused step reads these slots at run time, so a fed one is still right).
   auto is_const = [&](int sl) { return sl >= 0 && !constants_[sl].empty(); };
-  auto single_reader_step = [&](int sl, const char* op) -> long {
-    if (sl < 0 || readers[sl] != 1 || graph_outputs.count(sl)) return -1;
-    for (size_t i = 0; i < steps_.size(); ++i)
-      for (int in : steps_[i].inputs)
-        if (in == sl) return steps_[i].node->op_type == op && steps_[i].node->domain.empty() ? long(i) : -1;
-    return -1;
-  };
+  auto single_reader_step = [&](int sl, const char* op) { return sole_reader(l, sl, op); };
   std::vector<bool> drop(steps_.size(), false);
   for (size_t m = 0; m < steps_.size(); ++m) {
     const Step& mm = steps_[m];

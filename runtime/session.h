@@ -61,10 +61,23 @@ class Session {
     std::shared_ptr<void> cache;        // the kernel's data derived from constants (KernelContext::cached)
   };
 
+  // Who produces and who reads each slot: what the plan-time folds match patterns on (each fold
+  // takes a fresh one, as the folds before it rewired steps).
+  struct Links {
+    std::vector<int> readers;        // per slot: steps reading it
+    std::map<int, size_t> producer;  // slot -> the step producing it
+    std::set<int> graph_outputs;
+  };
+
   Session(std::shared_ptr<const Model> model, int threads);
   Status plan();
-  void fold_transposes_into_matmul(const std::vector<int>& readers);
-  void fold_dynamic_quant_matmul(const std::vector<int>& readers);
+  Links links() const;
+  // The one step reading `slot` (not a graph output), if it is the default-domain `op`; else -1.
+  long sole_reader(const Links& links, int slot, const char* op) const;
+  // An initializer that is not also a graph input (a feed may override those).
+  bool fixed_constant(int slot) const { return slot >= 0 && fixed_constant_[slot]; }
+  void fold_transposes_into_matmul();
+  void fold_dynamic_quant_matmul();
   void fold_qdq_matmul();  // session_fold_qdq.cpp
   void fold_rmsnorm();     // session_fold_rmsnorm.cpp
   void mark_kv_appends();
@@ -78,6 +91,7 @@ class Session {
   BufferPool buffers_;
   std::map<std::string, int> slot_of_;
   std::vector<Value> constants_;  // per slot; empty unless an initializer
+  std::vector<bool> fixed_constant_;  // per slot: see fixed_constant()
   std::vector<ValueInfo> inputs_;
   std::vector<Step> steps_;
   std::deque<Node> rewritten_;  // node copies with runtime-only attributes (kept stable)

@@ -1,8 +1,7 @@
 // Plan-time fold of the QDQ form around MatMul (quantize --mode int8-static, ONNX Runtime's
 // QDQ quantizer) into one integer product, as ONNX Runtime's own QDQ optimizer does:
 //
-//   Xq -> DequantizeLinear(a_scale, a_zp) --\
-//   W  -> DequantizeLinear(w_scale, w_zp) ---> MatMul -> Y
+//   MatMul(DequantizeLinear(Xq, a_scale, a_zp), DequantizeLinear(W, w_scale, w_zp)) -> Y
 // becomes
 //   com.microsoft::MatMulIntegerToFloat(Xq, W, a_scale, w_scale, a_zp, w_zp) -> Y
 //
@@ -12,31 +11,18 @@
 // and (8-bit) zero point are constant scalars, and the weight is a constant 2-D 8-bit tensor
 // quantized per tensor or per output column (axis 1); the dequantized values are then never
 // materialised.
-#include <set>
-
 #include "runtime/session.h"
 
 namespace llmc::rt {
 
 void Session::fold_qdq_matmul() {
-  std::vector<int> readers(slot_of_.size(), 0);
-  std::map<int, size_t> producer;
-  for (size_t i = 0; i < steps_.size(); ++i) {
-    for (int sl : steps_[i].inputs)
-      if (sl >= 0) ++readers[sl];
-    for (int sl : steps_[i].outputs)
-      if (sl >= 0) producer[sl] = i;
-  }
-  std::set<int> graph_outputs(output_slots_.begin(), output_slots_.end());
-  std::set<int> graph_inputs;
-  for (const auto& in : model_->graph.inputs) graph_inputs.insert(slot_of_.at(in.name));
-  // A constant that cannot be overridden by a feed.
-  auto constant = [&](int sl) { return sl >= 0 && !constants_[sl].empty() && !graph_inputs.count(sl); };
+  const Links l = links();
+  auto constant = [&](int sl) { return fixed_constant(sl); };
   auto is_int8 = [](DType t) { return t == DType::kU8 || t == DType::kI8; };
   // The DequantizeLinear step producing `sl`, read only by one step, or -1.
   auto sole_dq = [&](int sl) -> long {
-    auto it = producer.find(sl);
-    if (it == producer.end() || readers[sl] != 1 || graph_outputs.count(sl)) return -1;
+    auto it = l.producer.find(sl);
+    if (it == l.producer.end() || l.readers[sl] != 1 || l.graph_outputs.count(sl)) return -1;
     const Node& n = *steps_[it->second].node;
     if (n.op_type != "DequantizeLinear" || !n.domain.empty() || n.attr_int("block_size", 0) != 0) return -1;
     // Opset 25's output_dtype may ask for float16 (or other) values; the fused op makes float32.

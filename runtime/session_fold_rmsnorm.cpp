@@ -11,39 +11,21 @@
 // a token on a 12-layer model). Only float32 chains (eps is a float32 scalar, so Add, and with
 // it everything before, is float32), every intermediate read by its next step alone and not a
 // graph output, and a constant 1-D weight.
-#include <set>
-
 #include "runtime/kernels/register.h"
 #include "runtime/session.h"
 
 namespace llmc::rt {
 
 void Session::fold_rmsnorm() {
-  std::vector<int> readers(slot_of_.size(), 0);
-  std::map<int, size_t> producer;
-  for (size_t i = 0; i < steps_.size(); ++i) {
-    for (int sl : steps_[i].inputs)
-      if (sl >= 0) ++readers[sl];
-    for (int sl : steps_[i].outputs)
-      if (sl >= 0) producer[sl] = i;
-  }
-  std::set<int> graph_outputs(output_slots_.begin(), output_slots_.end());
-  std::set<int> graph_inputs;
-  for (const auto& in : model_->graph.inputs) graph_inputs.insert(slot_of_.at(in.name));
-  auto constant = [&](int sl) { return sl >= 0 && !constants_[sl].empty() && !graph_inputs.count(sl); };
+  const Links l = links();
+  auto constant = [&](int sl) { return fixed_constant(sl); };
   auto f32_scalar = [&](int sl, float& v) {
     if (!constant(sl) || constants_[sl].dtype() != DType::kF32 || constants_[sl].numel() != 1) return false;
     v = constants_[sl].data<float>()[0];
     return true;
   };
   // The one step reading `sl` (an intermediate of the chain), if it is `op`; else -1.
-  auto sole_reader = [&](int sl, const char* op) -> long {
-    if (sl < 0 || readers[sl] != 1 || graph_outputs.count(sl)) return -1;
-    for (size_t i = 0; i < steps_.size(); ++i)
-      for (int in : steps_[i].inputs)
-        if (in == sl) return steps_[i].node->op_type == op && steps_[i].node->domain.empty() ? long(i) : -1;
-    return -1;
-  };
+  auto next = [&](int sl, const char* op) { return sole_reader(l, sl, op); };
   auto other = [](const Step& st, int sl) { return st.inputs[0] == sl ? st.inputs[1] : st.inputs[0]; };
   std::vector<bool> drop(steps_.size(), false);
   for (size_t p = 0; p < steps_.size(); ++p) {
@@ -52,7 +34,7 @@ void Session::fold_rmsnorm() {
     if (drop[p] || pow.node->op_type != "Pow" || !pow.node->domain.empty() || pow.inputs.size() != 2) continue;
     if (!f32_scalar(pow.inputs[1], two) || two != 2.0f) continue;
     const int x = pow.inputs[0];
-    const long rm = sole_reader(pow.outputs[0], "ReduceMean");
+    const long rm = next(pow.outputs[0], "ReduceMean");
     if (rm < 0) continue;
     const Node& rn = *steps_[rm].node;
     // axes = [-1] as an attribute (before opset 18) or a constant input; keepdims 1 (default).
@@ -63,15 +45,15 @@ void Session::fold_rmsnorm() {
       for (int64_t i = 0; i < constants_[steps_[rm].inputs[1]].numel(); ++i)
         axes.push_back(constants_[steps_[rm].inputs[1]].data<int64_t>()[i]);
     if (axes != std::vector<int64_t>{-1} || rn.attr_int("keepdims", 1) != 1) continue;
-    const long add = sole_reader(steps_[rm].outputs[0], "Add");
+    const long add = next(steps_[rm].outputs[0], "Add");
     if (add < 0 || !f32_scalar(other(steps_[add], steps_[rm].outputs[0]), eps)) continue;
-    const long sq = sole_reader(steps_[add].outputs[0], "Sqrt");
+    const long sq = next(steps_[add].outputs[0], "Sqrt");
     if (sq < 0) continue;
-    const long rc = sole_reader(steps_[sq].outputs[0], "Reciprocal");
+    const long rc = next(steps_[sq].outputs[0], "Reciprocal");
     if (rc < 0) continue;
-    const long m1 = sole_reader(steps_[rc].outputs[0], "Mul");
+    const long m1 = next(steps_[rc].outputs[0], "Mul");
     if (m1 < 0 || other(steps_[m1], steps_[rc].outputs[0]) != x) continue;
-    const long m2 = sole_reader(steps_[m1].outputs[0], "Mul");
+    const long m2 = next(steps_[m1].outputs[0], "Mul");
     if (m2 < 0) continue;
     const int w = other(steps_[m2], steps_[m1].outputs[0]);
     if (!constant(w) || constants_[w].dtype() != DType::kF32 || constants_[w].rank() != 1 || constants_[w].numel() < 2)
