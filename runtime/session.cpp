@@ -1,5 +1,6 @@
 #include "runtime/session.h"
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -8,6 +9,10 @@ namespace llmc::rt {
 namespace {
 std::string describe(const Node& n) {
   return str_cat("node '", n.name, "' (", n.domain.empty() ? "" : n.domain + "::", n.op_type, ")");
+}
+// Kernels that take padded Values (Value::dense) as they are; every other kernel gets dense copies.
+bool handles_padded(const Node& n) {
+  return n.domain.empty() && (n.op_type == "Concat" || n.op_type == "MatMul" || n.op_type == "Shape");
 }
 }  // namespace
 
@@ -85,8 +90,10 @@ Status Session::plan() {
   fold_qdq_matmul();
   fold_rmsnorm();
   mark_kv_appends();
-  for (Step& st : steps_)
+  for (Step& st : steps_) {
     for (int sl : st.inputs) st.constant_inputs.push_back(fixed_constant(sl));
+    st.takes_padded = handles_padded(*st.node);
+  }
   // Last reader of each slot; graph outputs and constants are never released.
   std::vector<int> last(slot_of_.size(), -1);
   for (int i = 0; i < static_cast<int>(steps_.size()); ++i)
@@ -224,13 +231,6 @@ void Session::fold_dynamic_quant_matmul() {
   remove_folded_steps(drop);
 }
 
-namespace {
-// Kernels that take padded Values (Value::dense) as they are; every other kernel gets dense copies.
-bool handles_padded(const Node& n) {
-  return n.domain.empty() && (n.op_type == "Concat" || n.op_type == "MatMul" || n.op_type == "Shape");
-}
-}  // namespace
-
 // Concat(past graph input, new rows) -> present graph output, read only by steps that handle
 // padded Values: marked kKvAppend, so the cache grows in place across decode steps instead of
 // being copied whole every step (for 12 layers at 160 positions, ~13 MB a token).
@@ -315,9 +315,11 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
     std::vector<const Value*> ins;
     ins.reserve(st.inputs.size());
     for (int s : st.inputs) ins.push_back(s < 0 || slots[s].empty() ? nullptr : &slots[s]);
-    std::vector<Value> dense_copies;  // padded inputs of kernels that need dense ones
-    if (!handles_padded(*st.node)) {
-      dense_copies.reserve(ins.size());
+    // Padded inputs of kernels that need dense ones (allocated only when there are any: this
+    // loop runs ~600 times a decoded token).
+    std::vector<Value> dense_copies;
+    if (!st.takes_padded && std::any_of(ins.begin(), ins.end(), [](const Value* p) { return p && !p->dense(); })) {
+      dense_copies.reserve(ins.size());  // pointers into it must stay valid
       for (auto& p : ins)
         if (p && !p->dense()) p = &dense_copies.emplace_back(p->densified(&buffers_));
     }

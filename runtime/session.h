@@ -58,6 +58,7 @@ class Session {
     std::vector<int> outputs;  // slot ids, -1 for omitted
     std::vector<int> release;  // slots whose last reader is this step
     std::vector<bool> constant_inputs;  // per input: an initializer
+    bool takes_padded = false;          // the kernel handles padded Values (else dense copies)
     std::shared_ptr<void> cache;        // the kernel's data derived from constants (KernelContext::cached)
   };
 

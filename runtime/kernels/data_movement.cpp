@@ -204,10 +204,13 @@ Status concat(KernelContext& ctx) {
   LLMC_ASSIGN_OR_RETURN(size_t esz, elem_bytes(first.dtype()));
   const bool kv = ctx.attr_int(kKvAppend, 0) != 0 && ins.size() == 2;
   // Padded inputs reach this kernel (it declares it handles them); other uses get dense copies.
+  auto needs_copy = [&](const Value* v) { return !v->dense() && !(kv && v == ins[0]); };
   std::vector<Value> dense_copies;
-  dense_copies.reserve(ins.size());  // pointers into it must stay valid
-  for (auto& v : ins)
-    if (!v->dense() && !(kv && v == ins[0])) v = &dense_copies.emplace_back(v->densified());
+  if (std::any_of(ins.begin(), ins.end(), needs_copy)) {
+    dense_copies.reserve(ins.size());  // pointers into it must stay valid
+    for (auto& v : ins)
+      if (needs_copy(v)) v = &dense_copies.emplace_back(v->densified());
+  }
   std::vector<int64_t> out_shape = first.shape();
   out_shape[axis] = 0;
   for (const Value* v : ins) {
