@@ -33,27 +33,25 @@ Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool pe
   std::vector<float> lo(channels, 0.f), hi(channels, 0.f);  // ranges always include 0
   int64_t bad = K * N;                                       // first NaN/Inf, if any
   std::mutex merge_mu;
+  // Per-row channels (axis 0) belong to one slice each and are written in place; otherwise
+  // each slice keeps its own ranges, merged once at the end.
+  const bool row_channels = axis == 0 && !per_tensor;
   over_rows([&](int64_t k0, int64_t k1) {
-    std::vector<float> l(axis == 1 ? channels : 1, 0.f), h(axis == 1 ? channels : 1, 0.f);
+    std::vector<float> l(row_channels ? 0 : channels, 0.f), h(row_channels ? 0 : channels, 0.f);
+    float* L = row_channels ? lo.data() : l.data();
+    float* H = row_channels ? hi.data() : h.data();
     int64_t first_bad = K * N;
-    for (int64_t k = k0; k < k1; ++k) {
-      if (axis == 0) l[0] = h[0] = 0.f;
+    for (int64_t k = k0; k < k1; ++k)
       for (int64_t n = 0; n < N; ++n) {
         const float x = p[k * N + n];
-        const int64_t c = axis == 1 ? channel(k, n) : 0;
-        l[c] = std::min(l[c], x);
-        h[c] = std::max(h[c], x);
+        const int64_t c = channel(k, n);
+        L[c] = std::min(L[c], x);
+        H[c] = std::max(H[c], x);
         if (!std::isfinite(x) && first_bad == K * N) first_bad = k * N + n;
       }
-      if (axis == 0) {  // a row is a whole channel (or part of the one per-tensor channel)
-        std::lock_guard<std::mutex> lock(merge_mu);
-        const int64_t c = channel(k, 0);
-        lo[c] = std::min(lo[c], l[0]), hi[c] = std::max(hi[c], h[0]);
-      }
-    }
     std::lock_guard<std::mutex> lock(merge_mu);
     bad = std::min(bad, first_bad);
-    if (axis == 1)
+    if (!row_channels)
       for (int64_t c = 0; c < channels; ++c) lo[c] = std::min(lo[c], l[c]), hi[c] = std::max(hi[c], h[c]);
   });
   if (bad < K * N)
