@@ -76,6 +76,7 @@ Result<BenchResult> bench_decoder(Decoder& model, const BenchOptions& o) {
     model.reset();
     LLMC_ASSIGN_OR_RETURN(Value logits, model.forward(prompt));
     int32_t next = sample_token(logits.data<float>() + (o.prompt_len - 1) * vocab, vocab, greedy, rng);
+    if (times && o.on_decode_start) o.on_decode_start();
     for (int64_t i = 0; i < steps; ++i) {
       const auto t0 = clock::now();
       LLMC_ASSIGN_OR_RETURN(Value step, model.forward({next}));

@@ -1,6 +1,7 @@
 // Latency and memory of a causal LM: prefill of a prompt, then per-token decode with the KV
 // cache. Warm-up runs are excluded from every statistic.
 #pragma once
+#include <functional>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -15,6 +16,9 @@ struct BenchOptions {
   int warmup = 1;
   int repeats = 3;  // prefill repetitions (median reported)
   uint64_t seed = 0;
+  // Called just before the first timed decode step (the prompt of that run already processed):
+  // lets a caller split per-op profiles into prefill and decode.
+  std::function<void()> on_decode_start;
 };
 
 struct BenchResult {

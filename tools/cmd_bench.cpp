@@ -1,6 +1,7 @@
 // llmcompress bench MODEL [--prompt-len N --tokens N --threads N --json]
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "runtime/bench.h"
 #include "tools/cli_common.h"
@@ -19,6 +20,17 @@ struct BenchArgs {
   bool bandwidth = false;
 };
 
+// Per-op-type times, largest first; `per` divides times and calls (e.g. per decoded token).
+void print_profile(const char* title, const std::map<std::string, rt::Session::OpTime>& profile, double per) {
+  std::vector<std::pair<std::string, rt::Session::OpTime>> ops(profile.begin(), profile.end());
+  std::sort(ops.begin(), ops.end(), [](const auto& x, const auto& y) { return x.second.ms > y.second.ms; });
+  double total = 0;
+  for (const auto& [op, t] : ops) total += t.ms;
+  std::printf("%s %.3f ms\n", title, total / per);
+  for (const auto& [op, t] : ops)
+    std::printf("  %-28s %9.3f ms %6.1f%% %9.1f calls\n", op.c_str(), t.ms / per, 100 * t.ms / total, t.calls / per);
+}
+
 Status run_bench(const BenchArgs& a) {
   if (a.bandwidth) {
     rt::ThreadPool pool(a.threads);
@@ -31,7 +43,10 @@ Status run_bench(const BenchArgs& a) {
   LLMC_ASSIGN_OR_RETURN(auto m, open_model(a.model, a.threads));
   LLMC_ASSIGN_OR_RETURN(auto decoder, open_decoder(m));
   m.session->set_profiling(a.profile);
-  LLMC_ASSIGN_OR_RETURN(auto r, rt::bench_decoder(*decoder, a.options));
+  rt::BenchOptions options = a.options;
+  std::map<std::string, rt::Session::OpTime> before_decode;  // profile up to the timed decode
+  if (a.profile) options.on_decode_start = [&] { before_decode = m.session->profile(); };
+  LLMC_ASSIGN_OR_RETURN(auto r, rt::bench_decoder(*decoder, options));
   const size_t wbytes = weight_bytes(*m.model);
   if (a.json) {
     Json j;
@@ -52,13 +67,19 @@ Status run_bench(const BenchArgs& a) {
               r.decode_p90_ms, r.decode_tokens_per_s, (long long)a.options.decode_tokens);
   std::printf("memory       peak RSS %.1f MB, KV cache %.2f MB\n", r.peak_rss_bytes / 1e6, r.kv_cache_bytes / 1e6);
   if (a.profile) {
-    std::vector<std::pair<std::string, rt::Session::OpTime>> ops(m.session->profile().begin(), m.session->profile().end());
-    std::sort(ops.begin(), ops.end(), [](const auto& x, const auto& y) { return x.second.ms > y.second.ms; });
-    double total = 0;
-    for (const auto& [op, t] : ops) total += t.ms;
-    std::printf("profile (all runs, warm-up included):\n");
-    for (const auto& [op, t] : ops)
-      std::printf("  %-24s %10.2f ms %6.1f%% %8lld calls\n", op.c_str(), t.ms, 100 * t.ms / total, (long long)t.calls);
+    // Decode per token (the timed decode run only), then everything before it: warm-up and
+    // prefill runs, whose per-op shares differ (prefill is compute-bound, decode memory-bound).
+    std::map<std::string, rt::Session::OpTime> decode;
+    for (const auto& [op, t] : m.session->profile()) {
+      auto d = t;
+      if (auto it = before_decode.find(op); it != before_decode.end()) {
+        d.ms -= it->second.ms;
+        d.calls -= it->second.calls;
+      }
+      if (d.calls > 0) decode[op] = d;
+    }
+    print_profile("profile of the timed decode, per token:", decode, static_cast<double>(r.decode_ms.size()));
+    print_profile("profile of warm-up and prefill runs:", before_decode, 1.0);
   }
   return Status::ok();
 }
