@@ -25,23 +25,6 @@ void dgemm_plain(int64_t M, int64_t N, int64_t K, const double* A, const double*
     }
 }
 
-// Dot-product form for B stored transposed ([N, K] rows): y[n] = a · bt[n].
-void matvec_bt(int64_t N, int64_t K, const float* a, const float* bt, float* y) {
-  for (int64_t n = 0; n < N; ++n) {
-    const float* r = bt + n * K;
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    int64_t k = 0;
-    for (; k + 4 <= K; k += 4) {
-      s0 += a[k] * r[k];
-      s1 += a[k + 1] * r[k + 1];
-      s2 += a[k + 2] * r[k + 2];
-      s3 += a[k + 3] * r[k + 3];
-    }
-    for (; k < K; ++k) s0 += a[k] * r[k];
-    y[n] = (s0 + s1) + (s2 + s3);
-  }
-}
-
 // Float16 MatMul: same batching as float32; hgemm does the arithmetic in float32.
 template <typename Offsets>
 Status matmul_f16(KernelContext& ctx, const Value& a, const Value& b, Value& y, bool trans_b, int64_t b_block,
@@ -189,7 +172,7 @@ Status matmul(KernelContext& ctx) {
         offsets(t, ao, bo);
         const float* blk = B + bo * b_block;  // [N, K]
         if (M == 1) {
-          matvec_bt(N, K, A + ao * K, blk, Y + t * N);
+          sgemv_bt(N, K, A + ao * K, blk, K, Y + t * N);
           continue;
         }
         bt.resize(static_cast<size_t>(K * N));

@@ -19,6 +19,7 @@ namespace llmc::rt {
             int64_t n1, bool accumulate);                                                   \
   void gemv_rows(int64_t K, const float* x, const float* B, int64_t ldb, float* y, int64_t N); \
   void gemv_packed(int64_t K, const float* x, const float* P, int64_t np, float* y);         \
+  void dot_rows(int64_t N, int64_t K, const float* x, const float* B, int64_t ldb, float* y); \
   }
 SGEMM_DECLARE(avx512, 8, 2)
 SGEMM_DECLARE(avx2, 6, 1)
@@ -33,12 +34,13 @@ struct Variant {
   void (*gemv)(int64_t, const float*, const float*, int64_t, float*, int64_t, int64_t, bool);
   void (*gemv_rows)(int64_t, const float*, const float*, int64_t, float*, int64_t);
   void (*gemv_packed)(int64_t, const float*, const float*, int64_t, float*);
+  void (*dot_rows)(int64_t, int64_t, const float*, const float*, int64_t, float*);
 };
 
 const Variant kVariants[] = {
-    {portable::kTileCols, portable::panel, portable::gemv, portable::gemv_rows, portable::gemv_packed},
-    {avx2::kTileCols, avx2::panel, avx2::gemv, avx2::gemv_rows, avx2::gemv_packed},
-    {avx512::kTileCols, avx512::panel, avx512::gemv, avx512::gemv_rows, avx512::gemv_packed},
+    {portable::kTileCols, portable::panel, portable::gemv, portable::gemv_rows, portable::gemv_packed, portable::dot_rows},
+    {avx2::kTileCols, avx2::panel, avx2::gemv, avx2::gemv_rows, avx2::gemv_packed, avx2::dot_rows},
+    {avx512::kTileCols, avx512::panel, avx512::gemv, avx512::gemv_rows, avx512::gemv_packed, avx512::dot_rows},
 };
 
 Isa detect() {
@@ -74,6 +76,10 @@ const char* isa_name(Isa isa) {
     case Isa::kPortable: return "portable";
   }
   return "?";
+}
+
+void sgemv_bt(int64_t N, int64_t K, const float* x, const float* B, int64_t ldb, float* y) {
+  if (N > 0) kVariants[static_cast<int>(active_isa())].dot_rows(N, K, x, B, ldb, y);
 }
 
 void sgemm_reference(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,

@@ -38,6 +38,10 @@ void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const f
            int64_t ldb, float* C, int64_t ldc, bool accumulate, ThreadPool* pool,
            const SPackedB* packed = nullptr);
 
+// y[n] = x[0:K] · B[n, 0:K] for n < N (B's rows ldb apart): products with a transposed B, such
+// as attention scores against a key cache. Single-threaded (callers split heads or rows).
+void sgemv_bt(int64_t N, int64_t K, const float* x, const float* B, int64_t ldb, float* y);
+
 // Plain triple loop with double accumulation: the reference the fast paths are tested against.
 void sgemm_reference(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                      int64_t ldb, float* C, int64_t ldc, bool accumulate);
