@@ -125,6 +125,77 @@ std::unique_ptr<QPackedB> qgemm_pack_b(const void* B, int64_t K, int64_t N, int6
   return packed;
 }
 
+namespace {
+
+// A product's zero points mapped to u8 x s8 (see qgemm.h).
+int32_t mapped_a_zp(const QGemmArgs& p, int64_t m) {
+  return wrap(int64_t{p.a_zp ? p.a_zp[p.a_zp_per_row ? m : 0] : 0} + (p.a_signed ? 128 : 0));
+}
+int32_t mapped_b_zp(const QGemmArgs& p, int64_t n) {
+  return wrap(int64_t{p.b_zp ? p.b_zp[p.b_zp_per_col ? n : 0] : 0} + (p.b_signed ? 0 : -128));
+}
+
+bool packed_for(const QGemmArgs& p) {
+  const QPackedB* pk = p.packed_b;
+  return pk && pk->isa == qgemm_active_isa() && pk->K == p.K && pk->N == p.N && pk->b_signed == p.b_signed;
+}
+
+// Decode over packed panels of one or more products (M == 1 each): every product's row is
+// prepared once, then one parallel loop takes panels from all of them.
+void qgemv_packed(const QGemmArgs* args, size_t n, ThreadPool* pool) {
+  const Variant& v = kVariants[static_cast<int>(qgemm_active_isa())];
+  struct Prepared {
+    std::vector<uint8_t> a;   // the row in the variant's layout, K padded to the k-group
+    std::vector<int32_t> bz;  // mapped b zero points, padded to whole panels
+    int32_t az = 0, ra = 0;
+    int64_t first_task = 0, Kp = 0;
+  };
+  thread_local std::vector<Prepared> prep;
+  if (prep.size() < n) prep.resize(n);
+  int64_t tasks = 0;
+  double ops = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const QGemmArgs& p = args[i];
+    Prepared& q = prep[i];
+    const int64_t panels = (p.N + v.nr - 1) / v.nr;
+    q.Kp = p.packed_b->Kp;
+    q.a.resize(static_cast<size_t>(q.Kp * v.a_elem));
+    int32_t rowsum = 0;
+    v.prep_a(1, p.K, static_cast<const uint8_t*>(p.A), p.lda, p.a_signed ? 0x80 : 0, q.a.data(), q.Kp, &rowsum);
+    q.az = mapped_a_zp(p, 0);
+    q.ra = wrap(int64_t{rowsum} - p.K * int64_t{q.az});
+    q.bz.assign(static_cast<size_t>(panels * v.nr), 0);
+    for (int64_t j = 0; j < p.N; ++j) q.bz[j] = mapped_b_zp(p, j);
+    q.first_task = tasks;
+    tasks += panels;
+    ops += 2.0 * p.N * p.K;
+  }
+  const Prepared* pr = prep.data();  // a local: `prep` names another vector on a worker thread
+  auto run = [&](int64_t t0, int64_t t1) {
+    size_t i = 0;
+    for (int64_t t = t0; t < t1; ++t) {
+      while (i + 1 < n && t >= pr[i + 1].first_task) ++i;
+      const QGemmArgs& p = args[i];
+      const Prepared& q = pr[i];
+      const int64_t pi = t - q.first_task, j0 = pi * v.nr;
+      v.panel(1, q.Kp, q.a.data(), p.packed_b->data.data() + pi * p.packed_b->panel_bytes, p.C + j0, p.ldc,
+              std::min<int64_t>(v.nr, p.N - j0), &q.az, &q.ra, q.bz.data() + j0, p.packed_b->colsum.data() + j0);
+    }
+  };
+  if (pool && tasks > 1 && ops > 2e5) pool->parallel_for(tasks, 1, run);
+  else run(0, tasks);
+}
+
+}  // namespace
+
+void qgemm_batch(const QGemmArgs* args, size_t n, ThreadPool* pool) {
+  bool together = true;
+  for (size_t i = 0; i < n; ++i)
+    together = together && args[i].M == 1 && args[i].N > 0 && args[i].K > 0 && packed_for(args[i]);
+  if (together && n > 0) return qgemv_packed(args, n, pool);
+  for (size_t i = 0; i < n; ++i) qgemm(args[i], pool);
+}
+
 void qgemm(const QGemmArgs& p, ThreadPool* pool) {
   const int64_t M = p.M, N = p.N, K = p.K;
   if (M <= 0 || N <= 0) return;
@@ -150,7 +221,8 @@ void qgemm(const QGemmArgs& p, ThreadPool* pool) {
   const bool any_az = std::any_of(az.begin(), az.end(), [](int32_t z) { return z != 0; });
 
   const QPackedB* pk = p.packed_b;
-  if (pk && (pk->isa != qgemm_active_isa() || pk->K != K || pk->N != N || pk->b_signed != p.b_signed)) pk = nullptr;
+  if (pk && !packed_for(p)) pk = nullptr;
+  if (M == 1 && pk) return qgemv_packed(&p, 1, pool);
 
   if (M == 1 && !pk) {
     // Decode: stream B once, unpacked; threads take disjoint column ranges.

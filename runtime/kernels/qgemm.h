@@ -67,6 +67,12 @@ struct QGemmArgs {
 // pool may be nullptr (single-threaded).
 void qgemm(const QGemmArgs& args, ThreadPool* pool);
 
+// Several products in one call, e.g. the Q, K and V projections of one activation. When each
+// has M == 1 and a B pre-packed for the active variant (decode), one parallel loop runs over
+// all their panels, so the threads meet once instead of once per product; otherwise they run
+// one after another. Results are those of qgemm on each.
+void qgemm_batch(const QGemmArgs* args, size_t n, ThreadPool* pool);
+
 // Plain triple loop with int64 accumulation, truncated to int32: the reference.
 void qgemm_reference(const QGemmArgs& args);
 

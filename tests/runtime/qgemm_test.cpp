@@ -1,6 +1,7 @@
 // qgemm (every ISA variant this CPU has) exactly against an int64 triple loop, and the integer
 // MatMul kernels (MatMulInteger, QLinearMatMul, com.microsoft DynamicQuantizeMatMul and
 // MatMulIntegerToFloat) against exact / float64 references.
+#include <array>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <random>
@@ -126,6 +127,73 @@ TEST_CASE("qgemm with B pre-packed is exact for every ISA variant", "[runtime][q
     for (QIsa other : kAllIsas)
       if (other != isa && other <= qgemm_detected_isa())
         check_qgemm(5, 70, 33, true, true, 2, &pool, rng, true, static_cast<int>(other));
+  }
+  qgemm_force_isa(qgemm_detected_isa());
+}
+
+TEST_CASE("qgemm_batch runs several products exactly, in one loop when all are packed decode rows",
+          "[runtime][qgemm]") {
+  std::mt19937 rng(13);
+  ThreadPool pool(2);
+  struct Product {
+    std::vector<uint8_t> A, B;
+    std::vector<int32_t> az, bz, want, got;
+    std::unique_ptr<QPackedB> packed;
+    QGemmArgs p;
+  };
+  for (QIsa isa : kAllIsas) {
+    if (isa > qgemm_detected_isa()) continue;
+    qgemm_force_isa(isa);
+    // M, N, K per product; the last case mixes in an unpacked B and M > 1 (one after another).
+    const std::vector<std::vector<std::array<int64_t, 3>>> cases = {
+        {{1, 700, 301}, {1, 65, 301}, {1, 1, 301}, {1, 2001, 301}},
+        {{1, 130, 17}},
+        {{1, 70, 33}, {3, 70, 33}, {1, 129, 33}}};
+    for (size_t ci = 0; ci < cases.size(); ++ci) {
+      std::vector<Product> prods(cases[ci].size());
+      std::vector<QGemmArgs> args;
+      for (size_t i = 0; i < prods.size(); ++i) {
+        auto [M, N, K] = cases[ci][i];
+        Product& q = prods[i];
+        const bool a_signed = i % 2, b_signed = (i / 2) % 2 == 0;
+        q.A = random_bytes(M * K, rng);
+        q.B = random_bytes(K * N, rng);
+        std::uniform_int_distribution<int> ua(a_signed ? -128 : 0, a_signed ? 127 : 255);
+        std::uniform_int_distribution<int> ub(b_signed ? -128 : 0, b_signed ? 127 : 255);
+        q.az.assign(M, 0);
+        q.bz.assign(N, 0);
+        for (auto& z : q.az) z = ua(rng);
+        for (auto& z : q.bz) z = ub(rng);
+        q.p.M = M;
+        q.p.N = N;
+        q.p.K = K;
+        q.p.A = q.A.data();
+        q.p.lda = K;
+        q.p.a_signed = a_signed;
+        q.p.a_zp = q.az.data();
+        q.p.B = q.B.data();
+        q.p.ldb = N;
+        q.p.b_signed = b_signed;
+        q.p.b_zp = q.bz.data();
+        q.p.b_zp_per_col = i % 3 != 0;
+        q.p.ldc = N;
+        q.want.assign(M * N, -7);
+        q.got.assign(M * N, -7);
+        q.p.C = q.want.data();
+        qgemm_reference(q.p);
+        q.p.C = q.got.data();
+        if (!(ci == 2 && i == 2)) {
+          q.packed = qgemm_pack_b(q.B.data(), K, N, N, b_signed, &pool);
+          q.p.packed_b = q.packed.get();
+        }
+        args.push_back(q.p);
+      }
+      qgemm_batch(args.data(), args.size(), ci == 1 ? nullptr : &pool);
+      for (size_t i = 0; i < prods.size(); ++i) {
+        INFO("case " << ci << " product " << i << " isa=" << qgemm_isa_name(isa));
+        REQUIRE(prods[i].got == prods[i].want);
+      }
+    }
   }
   qgemm_force_isa(qgemm_detected_isa());
 }
