@@ -244,6 +244,89 @@ Status dynamic_quantize_matmul(KernelContext& ctx) {
   return scale_to_float(ctx, s, a_scale, ctx.in(2), ctx.input(4), y);
 }
 
+}  // namespace
+
+// Several DynamicQuantizeMatMuls of one activation (the session's plan-time group fold, e.g.
+// Q, K and V): inputs A, then (B, b_scale, b_zero_point or none, bias or none) per product;
+// output i is product i's Y. A is quantized once, and decode runs all the integer products in
+// one parallel loop (qgemm_batch). Each output equals what its own DynamicQuantizeMatMul gives:
+// same activation scale (a function of A alone), same exact int32 products, same epilogue.
+Status dynamic_quantize_matmul_group(KernelContext& ctx) {
+  const size_t members = ctx.num_inputs() > 1 ? (ctx.num_inputs() - 1) / 4 : 0;
+  if (members == 0 || ctx.num_inputs() != 1 + 4 * members)
+    return invalid_input("a DynamicQuantizeMatMul group takes A and four inputs per product, got ", ctx.num_inputs());
+  const Value& a = ctx.in(0);
+  if (a.dtype() != DType::kF32) return unsupported("DynamicQuantizeMatMul A of type ", dtype_name(a.dtype()));
+  std::vector<QMatMul> shapes(members);
+  for (size_t i = 0; i < members; ++i) {
+    const Value& b = ctx.in(1 + 4 * i);
+    if (b.rank() != 2) return unsupported("grouped DynamicQuantizeMatMul needs 2-D weights, got ", shape_str(b.shape()));
+    if (!is_8bit(b.dtype())) return unsupported("DynamicQuantizeMatMul B of type ", dtype_name(b.dtype()));
+    LLMC_ASSIGN_OR_RETURN(shapes[i], matmul_shapes(a, b));
+    LLMC_RETURN_IF_ERROR(check_float_param(ctx.in(2 + 4 * i), shapes[i].N, "b_scale", "column of B"));
+    const Value* b_zp = ctx.input(3 + 4 * i);
+    if (b_zp && b_zp->dtype() != b.dtype()) return invalid_input("b_zero_point type differs from B");
+    LLMC_RETURN_IF_ERROR(check_param(b_zp, shapes[i].N, "b_zero_point", "column of B"));
+  }
+  thread_local std::vector<uint8_t> aq;
+  aq.resize(static_cast<size_t>(a.numel()));
+  float a_scale;
+  uint8_t a_zp;
+  dynamic_quantize(ctx.pool(), a.data<float>(), a.numel(), aq.data(), a_scale, a_zp);
+  const int32_t az = a_zp;
+  // Packed weights of every product that has one (constant, wide enough), kept by the session.
+  struct Packs {
+    std::vector<std::shared_ptr<QPackedB>> b;
+  };
+  const Packs* packs = ctx.cached<Packs>([&] {
+    auto p = std::make_shared<Packs>();
+    for (size_t i = 0; i < members; ++i) {
+      const Value& b = ctx.in(1 + 4 * i);
+      const QMatMul& s = shapes[i];
+      std::shared_ptr<QPackedB> pk;
+      if (ctx.input_is_constant(1 + 4 * i) && s.N >= kMinPackedColumns) {
+        pk = qgemm_pack_b(b.data<uint8_t>(), s.K, s.N, s.N, b.dtype() == DType::kI8, &ctx.pool(), ctx.arena());
+        release_file_pages(b.data<uint8_t>(), static_cast<size_t>(s.K * s.N));
+      }
+      p->b.push_back(std::move(pk));
+    }
+    return p;
+  });
+  std::vector<QGemmArgs> args(members);
+  std::vector<std::vector<int32_t>> bzs(members);
+  std::vector<Value*> ys(members);
+  for (size_t i = 0; i < members; ++i) {
+    const Value& b = ctx.in(1 + 4 * i);
+    const Value* b_zp = ctx.input(3 + 4 * i);
+    const QMatMul& s = shapes[i];
+    bzs[i] = b_zp ? read_ints(*b_zp) : std::vector<int32_t>{0};
+    ys[i] = &ctx.output(i, DType::kF32, s.out_shape);
+    QGemmArgs& g = args[i];
+    g.M = s.nbatch * s.M;  // one 2-D weight for all rows of A
+    g.N = s.N;
+    g.K = s.K;
+    g.A = aq.data();
+    g.lda = s.K;
+    g.a_signed = false;
+    g.a_zp = &az;
+    g.B = b.data<uint8_t>();
+    g.ldb = s.N;
+    g.b_signed = b.dtype() == DType::kI8;
+    g.b_zp = bzs[i].data();
+    g.b_zp_per_col = bzs[i].size() > 1;
+    g.packed_b = packs && packs->b[i] ? packs->b[i].get() : nullptr;
+    static_assert(sizeof(int32_t) == sizeof(float));
+    g.C = reinterpret_cast<int32_t*>(ys[i]->mutable_data<float>());
+    g.ldc = s.N;
+  }
+  qgemm_batch(args.data(), members, &ctx.pool());
+  for (size_t i = 0; i < members; ++i)
+    LLMC_RETURN_IF_ERROR(scale_to_float(ctx, shapes[i], a_scale, ctx.in(2 + 4 * i), ctx.input(4 + 4 * i), *ys[i]));
+  return Status::ok();
+}
+
+namespace {
+
 // com.microsoft.MatMulIntegerToFloat(A, B, a_scale, b_scale, a_zero_point?, b_zero_point?, bias?).
 Status matmul_integer_to_float(KernelContext& ctx) {
   LLMC_RETURN_IF_ERROR(ctx.require_inputs(4));

@@ -18,4 +18,7 @@ void register_quantized_matmul_kernels(KernelRegistry& r); // quantized_matmul.c
 // Not in the registry: the step the Session folds RMSNorm's ONNX op chain into
 // (session_fold_rmsnorm.cpp), normalization.cpp.
 Status rms_norm_onnx_chain(KernelContext& ctx);
+// Not in the registry: DynamicQuantizeMatMuls sharing one activation, run as one step
+// (session_fold_dqmm_group.cpp), quantized_matmul.cpp.
+Status dynamic_quantize_matmul_group(KernelContext& ctx);
 }  // namespace llmc::rt

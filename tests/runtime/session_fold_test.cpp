@@ -184,3 +184,69 @@ TEST_CASE("session: RMSNorm written as ONNX ops runs as one step, bit-exact", "[
   }
   CHECK(worst < 1e-5);
 }
+
+// DynamicQuantizeMatMuls reading one activation (Q, K, V) run as one step: each output has the
+// bits its own node gives alone, for decode rows (one parallel loop over all packed weights) and
+// prefill rows. Not grouped: a product of another activation, and one whose weight may be fed.
+TEST_CASE("session: DynamicQuantizeMatMuls of one activation run as one step, bit-exact", "[runtime][qgemm][session]") {
+  std::mt19937 rng(16);
+  const int64_t K = 37;
+  auto u8 = [&](const std::string& name, std::vector<int64_t> dims) {
+    std::uniform_int_distribution<int> u(0, 255);
+    std::vector<uint8_t> v(static_cast<size_t>(shape_numel(dims)));
+    for (auto& x : v) x = static_cast<uint8_t>(u(rng));
+    return Tensor::from_vector(name, DType::kU8, std::move(dims), v);
+  };
+  Model m;
+  m.opset_imports = {{"", 17}, {"com.microsoft", 1}};
+  const auto s2 = random_floats(130, rng, 0.01f, 0.03f), s3 = random_floats(5, rng, 0.01f, 0.03f);
+  const auto bias2 = random_floats(130, rng);
+  m.graph.initializers = {random_int8("W1", {K, 70}, rng),
+                          Tensor::from_vector("S1", DType::kF32, {}, std::vector<float>{0.02f}),
+                          u8("W2", {K, 130}), Tensor::from_vector("S2", DType::kF32, {130}, s2),
+                          u8("Z2", {130}), Tensor::from_vector("B2", DType::kF32, {130}, bias2),
+                          random_int8("W3", {K, 5}, rng), Tensor::from_vector("S3", DType::kF32, {5}, s3),
+                          random_int8("WF", {K, 70}, rng)};
+  const std::vector<Node> nodes = {
+      node("q", "DynamicQuantizeMatMul", {"X", "W1", "S1"}, {"Y1"}, "com.microsoft"),
+      node("other", "DynamicQuantizeMatMul", {"Xb", "W1", "S1"}, {"Y4"}, "com.microsoft"),
+      node("k", "DynamicQuantizeMatMul", {"X", "W2", "S2", "Z2", "B2"}, {"Y2"}, "com.microsoft"),
+      node("fed", "DynamicQuantizeMatMul", {"X", "WF", "S1"}, {"Y5"}, "com.microsoft"),
+      node("v", "DynamicQuantizeMatMul", {"X", "W3", "S3"}, {"Y3"}, "com.microsoft")};
+  m.graph.nodes = nodes;
+  for (int64_t M : {1, 3}) {
+    INFO("rows " << M);
+    m.graph.inputs = {tensor_info("X", DType::kF32, {M, K}), tensor_info("Xb", DType::kF32, {M, K}),
+                      tensor_info("WF", DType::kI8, {K, 70})};
+    m.graph.outputs.clear();
+    for (const auto& [y, n] : std::vector<std::pair<std::string, int64_t>>{{"Y1", 70}, {"Y4", 70}, {"Y2", 130}, {"Y5", 70}, {"Y3", 5}})
+      m.graph.outputs.push_back(tensor_info(y, DType::kF32, {M, n}));
+    auto session = session_for(m);
+    session->set_profiling(true);
+    for (int run = 0; run < 2; ++run) {  // the second run reuses the packed weights
+      const Value x = make_value(DType::kF32, {M, K}, random_floats(M * K, rng, -2.f, 2.f));
+      const Value xb = make_value(DType::kF32, {M, K}, random_floats(M * K, rng));
+      const Value wf = Value::copy_of(m.graph.initializers[8]);
+      auto got = session->run({{"X", x}, {"Xb", xb}, {"WF", wf}});
+      REQUIRE(got.is_ok());
+      auto init = [&](const char* name) {
+        for (const auto& t : m.graph.initializers)
+          if (t.name() == name) return Value::copy_of(t);
+        FAIL("no initializer " << name);
+        return Value();
+      };
+      const std::vector<Value> want = {run1(nodes[0], {x, init("W1"), init("S1")}, 1),
+                                       run1(nodes[1], {xb, init("W1"), init("S1")}, 1),
+                                       run1(nodes[2], {x, init("W2"), init("S2"), init("Z2"), init("B2")}, 1),
+                                       run1(nodes[3], {x, wf, init("S1")}, 1),
+                                       run1(nodes[4], {x, init("W3"), init("S3")}, 1)};
+      for (size_t o = 0; o < want.size(); ++o) {
+        INFO("output " << m.graph.outputs[o].name);
+        REQUIRE(got.value()[o].shape() == want[o].shape());
+        for (int64_t i = 0; i < want[o].numel(); ++i) REQUIRE(got.value()[o].data<float>()[i] == want[o].data<float>()[i]);
+      }
+    }
+    // q, k and v ran as one step; "other" and "fed" on their own: three steps a run.
+    REQUIRE(session->profile().at("DynamicQuantizeMatMul").calls == 2 * 3);
+  }
+}
