@@ -11,6 +11,10 @@
 // a token on a 12-layer model). Only float32 chains (eps is a float32 scalar, so Add, and with
 // it everything before, is float32), every intermediate read by its next step alone and not a
 // graph output, and a constant 1-D weight.
+//
+// A float16 model whose statistics stay float32 (quantize --mode fp16 blocks ReduceMean) has
+//   y = w16 * (x16 * Cast<float16>(Reciprocal(Sqrt(Add(ReduceMean(Pow(Cast<float>(x16), 2)), eps)))))
+// and folds the same way, the two Casts included (nine launches become one).
 #include "runtime/kernels/register.h"
 #include "runtime/session.h"
 
@@ -51,18 +55,36 @@ void Session::fold_rmsnorm() {
     if (sq < 0) continue;
     const long rc = next(steps_[sq].outputs[0], "Reciprocal");
     if (rc < 0) continue;
-    const long m1 = next(steps_[rc].outputs[0], "Mul");
-    if (m1 < 0 || other(steps_[m1], steps_[rc].outputs[0]) != x) continue;
+    // The float16 form: x = Cast<float>(x16) read by Pow alone, and Cast<float16>(1/rms) * x16.
+    long widen = -1, narrow = -1;
+    int x_mul = x;
+    if (auto pr = l.producer.find(x); pr != l.producer.end() && steps_[pr->second].node->op_type == "Cast" &&
+                                      steps_[pr->second].node->domain.empty() &&
+                                      steps_[pr->second].node->attr_int("to", 0) == static_cast<int64_t>(DType::kF32) &&
+                                      sole_reader(l, x, "Pow") == long(p)) {
+      narrow = next(steps_[rc].outputs[0], "Cast");
+      if (narrow >= 0 && steps_[narrow].node->attr_int("to", 0) == static_cast<int64_t>(DType::kF16)) {
+        widen = pr->second;
+        x_mul = steps_[widen].inputs[0];
+      } else {
+        narrow = -1;
+      }
+    }
+    const DType wt = widen >= 0 ? DType::kF16 : DType::kF32;
+    const int inv = steps_[narrow >= 0 ? narrow : rc].outputs[0];
+    const long m1 = next(inv, "Mul");
+    if (m1 < 0 || other(steps_[m1], inv) != x_mul) continue;
     const long m2 = next(steps_[m1].outputs[0], "Mul");
     if (m2 < 0) continue;
     const int w = other(steps_[m2], steps_[m1].outputs[0]);
-    if (!constant(w) || constants_[w].dtype() != DType::kF32 || constants_[w].rank() != 1 || constants_[w].numel() < 2)
+    if (!constant(w) || constants_[w].dtype() != wt || constants_[w].rank() != 1 || constants_[w].numel() < 2)
       continue;
     Node fused;  // reported as SimplifiedLayerNormalization; computed as the chain rounds it
     fused.name = steps_[m2].node->name + "_fused_rmsnorm";
     fused.op_type = "SimplifiedLayerNormalization";
     fused.domain = "com.microsoft";
-    fused.inputs = {pow.node->inputs[0], steps_[m2].node->inputs[0] == steps_[m1].node->outputs[0]
+    fused.inputs = {widen >= 0 ? steps_[widen].node->inputs[0] : pow.node->inputs[0],
+                    steps_[m2].node->inputs[0] == steps_[m1].node->outputs[0]
                                              ? steps_[m2].node->inputs[1]
                                              : steps_[m2].node->inputs[0]};  // names for messages only
     fused.outputs = steps_[m2].node->outputs;
@@ -73,8 +95,9 @@ void Session::fold_rmsnorm() {
     static const KernelFn kChain = rms_norm_onnx_chain;
     target.kernel = &kChain;
     target.opset = 1;
-    target.inputs = {x, w};
+    target.inputs = {x_mul, w};
     drop[p] = drop[rm] = drop[add] = drop[sq] = drop[rc] = drop[m1] = true;
+    if (widen >= 0) drop[widen] = drop[narrow] = true;
   }
   remove_folded_steps(drop);
 }

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <limits>
 
+#include "runtime/kernels/hgemm.h"
 #include "runtime/kernels/kernel_util.h"
 #include "runtime/kernels/rowwise.h"
 #include "runtime/kernels/register.h"
@@ -196,15 +197,54 @@ Status write_stats(KernelContext& ctx, size_t i, DType dt, const std::vector<int
 // with every step rounded to float32 where the op chain rounds it (Pow, ReduceMean's double sum
 // and float result, Add, Sqrt, Reciprocal, Mul, Mul), so the fold changes no bit of the result:
 // an int8 model's dynamic quantisation after the norm would amplify even 1-ulp differences.
+//
+// The float16 form (a float16 model whose norm statistics stay float32, as `quantize --mode
+// fp16` writes it): x and w float16, the statistics computed on Cast<float>(x), the reciprocal
+// Cast back to float16, and both Muls float16 ops (float32 products rounded to float16, as the
+// float16 binary kernels compute them).
+Status rms_norm_chain_f16(KernelContext& ctx, const Value& x, const Value& w, int64_t D, int64_t rows, float eps) {
+  const uint16_t* xd = x.data<uint16_t>();
+  std::vector<float> wf(static_cast<size_t>(D));
+  halfs_to_floats(w.data<uint16_t>(), wf.data(), D);
+  uint16_t* yd = ctx.output(0, DType::kF16, x.shape()).mutable_data<uint16_t>();
+  ctx.pool().parallel_for(rows, grain_for(D * 8), [&](int64_t r0, int64_t r1) {
+    std::vector<float> xf(static_cast<size_t>(D)), t(static_cast<size_t>(D));
+    std::vector<uint16_t> t16(static_cast<size_t>(D));
+    for (int64_t r = r0; r < r1; ++r) {
+      halfs_to_floats(xd + r * D, xf.data(), D);
+      double acc = 0;
+      for (int64_t i = 0; i < D; ++i) {
+        const float sq = xf[i] * xf[i];
+        acc += static_cast<double>(sq);
+      }
+      const float ms = static_cast<float>(acc / static_cast<double>(D));
+      const float s = std::sqrt(ms + eps);
+      float inv = 1.0f / s;
+      uint16_t inv16;
+      floats_to_halfs(&inv, &inv16, 1);
+      halfs_to_floats(&inv16, &inv, 1);
+      for (int64_t i = 0; i < D; ++i) t[i] = xf[i] * inv;
+      floats_to_halfs(t.data(), t16.data(), D);
+      halfs_to_floats(t16.data(), t.data(), D);
+      for (int64_t i = 0; i < D; ++i) t[i] = wf[i] * t[i];
+      floats_to_halfs(t.data(), yd + r * D, D);
+    }
+  });
+  return Status::ok();
+}
+
 Status rms_norm_chain(KernelContext& ctx) {
   LLMC_RETURN_IF_ERROR(ctx.require_inputs(2));
   const Value& x = ctx.in(0);
   const Value& w = ctx.in(1);
-  if (x.dtype() != DType::kF32 || w.dtype() != DType::kF32 || x.rank() == 0)
-    return unsupported("RMSNorm chain on ", dtype_name(x.dtype()), " (float32 only)");
+  const bool f16 = x.dtype() == DType::kF16 && w.dtype() == DType::kF16;
+  if (!(f16 || (x.dtype() == DType::kF32 && w.dtype() == DType::kF32)) || x.rank() == 0)
+    return unsupported("RMSNorm chain on ", dtype_name(x.dtype()), " x ", dtype_name(w.dtype()),
+                       " (float32 or float16 only)");
   const int64_t D = x.dim(-1), rows = x.numel() / std::max<int64_t>(1, D);
   if (w.numel() != D) return invalid_input("weight of ", w.numel(), " values for rows of ", D);
   const float eps = ctx.attr_float("epsilon", 1e-5f);
+  if (f16) return rms_norm_chain_f16(ctx, x, w, D, rows, eps);
   const float* xd = x.data<float>();
   const float* wd = w.data<float>();
   float* yd = ctx.output(0, DType::kF32, x.shape()).mutable_data<float>();

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "runtime/kernels/hgemm.h"
 #include "runtime/session.h"
 #include "tests/support/run_node.h"
 
@@ -248,5 +249,66 @@ TEST_CASE("session: DynamicQuantizeMatMuls of one activation run as one step, bi
     }
     // q, k and v ran as one step; "other" and "fed" on their own: three steps a run.
     REQUIRE(session->profile().at("DynamicQuantizeMatMul").calls == 2 * 3);
+  }
+}
+
+// The float16 model's form of the chain (statistics in float32 between two Casts, both Muls in
+// float16) folds too, to the same bits as the ops as written.
+TEST_CASE("session: float16 RMSNorm chain with float32 statistics runs as one step, bit-exact", "[runtime][session]") {
+  std::mt19937 rng(17);
+  const int64_t rows = 5, D = 70;
+  auto halfs = [](const std::vector<float>& f) {
+    std::vector<uint16_t> h(f.size());
+    floats_to_halfs(f.data(), h.data(), static_cast<int64_t>(f.size()));
+    return h;
+  };
+  const auto w = halfs(random_floats(D, rng, 0.5f, 1.5f));
+  const Value x = make_value(DType::kF16, {rows, D}, halfs(random_floats(rows * D, rng, -3.f, 3.f)));
+  std::vector<Value> outs;
+  std::vector<size_t> steps;
+  for (bool expose_intermediate : {false, true}) {
+    INFO("intermediate is a graph output: " << expose_intermediate);
+    Model m;
+    m.opset_imports = {{"", 17}};
+    m.graph.initializers = {Tensor::from_vector("W", DType::kF16, {D}, w),
+                            Tensor::from_vector("two", DType::kF32, {}, std::vector<float>{2.f}),
+                            Tensor::from_vector("eps", DType::kF32, {}, std::vector<float>{1e-5f})};
+    m.graph.inputs = {tensor_info("X", DType::kF16, {rows, D})};
+    m.graph.outputs = {tensor_info("Y", DType::kF16, {rows, D})};
+    Node mean = node("mean", "ReduceMean", {"sq"}, {"ms"});
+    mean.attributes = {Attribute::make_ints("axes", {-1}), Attribute::make_int("keepdims", 1)};
+    Node widen = node("widen", "Cast", {"X"}, {"X32"}), narrow = node("narrow", "Cast", {"inv"}, {"inv16"});
+    widen.attributes = {Attribute::make_int("to", static_cast<int64_t>(DType::kF32))};
+    narrow.attributes = {Attribute::make_int("to", static_cast<int64_t>(DType::kF16))};
+    m.graph.nodes = {widen, node("pow", "Pow", {"X32", "two"}, {"sq"}), mean, node("add", "Add", {"ms", "eps"}, {"mse"}),
+                     node("sqrt", "Sqrt", {"mse"}, {"rms"}), node("rcp", "Reciprocal", {"rms"}, {"inv"}), narrow,
+                     node("mul", "Mul", {"X", "inv16"}, {"xn"}), node("mul1", "Mul", {"W", "xn"}, {"Y"})};
+    if (expose_intermediate) m.graph.outputs.push_back(tensor_info("inv", DType::kF32, {rows, 1}));
+    auto session = session_for(m);
+    session->set_profiling(true);
+    auto got = session->run({{"X", x}});
+    REQUIRE(got.is_ok());
+    REQUIRE(got.value()[0].dtype() == DType::kF16);
+    outs.push_back(got.value()[0]);
+    size_t launched = 0;
+    for (const auto& [op, t] : session->profile()) launched += t.calls;
+    steps.push_back(launched);
+  }
+  CHECK(steps[0] == 1);  // folded: one step
+  CHECK(steps[1] == 9);  // an intermediate is a graph output: left as written
+  for (int64_t i = 0; i < rows * D; ++i) REQUIRE(outs[0].data<uint16_t>()[i] == outs[1].data<uint16_t>()[i]);
+  // And close to float64 RMSNorm of the same float16 values (float16 output rounding).
+  std::vector<float> xf(rows * D), wf(D), yf(rows * D);
+  halfs_to_floats(x.data<uint16_t>(), xf.data(), rows * D);
+  halfs_to_floats(w.data(), wf.data(), D);
+  halfs_to_floats(outs[0].data<uint16_t>(), yf.data(), rows * D);
+  for (int64_t r = 0; r < rows; ++r) {
+    double ss = 0;
+    for (int64_t d = 0; d < D; ++d) ss += double(xf[r * D + d]) * xf[r * D + d];
+    const double inv = 1.0 / std::sqrt(ss / D + 1e-5);
+    for (int64_t d = 0; d < D; ++d) {
+      const double ref = wf[d] * xf[r * D + d] * inv;
+      REQUIRE(std::fabs(yf[r * D + d] - ref) <= 2e-3 * std::fabs(ref) + 1e-4);
+    }
   }
 }
