@@ -202,6 +202,19 @@ Status write_stats(KernelContext& ctx, size_t i, DType dt, const std::vector<int
 // fp16` writes it): x and w float16, the statistics computed on Cast<float>(x), the reciprocal
 // Cast back to float16, and both Muls float16 ops (float32 products rounded to float16, as the
 // float16 binary kernels compute them).
+// 1 / sqrt(ReduceMean(Pow(x, 2)) + eps) of one row, rounded as the ops round it: float32
+// squares, ReduceMean's double sum and float32 result, float32 Add, Sqrt and Reciprocal.
+float chain_inverse_rms(const float* x, int64_t D, float eps) {
+  double acc = 0;
+  for (int64_t i = 0; i < D; ++i) {
+    const float sq = x[i] * x[i];
+    acc += static_cast<double>(sq);
+  }
+  const float ms = static_cast<float>(acc / static_cast<double>(D));
+  const float s = std::sqrt(ms + eps);
+  return 1.0f / s;
+}
+
 Status rms_norm_chain_f16(KernelContext& ctx, const Value& x, const Value& w, int64_t D, int64_t rows, float eps) {
   const uint16_t* xd = x.data<uint16_t>();
   std::vector<float> wf(static_cast<size_t>(D));
@@ -212,14 +225,7 @@ Status rms_norm_chain_f16(KernelContext& ctx, const Value& x, const Value& w, in
     std::vector<uint16_t> t16(static_cast<size_t>(D));
     for (int64_t r = r0; r < r1; ++r) {
       halfs_to_floats(xd + r * D, xf.data(), D);
-      double acc = 0;
-      for (int64_t i = 0; i < D; ++i) {
-        const float sq = xf[i] * xf[i];
-        acc += static_cast<double>(sq);
-      }
-      const float ms = static_cast<float>(acc / static_cast<double>(D));
-      const float s = std::sqrt(ms + eps);
-      float inv = 1.0f / s;
+      float inv = chain_inverse_rms(xf.data(), D, eps);
       uint16_t inv16;
       floats_to_halfs(&inv, &inv16, 1);
       halfs_to_floats(&inv16, &inv, 1);
@@ -251,14 +257,7 @@ Status rms_norm_chain(KernelContext& ctx) {
   ctx.pool().parallel_for(rows, grain_for(D * 4), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* xr = xd + r * D;
-      double acc = 0;
-      for (int64_t i = 0; i < D; ++i) {
-        const float sq = xr[i] * xr[i];
-        acc += static_cast<double>(sq);
-      }
-      const float ms = static_cast<float>(acc / static_cast<double>(D));
-      const float s = std::sqrt(ms + eps);
-      const float inv = 1.0f / s;
+      const float inv = chain_inverse_rms(xr, D, eps);
       for (int64_t i = 0; i < D; ++i) {
         const float xn = xr[i] * inv;
         yd[r * D + i] = wd[i] * xn;
