@@ -203,12 +203,14 @@ void qgemm(const QGemmArgs& p, ThreadPool* pool) {
     for (int64_t m = 0; m < M; ++m) std::memset(p.C + m * p.ldc, 0, N * sizeof(int32_t));
     return;
   }
+  const QPackedB* pk = packed_for(p) ? p.packed_b : nullptr;
+  if (M == 1 && pk) return qgemv_packed(&p, 1, pool);  // decode over packed panels
+
   const Variant& v = kVariants[static_cast<int>(qgemm_active_isa())];
   const auto* A = static_cast<const uint8_t*>(p.A);
   const auto* B = static_cast<const uint8_t*>(p.B);
   // Map to u8 x s8: int8 A -> A + 128 (XOR 0x80), uint8 B -> B - 128; zero points follow.
   const uint8_t a_flip = p.a_signed ? 0x80 : 0, b_flip = p.b_signed ? 0 : 0x80;
-  const int32_t a_shift = p.a_signed ? 128 : 0, b_shift = p.b_signed ? 0 : -128;
   const int threads = pool ? pool->size() : 1;
 
   thread_local std::vector<int32_t> az, ra, bz, rowsum;
@@ -216,13 +218,9 @@ void qgemm(const QGemmArgs& p, ThreadPool* pool) {
   ra.resize(M);
   rowsum.resize(M);
   bz.resize(N);
-  for (int64_t m = 0; m < M; ++m) az[m] = wrap(int64_t{p.a_zp ? p.a_zp[p.a_zp_per_row ? m : 0] : 0} + a_shift);
-  for (int64_t n = 0; n < N; ++n) bz[n] = wrap(int64_t{p.b_zp ? p.b_zp[p.b_zp_per_col ? n : 0] : 0} + b_shift);
+  for (int64_t m = 0; m < M; ++m) az[m] = mapped_a_zp(p, m);
+  for (int64_t n = 0; n < N; ++n) bz[n] = mapped_b_zp(p, n);
   const bool any_az = std::any_of(az.begin(), az.end(), [](int32_t z) { return z != 0; });
-
-  const QPackedB* pk = p.packed_b;
-  if (pk && !packed_for(p)) pk = nullptr;
-  if (M == 1 && pk) return qgemv_packed(&p, 1, pool);
 
   if (M == 1 && !pk) {
     // Decode: stream B once, unpacked; threads take disjoint column ranges.
