@@ -21,4 +21,7 @@ Status rms_norm_onnx_chain(KernelContext& ctx);
 // Not in the registry: DynamicQuantizeMatMuls sharing one activation, run as one step
 // (session_fold_dqmm_group.cpp), quantized_matmul.cpp.
 Status dynamic_quantize_matmul_group(KernelContext& ctx);
+// Not in the registry: a rotary embedding's Split/Mul/Sub/Add/Concat chain run as one step
+// (session_fold_rotary.cpp), rotary.cpp.
+Status rotary_pairs_chain(KernelContext& ctx);
 }  // namespace llmc::rt

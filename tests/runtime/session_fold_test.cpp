@@ -3,6 +3,7 @@
 // product, checked against float64 of the dequantized values.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "runtime/kernels/hgemm.h"
@@ -310,5 +311,79 @@ TEST_CASE("session: float16 RMSNorm chain with float32 statistics runs as one st
       const double ref = wf[d] * xf[r * D + d] * inv;
       REQUIRE(std::fabs(yf[r * D + d] - ref) <= 2e-3 * std::fabs(ref) + 1e-4);
     }
+  }
+}
+
+// A rotary embedding as ONNX ops (the llama2c import's interleaved pairs: Split into halves, four
+// Muls, Sub, Add, Concat) runs as one step with the bits of the chain, for float32 and float16
+// (every intermediate rounded to float16 as the separate kernels do), cos/sin broadcast over
+// batch and heads, and Mul operands in either order. Left as written when an intermediate is a
+// graph output. Checked against float64 of the rotation too.
+TEST_CASE("session: rotary embedding chain runs as one step, bit-exact", "[runtime][session]") {
+  std::mt19937 rng(23);
+  const int64_t B = 2, S = 3, H = 4, P = 5, k = 2;  // x [B, S, H, P, 2k], cos/sin [1, S, 1, P, k]
+  const std::vector<int64_t> xs{B, S, H, P, 2 * k}, cs{1, S, 1, P, k};
+  const auto xf = random_floats(shape_numel(xs), rng, -2.f, 2.f);
+  const auto cf = random_floats(shape_numel(cs), rng, -1.f, 1.f), sf = random_floats(shape_numel(cs), rng, -1.f, 1.f);
+  for (DType dt : {DType::kF32, DType::kF16}) {
+    INFO("dtype " << dtype_name(dt));
+    auto value = [&](const std::vector<int64_t>& shape, const std::vector<float>& f) {
+      if (dt == DType::kF32) return make_value(DType::kF32, shape, f);
+      std::vector<uint16_t> h(f.size());
+      floats_to_halfs(f.data(), h.data(), static_cast<int64_t>(f.size()));
+      return make_value(DType::kF16, shape, h);
+    };
+    const Value x = value(xs, xf), c = value(cs, cf), s = value(cs, sf);
+    std::vector<Value> outs;
+    std::vector<size_t> steps;
+    for (bool expose_intermediate : {false, true}) {
+      INFO("intermediate is a graph output: " << expose_intermediate);
+      Model m;
+      m.opset_imports = {{"", 17}};
+      m.graph.initializers = {Tensor::from_vector("split", DType::kI64, {2}, std::vector<int64_t>{k, k})};
+      m.graph.inputs = {tensor_info("X", dt, xs), tensor_info("C", dt, cs), tensor_info("S", dt, cs)};
+      m.graph.outputs = {tensor_info("Y", dt, xs)};
+      Node split = node("split", "Split", {"X", "split"}, {"e", "o"});
+      split.attributes = {Attribute::make_int("axis", -1)};
+      Node cat = node("cat", "Concat", {"a", "b"}, {"Y"});
+      cat.attributes = {Attribute::make_int("axis", -1)};
+      m.graph.nodes = {split, node("m0", "Mul", {"e", "C"}, {"ec"}), node("m1", "Mul", {"S", "o"}, {"os"}),
+                       node("sub", "Sub", {"ec", "os"}, {"a"}), node("m2", "Mul", {"S", "e"}, {"es"}),
+                       node("m3", "Mul", {"o", "C"}, {"oc"}), node("add", "Add", {"oc", "es"}, {"b"}), cat};
+      if (expose_intermediate) m.graph.outputs.push_back(tensor_info("os", dt, {B, S, H, P, k}));
+      auto session = session_for(m);
+      session->set_profiling(true);
+      auto got = session->run({{"X", x}, {"C", c}, {"S", s}});
+      REQUIRE(got.is_ok());
+      REQUIRE(got.value()[0].dtype() == dt);
+      REQUIRE(got.value()[0].shape() == xs);
+      outs.push_back(got.value()[0]);
+      size_t launched = 0;
+      for (const auto& [op, t] : session->profile()) launched += t.calls;
+      steps.push_back(launched);
+      CHECK(session->run({{"X", x}, {"C", c}, {"S", s}}, {"ec"}).is_ok() == expose_intermediate);
+    }
+    CHECK(steps[0] == 1);
+    CHECK(steps[1] == 8);
+    REQUIRE(outs[0].nbytes() == outs[1].nbytes());
+    REQUIRE(std::memcmp(outs[0].raw(), outs[1].raw(), outs[0].nbytes()) == 0);
+    // Float64 of the rotation of the same (rounded) inputs.
+    std::vector<float> xv(xf.size()), cv(cf.size()), sv(sf.size()), yv(xf.size());
+    auto floats = [&](const Value& v, std::vector<float>& out) {
+      if (dt == DType::kF32) std::copy(v.data<float>(), v.data<float>() + v.numel(), out.begin());
+      else halfs_to_floats(v.data<uint16_t>(), out.data(), v.numel());
+    };
+    floats(x, xv), floats(c, cv), floats(s, sv), floats(outs[0], yv);
+    const double tol = dt == DType::kF32 ? 1e-6 : 4e-3;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < S; ++t)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t p = 0; p < P; ++p)
+            for (int64_t j = 0; j < k; ++j) {
+              const int64_t xi = (((b * S + t) * H + h) * P + p) * 2 * k, ci = (t * P + p) * k + j;
+              const double e = xv[xi + j], o = xv[xi + k + j], cc = cv[ci], ss = sv[ci];
+              REQUIRE(std::fabs(yv[xi + j] - (e * cc - o * ss)) <= tol * (std::fabs(e) + std::fabs(o)));
+              REQUIRE(std::fabs(yv[xi + k + j] - (e * ss + o * cc)) <= tol * (std::fabs(e) + std::fabs(o)));
+            }
   }
 }
