@@ -64,6 +64,8 @@ TEST_CASE("sgemm matches float64 on odd sizes for every ISA variant", "[runtime]
     check_gemm(64, 300, 513, true, &pool, rng);  // several K blocks, accumulate
     check_gemm(1, 2000, 300, true, &pool, rng);  // decode path, threaded
     check_gemm(1, 2000, 300, false, nullptr, rng);
+    for (int N : {16, 32, 48, 64})  // decode over at most four vectors of columns (attention's values)
+      for (int K : {1, 2, 17, 160}) check_gemm(1, N, K, false, K % 2 ? &pool : nullptr, rng);
   }
   force_isa(detected_isa());
 }
