@@ -90,6 +90,7 @@ Status Session::plan() {
   fold_qdq_matmul();
   fold_rmsnorm();
   fold_rotary();
+  fold_silu();
   fold_dynamic_quant_matmul_groups();
   mark_kv_appends();
   for (Step& st : steps_) {

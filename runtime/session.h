@@ -82,6 +82,7 @@ class Session {
   void fold_qdq_matmul();  // session_fold_qdq.cpp
   void fold_rmsnorm();     // session_fold_rmsnorm.cpp
   void fold_rotary();      // session_fold_rotary.cpp
+  void fold_silu();        // session_fold_silu.cpp
   void fold_dynamic_quant_matmul_groups();  // session_fold_dqmm_group.cpp
   void mark_kv_appends();
   // Drops the steps marked in `drop`; their outputs become folded_ (never materialised).

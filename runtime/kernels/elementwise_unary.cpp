@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 #include <type_traits>
+#include <vector>
 
 #include "runtime/kernels/hgemm.h"
 #include "runtime/kernels/elementwise_types.h"
@@ -115,39 +116,59 @@ Status gelu_kernel(KernelContext& ctx) {
 
 // float32 Sigmoid, vectorised: exp_f32 (rel err <= 1e-7) in one pass, then the rare
 // |x| >= 87 elements, where exp_f32 flushes the subnormal tail to 0, redone with libm.
+void sigmoid_f32_span(const float* in, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = in[i];
+    const float ex = exp_f32(-std::fabs(v));
+    const float s = 1.0f / (1.0f + ex);
+    // Select by the sign bit with integer ops: a float compare would block vectorisation
+    // under -ftrapping-math.
+    const int32_t neg = -static_cast<int32_t>(std::bit_cast<uint32_t>(v) >> 31);
+    out[i] = std::bit_cast<float>((std::bit_cast<int32_t>(s) & ~neg) | (std::bit_cast<int32_t>(ex * s) & neg));
+  }
+  for (int64_t i = 0; i < n; ++i)
+    if (!(std::fabs(in[i]) < 87.0f)) out[i] = sigmoid<float>(in[i]);
+}
+
+// Sigmoid of float32, or of float16 widened in bulk (F16C), computed in float32 and rounded
+// once; with `times_x`, then x * Sigmoid(x) rounded as the Mul kernel rounds it (float16: the
+// sigmoid rounded to float16 first, as the separate Sigmoid's output would be).
+Status sigmoid_float(KernelContext& ctx, bool times_x) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(1));
+  const Value& x = ctx.in(0);
+  const bool half = x.dtype() == DType::kF16;
+  Value wide;
+  if (half) {
+    wide = Value::allocate(DType::kF32, x.shape());
+    halfs_to_floats(x.data<uint16_t>(), wide.mutable_data<float>(), x.numel());
+  }
+  Value y32 = half ? Value::allocate(DType::kF32, x.shape()) : Value();
+  Value& y = half ? y32 : ctx.output(0, x.dtype(), x.shape());
+  const float* in = half ? wide.data<float>() : x.data<float>();
+  float* out = y.mutable_data<float>();
+  ctx.pool().parallel_for(x.numel(), kLightGrain, [&](int64_t b, int64_t e) {
+    sigmoid_f32_span(in + b, out + b, e - b);
+    if (!times_x) return;
+    if (half) {
+      std::vector<uint16_t> tmp(static_cast<size_t>(e - b));
+      floats_to_halfs(out + b, tmp.data(), e - b);
+      halfs_to_floats(tmp.data(), out + b, e - b);
+    }
+    for (int64_t i = b; i < e; ++i) out[i] = in[i] * out[i];
+  });
+  if (half) {
+    Value& y16 = ctx.output(0, DType::kF16, x.shape());
+    floats_to_halfs(y32.data<float>(), y16.mutable_data<uint16_t>(), x.numel());
+  }
+  return Status::ok();
+}
+
 Status sigmoid_kernel(KernelContext& ctx) {
   LLMC_RETURN_IF_ERROR(ctx.require_inputs(1));
   const Value& x = ctx.in(0);
   if (x.dtype() != DType::kF32 && x.dtype() != DType::kF16)
     return unary<kFloat>(LLMC_UNARY_FN(sigmoid<C>(x)), kHeavyGrain)(ctx);
-  // float16: widened in bulk (F16C), computed in float32, rounded once.
-  Value wide;
-  if (x.dtype() == DType::kF16) {
-    wide = Value::allocate(DType::kF32, x.shape());
-    halfs_to_floats(x.data<uint16_t>(), wide.mutable_data<float>(), x.numel());
-  }
-  Value y32 = x.dtype() == DType::kF16 ? Value::allocate(DType::kF32, x.shape()) : Value();
-  Value& y = x.dtype() == DType::kF16 ? y32 : ctx.output(0, x.dtype(), x.shape());
-  const float* in = x.dtype() == DType::kF16 ? wide.data<float>() : x.data<float>();
-  float* out = y.mutable_data<float>();
-  ctx.pool().parallel_for(x.numel(), kLightGrain, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      const float v = in[i];
-      const float ex = exp_f32(-std::fabs(v));
-      const float s = 1.0f / (1.0f + ex);
-      // Select by the sign bit with integer ops: a float compare would block vectorisation
-      // under -ftrapping-math.
-      const int32_t neg = -static_cast<int32_t>(std::bit_cast<uint32_t>(v) >> 31);
-      out[i] = std::bit_cast<float>((std::bit_cast<int32_t>(s) & ~neg) | (std::bit_cast<int32_t>(ex * s) & neg));
-    }
-    for (int64_t i = b; i < e; ++i)
-      if (!(std::fabs(in[i]) < 87.0f)) out[i] = sigmoid<float>(in[i]);
-  });
-  if (x.dtype() == DType::kF16) {
-    Value& y16 = ctx.output(0, DType::kF16, x.shape());
-    floats_to_halfs(y32.data<float>(), y16.mutable_data<uint16_t>(), x.numel());
-  }
-  return Status::ok();
+  return sigmoid_float(ctx, false);
 }
 
 // Clip: opset >= 11 takes optional scalar inputs min / max (of x's dtype); older opsets the
@@ -224,6 +245,15 @@ Status identity_kernel(KernelContext& ctx) {
 }
 
 }  // namespace
+
+// x * Sigmoid(x) with the bits of the two separate kernels (session_fold_silu.cpp).
+Status silu_chain(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(1));
+  const DType t = ctx.in(0).dtype();
+  if (t != DType::kF32 && t != DType::kF16)
+    return unsupported("x * Sigmoid(x) on ", dtype_name(t), " (float32 or float16)");
+  return sigmoid_float(ctx, true);
+}
 
 void register_unary_kernels(KernelRegistry& r) {
   constexpr unsigned F = kFloat;

@@ -24,4 +24,7 @@ Status dynamic_quantize_matmul_group(KernelContext& ctx);
 // Not in the registry: a rotary embedding's Split/Mul/Sub/Add/Concat chain run as one step
 // (session_fold_rotary.cpp), rotary.cpp.
 Status rotary_pairs_chain(KernelContext& ctx);
+// Not in the registry: x * Sigmoid(x) (SiLU, a Llama MLP's gate) as one step
+// (session_fold_silu.cpp), elementwise_unary.cpp.
+Status silu_chain(KernelContext& ctx);
 }  // namespace llmc::rt
