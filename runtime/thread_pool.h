@@ -1,6 +1,7 @@
 // A fixed pool of worker threads for data-parallel loops. parallel_for splits [0, n) into
-// chunks of at least `grain` items; the calling thread takes part, so a pool of size 1 runs
-// everything inline. Calls must not nest (kernels parallelise one loop level).
+// chunks of at least `grain` items (the last one may be shorter), long ones first and shorter
+// ones towards the end; the calling thread takes part, so a pool of size 1 runs everything
+// inline. Calls must not nest (kernels parallelise one loop level).
 //
 // Decoding runs ~100 small parallel loops per token, so waking workers must cost microseconds:
 // idle workers spin briefly on an atomic generation counter before sleeping on a condition
