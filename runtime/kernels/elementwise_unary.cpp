@@ -116,7 +116,10 @@ Status gelu_kernel(KernelContext& ctx) {
 
 // float32 Sigmoid, vectorised: exp_f32 (rel err <= 1e-7) in one pass, then the rare
 // |x| >= 87 elements, where exp_f32 flushes the subnormal tail to 0, redone with libm.
-void sigmoid_f32_span(const float* in, float* out, int64_t n) {
+// Cloned per ISA (the loader picks the widest this CPU runs): the same float operations at
+// every width, and this file is built with -ffp-contract=off, so every clone gives the same bits.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void sigmoid_f32_span(const float* in, float* out,
+                                                                                   int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     const float v = in[i];
     const float ex = exp_f32(-std::fabs(v));
