@@ -191,6 +191,18 @@ Status qlinear_matmul(KernelContext& ctx) {
 // into Y's own buffer (same element size), so no accumulator is allocated per call. b_scale
 // holds 1 or N values. Decode calls this ~85 times a token, so nothing here allocates for
 // float32 parameters.
+// One row: the int32 products stored in `out`'s bytes become floats in place. Cloned per ISA
+// (target_clones); this file builds with -ffp-contract=off, so every clone rounds alike.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void scale_row(float* out, int64_t N, float a_scale,
+                                                                            const float* bs, bool per_col,
+                                                                            const float* bias) {
+  for (int64_t n = 0; n < N; ++n) {
+    int32_t acc;  // the int32 product stored in this float's bytes (memcpy: no aliasing UB)
+    std::memcpy(&acc, out + n, sizeof acc);
+    out[n] = static_cast<float>(acc) * (a_scale * bs[per_col ? n : 0]) + (bias ? bias[n] : 0.0f);
+  }
+}
+
 Status scale_to_float(KernelContext& ctx, const QMatMul& s, float a_scale, const Value& b_scale, const Value* bias,
                       Value& y) {
   std::vector<float> btmp, stmp;
@@ -206,12 +218,7 @@ Status scale_to_float(KernelContext& ctx, const QMatMul& s, float a_scale, const
   float* out = y.mutable_data<float>();
   const int64_t rows = s.nbatch * s.M, N = s.N;
   ctx.pool().parallel_for(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, N)), [&](int64_t r0, int64_t r1) {
-    for (int64_t row = r0; row < r1; ++row)
-      for (int64_t n = 0; n < N; ++n) {
-        int32_t acc;  // the int32 product stored in this float's bytes (memcpy: no aliasing UB)
-        std::memcpy(&acc, out + row * N + n, sizeof acc);
-        out[row * N + n] = static_cast<float>(acc) * (a_scale * bs[per_col ? n : 0]) + (bias_f ? bias_f[n] : 0.0f);
-      }
+    for (int64_t row = r0; row < r1; ++row) scale_row(out + row * N, N, a_scale, bs, per_col, bias_f);
   });
   return Status::ok();
 }
