@@ -142,7 +142,7 @@ bool packed_for(const QGemmArgs& p) {
 
 // Decode over packed panels of one or more products (M == 1 each): every product's row is
 // prepared once, then one parallel loop takes panels from all of them.
-void qgemv_packed(const QGemmArgs* args, size_t n, ThreadPool* pool) {
+void qgemv_packed(const QGemmArgs* args, size_t n, ThreadPool* pool, const QColumnsDone* done = nullptr) {
   const Variant& v = kVariants[static_cast<int>(qgemm_active_isa())];
   struct Prepared {
     std::vector<uint8_t> a;   // the row in the variant's layout, K padded to the k-group
@@ -178,8 +178,10 @@ void qgemv_packed(const QGemmArgs* args, size_t n, ThreadPool* pool) {
       const QGemmArgs& p = args[i];
       const Prepared& q = pr[i];
       const int64_t pi = t - q.first_task, j0 = pi * v.nr;
-      v.panel(1, q.Kp, q.a.data(), p.packed_b->data.data() + pi * p.packed_b->panel_bytes, p.C + j0, p.ldc,
-              std::min<int64_t>(v.nr, p.N - j0), &q.az, &q.ra, q.bz.data() + j0, p.packed_b->colsum.data() + j0);
+      const int64_t nr = std::min<int64_t>(v.nr, p.N - j0);
+      v.panel(1, q.Kp, q.a.data(), p.packed_b->data.data() + pi * p.packed_b->panel_bytes, p.C + j0, p.ldc, nr,
+              &q.az, &q.ra, q.bz.data() + j0, p.packed_b->colsum.data() + j0);
+      if (done) (*done)(i, j0, j0 + nr);
     }
   };
   if (pool && tasks > 1 && ops > 2e5) pool->parallel_for(tasks, 1, run);
@@ -188,12 +190,16 @@ void qgemv_packed(const QGemmArgs* args, size_t n, ThreadPool* pool) {
 
 }  // namespace
 
-void qgemm_batch(const QGemmArgs* args, size_t n, ThreadPool* pool) {
+bool qgemm_batch(const QGemmArgs* args, size_t n, ThreadPool* pool, const QColumnsDone* done) {
   bool together = true;
   for (size_t i = 0; i < n; ++i)
     together = together && args[i].M == 1 && args[i].N > 0 && args[i].K > 0 && packed_for(args[i]);
-  if (together && n > 0) return qgemv_packed(args, n, pool);
+  if (together && n > 0) {
+    qgemv_packed(args, n, pool, done);
+    return true;
+  }
   for (size_t i = 0; i < n; ++i) qgemm(args[i], pool);
+  return false;
 }
 
 void qgemm(const QGemmArgs& p, ThreadPool* pool) {

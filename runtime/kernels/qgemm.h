@@ -14,6 +14,7 @@
 // streams B unpacked at memory bandwidth.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -67,11 +68,16 @@ struct QGemmArgs {
 // pool may be nullptr (single-threaded).
 void qgemm(const QGemmArgs& args, ThreadPool* pool);
 
+// Called as done(i, j0, j1) once columns [j0, j1) of product i are final, on the thread that
+// computed them (an epilogue that scales them while they are in cache).
+using QColumnsDone = std::function<void(size_t, int64_t, int64_t)>;
+
 // Several products in one call, e.g. the Q, K and V projections of one activation. When each
 // has M == 1 and a B pre-packed for the active variant (decode), one parallel loop runs over
-// all their panels, so the threads meet once instead of once per product; otherwise they run
-// one after another. Results are those of qgemm on each.
-void qgemm_batch(const QGemmArgs* args, size_t n, ThreadPool* pool);
+// all their panels, so the threads meet once instead of once per product, and `done` (if
+// given) is called for every panel: returns true. Otherwise they run one after another and
+// `done` is not called: returns false. Results are those of qgemm on each.
+bool qgemm_batch(const QGemmArgs* args, size_t n, ThreadPool* pool, const QColumnsDone* done = nullptr);
 
 // Plain triple loop with int64 accumulation, truncated to int32: the reference.
 void qgemm_reference(const QGemmArgs& args);

@@ -13,6 +13,8 @@
 
 namespace llmc::rt {
 
+Status dynamic_quantize_matmul_products(KernelContext& ctx, size_t members);  // below
+
 namespace {
 
 using namespace quant;
@@ -235,6 +237,8 @@ Status dynamic_quantize_matmul(KernelContext& ctx) {
   const Value& a = ctx.in(0);
   const Value& b = ctx.in(1);
   if (a.dtype() != DType::kF32) return unsupported("DynamicQuantizeMatMul A of type ", dtype_name(a.dtype()));
+  // One 2-D weight (every projection of a transformer): the path grouped products take.
+  if (b.rank() == 2 && is_8bit(b.dtype())) return dynamic_quantize_matmul_products(ctx, 1);
   LLMC_ASSIGN_OR_RETURN(const QMatMul s, matmul_shapes(a, b));
   LLMC_RETURN_IF_ERROR(check_float_param(ctx.in(2), s.N, "b_scale", "column of B"));
   thread_local std::vector<uint8_t> aq;
@@ -262,6 +266,13 @@ Status dynamic_quantize_matmul_group(KernelContext& ctx) {
   const size_t members = ctx.num_inputs() > 1 ? (ctx.num_inputs() - 1) / 4 : 0;
   if (members == 0 || ctx.num_inputs() != 1 + 4 * members)
     return invalid_input("a DynamicQuantizeMatMul group takes A and four inputs per product, got ", ctx.num_inputs());
+  return dynamic_quantize_matmul_products(ctx, members);
+}
+
+// `members` products of A (input 0) with 2-D weights: inputs 1 + 4i .. 4 + 4i are B, b_scale,
+// b_zero_point (optional), bias (optional). Decode rows scale each panel's int32 results to
+// float on the thread that computed them, while they are in cache; other rows are scaled after.
+Status dynamic_quantize_matmul_products(KernelContext& ctx, size_t members) {
   const Value& a = ctx.in(0);
   if (a.dtype() != DType::kF32) return unsupported("DynamicQuantizeMatMul A of type ", dtype_name(a.dtype()));
   std::vector<QMatMul> shapes(members);
@@ -326,7 +337,24 @@ Status dynamic_quantize_matmul_group(KernelContext& ctx) {
     g.C = reinterpret_cast<int32_t*>(ys[i]->mutable_data<float>());
     g.ldc = s.N;
   }
-  qgemm_batch(args.data(), members, &ctx.pool());
+  // Float scales and biases, checked, for the epilogue in the loop.
+  std::vector<std::vector<float>> scale_tmp(members), bias_tmp(members);
+  std::vector<const float*> scales(members), biases(members, nullptr);
+  for (size_t i = 0; i < members; ++i) {
+    scales[i] = as_floats(ctx.in(2 + 4 * i), scale_tmp[i]);
+    if (const Value* bias = ctx.input(4 + 4 * i)) {
+      if (bias->numel() != shapes[i].N || !is_float_like(bias->dtype()))
+        return invalid_input("bias must be float with ", shapes[i].N, " values, got ", dtype_name(bias->dtype()), " ",
+                             shape_str(bias->shape()));
+      biases[i] = as_floats(*bias, bias_tmp[i]);
+    }
+  }
+  const QColumnsDone scale_columns = [&](size_t i, int64_t j0, int64_t j1) {
+    const bool per_col = ctx.in(2 + 4 * i).numel() > 1;
+    scale_row(ys[i]->mutable_data<float>() + j0, j1 - j0, a_scale, scales[i] + (per_col ? j0 : 0), per_col,
+              biases[i] ? biases[i] + j0 : nullptr);
+  };
+  if (qgemm_batch(args.data(), members, &ctx.pool(), &scale_columns)) return Status::ok();
   for (size_t i = 0; i < members; ++i)
     LLMC_RETURN_IF_ERROR(scale_to_float(ctx, shapes[i], a_scale, ctx.in(2 + 4 * i), ctx.input(4 + 4 * i), *ys[i]));
   return Status::ok();
