@@ -146,11 +146,13 @@ void qgemv_packed(const QGemmArgs* args, size_t n, ThreadPool* pool, const QColu
   const Variant& v = kVariants[static_cast<int>(qgemm_active_isa())];
   struct Prepared {
     std::vector<uint8_t> a;   // the row in the variant's layout, K padded to the k-group
-    std::vector<int32_t> bz;  // mapped b zero points, padded to whole panels
+    std::vector<int32_t> bz;  // mapped b zero points, padded to whole panels (when not all 0)
+    const int32_t* bzp = nullptr;  // bz, or zeros
     int32_t az = 0, ra = 0;
     int64_t first_task = 0, Kp = 0;
   };
   thread_local std::vector<Prepared> prep;
+  thread_local std::vector<int32_t> zeros;
   if (prep.size() < n) prep.resize(n);
   int64_t tasks = 0;
   double ops = 0;
@@ -164,12 +166,23 @@ void qgemv_packed(const QGemmArgs* args, size_t n, ThreadPool* pool, const QColu
     v.prep_a(1, p.K, static_cast<const uint8_t*>(p.A), p.lda, p.a_signed ? 0x80 : 0, q.a.data(), q.Kp, &rowsum);
     q.az = mapped_a_zp(p, 0);
     q.ra = wrap(int64_t{rowsum} - p.K * int64_t{q.az});
-    q.bz.assign(static_cast<size_t>(panels * v.nr), 0);
-    for (int64_t j = 0; j < p.N; ++j) q.bz[j] = mapped_b_zp(p, j);
+    // Symmetric int8 weights (no zero point: the int8-dynamic artifacts) map to all zeros: one
+    // shared zero buffer instead of filling N values per product per decoded token.
+    const size_t padded = static_cast<size_t>(panels * v.nr);
+    if (p.b_signed && (!p.b_zp || (!p.b_zp_per_col && p.b_zp[0] == 0))) {
+      if (zeros.size() < padded) zeros.resize(padded, 0);
+      q.bzp = nullptr;  // set below, once `zeros` has stopped growing
+    } else {
+      q.bz.assign(padded, 0);
+      for (int64_t j = 0; j < p.N; ++j) q.bz[j] = mapped_b_zp(p, j);
+      q.bzp = q.bz.data();
+    }
     q.first_task = tasks;
     tasks += panels;
     ops += 2.0 * p.N * p.K;
   }
+  for (size_t i = 0; i < n; ++i)
+    if (!prep[i].bzp) prep[i].bzp = zeros.data();
   const Prepared* pr = prep.data();  // a local: `prep` names another vector on a worker thread
   auto run = [&](int64_t t0, int64_t t1) {
     size_t i = 0;
@@ -180,7 +193,7 @@ void qgemv_packed(const QGemmArgs* args, size_t n, ThreadPool* pool, const QColu
       const int64_t pi = t - q.first_task, j0 = pi * v.nr;
       const int64_t nr = std::min<int64_t>(v.nr, p.N - j0);
       v.panel(1, q.Kp, q.a.data(), p.packed_b->data.data() + pi * p.packed_b->panel_bytes, p.C + j0, p.ldc, nr,
-              &q.az, &q.ra, q.bz.data() + j0, p.packed_b->colsum.data() + j0);
+              &q.az, &q.ra, q.bzp + j0, p.packed_b->colsum.data() + j0);
       if (done) (*done)(i, j0, j0 + nr);
     }
   };

@@ -144,18 +144,22 @@ TEST_CASE("qgemm_batch runs several products exactly, in one loop when all are p
   for (QIsa isa : kAllIsas) {
     if (isa > qgemm_detected_isa()) continue;
     qgemm_force_isa(isa);
-    // M, N, K per product; the last case mixes in an unpacked B and M > 1 (one after another).
+    // M, N, K per product; the third case mixes in an unpacked B and M > 1 (one after another);
+    // the last has int8 weights with no zero point or a per-tensor 0 (the shared-zeros shortcut),
+    // each wider than the one before.
     const std::vector<std::vector<std::array<int64_t, 3>>> cases = {
         {{1, 700, 301}, {1, 65, 301}, {1, 1, 301}, {1, 2001, 301}},
         {{1, 130, 17}},
-        {{1, 70, 33}, {3, 70, 33}, {1, 129, 33}}};
+        {{1, 70, 33}, {3, 70, 33}, {1, 129, 33}},
+        {{1, 65, 40}, {1, 700, 40}, {1, 2001, 40}}};
     for (size_t ci = 0; ci < cases.size(); ++ci) {
       std::vector<Product> prods(cases[ci].size());
       std::vector<QGemmArgs> args;
       for (size_t i = 0; i < prods.size(); ++i) {
         auto [M, N, K] = cases[ci][i];
         Product& q = prods[i];
-        const bool a_signed = i % 2, b_signed = (i / 2) % 2 == 0;
+        const bool zero_zp = ci == 3;
+        const bool a_signed = i % 2, b_signed = zero_zp || (i / 2) % 2 == 0;
         q.A = random_bytes(M * K, rng);
         q.B = random_bytes(K * N, rng);
         std::uniform_int_distribution<int> ua(a_signed ? -128 : 0, a_signed ? 127 : 255);
@@ -176,6 +180,11 @@ TEST_CASE("qgemm_batch runs several products exactly, in one loop when all are p
         q.p.b_signed = b_signed;
         q.p.b_zp = q.bz.data();
         q.p.b_zp_per_col = i % 3 != 0;
+        if (zero_zp) {
+          q.bz.assign(N, 0);
+          q.p.b_zp = i % 2 ? nullptr : q.bz.data();
+          q.p.b_zp_per_col = false;
+        }
         q.p.ldc = N;
         q.want.assign(M * N, -7);
         q.got.assign(M * N, -7);
