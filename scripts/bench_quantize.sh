@@ -3,13 +3,14 @@
 #  - decode/prefill of our FP32, int8-dynamic and fp16 artifacts in our runtime, and of the same
 #    artifacts in ONNX Runtime (ratios: ours int8 vs ours FP32, ours vs ORT on the same file);
 #  - the quantize command itself: wall time vs copying the model file, peak RSS vs file size.
-# Every artifact is measured in each of --rounds rounds (ours and ORT in turn, artifacts
-# interleaved), and the table shows per-artifact medians: this VM's memory bandwidth swings by
-# up to 1.7x within a minute, which a single sequential pass turns into fake speed-ups.
+# Every artifact is measured in each of --rounds rounds (ours on every artifact, then ORT on
+# each), and the table shows per-artifact medians: this VM's memory bandwidth swings by up to
+# 1.7x within a minute, which a single sequential pass turns into fake speed-ups. Ratios to our
+# fp32 are per round (our runs are adjacent), then the median.
 # Usage: scripts/bench_quantize.sh [--threads N] [--tokens N] [--rounds N]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-threads=$(nproc); tokens=32; prompt=128; rounds=3
+threads=$(nproc); tokens=32; prompt=128; rounds=5
 while [[ $# -gt 0 ]]; do
   case $1 in
     --threads) threads=$2; shift 2 ;;
@@ -58,13 +59,20 @@ fi
 models=("$fp32" "$work/llama-110m.int8.onnx")
 [[ $has_fp16 == 1 ]] && models+=("$work/llama-110m.fp16.onnx")
 [[ -n $static ]] && models+=("$static")
+# Each round runs our runtime on every artifact back to back, then ONNX Runtime on each: the
+# ratios to our fp32 are taken within a round (runs seconds apart, in the same memory phase)
+# and their median reported; mixing phases across rounds would measure the machine instead.
 rows=()
 for ((r = 0; r < rounds; r++)); do
+  declare -A ours_of=()
   for model in "${models[@]}"; do
-    ours=$("$bin" bench "$model" --threads "$threads" --prompt-len "$prompt" --tokens "$tokens" --json)
-    theirs=$("$py" "$root/scripts/ort_bench.py" "$model" --threads "$threads" --prompt-len "$prompt" --tokens "$tokens" 2>/dev/null || echo '{}')
-    rows+=("$(basename "$model" .onnx)|$ours|$theirs")
+    ours_of[$model]=$("$bin" bench "$model" --threads "$threads" --prompt-len "$prompt" --tokens "$tokens" --json)
   done
+  for model in "${models[@]}"; do
+    theirs=$("$py" "$root/scripts/ort_bench.py" "$model" --threads "$threads" --prompt-len "$prompt" --tokens "$tokens" 2>/dev/null || echo '{}')
+    rows+=("$(basename "$model" .onnx)|${ours_of[$model]}|$theirs")
+  done
+  unset ours_of
 done
 size=$(stat -c %s "$fp32")
 "$py" - "$copy_s" "$q_s" "$q_rss_kb" "$size" "${rows[@]}" <<'PY'
@@ -79,14 +87,19 @@ def med(name, side, key):
     vals = [run[side].get(key) for run in runs[name] if run[side].get(key) is not None]
     return median(vals) if vals else None
 names = list(runs)
-base = med(names[0], 0, "decode_ms_p50")
-print(f"medians of {len(runs[names[0]])} interleaved rounds")
-print(f"{'artifact':<22}{'weights MB':>11}{'prefill ms':>11}{'decode ms':>10}{'vs our fp32':>12}{'ORT decode':>11}{'ours/ORT':>9}")
+def round_ratios(name):  # our fp32 decode / this artifact's, per round (same memory phase)
+    return [b[0]["decode_ms_p50"] / a[0]["decode_ms_p50"] for a, b in zip(runs[name], runs[names[0]])]
+print(f"medians of {len(runs[names[0]])} interleaved rounds ('vs our fp32': median of per-round ratios, range in brackets)")
+print(f"{'artifact':<22}{'weights MB':>11}{'prefill ms':>11}{'decode ms':>10}{'vs our fp32':>12}{'(range)':>14}{'ORT decode':>11}{'ours/ORT':>9}")
 for name in names:
     o0 = runs[name][0][0]
     dec, ort_dec = med(name, 0, "decode_ms_p50"), med(name, 1, "decode_ms_p50")
-    print(f"{name:<22}{o0['model_bytes']/1e6:>11.1f}{med(name, 0, 'prefill_ms'):>11.1f}{dec:>10.2f}{base/dec:>11.2f}x"
+    rr = round_ratios(name)
+    print(f"{name:<22}{o0['model_bytes']/1e6:>11.1f}{med(name, 0, 'prefill_ms'):>11.1f}{dec:>10.2f}{median(rr):>11.2f}x"
+          + f"{f'({min(rr):.2f}-{max(rr):.2f})':>14}"
           + (f"{ort_dec:>11.2f}{dec/ort_dec:>9.2f}" if ort_dec else f"{'n/a':>11}{'':>9}"))
+for name in names[1:]:
+    print(f"  {name} vs our fp32 per round: " + " ".join(f"{x:.2f}" for x in round_ratios(name)))
 print(f"quantize int8-dynamic: {q_s:.2f} s vs copying the file {copy_s:.2f} s ({q_s/copy_s:.2f}x); "
       f"peak RSS {q_rss_kb/1024:.0f} MB vs file {size/1e6:.0f} MB ({q_rss_kb*1024/size:.2f}x)")
 print("'vs our fp32' is speed-up (higher is better); ours/ORT < 1 means we decode faster on the same artifact.")
