@@ -98,6 +98,7 @@ for name in names:
     print(f"{name:<22}{o0['model_bytes']/1e6:>11.1f}{med(name, 0, 'prefill_ms'):>11.1f}{dec:>10.2f}{median(rr):>11.2f}x"
           + f"{f'({min(rr):.2f}-{max(rr):.2f})':>14}"
           + (f"{ort_dec:>11.2f}{dec/ort_dec:>9.2f}" if ort_dec else f"{'n/a':>11}{'':>9}"))
+print(f"  {names[0]} decode ms per round: " + " ".join(f"{r[0]['decode_ms_p50']:.2f}" for r in runs[names[0]]))
 for name in names[1:]:
     print(f"  {name} vs our fp32 per round: " + " ".join(f"{x:.2f}" for x in round_ratios(name)))
 print(f"quantize int8-dynamic: {q_s:.2f} s vs copying the file {copy_s:.2f} s ({q_s/copy_s:.2f}x); "

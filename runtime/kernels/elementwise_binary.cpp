@@ -153,6 +153,33 @@ KernelFn same_type_binary(MakeF make, DType out = DType::kUndefined) {
     const Value& a = ctx.in(0);
     const Value& b = ctx.in(1);
     LLMC_RETURN_IF_ERROR(same_dtype(a, b));
+    const bool same_shape = a.shape() == b.shape();
+    const bool b_scalar = !same_shape && b.numel() == 1 && b.rank() <= a.rank();
+    const bool a_scalar = !same_shape && !b_scalar && a.numel() == 1 && a.rank() <= b.rank();
+    if (a.dtype() == DType::kF16 && out == DType::kUndefined && (M & kFloat) && (same_shape || a_scalar || b_scalar)) {
+      // float16 of one shape (or with a scalar): the same widen / float32 op / round once, in
+      // 1024-value blocks on the stack instead of three whole temporaries (decode's residual
+      // adds and gate products are 768-2048 values, where the allocations cost more than the op).
+      Value& y = ctx.output(0, DType::kF16, a_scalar ? b.shape() : a.shape());
+      const uint16_t* pa = a.data<uint16_t>();
+      const uint16_t* pb = b.data<uint16_t>();
+      uint16_t* py = y.mutable_data<uint16_t>();
+      const bool sa = a_scalar, sb = b_scalar;
+      constexpr int64_t kBlock = 1024;
+      const auto f = make(float{});
+      ctx.pool().parallel_for((y.numel() + kBlock - 1) / kBlock, kGrain / kBlock, [&](int64_t c0, int64_t c1) {
+        float fa[kBlock], fb[kBlock];
+        for (int64_t c = c0; c < c1; ++c) {
+          const int64_t off = c * kBlock, n = std::min(kBlock, y.numel() - off);
+          halfs_to_floats(sa ? pa : pa + off, fa, sa ? 1 : n);
+          halfs_to_floats(sb ? pb : pb + off, fb, sb ? 1 : n);
+          const float a0 = fa[0], b0 = fb[0];
+          for (int64_t i = 0; i < n; ++i) fa[i] = f(sa ? a0 : fa[i], sb ? b0 : fb[i]);
+          floats_to_halfs(fa, py + off, n);
+        }
+      });
+      return Status::ok();
+    }
     if (a.dtype() == DType::kF16 && out != DType::kBool && (M & kFloat)) {
       // float16: widen with F16C in bulk, run the float32 loop, round once to float16 (the same
       // result as converting element by element, several times faster).
