@@ -124,6 +124,15 @@ Session::Links Session::links() const {
   return l;
 }
 
+void Session::rewrite_step(size_t at, Node fused, const KernelFn* kernel, std::vector<int> inputs) {
+  rewritten_.push_back(std::move(fused));
+  Step& st = steps_[at];
+  st.node = &rewritten_.back();
+  st.kernel = kernel;
+  st.opset = 1;
+  st.inputs = std::move(inputs);
+}
+
 long Session::sole_reader(const Links& l, int slot, const char* op) const {
   if (slot < 0 || l.readers[slot] != 1 || l.graph_outputs.count(slot)) return -1;
   for (size_t i = 0; i < steps_.size(); ++i)
@@ -206,17 +215,12 @@ void Session::fold_dynamic_quant_matmul() {
     fused.domain = "com.microsoft";
     fused.outputs = fin.node->outputs;
     fused.inputs = {d.node->inputs[0], mm.node->inputs[1], ""};  // names for messages only
-    rewritten_.push_back(fused);
-    Step& target = steps_[f];
     std::vector<int> ins{d.inputs[0], mm.inputs[1], ws};
     if (mm.inputs.size() > 3) ins.push_back(mm.inputs[3]);
-    for (int in : target.inputs)
+    for (int in : steps_[f].inputs)
       if (in >= 0) --readers[in];
-    target.node = &rewritten_.back();
-    target.kernel = builtin_kernels().find("com.microsoft", "DynamicQuantizeMatMul");
-    target.opset = 1;
-    target.inputs = ins;
     for (int in : ins) ++readers[in];
+    rewrite_step(f, fused, builtin_kernels().find("com.microsoft", "DynamicQuantizeMatMul"), ins);
     drop[m] = drop[c] = true;
     for (int in : mm.inputs)
       if (in >= 0) --readers[in];

@@ -44,14 +44,9 @@ void Session::fold_dynamic_quant_matmul_groups() {
       outs.push_back(st.outputs[0]);
       fused.outputs.push_back(st.node->outputs[0]);
     }
-    rewritten_.push_back(fused);
     static const KernelFn kGroup = dynamic_quantize_matmul_group;
-    Step& target = steps_[group[0]];
-    target.node = &rewritten_.back();
-    target.kernel = &kGroup;
-    target.opset = 1;
-    target.inputs = ins;
-    target.outputs = outs;
+    rewrite_step(group[0], fused, &kGroup, ins);
+    steps_[group[0]].outputs = outs;
     for (size_t j = 1; j < group.size(); ++j) {
       steps_[group[j]].outputs.clear();  // now produced by the group step: not folded away
       drop[group[j]] = true;

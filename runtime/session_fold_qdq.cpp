@@ -63,11 +63,8 @@ void Session::fold_qdq_matmul() {
     fused.domain = "com.microsoft";
     fused.outputs = mm.node->outputs;
     fused.inputs = {a.node->inputs[0], b.node->inputs[0]};  // names for messages only
-    rewritten_.push_back(fused);
-    mm.node = &rewritten_.back();
-    mm.kernel = builtin_kernels().find("com.microsoft", "MatMulIntegerToFloat");
-    mm.opset = 1;
-    mm.inputs = {a.inputs[0], b.inputs[0], a.inputs[1], b.inputs[1], azp, wzp};
+    rewrite_step(m, fused, builtin_kernels().find("com.microsoft", "MatMulIntegerToFloat"),
+                 {a.inputs[0], b.inputs[0], a.inputs[1], b.inputs[1], azp, wzp});
     drop[da] = drop[db] = true;
   }
   remove_folded_steps(drop);

@@ -89,13 +89,8 @@ void Session::fold_rmsnorm() {
                                              : steps_[m2].node->inputs[0]};  // names for messages only
     fused.outputs = steps_[m2].node->outputs;
     fused.attributes = {Attribute::make_int("axis", -1), Attribute::make_float("epsilon", eps)};
-    rewritten_.push_back(fused);
-    Step& target = steps_[m2];
-    target.node = &rewritten_.back();
     static const KernelFn kChain = rms_norm_onnx_chain;
-    target.kernel = &kChain;
-    target.opset = 1;
-    target.inputs = {x_mul, w};
+    rewrite_step(m2, fused, &kChain, {x_mul, w});
     drop[p] = drop[rm] = drop[add] = drop[sq] = drop[rc] = drop[m1] = true;
     if (widen >= 0) drop[widen] = drop[narrow] = true;
   }

@@ -98,13 +98,8 @@ void Session::fold_rotary() {
                     steps_[o_sin].node->inputs[steps_[o_sin].inputs[0] == o ? 1 : 0]};  // names for messages
     fused.outputs = ct.node->outputs;
     fused.attributes = {Attribute::make_int("half", k)};
-    rewritten_.push_back(fused);
-    Step& target = steps_[cat];
-    target.node = &rewritten_.back();
     static const KernelFn kChain = rotary_pairs_chain;
-    target.kernel = &kChain;
-    target.opset = 1;
-    target.inputs = {sp.inputs[0], cos, sin};
+    rewrite_step(cat, fused, &kChain, {sp.inputs[0], cos, sin});
     for (long i : {long(p), em[0], em[1], om[0], om[1], sub, add}) drop[i] = true;
   }
   remove_folded_steps(drop);

@@ -26,13 +26,8 @@ void Session::fold_silu() {
     fused.op_type = "Swish";
     fused.inputs = {sg.node->inputs[0]};
     fused.outputs = mul.node->outputs;
-    rewritten_.push_back(fused);
-    Step& target = steps_[m];
-    target.node = &rewritten_.back();
     static const KernelFn kChain = silu_chain;
-    target.kernel = &kChain;
-    target.opset = 1;
-    target.inputs = {x};
+    rewrite_step(m, fused, &kChain, {x});
     drop[p] = true;
   }
   remove_folded_steps(drop);
