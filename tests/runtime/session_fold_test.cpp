@@ -34,6 +34,13 @@ Node node(const std::string& name, const std::string& op, std::vector<std::strin
   return n;
 }
 
+// Kernel launches a profiled session made (each fold turns several into one).
+size_t launches(const Session& s) {
+  size_t n = 0;
+  for (const auto& [op, t] : s.profile()) n += t.calls;
+  return n;
+}
+
 std::unique_ptr<Session> session_for(const Model& m) {
   auto s = Session::create(std::make_shared<const Model>(m), {2});
   REQUIRE(s.is_ok());
@@ -291,9 +298,7 @@ TEST_CASE("session: float16 RMSNorm chain with float32 statistics runs as one st
     REQUIRE(got.is_ok());
     REQUIRE(got.value()[0].dtype() == DType::kF16);
     outs.push_back(got.value()[0]);
-    size_t launched = 0;
-    for (const auto& [op, t] : session->profile()) launched += t.calls;
-    steps.push_back(launched);
+    steps.push_back(launches(*session));
   }
   CHECK(steps[0] == 1);  // folded: one step
   CHECK(steps[1] == 9);  // an intermediate is a graph output: left as written
@@ -358,9 +363,7 @@ TEST_CASE("session: rotary embedding chain runs as one step, bit-exact", "[runti
       REQUIRE(got.value()[0].dtype() == dt);
       REQUIRE(got.value()[0].shape() == xs);
       outs.push_back(got.value()[0]);
-      size_t launched = 0;
-      for (const auto& [op, t] : session->profile()) launched += t.calls;
-      steps.push_back(launched);
+      steps.push_back(launches(*session));
       CHECK(session->run({{"X", x}, {"C", c}, {"S", s}}, {"ec"}).is_ok() == expose_intermediate);
     }
     CHECK(steps[0] == 1);
@@ -425,9 +428,7 @@ TEST_CASE("session: x * Sigmoid(x) runs as one step, bit-exact", "[runtime][sess
         REQUIRE(got.is_ok());
         REQUIRE(got.value()[0].dtype() == dt);
         outs.push_back(got.value()[0]);
-        size_t launched = 0;
-        for (const auto& [op, t] : session->profile()) launched += t.calls;
-        steps.push_back(launched);
+        steps.push_back(launches(*session));
       }
       CHECK(steps[0] == 1);
       CHECK(steps[1] == 2);
