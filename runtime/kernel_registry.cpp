@@ -6,6 +6,7 @@ const KernelRegistry& builtin_kernels() {
   static const KernelRegistry registry = [] {
     KernelRegistry r;
     register_binary_kernels(r);
+    register_nary_kernels(r);
     register_unary_kernels(r);
     register_cast_kernels(r);
     register_shape_kernels(r);

@@ -1,17 +1,14 @@
-// Broadcasting elementwise kernels: arithmetic (Add Sub Mul Div Pow Mod PRelu SwiGLU),
-// comparisons, logic (And Or Xor), Where, and the variadic Min Max Sum Mean.
-//
-// All of them run through one broadcast plan: the output shape is collapsed (size-1 dims
-// dropped, neighbouring dims merged when every input is contiguous or broadcast across both),
-// so equal shapes become one flat row, "tensor op scalar" one row with a fixed operand and
-// "[M,N] op [N]" M rows. Rows are then processed by tight loops the compiler vectorises for
-// float32 / int types; float16 and bfloat16 are computed in float.
+// Broadcasting elementwise kernels on two inputs: arithmetic (Add Sub Mul Div Pow Mod PRelu
+// SwiGLU), comparisons and logic (And Or Xor). All run through the broadcast plan
+// (broadcast_plan.h); float16 and bfloat16 are computed in float. Where and the variadic
+// Min Max Sum Mean are in elementwise_nary.cpp.
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
 #include <type_traits>
 
+#include "runtime/kernels/broadcast_plan.h"
 #include "runtime/kernels/hgemm.h"
 #include "runtime/kernels/elementwise_types.h"
 #include "runtime/kernels/kernel_util.h"
@@ -26,123 +23,6 @@ using namespace elementwise;
 
 template <typename T> constexpr bool is_float_v = std::is_floating_point_v<typename Num<T>::C>;
 
-// ---- broadcast plan -------------------------------------------------------------------------
-
-constexpr int64_t kGrain = 16384;
-
-template <size_t K>
-using Offs = std::array<int64_t, K>;
-
-template <size_t K>
-struct Plan {
-  std::vector<int64_t> dims;                    // collapsed output dims, at least one
-  std::array<std::vector<int64_t>, K> strides;  // element strides of each input per dim
-  int64_t numel = 0;
-};
-
-template <size_t K>
-Plan<K> make_plan(const std::vector<int64_t>& out, const std::array<const std::vector<int64_t>*, K>& ins) {
-  std::array<std::vector<int64_t>, K> full;
-  for (size_t k = 0; k < K; ++k) full[k] = broadcast_strides(*ins[k], out);
-  Plan<K> p;
-  p.numel = shape_numel(out);
-  for (size_t d = 0; d < out.size(); ++d) {
-    if (out[d] == 1) continue;
-    bool merge = !p.dims.empty();
-    for (size_t k = 0; k < K && merge; ++k) merge = p.strides[k].back() == full[k][d] * out[d];
-    if (merge) {
-      p.dims.back() *= out[d];
-      for (size_t k = 0; k < K; ++k) p.strides[k].back() = full[k][d];
-      continue;
-    }
-    p.dims.push_back(out[d]);
-    for (size_t k = 0; k < K; ++k) p.strides[k].push_back(full[k][d]);
-  }
-  if (p.dims.empty()) {
-    p.dims.push_back(1);
-    for (size_t k = 0; k < K; ++k) p.strides[k].push_back(0);
-  }
-  return p;
-}
-
-// Calls row(out_offset, in_offsets, in_steps, n) over runs of the innermost dim; in_steps are
-// 0 (broadcast) or 1 (contiguous). Chunks of the flat output index run in parallel.
-template <size_t K, typename Row>
-void run_plan(ThreadPool& pool, const Plan<K>& p, int64_t grain, const Row& row) {
-  if (p.numel == 0) return;
-  const int r = static_cast<int>(p.dims.size());
-  const int64_t inner = p.dims.back();
-  std::array<int64_t, K> step;
-  for (size_t k = 0; k < K; ++k) step[k] = p.strides[k].back();
-  pool.parallel_for(p.numel, grain, [&](int64_t begin, int64_t end) {
-    std::vector<int64_t> idx(r);
-    std::array<int64_t, K> off{};
-    int64_t rem = begin;
-    for (int d = r - 1; d >= 0; --d) {
-      idx[d] = rem % p.dims[d];
-      rem /= p.dims[d];
-      for (size_t k = 0; k < K; ++k) off[k] += idx[d] * p.strides[k][d];
-    }
-    int64_t pos = begin;
-    while (pos < end) {
-      const int64_t n = std::min(inner - idx[r - 1], end - pos);
-      row(pos, off, step, n);
-      pos += n;
-      if (pos >= end) break;
-      for (size_t k = 0; k < K; ++k) off[k] -= idx[r - 1] * step[k];
-      idx[r - 1] = 0;
-      for (int d = r - 2; d >= 0; --d) {
-        ++idx[d];
-        for (size_t k = 0; k < K; ++k) off[k] += p.strides[k][d];
-        if (idx[d] < p.dims[d]) break;
-        for (size_t k = 0; k < K; ++k) off[k] -= p.dims[d] * p.strides[k][d];
-        idx[d] = 0;
-      }
-    }
-  });
-}
-
-// out = f(a, b) elementwise with broadcasting; `out` has shape `os` (already broadcast).
-template <typename TA, typename TB, typename TO, typename F>
-void binary_into(ThreadPool& pool, const TA* a, const std::vector<int64_t>& as, const TB* b,
-                 const std::vector<int64_t>& bs, TO* o, const std::vector<int64_t>& os, const F& f) {
-  using NA = Num<TA>;
-  using NB = Num<TB>;
-  using NO = Num<TO>;
-  const Plan<2> p = make_plan<2>(os, {&as, &bs});
-  run_plan<2>(pool, p, kGrain, [&](int64_t oo, const Offs<2>& off, const Offs<2>& st, int64_t n) {
-    const TA* pa = a + off[0];
-    const TB* pb = b + off[1];
-    TO* po = o + oo;
-    if (st[0] && st[1]) {
-      for (int64_t i = 0; i < n; ++i) po[i] = NO::st(f(NA::ld(pa[i]), NB::ld(pb[i])));
-    } else if (st[0]) {
-      const auto bv = NB::ld(pb[0]);
-      for (int64_t i = 0; i < n; ++i) po[i] = NO::st(f(NA::ld(pa[i]), bv));
-    } else if (st[1]) {
-      const auto av = NA::ld(pa[0]);
-      for (int64_t i = 0; i < n; ++i) po[i] = NO::st(f(av, NB::ld(pb[i])));
-    } else {
-      std::fill(po, po + n, NO::st(f(NA::ld(pa[0]), NB::ld(pb[0]))));
-    }
-  });
-}
-
-template <typename TA, typename TB, typename TO, typename F>
-Status run_binary(KernelContext& ctx, const Value& a, const Value& b, DType out_dtype, const F& f) {
-  LLMC_ASSIGN_OR_RETURN(auto shape, broadcast_shapes(a.shape(), b.shape()));
-  Value& out = ctx.output(0, out_dtype, shape);
-  binary_into<TA, TB, TO>(ctx.pool(), a.data<TA>(), a.shape(), b.data<TB>(), b.shape(),
-                          out.mutable_data<TO>(), shape, f);
-  return Status::ok();
-}
-
-Status same_dtype(const Value& a, const Value& b) {
-  if (a.dtype() != b.dtype())
-    return invalid_input("inputs have different dtypes: ", dtype_name(a.dtype()), " and ",
-                         dtype_name(b.dtype()));
-  return Status::ok();
-}
 
 // An op on two inputs of one dtype T (in Mask); MakeF(T{}) returns the functor on Num<T>::C.
 // The output has dtype `out` (kUndefined: same as the inputs).
@@ -361,113 +241,6 @@ Status swiglu_kernel(KernelContext& ctx) {
   });
 }
 
-// ---- Where ----------------------------------------------------------------------------------
-
-template <typename T>
-void where_into(ThreadPool& pool, const Value& c, const Value& x, const Value& y, Value& out) {
-  const Plan<3> p = make_plan<3>(out.shape(), {&c.shape(), &x.shape(), &y.shape()});
-  const bool* pc = c.data<bool>();
-  const T* px = x.data<T>();
-  const T* py = y.data<T>();
-  T* po = out.mutable_data<T>();
-  run_plan<3>(pool, p, kGrain, [&](int64_t oo, const Offs<3>& off, const Offs<3>& st, int64_t n) {
-    const bool* cc = pc + off[0];
-    const T* xx = px + off[1];
-    const T* yy = py + off[2];
-    T* o = po + oo;
-    if (st[0] && st[1] && st[2]) {
-      for (int64_t i = 0; i < n; ++i) o[i] = cc[i] ? xx[i] : yy[i];
-    } else {
-      for (int64_t i = 0; i < n; ++i) o[i] = cc[i * st[0]] ? xx[i * st[1]] : yy[i * st[2]];
-    }
-  });
-}
-
-Status where_kernel(KernelContext& ctx) {
-  LLMC_RETURN_IF_ERROR(ctx.require_inputs(3));
-  const Value& c = ctx.in(0);
-  const Value& x = ctx.in(1);
-  const Value& y = ctx.in(2);
-  if (c.dtype() != DType::kBool) return invalid_input("condition must be bool, got ", dtype_name(c.dtype()));
-  LLMC_RETURN_IF_ERROR(same_dtype(x, y));
-  LLMC_ASSIGN_OR_RETURN(auto s1, broadcast_shapes(c.shape(), x.shape()));
-  LLMC_ASSIGN_OR_RETURN(auto shape, broadcast_shapes(s1, y.shape()));
-  const int bits = dtype_bits(x.dtype());
-  Value& out = ctx.output(0, x.dtype(), shape);
-  switch (bits) {
-    case 8: where_into<uint8_t>(ctx.pool(), c, x, y, out); break;
-    case 16: where_into<uint16_t>(ctx.pool(), c, x, y, out); break;
-    case 32: where_into<uint32_t>(ctx.pool(), c, x, y, out); break;
-    case 64: where_into<uint64_t>(ctx.pool(), c, x, y, out); break;
-    default: return unsupported("Where does not support dtype ", dtype_name(x.dtype()));
-  }
-  return Status::ok();
-}
-
-// ---- variadic Min / Max / Sum / Mean --------------------------------------------------------
-
-template <typename C>
-C min_op(C a, C b) {
-  if constexpr (std::is_floating_point_v<C>) {
-    if (a != a || b != b) return a + b;  // NaN propagates, as numpy.minimum
-  }
-  return b < a ? b : a;
-}
-template <typename C>
-C max_op(C a, C b) {
-  if constexpr (std::is_floating_point_v<C>) {
-    if (a != a || b != b) return a + b;
-  }
-  return a < b ? b : a;
-}
-
-enum class Fold { kMin, kMax, kSum, kMean };
-
-template <Fold kind, unsigned M>
-Status variadic_kernel(KernelContext& ctx) {
-  const size_t n = ctx.num_inputs();
-  if (n == 0) return invalid_input("needs at least one input");
-  LLMC_RETURN_IF_ERROR(ctx.require_inputs(n));
-  const Value& first = ctx.in(0);
-  std::vector<int64_t> shape = first.shape();
-  for (size_t i = 1; i < n; ++i) {
-    LLMC_RETURN_IF_ERROR(same_dtype(first, ctx.in(i)));
-    LLMC_ASSIGN_OR_RETURN(shape, broadcast_shapes(shape, ctx.in(i).shape()));
-  }
-  return dispatch<M>(first.dtype(), [&](auto tag) -> Status {
-    using T = decltype(tag);
-    using C = typename Num<T>::C;
-    if (n == 1) {
-      ctx.set_output(0, first);
-      return Status::ok();
-    }
-    auto f = [](C a, C b) -> C {
-      if constexpr (kind == Fold::kMin) return min_op<C>(a, b);
-      else if constexpr (kind == Fold::kMax) return max_op<C>(a, b);
-      else return static_cast<C>(a + b);
-    };
-    // Fold left; intermediates in fresh buffers (no in-place aliasing), the last in the output.
-    Value acc = first;
-    for (size_t i = 1; i < n; ++i) {
-      const bool last = i + 1 == n && kind != Fold::kMean;
-      Value next = last ? Value() : Value::allocate(first.dtype(), shape);
-      Value& dst = last ? ctx.output(0, first.dtype(), shape) : next;
-      binary_into<T, T, T>(ctx.pool(), acc.data<T>(), acc.shape(), ctx.in(i).data<T>(), ctx.in(i).shape(),
-                           dst.template mutable_data<T>(), shape, f);
-      if (!last) acc = dst;
-    }
-    if constexpr (kind == Fold::kMean) {
-      const C count = static_cast<C>(n);
-      const T* s = acc.data<T>();
-      T* d = ctx.output(0, first.dtype(), shape).template mutable_data<T>();
-      ctx.pool().parallel_for(acc.numel(), kGrain, [&](int64_t b, int64_t e) {
-        for (int64_t i = b; i < e; ++i) d[i] = Num<T>::st(Num<T>::ld(s[i]) / count);
-      });
-    }
-    return Status::ok();
-  });
-}
-
 // Functor makers for same_type_binary (the tag gives the storage type).
 #define LLMC_BINARY_FN(expr)                                  \
   [](auto tag) {                                              \
@@ -500,11 +273,6 @@ void register_binary_kernels(KernelRegistry& r) {
   r.add("And", same_type_binary<kBoolT>(LLMC_BINARY_FN(a && b)));
   r.add("Or", same_type_binary<kBoolT>(LLMC_BINARY_FN(a || b)));
   r.add("Xor", same_type_binary<kBoolT>(LLMC_BINARY_FN(a != b)));
-  r.add("Where", where_kernel);
-  r.add("Min", variadic_kernel<Fold::kMin, kNumeric>);
-  r.add("Max", variadic_kernel<Fold::kMax, kNumeric>);
-  r.add("Sum", variadic_kernel<Fold::kSum, kNumeric>);
-  r.add("Mean", variadic_kernel<Fold::kMean, kFloat>);
 }
 
 }  // namespace llmc::rt

@@ -4,6 +4,7 @@
 
 namespace llmc::rt {
 void register_binary_kernels(KernelRegistry& r);        // elementwise_binary.cpp
+void register_nary_kernels(KernelRegistry& r);          // elementwise_nary.cpp
 void register_unary_kernels(KernelRegistry& r);         // elementwise_unary.cpp
 void register_cast_kernels(KernelRegistry& r);          // cast.cpp
 void register_shape_kernels(KernelRegistry& r);         // shape_ops.cpp
