@@ -41,6 +41,34 @@ size_t launches(const Session& s) {
   return n;
 }
 
+// RMSNorm as the llama2c import writes it, on X [rows, D] with weight W: float32, or float16
+// with the statistics in float32 between two Casts (as quantize --mode fp16 leaves it). With
+// `expose`, the reciprocal is also a graph output, so the fold must leave the chain as written.
+Model rmsnorm_chain(DType t, int64_t rows, int64_t D, const Tensor& w, bool expose) {
+  const bool half = t == DType::kF16;
+  Model m;
+  m.opset_imports = {{"", 17}};
+  m.graph.initializers = {w, Tensor::from_vector("two", DType::kF32, {}, std::vector<float>{2.f}),
+                          Tensor::from_vector("eps", DType::kF32, {}, std::vector<float>{1e-5f})};
+  m.graph.inputs = {tensor_info("X", t, {rows, D})};
+  m.graph.outputs = {tensor_info("Y", t, {rows, D})};
+  Node mean = node("mean", "ReduceMean", {"sq"}, {"ms"});
+  mean.attributes = {Attribute::make_ints("axes", {-1}), Attribute::make_int("keepdims", 1)};
+  Node widen = node("widen", "Cast", {"X"}, {"X32"}), narrow = node("narrow", "Cast", {"inv"}, {"inv16"});
+  widen.attributes = {Attribute::make_int("to", static_cast<int64_t>(DType::kF32))};
+  narrow.attributes = {Attribute::make_int("to", static_cast<int64_t>(DType::kF16))};
+  if (half) m.graph.nodes.push_back(widen);
+  m.graph.nodes.insert(m.graph.nodes.end(),
+                       {node("pow", "Pow", {half ? "X32" : "X", "two"}, {"sq"}), mean,
+                        node("add", "Add", {"ms", "eps"}, {"mse"}), node("sqrt", "Sqrt", {"mse"}, {"rms"}),
+                        node("rcp", "Reciprocal", {"rms"}, {"inv"})});
+  if (half) m.graph.nodes.push_back(narrow);
+  m.graph.nodes.insert(m.graph.nodes.end(), {node("mul", "Mul", {"X", half ? "inv16" : "inv"}, {"xn"}),
+                                              node("mul1", "Mul", {"W", "xn"}, {"Y"})});
+  if (expose) m.graph.outputs.push_back(tensor_info("inv", DType::kF32, {rows, 1}));
+  return m;
+}
+
 std::unique_ptr<Session> session_for(const Model& m) {
   auto s = Session::create(std::make_shared<const Model>(m), {2});
   REQUIRE(s.is_ok());
@@ -160,20 +188,8 @@ TEST_CASE("session: RMSNorm written as ONNX ops runs as one step, bit-exact", "[
   std::vector<Value> outs;
   for (bool expose_intermediate : {false, true}) {
     INFO("intermediate is a graph output: " << expose_intermediate);
-    Model m;
-    m.opset_imports = {{"", 17}};
-    m.graph.initializers = {Tensor::from_vector("W", DType::kF32, {D}, w),
-                            Tensor::from_vector("two", DType::kF32, {}, std::vector<float>{2.f}),
-                            Tensor::from_vector("eps", DType::kF32, {}, std::vector<float>{1e-5f})};
-    m.graph.inputs = {tensor_info("X", DType::kF32, {rows, D})};
-    m.graph.outputs = {tensor_info("Y", DType::kF32, {rows, D})};
-    Node mean = node("mean", "ReduceMean", {"sq"}, {"ms"});
-    mean.attributes = {Attribute::make_ints("axes", {-1}), Attribute::make_int("keepdims", 1)};
-    m.graph.nodes = {node("pow", "Pow", {"X", "two"}, {"sq"}), mean, node("add", "Add", {"ms", "eps"}, {"mse"}),
-                     node("sqrt", "Sqrt", {"mse"}, {"rms"}), node("rcp", "Reciprocal", {"rms"}, {"inv"}),
-                     node("mul", "Mul", {"X", "inv"}, {"xn"}), node("mul1", "Mul", {"W", "xn"}, {"Y"})};
-    if (expose_intermediate) m.graph.outputs.push_back(tensor_info("inv", DType::kF32, {rows, 1}));
-    auto session = session_for(m);
+    auto session = session_for(
+        rmsnorm_chain(DType::kF32, rows, D, Tensor::from_vector("W", DType::kF32, {D}, w), expose_intermediate));
     auto got = session->run({{"X", x}});
     REQUIRE(got.is_ok());
     outs.push_back(got.value()[0]);
@@ -276,23 +292,8 @@ TEST_CASE("session: float16 RMSNorm chain with float32 statistics runs as one st
   std::vector<size_t> steps;
   for (bool expose_intermediate : {false, true}) {
     INFO("intermediate is a graph output: " << expose_intermediate);
-    Model m;
-    m.opset_imports = {{"", 17}};
-    m.graph.initializers = {Tensor::from_vector("W", DType::kF16, {D}, w),
-                            Tensor::from_vector("two", DType::kF32, {}, std::vector<float>{2.f}),
-                            Tensor::from_vector("eps", DType::kF32, {}, std::vector<float>{1e-5f})};
-    m.graph.inputs = {tensor_info("X", DType::kF16, {rows, D})};
-    m.graph.outputs = {tensor_info("Y", DType::kF16, {rows, D})};
-    Node mean = node("mean", "ReduceMean", {"sq"}, {"ms"});
-    mean.attributes = {Attribute::make_ints("axes", {-1}), Attribute::make_int("keepdims", 1)};
-    Node widen = node("widen", "Cast", {"X"}, {"X32"}), narrow = node("narrow", "Cast", {"inv"}, {"inv16"});
-    widen.attributes = {Attribute::make_int("to", static_cast<int64_t>(DType::kF32))};
-    narrow.attributes = {Attribute::make_int("to", static_cast<int64_t>(DType::kF16))};
-    m.graph.nodes = {widen, node("pow", "Pow", {"X32", "two"}, {"sq"}), mean, node("add", "Add", {"ms", "eps"}, {"mse"}),
-                     node("sqrt", "Sqrt", {"mse"}, {"rms"}), node("rcp", "Reciprocal", {"rms"}, {"inv"}), narrow,
-                     node("mul", "Mul", {"X", "inv16"}, {"xn"}), node("mul1", "Mul", {"W", "xn"}, {"Y"})};
-    if (expose_intermediate) m.graph.outputs.push_back(tensor_info("inv", DType::kF32, {rows, 1}));
-    auto session = session_for(m);
+    auto session = session_for(
+        rmsnorm_chain(DType::kF16, rows, D, Tensor::from_vector("W", DType::kF16, {D}, w), expose_intermediate));
     session->set_profiling(true);
     auto got = session->run({{"X", x}});
     REQUIRE(got.is_ok());
