@@ -205,16 +205,19 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void scale_row(floa
   }
 }
 
+// An optional bias of N float values as float32 (nullptr when absent); `tmp` holds a conversion.
+Result<const float*> float_bias(const Value* bias, int64_t N, std::vector<float>& tmp) {
+  if (!bias) return static_cast<const float*>(nullptr);
+  if (bias->numel() != N || !is_float_like(bias->dtype()))
+    return invalid_input("bias must be float with ", N, " values, got ", dtype_name(bias->dtype()), " ",
+                         shape_str(bias->shape()));
+  return as_floats(*bias, tmp);
+}
+
 Status scale_to_float(KernelContext& ctx, const QMatMul& s, float a_scale, const Value& b_scale, const Value* bias,
                       Value& y) {
   std::vector<float> btmp, stmp;
-  const float* bias_f = nullptr;
-  if (bias) {
-    if (bias->numel() != s.N || !is_float_like(bias->dtype()))
-      return invalid_input("bias must be float with ", s.N, " values, got ", dtype_name(bias->dtype()), " ",
-                           shape_str(bias->shape()));
-    bias_f = as_floats(*bias, btmp);
-  }
+  LLMC_ASSIGN_OR_RETURN(const float* bias_f, float_bias(bias, s.N, btmp));
   const float* bs = as_floats(b_scale, stmp);
   const bool per_col = b_scale.numel() > 1;
   float* out = y.mutable_data<float>();
@@ -342,12 +345,7 @@ Status dynamic_quantize_matmul_products(KernelContext& ctx, size_t members) {
   std::vector<const float*> scales(members), biases(members, nullptr);
   for (size_t i = 0; i < members; ++i) {
     scales[i] = as_floats(ctx.in(2 + 4 * i), scale_tmp[i]);
-    if (const Value* bias = ctx.input(4 + 4 * i)) {
-      if (bias->numel() != shapes[i].N || !is_float_like(bias->dtype()))
-        return invalid_input("bias must be float with ", shapes[i].N, " values, got ", dtype_name(bias->dtype()), " ",
-                             shape_str(bias->shape()));
-      biases[i] = as_floats(*bias, bias_tmp[i]);
-    }
+    LLMC_ASSIGN_OR_RETURN(biases[i], float_bias(ctx.input(4 + 4 * i), shapes[i].N, bias_tmp[i]));
   }
   const QColumnsDone scale_columns = [&](size_t i, int64_t j0, int64_t j1) {
     const bool per_col = ctx.in(2 + 4 * i).numel() > 1;

@@ -34,6 +34,20 @@ Node node(const std::string& name, const std::string& op, std::vector<std::strin
   return n;
 }
 
+// `f` as a float32 value, or rounded to float16; and any such value back as floats.
+Value float_value(DType dt, const std::vector<int64_t>& shape, const std::vector<float>& f) {
+  if (dt == DType::kF32) return make_value(DType::kF32, shape, f);
+  std::vector<uint16_t> h(f.size());
+  floats_to_halfs(f.data(), h.data(), static_cast<int64_t>(f.size()));
+  return make_value(DType::kF16, shape, h);
+}
+std::vector<float> floats_of(const Value& v) {
+  std::vector<float> out(static_cast<size_t>(v.numel()));
+  if (v.dtype() == DType::kF32) std::copy(v.data<float>(), v.data<float>() + v.numel(), out.begin());
+  else halfs_to_floats(v.data<uint16_t>(), out.data(), v.numel());
+  return out;
+}
+
 // Kernel launches a profiled session made (each fold turns several into one).
 size_t launches(const Session& s) {
   size_t n = 0;
@@ -333,13 +347,7 @@ TEST_CASE("session: rotary embedding chain runs as one step, bit-exact", "[runti
   const auto cf = random_floats(shape_numel(cs), rng, -1.f, 1.f), sf = random_floats(shape_numel(cs), rng, -1.f, 1.f);
   for (DType dt : {DType::kF32, DType::kF16}) {
     INFO("dtype " << dtype_name(dt));
-    auto value = [&](const std::vector<int64_t>& shape, const std::vector<float>& f) {
-      if (dt == DType::kF32) return make_value(DType::kF32, shape, f);
-      std::vector<uint16_t> h(f.size());
-      floats_to_halfs(f.data(), h.data(), static_cast<int64_t>(f.size()));
-      return make_value(DType::kF16, shape, h);
-    };
-    const Value x = value(xs, xf), c = value(cs, cf), s = value(cs, sf);
+    const Value x = float_value(dt, xs, xf), c = float_value(dt, cs, cf), s = float_value(dt, cs, sf);
     std::vector<Value> outs;
     std::vector<size_t> steps;
     for (bool expose_intermediate : {false, true}) {
@@ -372,12 +380,7 @@ TEST_CASE("session: rotary embedding chain runs as one step, bit-exact", "[runti
     REQUIRE(outs[0].nbytes() == outs[1].nbytes());
     REQUIRE(std::memcmp(outs[0].raw(), outs[1].raw(), outs[0].nbytes()) == 0);
     // Float64 of the rotation of the same (rounded) inputs.
-    std::vector<float> xv(xf.size()), cv(cf.size()), sv(sf.size()), yv(xf.size());
-    auto floats = [&](const Value& v, std::vector<float>& out) {
-      if (dt == DType::kF32) std::copy(v.data<float>(), v.data<float>() + v.numel(), out.begin());
-      else halfs_to_floats(v.data<uint16_t>(), out.data(), v.numel());
-    };
-    floats(x, xv), floats(c, cv), floats(s, sv), floats(outs[0], yv);
+    const auto xv = floats_of(x), cv = floats_of(c), sv = floats_of(s), yv = floats_of(outs[0]);
     const double tol = dt == DType::kF32 ? 1e-6 : 4e-3;
     for (int64_t b = 0; b < B; ++b)
       for (int64_t t = 0; t < S; ++t)
@@ -404,14 +407,7 @@ TEST_CASE("session: x * Sigmoid(x) runs as one step, bit-exact", "[runtime][sess
   for (DType dt : {DType::kF32, DType::kF16}) {
     for (bool sigmoid_first : {false, true}) {
       INFO("dtype " << dtype_name(dt) << ", Mul(Sigmoid(x), x): " << sigmoid_first);
-      Value x;
-      if (dt == DType::kF32) {
-        x = make_value(DType::kF32, shape, xf);
-      } else {
-        std::vector<uint16_t> h(xf.size());
-        floats_to_halfs(xf.data(), h.data(), static_cast<int64_t>(h.size()));
-        x = make_value(DType::kF16, shape, h);
-      }
+      const Value x = float_value(dt, shape, xf);
       std::vector<Value> outs;
       std::vector<size_t> steps;
       for (bool expose_intermediate : {false, true}) {
@@ -435,14 +431,7 @@ TEST_CASE("session: x * Sigmoid(x) runs as one step, bit-exact", "[runtime][sess
       CHECK(steps[1] == 2);
       REQUIRE(outs[0].nbytes() == outs[1].nbytes());
       REQUIRE(std::memcmp(outs[0].raw(), outs[1].raw(), outs[0].nbytes()) == 0);
-      std::vector<float> xv(xf.size()), yv(xf.size());
-      if (dt == DType::kF32) {
-        xv = xf;
-        std::copy(outs[0].data<float>(), outs[0].data<float>() + yv.size(), yv.begin());
-      } else {
-        halfs_to_floats(x.data<uint16_t>(), xv.data(), static_cast<int64_t>(xv.size()));
-        halfs_to_floats(outs[0].data<uint16_t>(), yv.data(), static_cast<int64_t>(yv.size()));
-      }
+      const auto xv = floats_of(x), yv = floats_of(outs[0]);
       // float16: relative 2e-3, plus the sigmoid's own rounding where it is subnormal (spacing
       // 6e-8) times |x|, and the product's.
       const double tol = dt == DType::kF32 ? 1e-6 : 2e-3;
