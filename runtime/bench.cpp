@@ -59,10 +59,19 @@ double measure_read_bandwidth(ThreadPool& pool, size_t bytes) {
 }
 
 Result<BenchResult> bench_decoder(Decoder& model, const BenchOptions& o) {
+  LLMC_ASSIGN_OR_RETURN(auto results, bench_decoders({&model}, o));
+  return std::move(results.front());
+}
+
+Result<std::vector<BenchResult>> bench_decoders(const std::vector<Decoder*>& models, const BenchOptions& o) {
   if (o.prompt_len < 1 || o.decode_tokens < 1 || o.repeats < 1)
     return invalid_input("prompt length, decode tokens and repeats must be positive");
-  const int64_t vocab = model.vocab_size();
-  if (vocab <= 0) return invalid_input("the model's vocabulary size is unknown (logits dim 2 not fixed)");
+  if (models.empty()) return invalid_input("no model to benchmark");
+  int64_t vocab = 0;
+  for (const Decoder* m : models) {
+    if (m->vocab_size() <= 0) return invalid_input("the model's vocabulary size is unknown (logits dim 2 not fixed)");
+    vocab = vocab == 0 ? m->vocab_size() : std::min(vocab, m->vocab_size());
+  }
   std::mt19937_64 rng(o.seed);
   std::vector<int32_t> prompt(o.prompt_len);
   for (auto& t : prompt) t = static_cast<int32_t>(rng() % vocab);
@@ -70,39 +79,59 @@ Result<BenchResult> bench_decoder(Decoder& model, const BenchOptions& o) {
   auto ms_since = [](clock::time_point t) {
     return std::chrono::duration<double, std::milli>(clock::now() - t).count();
   };
-  BenchResult r;
+  const size_t n = models.size();
+  std::vector<BenchResult> r(n);
   SamplingOptions greedy;
-  auto decode = [&](int64_t steps, std::vector<double>* times) -> Status {
-    model.reset();
-    LLMC_ASSIGN_OR_RETURN(Value logits, model.forward(prompt));
-    int32_t next = sample_token(logits.data<float>() + (o.prompt_len - 1) * vocab, vocab, greedy, rng);
-    if (times && o.on_decode_start) o.on_decode_start();
-    for (int64_t i = 0; i < steps; ++i) {
-      const auto t0 = clock::now();
-      LLMC_ASSIGN_OR_RETURN(Value step, model.forward({next}));
-      if (times) times->push_back(ms_since(t0));
-      next = sample_token(step.data<float>(), vocab, greedy, rng);
+  // Every model takes the prompt, then token i of each runs before token i + 1 of any.
+  auto decode = [&](int64_t steps, bool timed) -> Status {
+    std::vector<int32_t> next(n);
+    for (size_t m = 0; m < n; ++m) {
+      models[m]->reset();
+      LLMC_ASSIGN_OR_RETURN(Value logits, models[m]->forward(prompt));
+      const int64_t v = models[m]->vocab_size();
+      next[m] = sample_token(logits.data<float>() + (o.prompt_len - 1) * v, v, greedy, rng);
     }
+    if (timed && o.on_decode_start) o.on_decode_start();
+    for (int64_t i = 0; i < steps; ++i)
+      for (size_t m = 0; m < n; ++m) {
+        const auto t0 = clock::now();
+        LLMC_ASSIGN_OR_RETURN(Value step, models[m]->forward({next[m]}));
+        if (timed) r[m].decode_ms.push_back(ms_since(t0));
+        next[m] = sample_token(step.data<float>(), models[m]->vocab_size(), greedy, rng);
+      }
     return Status::ok();
   };
-  for (int w = 0; w < o.warmup; ++w) LLMC_RETURN_IF_ERROR(decode(std::min<int64_t>(4, o.decode_tokens), nullptr));
-  for (int rep = 0; rep < o.repeats; ++rep) {
-    model.reset();
-    const auto t0 = clock::now();
-    LLMC_ASSIGN_OR_RETURN(Value logits, model.forward(prompt));
-    r.prefill_ms.push_back(ms_since(t0));
+  for (int w = 0; w < o.warmup; ++w) LLMC_RETURN_IF_ERROR(decode(std::min<int64_t>(4, o.decode_tokens), false));
+  for (int rep = 0; rep < o.repeats; ++rep)
+    for (size_t m = 0; m < n; ++m) {
+      models[m]->reset();
+      const auto t0 = clock::now();
+      LLMC_ASSIGN_OR_RETURN(Value logits, models[m]->forward(prompt));
+      r[m].prefill_ms.push_back(ms_since(t0));
+    }
+  LLMC_RETURN_IF_ERROR(decode(o.decode_tokens, true));
+  const size_t peak = peak_rss_bytes();  // of the process: every model's together when n > 1
+  for (size_t m = 0; m < n; ++m) {
+    BenchResult& x = r[m];
+    x.kv_cache_bytes = models[m]->cache_bytes();
+    x.prefill_median_ms = percentile(x.prefill_ms, 0.5);
+    x.decode_p50_ms = percentile(x.decode_ms, 0.5);
+    x.decode_p90_ms = percentile(x.decode_ms, 0.9);
+    double total = 0;
+    for (double t : x.decode_ms) total += t;
+    x.decode_tokens_per_s = total > 0 ? 1000.0 * x.decode_ms.size() / total : 0;
+    x.prefill_tokens_per_s = x.prefill_median_ms > 0 ? 1000.0 * o.prompt_len / x.prefill_median_ms : 0;
+    x.peak_rss_bytes = peak;
   }
-  LLMC_RETURN_IF_ERROR(decode(o.decode_tokens, &r.decode_ms));
-  r.kv_cache_bytes = model.cache_bytes();
-  r.prefill_median_ms = percentile(r.prefill_ms, 0.5);
-  r.decode_p50_ms = percentile(r.decode_ms, 0.5);
-  r.decode_p90_ms = percentile(r.decode_ms, 0.9);
-  double total = 0;
-  for (double t : r.decode_ms) total += t;
-  r.decode_tokens_per_s = total > 0 ? 1000.0 * r.decode_ms.size() / total : 0;
-  r.prefill_tokens_per_s = r.prefill_median_ms > 0 ? 1000.0 * o.prompt_len / r.prefill_median_ms : 0;
-  r.peak_rss_bytes = peak_rss_bytes();
   return r;
+}
+
+Speedup paired_speedup(const std::vector<double>& base_ms, const std::vector<double>& ms) {
+  std::vector<double> ratios;
+  for (size_t i = 0; i < std::min(base_ms.size(), ms.size()); ++i)
+    if (ms[i] > 0) ratios.push_back(base_ms[i] / ms[i]);
+  if (ratios.empty()) return {};
+  return {percentile(ratios, 0.5), percentile(ratios, 0.1), percentile(ratios, 0.9)};
 }
 
 }  // namespace llmc::rt

@@ -34,6 +34,21 @@ struct BenchResult {
 
 Result<BenchResult> bench_decoder(Decoder& model, const BenchOptions& options);
 
+// Several models measured in one process, interleaved: each prefill repeat runs every model in
+// turn, and decode runs token i of every model before token i + 1 of any. Adjacent
+// measurements see the same machine (this VM's memory bandwidth swings by 1.7x within
+// seconds), so per-token ratios between models are paired, not taken across phases. The
+// models share the prompt (ids below the smallest vocabulary). Sessions should share one
+// ThreadPool (SessionOptions::pool), or an idle one's workers spin while another runs.
+Result<std::vector<BenchResult>> bench_decoders(const std::vector<Decoder*>& models, const BenchOptions& options);
+
+// How much faster `r` is than `base` from paired measurements: the median and the 10th/90th
+// percentiles of base[i] / r[i] over decode tokens (or prefill repeats).
+struct Speedup {
+  double median = 0, p10 = 0, p90 = 0;
+};
+Speedup paired_speedup(const std::vector<double>& base_ms, const std::vector<double>& ms);
+
 // Peak resident set of this process so far (getrusage), and the current one (/proc).
 size_t peak_rss_bytes();
 size_t current_rss_bytes();

@@ -16,12 +16,13 @@ bool handles_padded(const Node& n) {
 }
 }  // namespace
 
-Session::Session(std::shared_ptr<const Model> model, int threads)
-    : model_(std::move(model)), pool_(threads) {}
+Session::Session(std::shared_ptr<const Model> model, std::shared_ptr<ThreadPool> pool)
+    : model_(std::move(model)), pool_(std::move(pool)) {}
 
 Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> model,
                                                  const SessionOptions& options) {
-  std::unique_ptr<Session> s(new Session(std::move(model), options.threads));
+  auto pool = options.pool ? options.pool : std::make_shared<ThreadPool>(options.threads);
+  std::unique_ptr<Session> s(new Session(std::move(model), std::move(pool)));
   LLMC_RETURN_IF_ERROR(s->plan());
   return s;
 }
@@ -330,12 +331,15 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
       for (auto& p : ins)
         if (p && !p->dense()) p = &dense_copies.emplace_back(p->densified(&buffers_));
     }
-    KernelContext ctx(*st.node, st.opset, std::move(ins), pool_, &buffers_);
+    KernelContext ctx(*st.node, st.opset, std::move(ins), *pool_, &buffers_);
     ctx.set_session_state(&st.constant_inputs, &st.cache, &arena_);
     const auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     Status status = (*st.kernel)(ctx);
     if (profiling_) {
-      auto& p = profile_[st.node->op_type];
+      // Products of two activations (attention's scores and values: the KV cache) apart from
+      // those with a weight: they read different memory and scale differently.
+      const bool activations = st.node->op_type == "MatMul" && st.constant_inputs.size() > 1 && !st.constant_inputs[1];
+      auto& p = profile_[activations ? "MatMul (activations)" : st.node->op_type];
       p.ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
       ++p.calls;
     }

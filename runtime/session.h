@@ -18,7 +18,14 @@
 namespace llmc::rt {
 
 struct SessionOptions {
+  SessionOptions() = default;
+  SessionOptions(int threads_) : threads(threads_) {}  // NOLINT: {n} reads as "n threads"
   int threads = 0;  // 0: one per core
+  // Optional: a pool shared with other sessions (then `threads` is ignored). Sessions that run
+  // in turn in one process (bench comparing models token by token) share one, so no idle
+  // worker of one spins on a core while the other runs. Such sessions must not run at the
+  // same time (a pool runs one parallel loop at a time).
+  std::shared_ptr<ThreadPool> pool;
 };
 
 class Session {
@@ -39,7 +46,7 @@ class Session {
   // Graph inputs the caller must feed (those without an initializer of the same name).
   const std::vector<ValueInfo>& inputs() const { return inputs_; }
   const std::vector<ValueInfo>& outputs() const { return model_->graph.outputs; }
-  int threads() const { return pool_.size(); }
+  int threads() const { return pool_->size(); }
 
   // Per-op-type time, collected while profiling is on (bench --profile).
   struct OpTime {
@@ -70,7 +77,7 @@ class Session {
     std::set<int> graph_outputs;
   };
 
-  Session(std::shared_ptr<const Model> model, int threads);
+  Session(std::shared_ptr<const Model> model, std::shared_ptr<ThreadPool> pool);
   Status plan();
   Links links() const;
   // The one step reading `slot` (not a graph output), if it is the default-domain `op`; else -1.
@@ -94,7 +101,7 @@ class Session {
 
   std::shared_ptr<const Model> model_;
   PackArena arena_;  // packed weights; declared before steps_ so it outlives their caches
-  ThreadPool pool_;
+  std::shared_ptr<ThreadPool> pool_;
   BufferPool buffers_;
   std::map<std::string, int> slot_of_;
   std::vector<Value> constants_;  // per slot; empty unless an initializer

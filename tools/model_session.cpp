@@ -7,13 +7,14 @@
 
 namespace llmc::cli {
 
-Result<LoadedModel> open_model(const std::string& path, int threads) {
+Result<LoadedModel> open_model(const std::string& path, int threads, std::shared_ptr<rt::ThreadPool> pool) {
   LLMC_ASSIGN_OR_RETURN(Model m, load_model(path));
   LoadedModel lm;
   lm.path = path;
   lm.model = std::make_shared<const Model>(std::move(m));
   rt::SessionOptions options;
   options.threads = threads;
+  options.pool = std::move(pool);
   auto session = rt::Session::create(lm.model, options);
   if (!session.is_ok()) return session.status().with_context(path);
   lm.session = std::move(session).value();

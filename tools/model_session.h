@@ -17,7 +17,8 @@ struct LoadedModel {
   std::string path;
 };
 
-Result<LoadedModel> open_model(const std::string& path, int threads);
+// With `pool`, the session runs on that shared pool (`threads` is then ignored).
+Result<LoadedModel> open_model(const std::string& path, int threads, std::shared_ptr<rt::ThreadPool> pool = nullptr);
 Result<std::unique_ptr<rt::Decoder>> open_decoder(const LoadedModel& m);
 // Tokens from --text FILE (each non-empty line with BOS, like `tokenize --file`) or
 // --tokens FILE.npy (1-D int32/int64). Exactly one must be given.

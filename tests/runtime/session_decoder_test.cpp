@@ -1,11 +1,13 @@
 // Session planning and errors, KV-cache decoding vs full re-runs and vs a float64 llama2.c
-// forward, perplexity windows, sampling.
+// forward, perplexity windows, sampling, sessions on a shared pool and the interleaved bench.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 
 #include "formats/llama2c_checkpoint.h"
 #include "formats/llama2c_import.h"
 #include "formats/llama_synth.h"
+#include "runtime/bench.h"
 #include "runtime/decoder.h"
 #include "runtime/eval.h"
 #include "tests/support/llama2c_reference.h"
@@ -252,4 +254,55 @@ TEST_CASE("KV cache grows in place across decode steps, branches safely, matches
     INFO("max |step by step - full re-run| = " << worst);
     CHECK(worst < (fp16 ? 2e-2 : 1e-4));
   }
+}
+
+// Two sessions on one shared pool (what `bench A B` does) give each model's logits exactly as a
+// session with its own pool does; the interleaved benchmark times every decoded token of each.
+TEST_CASE("sessions share one thread pool; bench_decoders interleaves models", "[runtime][decoder][bench]") {
+  auto c = synth_preset("llama-tiny");
+  REQUIRE(c.is_ok());
+  auto m1 = synth_llama(c.value(), 11), m2 = synth_llama(c.value(), 12);
+  REQUIRE((m1.is_ok() && m2.is_ok()));
+  auto shared = std::make_shared<ThreadPool>(2);
+  auto make = [&](const Model& m, std::shared_ptr<ThreadPool> pool) {
+    SessionOptions o(2);
+    o.pool = std::move(pool);
+    auto s = Session::create(std::make_shared<const Model>(m), o);
+    REQUIRE(s.is_ok());
+    auto d = Decoder::create(std::shared_ptr<Session>(std::move(s).value()));
+    REQUIRE(d.is_ok());
+    return std::move(d).value();
+  };
+  auto a = make(m1.value(), shared), b = make(m2.value(), shared);
+  auto a_own = make(m1.value(), nullptr), b_own = make(m2.value(), nullptr);
+  const std::vector<int32_t> tokens{1, 5, 9, 2};
+  for (auto [x, y] : {std::pair{a.get(), a_own.get()}, std::pair{b.get(), b_own.get()}}) {
+    auto lx = x->forward(tokens), ly = y->forward(tokens);
+    REQUIRE((lx.is_ok() && ly.is_ok()));
+    REQUIRE(lx->nbytes() == ly->nbytes());
+    CHECK(std::memcmp(lx->raw(), ly->raw(), lx->nbytes()) == 0);
+  }
+  BenchOptions o;
+  o.prompt_len = 8;
+  o.decode_tokens = 5;
+  o.repeats = 2;
+  auto r = bench_decoders({a.get(), b.get()}, o);
+  REQUIRE(r.is_ok());
+  REQUIRE(r->size() == 2);
+  for (const auto& x : r.value()) {
+    CHECK(x.decode_ms.size() == 5);
+    CHECK(x.prefill_ms.size() == 2);
+    CHECK(x.decode_p50_ms > 0);
+  }
+  CHECK(!bench_decoders({}, o).is_ok());
+}
+
+TEST_CASE("paired speed-ups are medians of per-pair ratios", "[runtime][bench]") {
+  // Pairs measured in a fast and a slow phase: ratios 2, 2, 2, 4, 1 whatever the phase.
+  const std::vector<double> base{2, 20, 4, 8, 3}, fast{1, 10, 2, 2, 3};
+  const Speedup s = paired_speedup(base, fast);
+  CHECK(s.median == Approx(2.0));
+  CHECK(s.p10 == Approx(1.4));  // between the lowest two ratios (1 and 2), 40% of the way
+  CHECK(s.p90 == Approx(3.2));
+  CHECK(paired_speedup({}, {}).median == 0);
 }

@@ -80,6 +80,20 @@ TEST_CASE("synth and bench: a seeded model, positive timings, RSS reported", "[c
   for (const char* key : {"\"prefill_ms\":", "\"decode_ms_p50\":", "\"peak_rss_bytes\":", "\"threads\":2"})
     CHECK(b.output.find(key) != std::string::npos);
   CHECK(b.output.find("\"prefill_ms\":0,") == std::string::npos);
+  // Two models interleaved: one JSON object listing both, the first the baseline of the ratios.
+  auto s2 = run_cli("synth --preset llama-tiny --seed 4 -o " + shell_quote(dir + "/tiny2.onnx"));
+  REQUIRE(s2.exit_code == 0);
+  auto two = run_cli("bench " + shell_quote(dir + "/tiny.onnx") + " " + shell_quote(dir + "/tiny2.onnx") +
+                     " --prompt-len 16 --tokens 8 --json --threads 2");
+  INFO(two.errors);
+  REQUIRE(two.exit_code == 0);
+  for (const char* key : {"\"interleaved\":true", "\"models\":[", "\"decode_speedup_vs_first\":1,", "tiny2.onnx"})
+    CHECK(two.output.find(key) != std::string::npos);
+  auto table = run_cli("bench " + shell_quote(dir + "/tiny.onnx") + " " + shell_quote(dir + "/tiny2.onnx") +
+                       " --prompt-len 16 --tokens 4 --threads 2");
+  REQUIRE(table.exit_code == 0);
+  CHECK(table.output.find("2 models interleaved") != std::string::npos);
+  CHECK(run_cli("bench " + shell_quote(dir + "/tiny.onnx") + " " + shell_quote(dir + "/missing.onnx")).exit_code != 0);
   auto e = run_cli("eval " + shell_quote(dir + "/tiny.onnx") + " --tokens " + shell_quote(dir + "/none.npy"));
   CHECK(e.exit_code == 2);
   CHECK(run_cli("synth --preset nope -o " + shell_quote(dir + "/x.onnx")).exit_code == 2);
