@@ -135,6 +135,14 @@ int32_t mapped_b_zp(const QGemmArgs& p, int64_t n) {
   return wrap(int64_t{p.b_zp ? p.b_zp[p.b_zp_per_col ? n : 0] : 0} + (p.b_signed ? 0 : -128));
 }
 
+// Brings n 4-byte values at p towards the caches (a panel's column sums, scales, bias): they
+// lie apart from the panel's stream, and a demand miss on them at the panel's end would stall.
+inline void prefetch_columns(const void* p, int64_t n) {
+  const char* c = static_cast<const char*>(p);
+  for (int64_t off = 0; off < 4 * n; off += 64) __builtin_prefetch(c + off);
+  __builtin_prefetch(c + 4 * n - 1);
+}
+
 bool packed_for(const QGemmArgs& p) {
   const QPackedB* pk = p.packed_b;
   return pk && pk->isa == qgemm_active_isa() && pk->K == p.K && pk->N == p.N && pk->b_signed == p.b_signed;
@@ -192,6 +200,9 @@ void qgemv_packed(const QGemmArgs* args, size_t n, ThreadPool* pool, const QColu
       const Prepared& q = pr[i];
       const int64_t pi = t - q.first_task, j0 = pi * v.nr;
       const int64_t nr = std::min<int64_t>(v.nr, p.N - j0);
+      prefetch_columns(p.packed_b->colsum.data() + j0, nr);
+      for (const float* col : p.column_data)
+        if (col) prefetch_columns(col + j0, nr);
       v.panel(1, q.Kp, q.a.data(), p.packed_b->data.data() + pi * p.packed_b->panel_bytes, p.C + j0, p.ldc, nr,
               &q.az, &q.ra, q.bzp + j0, p.packed_b->colsum.data() + j0);
       if (done) (*done)(i, j0, j0 + nr);

@@ -63,6 +63,10 @@ struct QGemmArgs {
   const QPackedB* packed_b = nullptr;
   int32_t* C = nullptr;  // [M, N] with row stride ldc
   int64_t ldc = 0;
+  // Optional: up to two per-column float arrays (N values each, e.g. the weight scales and bias
+  // a QColumnsDone epilogue reads). Decode over packed panels fetches each panel's part of them
+  // into cache while the panel streams, so the epilogue does not wait on memory.
+  const float* column_data[2] = {nullptr, nullptr};
 };
 
 // pool may be nullptr (single-threaded).

@@ -352,6 +352,11 @@ Status dynamic_quantize_matmul_products(KernelContext& ctx, size_t members) {
     scale_row(ys[i]->mutable_data<float>() + j0, j1 - j0, a_scale, scales[i] + (per_col ? j0 : 0), per_col,
               biases[i] ? biases[i] + j0 : nullptr);
   };
+  for (size_t i = 0; i < members; ++i) {
+    const bool per_col = ctx.in(2 + 4 * i).numel() > 1;
+    args[i].column_data[0] = per_col ? scales[i] : nullptr;
+    args[i].column_data[1] = biases[i];
+  }
   if (qgemm_batch(args.data(), members, &ctx.pool(), &scale_columns)) return Status::ok();
   for (size_t i = 0; i < members; ++i)
     LLMC_RETURN_IF_ERROR(scale_to_float(ctx, shapes[i], a_scale, ctx.in(2 + 4 * i), ctx.input(4 + 4 * i), *ys[i]));
