@@ -35,7 +35,8 @@ struct BenchResult {
 Result<BenchResult> bench_decoder(Decoder& model, const BenchOptions& options);
 
 // Several models measured in one process, interleaved: each prefill repeat runs every model in
-// turn, and decode runs token i of every model before token i + 1 of any. Adjacent
+// turn, and decode runs token i of every model before token i + 1 of any, in a fresh seeded
+// order each round (a fixed order favoured later slots by ~2% in A/A runs). Adjacent
 // measurements see the same machine (this VM's memory bandwidth swings by 1.7x within
 // seconds), so per-token ratios between models are paired, not taken across phases. The
 // models share the prompt (ids below the smallest vocabulary). Sessions should share one
