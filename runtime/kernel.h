@@ -46,10 +46,16 @@ class KernelContext {
   // and one slot for data derived from them once (pre-packed weights). Without a session (a
   // kernel run on its own), nothing is constant and nothing is cached.
   void set_session_state(const std::vector<bool>* constant_inputs, std::shared_ptr<void>* cache,
-                         PackArena* arena) {
+                         PackArena* arena, std::vector<ThreadPool::Range>* streams = nullptr) {
     constant_inputs_ = constant_inputs;
     cache_ = cache;
     arena_ = arena;
+    streams_ = streams;
+  }
+  // Declares, while building the cached object, memory this node streams every run (packed
+  // weights): the session has idle workers read it ahead while the steps before it run.
+  void add_stream(const void* data, size_t bytes) {
+    if (streams_ && data && bytes) streams_->push_back({data, bytes});
   }
   // Where to put data cached for the session (packed weights); nullptr: the heap.
   PackArena* arena() const { return arena_; }
@@ -90,6 +96,7 @@ class KernelContext {
   const std::vector<bool>* constant_inputs_ = nullptr;
   std::shared_ptr<void>* cache_ = nullptr;
   PackArena* arena_ = nullptr;
+  std::vector<ThreadPool::Range>* streams_ = nullptr;
 };
 
 using KernelFn = std::function<Status(KernelContext&)>;

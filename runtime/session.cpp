@@ -7,6 +7,10 @@
 namespace llmc::rt {
 
 namespace {
+// How far ahead idle workers read the weights of the next streaming steps: well within the L3
+// cache (32 MB here), which also holds the KV cache the attention steps between them read.
+constexpr size_t kReadAheadBytes = size_t(8) << 20;
+
 std::string describe(const Node& n) {
   return str_cat("node '", n.name, "' (", n.domain.empty() ? "" : n.domain + "::", n.op_type, ")");
 }
@@ -25,6 +29,13 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
   std::unique_ptr<Session> s(new Session(std::move(model), std::move(pool)));
   LLMC_RETURN_IF_ERROR(s->plan());
   return s;
+}
+
+size_t Session::streaming_bytes() const {
+  size_t n = 0;
+  for (const Step& st : steps_)
+    for (const auto& r : st.streams) n += r.bytes;
+  return n;
 }
 
 Status Session::plan() {
@@ -326,7 +337,24 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
     }
   }
   std::set<int> pinned(want.begin(), want.end());
-  for (Step& st : steps_) {
+  // While the small steps between two weight-streaming steps run on this thread, idle workers
+  // read the next streaming step's weights into the caches (ThreadPool::prefetch).
+  auto read_ahead = [&](long next) {
+    std::vector<ThreadPool::Range> ranges;
+    size_t bytes = 0;
+    for (; next >= 0 && bytes < kReadAheadBytes; next = next_streaming_[next])
+      for (const auto& r : steps_[next].streams) {
+        const size_t take = std::min(r.bytes, kReadAheadBytes - bytes);
+        if (take == 0) break;
+        ranges.push_back({r.data, take});
+        bytes += take;
+      }
+    if (!ranges.empty()) pool_->prefetch(ranges.data(), ranges.size());
+  };
+  read_ahead(first_streaming_);
+  for (size_t si = 0; si < steps_.size(); ++si) {
+    Step& st = steps_[si];
+    if (!st.streams.empty()) pool_->prefetch(nullptr, 0);  // its own loop streams them now
     std::vector<const Value*> ins;
     ins.reserve(st.inputs.size());
     for (int s : st.inputs) ins.push_back(value_at(s));
@@ -339,7 +367,7 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
         if (p && !p->dense()) p = &dense_copies.emplace_back(p->densified(&buffers_));
     }
     KernelContext ctx(*st.node, st.opset, std::move(ins), *pool_, &buffers_);
-    ctx.set_session_state(&st.constant_inputs, &st.cache, &arena_);
+    ctx.set_session_state(&st.constant_inputs, &st.cache, &arena_, &st.streams);
     const auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     Status status = (*st.kernel)(ctx);
     if (profiling_) {
@@ -360,6 +388,20 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
     }
     for (int s : st.release)
       if (!pinned.count(s)) slots[s] = Value();
+    if (!st.streams.empty() && si < next_streaming_.size()) read_ahead(next_streaming_[si]);
+  }
+  pool_->prefetch(nullptr, 0);
+  size_t streams = 0;
+  for (const Step& st : steps_) streams += st.streams.size();
+  if (streams != streams_seen_) {  // the first run declared them: index the next streaming step
+    streams_seen_ = streams;
+    next_streaming_.assign(steps_.size(), -1);
+    long next = -1;
+    for (long i = static_cast<long>(steps_.size()) - 1; i >= 0; --i) {
+      next_streaming_[i] = next;
+      if (!steps_[i].streams.empty()) next = i;
+    }
+    first_streaming_ = next;
   }
   std::vector<Value> result;
   for (int s : want) {

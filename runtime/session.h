@@ -47,6 +47,9 @@ class Session {
   const std::vector<ValueInfo>& inputs() const { return inputs_; }
   const std::vector<ValueInfo>& outputs() const { return model_->graph.outputs; }
   int threads() const { return pool_->size(); }
+  // Bytes of packed weights the steps stream every run (declared as the first run packs them);
+  // idle workers read the next ones ahead while small steps run (ThreadPool::prefetch).
+  size_t streaming_bytes() const;
 
   // Per-op-type time, collected while profiling is on (bench --profile).
   struct OpTime {
@@ -67,6 +70,7 @@ class Session {
     std::vector<bool> constant_inputs;  // per input: an initializer
     bool takes_padded = false;          // the kernel handles padded Values (else dense copies)
     std::shared_ptr<void> cache;        // the kernel's data derived from constants (KernelContext::cached)
+    std::vector<ThreadPool::Range> streams;  // what it streams every run (KernelContext::add_stream)
   };
 
   // Who produces and who reads each slot: what the plan-time folds match patterns on (each fold
@@ -111,6 +115,11 @@ class Session {
   std::deque<Node> rewritten_;  // node copies with runtime-only attributes (kept stable)
   std::set<int> folded_;        // slots of Transposes folded into MatMul (never produced)
   std::vector<int> output_slots_;
+  // Per step: the next step (after it) that streams weights, or -1; recomputed when a run
+  // declared new streams (the first run packs weights).
+  std::vector<long> next_streaming_;
+  long first_streaming_ = -1;
+  size_t streams_seen_ = 0;
   bool profiling_ = false;
   std::map<std::string, OpTime> profile_;
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 
 namespace llmc::rt {
 
@@ -46,21 +47,70 @@ void ThreadPool::run_chunks() {
   }
 }
 
+void ThreadPool::prefetch(const Range* ranges, size_t n) {
+  if (workers_.empty()) return;
+  {
+    std::lock_guard<std::mutex> lock(bg_mu_);
+    bg_.assign(ranges, ranges + n);
+    bg_pending_.store(n > 0, std::memory_order_release);
+  }
+  if (n > 0 && sleeping_.load() > 0) {
+    { std::lock_guard<std::mutex> lock(mu_); }  // a worker checking its wake condition has seen the flag, or waits
+    wake_.notify_all();
+  }
+}
+
+// 16 KB: a worker leaves the background reads for a parallel_for within about a microsecond.
+bool ThreadPool::prefetch_piece() {
+  constexpr size_t kPiece = 16 << 10;
+  const unsigned char* p;
+  size_t n;
+  if (!bg_pending_.load(std::memory_order_acquire)) return false;  // the usual case: no lock taken
+  {
+    std::unique_lock<std::mutex> lock(bg_mu_, std::try_to_lock);
+    if (!lock.owns_lock() || bg_.empty()) return false;
+    Range& r = bg_.front();
+    p = static_cast<const unsigned char*>(r.data);
+    n = std::min(kPiece, r.bytes);
+    r.data = p + n;
+    r.bytes -= n;
+    if (r.bytes == 0) bg_.erase(bg_.begin());
+    if (bg_.empty()) bg_pending_.store(false, std::memory_order_release);
+  }
+  // One load per cache line (plain loads: the hardware prefetcher follows them, and unlike
+  // prefetch hints they are never dropped).
+  uint64_t acc = 0;
+  for (size_t off = 0; off + 8 <= n; off += 64) {
+    uint64_t v;
+    std::memcpy(&v, p + off, sizeof v);
+    acc += v;
+  }
+  bg_sink_.fetch_add(acc, std::memory_order_relaxed);
+  bg_read_.fetch_add(n, std::memory_order_relaxed);
+  return true;
+}
+
 void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
-    // Spin first, then sleep until the generation changes.
-    const auto spin_until = std::chrono::steady_clock::now() + kSpin;
+    // Spin first (doing background reads when asked), then sleep until the generation changes.
+    auto spin_until = std::chrono::steady_clock::now() + kSpin;
     int polls = 0;
     while (generation_.load(std::memory_order_acquire) == seen) {
+      if (prefetch_piece()) {
+        polls = 0;
+        spin_until = std::chrono::steady_clock::now() + kSpin;
+        continue;
+      }
       if (++polls < 4096) cpu_relax();
       else std::this_thread::yield();
       if (polls % 64 == 0 && std::chrono::steady_clock::now() > spin_until) {
         std::unique_lock<std::mutex> lock(mu_);
         sleeping_.fetch_add(1);
-        wake_.wait(lock, [&] { return generation_.load() != seen; });
+        wake_.wait(lock, [&] { return generation_.load() != seen || bg_pending_.load(); });
         sleeping_.fetch_sub(1);
-        break;
+        polls = 0;  // a new job (the loop ends) or background reads (the loop goes on)
+        spin_until = std::chrono::steady_clock::now() + kSpin;
       }
     }
     seen = generation_.load(std::memory_order_acquire);

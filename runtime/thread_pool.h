@@ -28,9 +28,23 @@ class ThreadPool {
   int size() const { return static_cast<int>(workers_.size()) + 1; }
   void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
+  // Background reads: idle workers read these byte ranges into the caches while the caller
+  // works alone (decode's small ops between two weight-streaming loops: the memory bus is
+  // otherwise idle then). The caller never waits; a parallel_for takes the workers at once
+  // (they leave the ranges at the next piece and come back afterwards). Replaces an earlier
+  // request; n == 0 cancels. A pool of one thread ignores it.
+  struct Range {
+    const void* data;
+    size_t bytes;
+  };
+  void prefetch(const Range* ranges, size_t n);
+  // Bytes read in the background so far (diagnostics and tests).
+  uint64_t prefetched_bytes() const { return bg_read_.load(std::memory_order_relaxed); }
+
  private:
   void worker_loop();
   void run_chunks();
+  bool prefetch_piece();  // reads one piece of the request; false when none is left
 
   std::vector<std::thread> workers_;
   std::mutex mu_;
@@ -42,6 +56,11 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> sleeping_{0};
   std::atomic<bool> stop_{false};
+  std::mutex bg_mu_;
+  std::vector<Range> bg_;                // background ranges left, in order
+  std::atomic<bool> bg_pending_{false};  // bg_ is not empty
+  std::atomic<uint64_t> bg_sink_{0};     // keeps the reads
+  std::atomic<uint64_t> bg_read_{0};
 };
 
 }  // namespace llmc::rt

@@ -79,7 +79,11 @@ Status matmul_f16(KernelContext& ctx, const Value& a, const Value& b, Value& y, 
     // A constant weight is packed once for decode (the session keeps it).
     const HPackedB* packed = nullptr;
     if (b_batch.empty() && ctx.input_is_constant(1) && N >= kMinPackedColumns)
-      packed = ctx.cached<HPackedB>([&] { return std::shared_ptr<HPackedB>(hgemm_pack_b(B, K, N, N, &ctx.pool(), true, ctx.arena())); });
+      packed = ctx.cached<HPackedB>([&] {
+        std::shared_ptr<HPackedB> pk(hgemm_pack_b(B, K, N, N, &ctx.pool(), true, ctx.arena()));
+        ctx.add_stream(pk->data.data(), pk->data.size());
+        return pk;
+      });
     hgemm(nbatch * M, N, K, A, K, B, N, Y, N, &ctx.pool(), packed);
     return Status::ok();
   }
@@ -199,6 +203,7 @@ Status matmul(KernelContext& ctx) {
           auto cache = std::make_shared<Cache>();
           if (in_read_only_file_mapping(B, static_cast<size_t>(K * N) * sizeof(float)))
             cache->packed = sgemm_pack_b(B, K, N, N, &ctx.pool(), true, ctx.arena());
+          if (cache->packed) ctx.add_stream(cache->packed->data.data(), cache->packed->data.size());
           return cache;
         });
         if (c) packed = c->packed.get();

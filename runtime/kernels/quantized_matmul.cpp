@@ -104,6 +104,7 @@ Status run_qmatmul(KernelContext& ctx, const QMatMul& s, const void* A, DType at
       g.packed_b = ctx.cached<QPackedB>([&] {
         std::shared_ptr<QPackedB> pk(qgemm_pack_b(Bb, s.K, s.N, s.N, g.b_signed, &ctx.pool(), ctx.arena()));
         release_file_pages(Bb, static_cast<size_t>(s.K * s.N));  // every M reads the packed copy now
+        ctx.add_stream(pk->data.data(), pk->data.size());
         return pk;
       });
     g.C = C;
@@ -308,6 +309,7 @@ Status dynamic_quantize_matmul_products(KernelContext& ctx, size_t members) {
       if (ctx.input_is_constant(1 + 4 * i) && s.N >= kMinPackedColumns) {
         pk = qgemm_pack_b(b.data<uint8_t>(), s.K, s.N, s.N, b.dtype() == DType::kI8, &ctx.pool(), ctx.arena());
         release_file_pages(b.data<uint8_t>(), static_cast<size_t>(s.K * s.N));
+        ctx.add_stream(pk->data.data(), pk->data.size());
       }
       p->b.push_back(std::move(pk));
     }

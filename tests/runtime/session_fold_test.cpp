@@ -7,6 +7,7 @@
 #include <random>
 
 #include "runtime/kernels/hgemm.h"
+#include "runtime/kernels/qgemm.h"
 #include "runtime/session.h"
 #include "tests/support/run_node.h"
 
@@ -126,6 +127,10 @@ TEST_CASE("session: DynamicQuantizeMatMul packs constant weights once, never fed
       const float* e = want.data<float>();
       for (int64_t i = 0; i < M * N; ++i) REQUIRE(g[i] == e[i]);
     }
+    // The packed panels are what the step streams each run (idle workers read them ahead);
+    // fed weights are not packed, so nothing is declared.
+    const auto packed = qgemm_pack_b(w0.data_as<int8_t>(), K, N, N, true, nullptr);
+    CHECK(session.streaming_bytes() == (w_is_input ? 0 : packed->data.size()));
   }
 }
 

@@ -1,10 +1,12 @@
 // ThreadPool::parallel_for: every index in [0, n) runs exactly once, in chunks of at least
 // `grain` (except the last one, which ends at n), for pools of 1-3 threads and n below, at and
 // far above the grain; the number of chunks stays bounded (guided chunks shrink towards the end
-// but not below n / (16 * threads)).
+// but not below n / (16 * threads)). Background reads (prefetch) yield to parallel loops.
 #include <catch2/catch.hpp>
 #include <atomic>
+#include <chrono>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "runtime/thread_pool.h"
@@ -37,4 +39,52 @@ TEST_CASE("parallel_for runs every index once, in chunks of at least grain", "[r
         REQUIRE(chunks.size() <= static_cast<size_t>(16 * threads * threads + 1));
       }
   }
+}
+
+// Background reads (ThreadPool::prefetch): idle workers read every requested byte, a
+// parallel_for in the middle of them still runs every index once, a new request replaces the
+// old one, an empty one stops them, and a pool of one thread ignores them.
+TEST_CASE("prefetch reads ranges in the background and yields to parallel_for", "[runtime][thread_pool]") {
+  using namespace std::chrono_literals;
+  std::vector<unsigned char> a(size_t(6) << 20, 1), b(size_t(2) << 20, 2);
+  auto wait_for = [](ThreadPool& pool, uint64_t bytes) {
+    const auto until = std::chrono::steady_clock::now() + 10s;
+    while (pool.prefetched_bytes() < bytes && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(100us);
+    return pool.prefetched_bytes();
+  };
+  {
+    ThreadPool pool(2);
+    const ThreadPool::Range both[] = {{a.data(), a.size()}, {b.data(), b.size()}};
+    pool.prefetch(both, 2);
+    // A parallel loop while the worker reads: it joins at once and every index runs once.
+    std::vector<std::atomic<int>> hits(10000);
+    pool.parallel_for(10000, 1, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) hits[i].fetch_add(1);
+    });
+    for (auto& h : hits) CHECK(h.load() == 1);
+    // The worker comes back to the request and reads all of it, exactly once.
+    CHECK(wait_for(pool, a.size() + b.size()) == a.size() + b.size());
+    std::this_thread::sleep_for(5ms);
+    CHECK(pool.prefetched_bytes() == a.size() + b.size());
+    // A new request replaces what is left of the old one; an empty one stops the reads.
+    const uint64_t before = pool.prefetched_bytes();
+    pool.prefetch(both, 1);
+    pool.prefetch(nullptr, 0);
+    std::this_thread::sleep_for(20ms);
+    CHECK(pool.prefetched_bytes() - before <= (16u << 10));  // at most the piece under way
+  }
+  {
+    // A worker asleep (idle for longer than its spin) is woken by a request.
+    ThreadPool pool(2);
+    std::this_thread::sleep_for(50ms);
+    const ThreadPool::Range r{b.data(), b.size()};
+    pool.prefetch(&r, 1);
+    CHECK(wait_for(pool, b.size()) == b.size());
+  }
+  ThreadPool one(1);
+  const ThreadPool::Range r{a.data(), a.size()};
+  one.prefetch(&r, 1);
+  std::this_thread::sleep_for(5ms);
+  CHECK(one.prefetched_bytes() == 0);
 }
