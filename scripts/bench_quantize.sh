@@ -3,14 +3,12 @@
 #  - decode/prefill of our FP32, int8-dynamic and fp16 artifacts in our runtime, and of the same
 #    artifacts in ONNX Runtime (ratios: ours int8 vs ours FP32, ours vs ORT on the same file);
 #  - the quantize command itself: wall time vs copying the model file, peak RSS vs file size.
-# Every artifact is measured in each of --rounds rounds (ours on every artifact, then ORT on
-# each), and the table shows per-artifact medians: this VM's memory bandwidth swings by up to
-# 1.7x within a minute, which a single sequential pass turns into fake speed-ups. Ratios to our
-# fp32 are per round (our runs are adjacent), then the median.
+# Ratios to our fp32 come from paired per-token measurements in one process (see below); the
+# comparison with ONNX Runtime from medians over --rounds rounds of each artifact alone.
 # Usage: scripts/bench_quantize.sh [--threads N] [--tokens N] [--rounds N]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-threads=$(nproc); tokens=32; prompt=128; rounds=5
+threads=$(nproc); tokens=64; prompt=128; rounds=3
 while [[ $# -gt 0 ]]; do
   case $1 in
     --threads) threads=$2; shift 2 ;;
@@ -59,48 +57,58 @@ fi
 models=("$fp32" "$work/llama-110m.int8.onnx")
 [[ $has_fp16 == 1 ]] && models+=("$work/llama-110m.fp16.onnx")
 [[ -n $static ]] && models+=("$static")
-# Each round runs our runtime on every artifact back to back, then ONNX Runtime on each: the
-# ratios to our fp32 are taken within a round (runs seconds apart, in the same memory phase)
-# and their median reported; mixing phases across rounds would measure the machine instead.
-rows=()
+# 'vs our fp32': every round runs all our artifacts in one process, interleaved token by token
+# (`llmcompress bench A B ...`), so each decoded token of an artifact is paired with the fp32
+# token decoded next to it, in the same memory phase (this VM's bandwidth swings 1.7x within
+# seconds). The ratios are also shown for the tokens decoded while memory was fastest and
+# slowest (fp32 token time in its lowest / highest quartile): the fast phase is the hard one,
+# as fp32 streams its weights closer to the bandwidth limit there.
+# 'ours/ORT': each artifact alone in our runtime, then in ONNX Runtime, medians over rounds.
+rows=(); inter=()
 for ((r = 0; r < rounds; r++)); do
-  declare -A ours_of=()
+  inter+=("$("$bin" bench "${models[@]}" --threads "$threads" --prompt-len "$prompt" --tokens "$tokens" --json)")
   for model in "${models[@]}"; do
-    ours_of[$model]=$("$bin" bench "$model" --threads "$threads" --prompt-len "$prompt" --tokens "$tokens" --json)
-  done
-  for model in "${models[@]}"; do
+    ours=$("$bin" bench "$model" --threads "$threads" --prompt-len "$prompt" --tokens "$tokens" --json)
     theirs=$("$py" "$root/scripts/ort_bench.py" "$model" --threads "$threads" --prompt-len "$prompt" --tokens "$tokens" 2>/dev/null || echo '{}')
-    rows+=("$(basename "$model" .onnx)|${ours_of[$model]}|$theirs")
+    rows+=("$(basename "$model" .onnx)|$ours|$theirs")
   done
-  unset ours_of
 done
 size=$(stat -c %s "$fp32")
-"$py" - "$copy_s" "$q_s" "$q_rss_kb" "$size" "${rows[@]}" <<'PY'
-import json, sys
-copy_s, q_s, q_rss_kb, size = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-from statistics import median
-runs = {}  # artifact -> list of (ours, theirs) per round, in first-seen order
-for r in sys.argv[5:]:
+"$py" - "$copy_s" "$q_s" "$q_rss_kb" "$size" "${#inter[@]}" "${inter[@]}" "${rows[@]}" <<'PY'
+import json, os, sys
+from statistics import median, quantiles
+copy_s, q_s, q_rss_kb, size, n_inter = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+inter = [json.loads(x) for x in sys.argv[6:6 + n_inter]]
+runs = {}  # artifact -> list of (ours alone, ORT) per round, in first-seen order
+for r in sys.argv[6 + n_inter:]:
     name, ours, theirs = r.split("|")
     runs.setdefault(name, []).append((json.loads(ours), json.loads(theirs)))
 def med(name, side, key):
     vals = [run[side].get(key) for run in runs[name] if run[side].get(key) is not None]
     return median(vals) if vals else None
 names = list(runs)
-def round_ratios(name):  # our fp32 decode / this artifact's, per round (same memory phase)
-    return [b[0]["decode_ms_p50"] / a[0]["decode_ms_p50"] for a, b in zip(runs[name], runs[names[0]])]
-print(f"medians of {len(runs[names[0]])} interleaved rounds ('vs our fp32': median of per-round ratios, range in brackets)")
-print(f"{'artifact':<22}{'weights MB':>11}{'prefill ms':>11}{'decode ms':>10}{'vs our fp32':>12}{'(range)':>14}{'ORT decode':>11}{'ours/ORT':>9}")
+# Paired per-token ratios (fp32 token time / artifact token time) from the interleaved runs.
+pairs = {name: [] for name in names}  # (fp32 ms, ratio)
+for run in inter:
+    base = run["models"][0]["decode_ms"]
+    for m in run["models"]:
+        name = os.path.basename(m["model"])[:-len(".onnx")]
+        pairs[name] += [(b, b / t) for b, t in zip(base, m["decode_ms"])]
+fp32_ms = sorted(b for b, _ in pairs[names[0]])
+q1, _, q3 = quantiles(fp32_ms, n=4)
+def ratio(name, keep=lambda b: True):
+    sel = [r for b, r in pairs[name] if keep(b)]
+    return median(sel) if sel else float("nan")
+print(f"{len(inter)} rounds x {len(pairs[names[0]]) // len(inter)} decoded tokens. 'vs our fp32': median of paired per-token ratios "
+      f"(interleaved in one process); fast/slow 25%: tokens whose fp32 time was <= {q1:.2f} / >= {q3:.2f} ms (fastest / slowest memory)")
+print(f"{'artifact':<22}{'weights MB':>11}{'prefill ms':>11}{'decode ms':>10}{'vs our fp32':>12}{'fast 25%':>9}{'slow 25%':>9}{'ORT decode':>11}{'ours/ORT':>9}")
 for name in names:
     o0 = runs[name][0][0]
     dec, ort_dec = med(name, 0, "decode_ms_p50"), med(name, 1, "decode_ms_p50")
-    rr = round_ratios(name)
-    print(f"{name:<22}{o0['model_bytes']/1e6:>11.1f}{med(name, 0, 'prefill_ms'):>11.1f}{dec:>10.2f}{median(rr):>11.2f}x"
-          + f"{f'({min(rr):.2f}-{max(rr):.2f})':>14}"
+    print(f"{name:<22}{o0['model_bytes']/1e6:>11.1f}{med(name, 0, 'prefill_ms'):>11.1f}{dec:>10.2f}{ratio(name):>11.2f}x"
+          f"{ratio(name, lambda b: b <= q1):>8.2f}x{ratio(name, lambda b: b >= q3):>8.2f}x"
           + (f"{ort_dec:>11.2f}{dec/ort_dec:>9.2f}" if ort_dec else f"{'n/a':>11}{'':>9}"))
-print(f"  {names[0]} decode ms per round: " + " ".join(f"{r[0]['decode_ms_p50']:.2f}" for r in runs[names[0]]))
-for name in names[1:]:
-    print(f"  {name} vs our fp32 per round: " + " ".join(f"{x:.2f}" for x in round_ratios(name)))
+print(f"  fp32 decode ms per token: quartiles {q1:.2f} / {median(fp32_ms):.2f} / {q3:.2f}, range {fp32_ms[0]:.2f}-{fp32_ms[-1]:.2f}")
 print(f"quantize int8-dynamic: {q_s:.2f} s vs copying the file {copy_s:.2f} s ({q_s/copy_s:.2f}x); "
       f"peak RSS {q_rss_kb/1024:.0f} MB vs file {size/1e6:.0f} MB ({q_rss_kb*1024/size:.2f}x)")
 print("'vs our fp32' is speed-up (higher is better); ours/ORT < 1 means we decode faster on the same artifact.")

@@ -117,7 +117,9 @@ Status run_interleaved(const BenchArgs& a) {
           .field("decode_ms_p50", r.decode_p50_ms).field("decode_ms_p90", r.decode_p90_ms)
           .field("decode_tokens_per_s", r.decode_tokens_per_s).field("kv_cache_bytes", r.kv_cache_bytes)
           .field("decode_speedup_vs_first", d.median).field("decode_speedup_p10", d.p10)
-          .field("decode_speedup_p90", d.p90).field("prefill_speedup_vs_first", p.median).end_object();
+          .field("decode_speedup_p90", d.p90).field("prefill_speedup_vs_first", p.median).key("decode_ms").begin_array();
+      for (double ms : r.decode_ms) j.value(ms);  // per token, paired across models by index
+      j.end_array().end_object();
     }
     j.end_array().end_object();
     std::printf("%s\n", j.str().c_str());
