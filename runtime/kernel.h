@@ -20,9 +20,20 @@ class KernelContext {
  public:
   KernelContext(const Node& node, int64_t opset, std::vector<const Value*> inputs,
                 ThreadPool& pool, BufferPool* buffers)
-      : node_(node), opset_(opset), inputs_(std::move(inputs)), pool_(pool), buffers_(buffers) {
+      : node_(node), opset_(opset), own_inputs_(std::move(inputs)), inputs_(own_inputs_), outputs_(own_outputs_),
+        pool_(pool), buffers_(buffers) {
     outputs_.resize(node.outputs.size());
   }
+  // With the caller's vectors (a session reuses them for every step: no allocation per step).
+  // `outputs` is reset to one empty Value per node output.
+  KernelContext(const Node& node, int64_t opset, const std::vector<const Value*>& inputs, std::vector<Value>& outputs,
+                ThreadPool& pool, BufferPool* buffers)
+      : node_(node), opset_(opset), inputs_(inputs), outputs_(outputs), pool_(pool), buffers_(buffers) {
+    outputs_.clear();
+    outputs_.resize(node.outputs.size());
+  }
+  KernelContext(const KernelContext&) = delete;
+  KernelContext& operator=(const KernelContext&) = delete;
 
   const Node& node() const { return node_; }
   // Version of the node's domain in the model's opset imports.
@@ -89,8 +100,10 @@ class KernelContext {
  private:
   const Node& node_;
   int64_t opset_;
-  std::vector<const Value*> inputs_;
-  std::vector<Value> outputs_;
+  std::vector<const Value*> own_inputs_;
+  std::vector<Value> own_outputs_;
+  const std::vector<const Value*>& inputs_;  // own_inputs_ or the caller's
+  std::vector<Value>& outputs_;              // own_outputs_ or the caller's
   ThreadPool& pool_;
   BufferPool* buffers_;
   const std::vector<bool>* constant_inputs_ = nullptr;

@@ -355,8 +355,8 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
   for (size_t si = 0; si < steps_.size(); ++si) {
     Step& st = steps_[si];
     if (!st.streams.empty()) pool_->prefetch(nullptr, 0);  // its own loop streams them now
-    std::vector<const Value*> ins;
-    ins.reserve(st.inputs.size());
+    std::vector<const Value*>& ins = step_inputs_;  // reused: no allocation per step
+    ins.clear();
     for (int s : st.inputs) ins.push_back(value_at(s));
     // Padded inputs of kernels that need dense ones (allocated only when there are any: this
     // loop runs ~600 times a decoded token).
@@ -366,7 +366,7 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
       for (auto& p : ins)
         if (p && !p->dense()) p = &dense_copies.emplace_back(p->densified(&buffers_));
     }
-    KernelContext ctx(*st.node, st.opset, std::move(ins), *pool_, &buffers_);
+    KernelContext ctx(*st.node, st.opset, ins, step_outputs_, *pool_, &buffers_);
     ctx.set_session_state(&st.constant_inputs, &st.cache, &arena_, &st.streams);
     const auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     Status status = (*st.kernel)(ctx);

@@ -120,6 +120,9 @@ class Session {
   std::vector<long> next_streaming_;
   long first_streaming_ = -1;
   size_t streams_seen_ = 0;
+  // One step's input pointers and outputs, reused across steps and runs.
+  std::vector<const Value*> step_inputs_;
+  std::vector<Value> step_outputs_;
   bool profiling_ = false;
   std::map<std::string, OpTime> profile_;
 };

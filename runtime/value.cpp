@@ -4,6 +4,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <unordered_map>
 
 #include "ir/status.h"
 
@@ -16,10 +17,13 @@ std::shared_ptr<uint8_t> aligned_buffer(size_t nbytes) {
 
 struct BufferPool::State {
   std::mutex mu;
-  std::multimap<size_t, uint8_t*> free;  // bucket size -> buffer
+  // Bucket size -> parked buffers. Vectors, not a multimap: taking and parking a buffer (twice
+  // per step of a run) then allocates nothing once the lists have grown.
+  std::unordered_map<size_t, std::vector<uint8_t*>> free;
   size_t bytes = 0;
   ~State() {
-    for (auto& [n, p] : free) ::operator delete[](p, std::align_val_t(64));
+    for (auto& [n, list] : free)
+      for (uint8_t* p : list) ::operator delete[](p, std::align_val_t(64));
   }
 };
 
@@ -52,9 +56,9 @@ std::shared_ptr<uint8_t> BufferPool::get(size_t nbytes) {
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     auto it = state_->free.find(bucket);
-    if (it != state_->free.end()) {
-      p = it->second;
-      state_->free.erase(it);
+    if (it != state_->free.end() && !it->second.empty()) {
+      p = it->second.back();
+      it->second.pop_back();
       state_->bytes -= bucket;
     }
   }
@@ -64,7 +68,7 @@ std::shared_ptr<uint8_t> BufferPool::get(size_t nbytes) {
     if (auto s = weak.lock()) {
       std::lock_guard<std::mutex> lock(s->mu);
       if (s->bytes + bucket <= kMaxParkedBytes) {
-        s->free.emplace(bucket, q);
+        s->free[bucket].push_back(q);
         s->bytes += bucket;
         return;
       }
