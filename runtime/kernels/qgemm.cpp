@@ -191,8 +191,21 @@ void qgemv_packed(const QGemmArgs* args, size_t n, ThreadPool* pool, const QColu
   }
   for (size_t i = 0; i < n; ++i)
     if (!prep[i].bzp) prep[i].bzp = zeros.data();
-  const Prepared* pr = prep.data();  // a local: `prep` names another vector on a worker thread
-  auto run = [&](int64_t t0, int64_t t1) {
+  // Everything the loop reads, behind one pointer: the lambda then fits std::function's
+  // inline storage (no heap allocation per call; decode makes ~50 of these a token).
+  struct Loop {
+    const Variant& v;
+    const QGemmArgs* args;
+    size_t n;
+    const Prepared* pr;  // not `prep`: that names another vector on a worker thread
+    const QColumnsDone* done;
+  } loop{v, args, n, prep.data(), done};
+  auto run = [l = &loop](int64_t t0, int64_t t1) {
+    const Variant& v = l->v;
+    const QGemmArgs* args = l->args;
+    const size_t n = l->n;
+    const Prepared* pr = l->pr;
+    const QColumnsDone* done = l->done;
     size_t i = 0;
     for (int64_t t = t0; t < t1; ++t) {
       while (i + 1 < n && t >= pr[i + 1].first_task) ++i;

@@ -279,22 +279,34 @@ Status dynamic_quantize_matmul_group(KernelContext& ctx) {
 Status dynamic_quantize_matmul_products(KernelContext& ctx, size_t members) {
   const Value& a = ctx.in(0);
   if (a.dtype() != DType::kF32) return unsupported("DynamicQuantizeMatMul A of type ", dtype_name(a.dtype()));
-  std::vector<QMatMul> shapes(members);
+  // Per-call bookkeeping in vectors kept per thread: decode makes ~50 of these calls a token,
+  // and fresh vectors cost ~15 heap allocations each.
+  struct Scratch {
+    std::vector<QMatMul> shapes;
+    std::vector<QGemmArgs> args;
+    std::vector<std::vector<int32_t>> bzs;
+    std::vector<Value*> ys;
+    std::vector<std::vector<float>> scale_tmp, bias_tmp;
+    std::vector<const float*> scales, biases;
+    std::vector<bool> per_col;
+    std::vector<uint8_t> aq;
+  };
+  thread_local Scratch sc;
+  sc.shapes.resize(members);
   for (size_t i = 0; i < members; ++i) {
     const Value& b = ctx.in(1 + 4 * i);
     if (b.rank() != 2) return unsupported("grouped DynamicQuantizeMatMul needs 2-D weights, got ", shape_str(b.shape()));
     if (!is_8bit(b.dtype())) return unsupported("DynamicQuantizeMatMul B of type ", dtype_name(b.dtype()));
-    LLMC_ASSIGN_OR_RETURN(shapes[i], matmul_shapes(a, b));
-    LLMC_RETURN_IF_ERROR(check_float_param(ctx.in(2 + 4 * i), shapes[i].N, "b_scale", "column of B"));
+    LLMC_ASSIGN_OR_RETURN(sc.shapes[i], matmul_shapes(a, b));
+    LLMC_RETURN_IF_ERROR(check_float_param(ctx.in(2 + 4 * i), sc.shapes[i].N, "b_scale", "column of B"));
     const Value* b_zp = ctx.input(3 + 4 * i);
     if (b_zp && b_zp->dtype() != b.dtype()) return invalid_input("b_zero_point type differs from B");
-    LLMC_RETURN_IF_ERROR(check_param(b_zp, shapes[i].N, "b_zero_point", "column of B"));
+    LLMC_RETURN_IF_ERROR(check_param(b_zp, sc.shapes[i].N, "b_zero_point", "column of B"));
   }
-  thread_local std::vector<uint8_t> aq;
-  aq.resize(static_cast<size_t>(a.numel()));
+  sc.aq.resize(static_cast<size_t>(a.numel()));
   float a_scale;
   uint8_t a_zp;
-  dynamic_quantize(ctx.pool(), a.data<float>(), a.numel(), aq.data(), a_scale, a_zp);
+  dynamic_quantize(ctx.pool(), a.data<float>(), a.numel(), sc.aq.data(), a_scale, a_zp);
   const int32_t az = a_zp;
   // Packed weights of every product that has one (constant, wide enough), kept by the session.
   struct Packs {
@@ -304,7 +316,7 @@ Status dynamic_quantize_matmul_products(KernelContext& ctx, size_t members) {
     auto p = std::make_shared<Packs>();
     for (size_t i = 0; i < members; ++i) {
       const Value& b = ctx.in(1 + 4 * i);
-      const QMatMul& s = shapes[i];
+      const QMatMul& s = sc.shapes[i];
       std::shared_ptr<QPackedB> pk;
       if (ctx.input_is_constant(1 + 4 * i) && s.N >= kMinPackedColumns) {
         pk = qgemm_pack_b(b.data<uint8_t>(), s.K, s.N, s.N, b.dtype() == DType::kI8, &ctx.pool(), ctx.arena());
@@ -315,53 +327,58 @@ Status dynamic_quantize_matmul_products(KernelContext& ctx, size_t members) {
     }
     return p;
   });
-  std::vector<QGemmArgs> args(members);
-  std::vector<std::vector<int32_t>> bzs(members);
-  std::vector<Value*> ys(members);
+  sc.args.assign(members, QGemmArgs{});
+  sc.bzs.resize(members);
+  sc.ys.resize(members);
+  sc.scale_tmp.resize(members);
+  sc.bias_tmp.resize(members);
+  sc.scales.resize(members);
+  sc.biases.resize(members);
+  sc.per_col.resize(members);
   for (size_t i = 0; i < members; ++i) {
     const Value& b = ctx.in(1 + 4 * i);
-    const Value* b_zp = ctx.input(3 + 4 * i);
-    const QMatMul& s = shapes[i];
-    bzs[i] = b_zp ? read_ints(*b_zp) : std::vector<int32_t>{0};
-    ys[i] = &ctx.output(i, DType::kF32, s.out_shape);
-    QGemmArgs& g = args[i];
+    const QMatMul& s = sc.shapes[i];
+    if (const Value* b_zp = ctx.input(3 + 4 * i)) sc.bzs[i] = read_ints(*b_zp);
+    else sc.bzs[i].assign(1, 0);
+    sc.ys[i] = &ctx.output(i, DType::kF32, s.out_shape);
+    // Float scales and biases, checked, for the epilogue in the loop.
+    sc.scales[i] = as_floats(ctx.in(2 + 4 * i), sc.scale_tmp[i]);
+    sc.per_col[i] = ctx.in(2 + 4 * i).numel() > 1;
+    LLMC_ASSIGN_OR_RETURN(sc.biases[i], float_bias(ctx.input(4 + 4 * i), s.N, sc.bias_tmp[i]));
+    QGemmArgs& g = sc.args[i];
     g.M = s.nbatch * s.M;  // one 2-D weight for all rows of A
     g.N = s.N;
     g.K = s.K;
-    g.A = aq.data();
+    g.A = sc.aq.data();
     g.lda = s.K;
     g.a_signed = false;
     g.a_zp = &az;
     g.B = b.data<uint8_t>();
     g.ldb = s.N;
     g.b_signed = b.dtype() == DType::kI8;
-    g.b_zp = bzs[i].data();
-    g.b_zp_per_col = bzs[i].size() > 1;
+    g.b_zp = sc.bzs[i].data();
+    g.b_zp_per_col = sc.bzs[i].size() > 1;
     g.packed_b = packs && packs->b[i] ? packs->b[i].get() : nullptr;
     static_assert(sizeof(int32_t) == sizeof(float));
-    g.C = reinterpret_cast<int32_t*>(ys[i]->mutable_data<float>());
+    g.C = reinterpret_cast<int32_t*>(sc.ys[i]->mutable_data<float>());
     g.ldc = s.N;
+    g.column_data[0] = sc.per_col[i] ? sc.scales[i] : nullptr;
+    g.column_data[1] = sc.biases[i];
   }
-  // Float scales and biases, checked, for the epilogue in the loop.
-  std::vector<std::vector<float>> scale_tmp(members), bias_tmp(members);
-  std::vector<const float*> scales(members), biases(members, nullptr);
-  for (size_t i = 0; i < members; ++i) {
-    scales[i] = as_floats(ctx.in(2 + 4 * i), scale_tmp[i]);
-    LLMC_ASSIGN_OR_RETURN(biases[i], float_bias(ctx.input(4 + 4 * i), shapes[i].N, bias_tmp[i]));
-  }
-  const QColumnsDone scale_columns = [&](size_t i, int64_t j0, int64_t j1) {
-    const bool per_col = ctx.in(2 + 4 * i).numel() > 1;
-    scale_row(ys[i]->mutable_data<float>() + j0, j1 - j0, a_scale, scales[i] + (per_col ? j0 : 0), per_col,
-              biases[i] ? biases[i] + j0 : nullptr);
+  // The epilogue reads everything through one pointer, so std::function keeps it inline.
+  struct Epilogue {
+    Scratch* sc;
+    float a_scale;
+  } epi{&sc, a_scale};
+  const Epilogue* e = &epi;
+  const QColumnsDone scale_columns = [e](size_t i, int64_t j0, int64_t j1) {
+    const Scratch& x = *e->sc;
+    scale_row(x.ys[i]->mutable_data<float>() + j0, j1 - j0, e->a_scale, x.scales[i] + (x.per_col[i] ? j0 : 0),
+              x.per_col[i], x.biases[i] ? x.biases[i] + j0 : nullptr);
   };
-  for (size_t i = 0; i < members; ++i) {
-    const bool per_col = ctx.in(2 + 4 * i).numel() > 1;
-    args[i].column_data[0] = per_col ? scales[i] : nullptr;
-    args[i].column_data[1] = biases[i];
-  }
-  if (qgemm_batch(args.data(), members, &ctx.pool(), &scale_columns)) return Status::ok();
+  if (qgemm_batch(sc.args.data(), members, &ctx.pool(), &scale_columns)) return Status::ok();
   for (size_t i = 0; i < members; ++i)
-    LLMC_RETURN_IF_ERROR(scale_to_float(ctx, shapes[i], a_scale, ctx.in(2 + 4 * i), ctx.input(4 + 4 * i), *ys[i]));
+    LLMC_RETURN_IF_ERROR(scale_to_float(ctx, sc.shapes[i], a_scale, ctx.in(2 + 4 * i), ctx.input(4 + 4 * i), *sc.ys[i]));
   return Status::ok();
 }
 
