@@ -61,8 +61,9 @@ models=("$fp32" "$work/llama-110m.int8.onnx")
 # (`llmcompress bench A B ...`), so each decoded token of an artifact is paired with the fp32
 # token decoded next to it, in the same memory phase (this VM's bandwidth swings 1.7x within
 # seconds). The ratios are also shown for the tokens decoded while memory was fastest and
-# slowest (fp32 token time in its lowest / highest quartile): the fast phase is the hard one,
-# as fp32 streams its weights closer to the bandwidth limit there.
+# slowest (the median fp32 time of the 10 neighbouring tokens in its lowest / highest
+# quartile): the fast phase is the hard one, as fp32 streams its weights closer to the
+# bandwidth limit there.
 # 'ours/ORT': each artifact alone in our runtime, then in ONNX Runtime, medians over rounds.
 rows=(); inter=()
 for ((r = 0; r < rounds; r++)); do
@@ -88,19 +89,22 @@ def med(name, side, key):
     return median(vals) if vals else None
 names = list(runs)
 # Paired per-token ratios (fp32 token time / artifact token time) from the interleaved runs.
-pairs = {name: [] for name in names}  # (fp32 ms, ratio)
+# A token's memory phase: the median fp32 time of its 10 neighbours (not its own, which is in
+# the ratio: binning on it would favour tokens whose fp32 step was fast by chance).
+pairs = {name: [] for name in names}  # (phase ms, ratio)
 for run in inter:
     base = run["models"][0]["decode_ms"]
+    phase = [median(base[max(0, i - 5):i] + base[i + 1:i + 6]) for i in range(len(base))]
     for m in run["models"]:
         name = os.path.basename(m["model"])[:-len(".onnx")]
-        pairs[name] += [(b, b / t) for b, t in zip(base, m["decode_ms"])]
-fp32_ms = sorted(b for b, _ in pairs[names[0]])
-q1, _, q3 = quantiles(fp32_ms, n=4)
+        pairs[name] += [(p, b / t) for p, b, t in zip(phase, base, m["decode_ms"])]
+fp32_ms = sorted(b for run in inter for b in run["models"][0]["decode_ms"])
+q1, _, q3 = quantiles(sorted(p for p, _ in pairs[names[0]]), n=4)
 def ratio(name, keep=lambda b: True):
     sel = [r for b, r in pairs[name] if keep(b)]
     return median(sel) if sel else float("nan")
 print(f"{len(inter)} rounds x {len(pairs[names[0]]) // len(inter)} decoded tokens. 'vs our fp32': median of paired per-token ratios "
-      f"(interleaved in one process); fast/slow 25%: tokens whose fp32 time was <= {q1:.2f} / >= {q3:.2f} ms (fastest / slowest memory)")
+      f"(interleaved in one process); fast/slow 25%: tokens whose neighbours' median fp32 time was <= {q1:.2f} / >= {q3:.2f} ms (fastest / slowest memory)")
 print(f"{'artifact':<22}{'weights MB':>11}{'prefill ms':>11}{'decode ms':>10}{'vs our fp32':>12}{'fast 25%':>9}{'slow 25%':>9}{'ORT decode':>11}{'ours/ORT':>9}")
 for name in names:
     o0 = runs[name][0][0]
@@ -108,7 +112,8 @@ for name in names:
     print(f"{name:<22}{o0['model_bytes']/1e6:>11.1f}{med(name, 0, 'prefill_ms'):>11.1f}{dec:>10.2f}{ratio(name):>11.2f}x"
           f"{ratio(name, lambda b: b <= q1):>8.2f}x{ratio(name, lambda b: b >= q3):>8.2f}x"
           + (f"{ort_dec:>11.2f}{dec/ort_dec:>9.2f}" if ort_dec else f"{'n/a':>11}{'':>9}"))
-print(f"  fp32 decode ms per token: quartiles {q1:.2f} / {median(fp32_ms):.2f} / {q3:.2f}, range {fp32_ms[0]:.2f}-{fp32_ms[-1]:.2f}")
+fq1, fq2, fq3 = quantiles(fp32_ms, n=4)
+print(f"  fp32 decode ms per token: quartiles {fq1:.2f} / {fq2:.2f} / {fq3:.2f}, range {fp32_ms[0]:.2f}-{fp32_ms[-1]:.2f}")
 print(f"quantize int8-dynamic: {q_s:.2f} s vs copying the file {copy_s:.2f} s ({q_s/copy_s:.2f}x); "
       f"peak RSS {q_rss_kb/1024:.0f} MB vs file {size/1e6:.0f} MB ({q_rss_kb*1024/size:.2f}x)")
 print("'vs our fp32' is speed-up (higher is better); ours/ORT < 1 means we decode faster on the same artifact.")
