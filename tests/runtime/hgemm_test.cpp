@@ -178,8 +178,8 @@ TEST_CASE("hgemv_bt matches float64 for every ISA variant", "[runtime][hgemm]") 
   for (Isa isa : kIsas) {
     if (isa > detected_isa()) continue;
     force_isa(isa);
-    for (int64_t N : {1, 3, 17, 63})
-      for (int64_t K : {1, 3, 17, 63, 257}) {
+    for (int64_t N : {1, 3, 8, 17, 63})
+      for (int64_t K : {1, 3, 16, 17, 63, 64, 128, 257}) {  // 16, 64, 128: the eight-row path
         const int64_t ld = K + 2;
         auto Bt = random_halfs(N * ld, rng), ah = random_halfs(K, rng);
         std::vector<float> a(K), y(N + 1, 5.f);
