@@ -126,6 +126,8 @@ TEST_CASE("hgemm matches float64 on odd sizes for every ISA variant", "[runtime]
     check_hgemm(1, 10000, 9, &pool, rng);     // second slice holds a single row
     check_hgemm(1, 5000, 63, &pool, rng);     // 8-row groups plus leftover rows, tail columns
     check_hgemm(1, 32768 + 33, 25, nullptr, rng);  // two column blocks of the GEMV
+    for (int N : {16, 32, 48, 64})                 // one head of a value cache: y in registers
+      for (int K : {1, 2, 7, 160}) check_hgemm(1, N, K, nullptr, rng);
     check_hgemm(2, 63, 0, &pool, rng);        // K == 0: zeros
   }
   force_isa(detected_isa());
