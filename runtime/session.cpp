@@ -352,6 +352,12 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
     if (!ranges.empty()) pool_->prefetch(ranges.data(), ranges.size());
   };
   read_ahead(first_streaming_);
+  // However the run ends (errors included), no worker reads this session's weights after it:
+  // the pool may be shared and outlive the session.
+  struct StopReadAhead {
+    ThreadPool& pool;
+    ~StopReadAhead() { pool.stop_prefetch(); }
+  } stop_read_ahead{*pool_};
   for (size_t si = 0; si < steps_.size(); ++si) {
     Step& st = steps_[si];
     if (!st.streams.empty()) pool_->prefetch(nullptr, 0);  // its own loop streams them now
@@ -390,7 +396,6 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
       if (!pinned.count(s)) slots[s] = Value();
     if (!st.streams.empty() && si < next_streaming_.size()) read_ahead(next_streaming_[si]);
   }
-  pool_->prefetch(nullptr, 0);
   size_t streams = 0;
   for (const Step& st : steps_) streams += st.streams.size();
   if (streams != streams_seen_) {  // the first run declared them: index the next streaming step

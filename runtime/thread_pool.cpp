@@ -54,10 +54,18 @@ void ThreadPool::prefetch(const Range* ranges, size_t n) {
     bg_.assign(ranges, ranges + n);
     bg_pending_.store(n > 0, std::memory_order_release);
   }
+
   if (n > 0 && sleeping_.load() > 0) {
     { std::lock_guard<std::mutex> lock(mu_); }  // a worker checking its wake condition has seen the flag, or waits
     wake_.notify_all();
   }
+}
+
+void ThreadPool::stop_prefetch() {
+  prefetch(nullptr, 0);
+  // Pieces are claimed under the lock, so none starts on the old ranges now; wait for the one
+  // (16 KB, about a microsecond) a worker may still be reading.
+  while (bg_reading_.load(std::memory_order_acquire) > 0) cpu_relax();
 }
 
 // 16 KB: a worker leaves the background reads for a parallel_for within about a microsecond.
@@ -76,6 +84,7 @@ bool ThreadPool::prefetch_piece() {
     r.bytes -= n;
     if (r.bytes == 0) bg_.erase(bg_.begin());
     if (bg_.empty()) bg_pending_.store(false, std::memory_order_release);
+    bg_reading_.fetch_add(1, std::memory_order_relaxed);  // under the lock: a cancel sees it
   }
   // One load per cache line (plain loads: the hardware prefetcher follows them, and unlike
   // prefetch hints they are never dropped).
@@ -87,6 +96,7 @@ bool ThreadPool::prefetch_piece() {
   }
   bg_sink_.fetch_add(acc, std::memory_order_relaxed);
   bg_read_.fetch_add(n, std::memory_order_relaxed);
+  bg_reading_.fetch_sub(1, std::memory_order_release);
   return true;
 }
 

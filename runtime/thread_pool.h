@@ -32,12 +32,15 @@ class ThreadPool {
   // works alone (decode's small ops between two weight-streaming loops: the memory bus is
   // otherwise idle then). The caller never waits; a parallel_for takes the workers at once
   // (they leave the ranges at the next piece and come back afterwards). Replaces an earlier
-  // request; n == 0 cancels. A pool of one thread ignores it.
+  // request; n == 0 cancels (a piece under way may still be read: see stop_prefetch). A pool
+  // of one thread ignores it.
   struct Range {
     const void* data;
     size_t bytes;
   };
   void prefetch(const Range* ranges, size_t n);
+  // Cancels, and returns once no worker is reading a piece: the memory may then be freed.
+  void stop_prefetch();
   // Bytes read in the background so far (diagnostics and tests).
   uint64_t prefetched_bytes() const { return bg_read_.load(std::memory_order_relaxed); }
 
@@ -59,6 +62,7 @@ class ThreadPool {
   std::mutex bg_mu_;
   std::vector<Range> bg_;                // background ranges left, in order
   std::atomic<bool> bg_pending_{false};  // bg_ is not empty
+  std::atomic<int> bg_reading_{0};       // pieces being read outside the lock
   std::atomic<uint64_t> bg_sink_{0};     // keeps the reads
   std::atomic<uint64_t> bg_read_{0};
 };

@@ -73,6 +73,12 @@ TEST_CASE("prefetch reads ranges in the background and yields to parallel_for", 
     pool.prefetch(nullptr, 0);
     std::this_thread::sleep_for(20ms);
     CHECK(pool.prefetched_bytes() - before <= (16u << 10));  // at most the piece under way
+    // stop_prefetch returns only when no piece is being read: the counter no longer moves.
+    pool.prefetch(both, 2);
+    pool.stop_prefetch();
+    const uint64_t stopped = pool.prefetched_bytes();
+    std::this_thread::sleep_for(5ms);
+    CHECK(pool.prefetched_bytes() == stopped);
   }
   {
     // A worker asleep (idle for longer than its spin) is woken by a request.
