@@ -32,6 +32,8 @@ class KernelContext {
     outputs_.clear();
     outputs_.resize(node.outputs.size());
   }
+  KernelContext(const Node&, int64_t, std::vector<const Value*>&&, std::vector<Value>&, ThreadPool&, BufferPool*) =
+      delete;  // the borrowed inputs must outlive the context
   KernelContext(const KernelContext&) = delete;
   KernelContext& operator=(const KernelContext&) = delete;
 

@@ -354,10 +354,15 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
   read_ahead(first_streaming_);
   // However the run ends (errors included), no worker reads this session's weights after it:
   // the pool may be shared and outlive the session.
-  struct StopReadAhead {
-    ThreadPool& pool;
-    ~StopReadAhead() { pool.stop_prefetch(); }
-  } stop_read_ahead{*pool_};
+  // The reused step vectors are emptied too, so no value outlives the run in them.
+  struct EndOfRun {
+    Session& s;
+    ~EndOfRun() {
+      s.pool_->stop_prefetch();
+      s.step_inputs_.clear();
+      s.step_outputs_.clear();
+    }
+  } end_of_run{*this};
   for (size_t si = 0; si < steps_.size(); ++si) {
     Step& st = steps_[si];
     if (!st.streams.empty()) pool_->prefetch(nullptr, 0);  // its own loop streams them now

@@ -52,7 +52,9 @@ void ThreadPool::prefetch(const Range* ranges, size_t n) {
   {
     std::lock_guard<std::mutex> lock(bg_mu_);
     bg_.assign(ranges, ranges + n);
-    bg_pending_.store(n > 0, std::memory_order_release);
+    // seq_cst, as the worker's sleeping_ increment and its wait-predicate load: of this store
+    // and the sleeping_ load below, and the worker's pair, one side sees the other's write.
+    bg_pending_.store(n > 0);
   }
 
   if (n > 0 && sleeping_.load() > 0) {
@@ -65,7 +67,11 @@ void ThreadPool::stop_prefetch() {
   prefetch(nullptr, 0);
   // Pieces are claimed under the lock, so none starts on the old ranges now; wait for the one
   // (16 KB, about a microsecond) a worker may still be reading.
-  while (bg_reading_.load(std::memory_order_acquire) > 0) cpu_relax();
+  // Spin, then yield: a worker descheduled mid-piece needs the core back (as in parallel_for).
+  for (int spins = 0; bg_reading_.load(std::memory_order_acquire) > 0; ++spins) {
+    if (spins < 4096) cpu_relax();
+    else std::this_thread::yield();
+  }
 }
 
 // 16 KB: a worker leaves the background reads for a parallel_for within about a microsecond.

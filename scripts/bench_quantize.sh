@@ -94,7 +94,7 @@ names = list(runs)
 pairs = {name: [] for name in names}  # (phase ms, ratio)
 for run in inter:
     base = run["models"][0]["decode_ms"]
-    phase = [median(base[max(0, i - 5):i] + base[i + 1:i + 6]) for i in range(len(base))]
+    phase = [median(base[max(0, i - 5):i] + base[i + 1:i + 6] or [base[i]]) for i in range(len(base))]
     for m in run["models"]:
         name = os.path.basename(m["model"])[:-len(".onnx")]
         pairs[name] += [(p, b / t) for p, b, t in zip(phase, base, m["decode_ms"])]

@@ -129,14 +129,14 @@ Status run_interleaved(const BenchArgs& a) {
               rs.size(), pool->size(), (long long)a.options.prompt_len, a.options.repeats,
               (long long)a.options.decode_tokens);
   std::printf("speed-up vs the first: median of paired per-token (per-prefill) ratios, decode p10-p90 in brackets\n");
-  std::printf("%-36s %10s %10s %9s %9s %8s %15s %8s\n", "model", "weights MB", "prefill ms", "decode p50", "p90",
+  std::printf("%-36s %10s %10s %10s %9s %8s %15s %8s\n", "model", "weights MB", "prefill ms", "decode p50", "p90",
               "speed-up", "(p10-p90)", "prefill");
   for (size_t i = 0; i < rs.size(); ++i) {
     const auto& r = rs[i];
     const auto d = rt::paired_speedup(base.decode_ms, r.decode_ms), p = rt::paired_speedup(base.prefill_ms, r.prefill_ms);
     char range[48];
     std::snprintf(range, sizeof range, "(%.2f-%.2f)", d.p10, d.p90);
-    std::printf("%-36s %10.1f %10.2f %9.3f %9.3f %7.2fx %15s %7.2fx\n", a.models[i].c_str(),
+    std::printf("%-36s %10.1f %10.2f %10.3f %9.3f %7.2fx %15s %7.2fx\n", a.models[i].c_str(),
                 weight_bytes(*loaded[i].model) / 1e6, r.prefill_median_ms, r.decode_p50_ms, r.decode_p90_ms, d.median,
                 range, p.median);
   }
