@@ -52,16 +52,18 @@ Status rotary_pairs_chain(KernelContext& ctx) {
   }
   const auto cs = broadcast_strides(c.shape(), h), ss = broadcast_strides(s.shape(), h);
   const bool half = dt == DType::kF16;
-  auto widen = [&](const Value& v) {
-    if (!half) return Value();
-    Value w = Value::allocate(DType::kF32, v.shape());
-    halfs_to_floats(v.data<uint16_t>(), w.mutable_data<float>(), v.numel());
-    return w;
+  // Float16 operands widened once into per-thread buffers (decode runs this 24 times a token:
+  // no allocation per call once they have grown).
+  thread_local std::vector<float> xw, cw, sw;
+  auto widen = [&](const Value& v, std::vector<float>& w) {
+    if (!half) return v.data<float>();
+    w.resize(static_cast<size_t>(v.numel()));
+    halfs_to_floats(v.data<uint16_t>(), w.data(), v.numel());
+    return static_cast<const float*>(w.data());
   };
-  const Value xw = widen(x), cw = widen(c), sw = widen(s);
-  const float* xp = (half ? xw : x).data<float>();
-  const float* cp = (half ? cw : c).data<float>();
-  const float* sp = (half ? sw : s).data<float>();
+  const float* xp = widen(x, xw);
+  const float* cp = widen(c, cw);
+  const float* sp = widen(s, sw);
   float* yp = half ? nullptr : y.mutable_data<float>();
   uint16_t* yh = half ? y.mutable_data<uint16_t>() : nullptr;
   // Outer rows: every index but the last two axes; the inner two are plain loops.
@@ -78,11 +80,13 @@ Status rotary_pairs_chain(KernelContext& ctx) {
   };
   const int64_t row_len = inner2 * inner1;
   auto run = [&](int64_t r0, int64_t r1) {
-    std::vector<float> ec, os, es, oc, row;
-    std::vector<uint16_t> tmp;
+    // Float16: the chunk's four products, each rounded in one call, then the sums.
+    thread_local std::vector<float> ec, os, es, oc, row;
+    thread_local std::vector<uint16_t> tmp;
+    const int64_t n = (r1 - r0) * row_len;
     if (half) {
-      for (auto* v : {&ec, &os, &es, &oc}) v->resize(static_cast<size_t>(row_len));
-      row.resize(static_cast<size_t>(2 * row_len));
+      for (auto* v : {&ec, &os, &es, &oc}) v->resize(static_cast<size_t>(n));
+      row.resize(static_cast<size_t>(2 * n));
     }
     for (int64_t r = r0; r < r1; ++r) {
       int64_t xo = 0, co = 0, so = 0, rem = r;
@@ -108,7 +112,7 @@ Status rotary_pairs_chain(KernelContext& ctx) {
         }
         continue;
       }
-      for (int64_t i2 = 0, t = 0; i2 < inner2; ++i2)
+      for (int64_t i2 = 0, t = (r - r0) * row_len; i2 < inner2; ++i2)
         for (int64_t j = 0; j < inner1; ++j, ++t) {
           const float ev = xp[xo + i2 * x2 + j * x1], ov = xp[xo + i2 * x2 + j * x1 + k];
           const float cj = cp[co + i2 * c2 + j * c1], sj = sp[so + i2 * s2 + j * s1];
@@ -117,14 +121,17 @@ Status rotary_pairs_chain(KernelContext& ctx) {
           es[t] = ev * sj;
           oc[t] = ov * cj;
         }
-      for (auto* v : {&ec, &os, &es, &oc}) round_half(v->data(), row_len, tmp);
-      for (int64_t i2 = 0, t = 0; i2 < inner2; ++i2)
-        for (int64_t j = 0; j < inner1; ++j, ++t) {
-          row[i2 * 2 * L + j] = ec[t] - os[t];
-          row[i2 * 2 * L + L + j] = es[t] + oc[t];
-        }
-      floats_to_halfs(row.data(), yh + r * 2 * row_len, 2 * row_len);
     }
+    if (!half) return;
+    for (auto* v : {&ec, &os, &es, &oc}) round_half(v->data(), n, tmp);
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t i2 = 0, t = (r - r0) * row_len; i2 < inner2; ++i2)
+        for (int64_t j = 0; j < inner1; ++j, ++t) {
+          float* out = row.data() + (r - r0) * 2 * row_len + i2 * 2 * L;
+          out[j] = ec[t] - os[t];
+          out[L + j] = es[t] + oc[t];
+        }
+    floats_to_halfs(row.data(), yh + r0 * 2 * row_len, 2 * n);
   };
   ctx.pool().parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, inner1 * inner2)), run);
   return Status::ok();
