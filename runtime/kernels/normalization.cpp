@@ -217,12 +217,18 @@ float chain_inverse_rms(const float* x, int64_t D, float eps) {
 
 Status rms_norm_chain_f16(KernelContext& ctx, const Value& x, const Value& w, int64_t D, int64_t rows, float eps) {
   const uint16_t* xd = x.data<uint16_t>();
-  std::vector<float> wf(static_cast<size_t>(D));
+  // Per-thread buffers: decode runs this 25 times a token, one row each.
+  thread_local std::vector<float> wf;
+  wf.resize(static_cast<size_t>(D));
   halfs_to_floats(w.data<uint16_t>(), wf.data(), D);
+  const float* wp = wf.data();  // the caller's buffer, read by every thread
   uint16_t* yd = ctx.output(0, DType::kF16, x.shape()).mutable_data<uint16_t>();
   ctx.pool().parallel_for(rows, grain_for(D * 8), [&](int64_t r0, int64_t r1) {
-    std::vector<float> xf(static_cast<size_t>(D)), t(static_cast<size_t>(D));
-    std::vector<uint16_t> t16(static_cast<size_t>(D));
+    thread_local std::vector<float> xf, t;
+    thread_local std::vector<uint16_t> t16;
+    xf.resize(static_cast<size_t>(D));
+    t.resize(static_cast<size_t>(D));
+    t16.resize(static_cast<size_t>(D));
     for (int64_t r = r0; r < r1; ++r) {
       halfs_to_floats(xd + r * D, xf.data(), D);
       float inv = chain_inverse_rms(xf.data(), D, eps);
@@ -232,7 +238,7 @@ Status rms_norm_chain_f16(KernelContext& ctx, const Value& x, const Value& w, in
       for (int64_t i = 0; i < D; ++i) t[i] = xf[i] * inv;
       floats_to_halfs(t.data(), t16.data(), D);
       halfs_to_floats(t16.data(), t.data(), D);
-      for (int64_t i = 0; i < D; ++i) t[i] = wf[i] * t[i];
+      for (int64_t i = 0; i < D; ++i) t[i] = wp[i] * t[i];
       floats_to_halfs(t.data(), yd + r * D, D);
     }
   });
