@@ -140,29 +140,29 @@ Status sigmoid_float(KernelContext& ctx, bool times_x) {
   LLMC_RETURN_IF_ERROR(ctx.require_inputs(1));
   const Value& x = ctx.in(0);
   const bool half = x.dtype() == DType::kF16;
-  Value wide;
+  const int64_t n = x.numel();
+  // Float16 goes through float32 buffers kept per thread (decode runs the SiLU fold 12 times a
+  // token: no allocation per call once they have grown).
+  thread_local std::vector<float> wide, y32;
   if (half) {
-    wide = Value::allocate(DType::kF32, x.shape());
-    halfs_to_floats(x.data<uint16_t>(), wide.mutable_data<float>(), x.numel());
+    wide.resize(static_cast<size_t>(n));
+    y32.resize(static_cast<size_t>(n));
+    halfs_to_floats(x.data<uint16_t>(), wide.data(), n);
   }
-  Value y32 = half ? Value::allocate(DType::kF32, x.shape()) : Value();
-  Value& y = half ? y32 : ctx.output(0, x.dtype(), x.shape());
-  const float* in = half ? wide.data<float>() : x.data<float>();
-  float* out = y.mutable_data<float>();
-  ctx.pool().parallel_for(x.numel(), kLightGrain, [&](int64_t b, int64_t e) {
+  const float* in = half ? wide.data() : x.data<float>();
+  float* out = half ? y32.data() : ctx.output(0, x.dtype(), x.shape()).mutable_data<float>();
+  ctx.pool().parallel_for(n, kLightGrain, [&](int64_t b, int64_t e) {
     sigmoid_f32_span(in + b, out + b, e - b);
     if (!times_x) return;
     if (half) {
-      std::vector<uint16_t> tmp(static_cast<size_t>(e - b));
+      thread_local std::vector<uint16_t> tmp;
+      tmp.resize(static_cast<size_t>(e - b));
       floats_to_halfs(out + b, tmp.data(), e - b);
       halfs_to_floats(tmp.data(), out + b, e - b);
     }
     for (int64_t i = b; i < e; ++i) out[i] = in[i] * out[i];
   });
-  if (half) {
-    Value& y16 = ctx.output(0, DType::kF16, x.shape());
-    floats_to_halfs(y32.data<float>(), y16.mutable_data<uint16_t>(), x.numel());
-  }
+  if (half) floats_to_halfs(out, ctx.output(0, DType::kF16, x.shape()).mutable_data<uint16_t>(), n);
   return Status::ok();
 }
 
