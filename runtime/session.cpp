@@ -104,6 +104,7 @@ Status Session::plan() {
   fold_rotary();
   fold_silu();
   fold_dynamic_quant_matmul_groups();
+  fold_matmul_groups();
   mark_kv_appends();
   for (Step& st : steps_) {
     for (int sl : st.inputs) st.constant_inputs.push_back(fixed_constant(sl));
@@ -143,6 +144,16 @@ void Session::rewrite_step(size_t at, Node fused, const KernelFn* kernel, std::v
   st.kernel = kernel;
   st.opset = 1;
   st.inputs = std::move(inputs);
+}
+
+void Session::merge_steps(const std::vector<size_t>& group, Node fused, const KernelFn* kernel, std::vector<int> inputs,
+                          std::vector<int> outputs, std::vector<bool>& drop) {
+  rewrite_step(group[0], std::move(fused), kernel, std::move(inputs));
+  steps_[group[0]].outputs = std::move(outputs);
+  for (size_t j = 1; j < group.size(); ++j) {
+    steps_[group[j]].outputs.clear();  // now produced by the merged step: not folded away
+    drop[group[j]] = true;
+  }
 }
 
 long Session::sole_reader(const Links& l, int slot, const char* op) const {

@@ -95,10 +95,15 @@ class Session {
   void fold_rotary();      // session_fold_rotary.cpp
   void fold_silu();        // session_fold_silu.cpp
   void fold_dynamic_quant_matmul_groups();  // session_fold_dqmm_group.cpp
+  void fold_matmul_groups();                // session_fold_matmul_group.cpp
   void mark_kv_appends();
   // Makes step `at` run `kernel` on `inputs` as the node `fused` (kept in rewritten_; its names
   // serve messages and the profile), at opset 1. The step's outputs stay as they are.
   void rewrite_step(size_t at, Node fused, const KernelFn* kernel, std::vector<int> inputs);
+  // Makes steps `group` (in plan order) one step where the first ran, producing every member's
+  // output (`outputs`); the others are marked in `drop` (their outputs are not folded away).
+  void merge_steps(const std::vector<size_t>& group, Node fused, const KernelFn* kernel, std::vector<int> inputs,
+                   std::vector<int> outputs, std::vector<bool>& drop);
   // Drops the steps marked in `drop`; their outputs become folded_ (never materialised).
   void remove_folded_steps(const std::vector<bool>& drop);
   Status check_feed(const ValueInfo& info, const Value& v) const;

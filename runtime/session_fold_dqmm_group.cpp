@@ -45,12 +45,7 @@ void Session::fold_dynamic_quant_matmul_groups() {
       fused.outputs.push_back(st.node->outputs[0]);
     }
     static const KernelFn kGroup = dynamic_quantize_matmul_group;
-    rewrite_step(group[0], fused, &kGroup, ins);
-    steps_[group[0]].outputs = outs;
-    for (size_t j = 1; j < group.size(); ++j) {
-      steps_[group[j]].outputs.clear();  // now produced by the group step: not folded away
-      drop[group[j]] = true;
-    }
+    merge_steps(group, fused, &kGroup, ins, outs, drop);
   }
   remove_folded_steps(drop);
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "runtime/file_pages.h"
+#include "runtime/kernels/grouped_panels.h"
 
 #include "runtime/kernels/sgemm.h"
 
@@ -203,6 +204,30 @@ void gemv_packed(const float* a, const HPackedB& pk, uint16_t* C, ThreadPool* po
   else run(0, panels);
 }
 }  // namespace
+
+void hgemv_packed_batch(const float* a, const HPackedB* const* packs, uint16_t* const* ys, size_t n,
+                        ThreadPool* pool) {
+  if (n == 0) return;
+  thread_local std::vector<int64_t> first;
+  first.assign(n + 1, 0);
+  double work = 0;
+  for (size_t i = 0; i < n; ++i) {
+    first[i + 1] = first[i] + (packs[i]->N + kHPanel - 1) / kHPanel;
+    work += static_cast<double>(packs[i]->K) * packs[i]->N;
+  }
+  const Variant& v = variant();
+  for_grouped_panels(first, work > 65536, pool, [&](size_t i, int64_t p0, int64_t p1) {
+    constexpr int64_t kChunk = 64;  // panels per float buffer (8 KB), as gemv_packed
+    alignas(64) float y[kChunk * kHPanel];
+    const HPackedB& pk = *packs[i];
+    const auto* P = reinterpret_cast<const uint16_t*>(pk.data.data());
+    for (int64_t c = p0; c < p1; c += kChunk) {
+      const int64_t np = std::min(kChunk, p1 - c);
+      v.gemv_packed(pk.K, a, P + c * pk.K * kHPanel, np, y);
+      v.to_half(y, ys[i] + c * kHPanel, std::min(np * kHPanel, pk.N - c * kHPanel));
+    }
+  });
+}
 
 void hgemm(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* B,
            int64_t ldb, uint16_t* C, int64_t ldc, ThreadPool* pool, const HPackedB* packed) {

@@ -37,6 +37,12 @@ std::unique_ptr<HPackedB> hgemm_pack_b(const uint16_t* B, int64_t K, int64_t N, 
 void hgemm(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, const uint16_t* B,
            int64_t ldb, uint16_t* C, int64_t ldc, ThreadPool* pool, const HPackedB* packed = nullptr);
 
+// Decode rows of several products of one widened row a (float32, K values) over packed float16
+// weights (same K): ys[i] = a · packs[i] rounded to float16, all panels of all products in one
+// parallel loop. Each result equals hgemm's on that product.
+void hgemv_packed_batch(const float* a, const HPackedB* const* packs, uint16_t* const* ys, size_t n,
+                        ThreadPool* pool);
+
 // Float32 A and C, float16 B (C overwritten): for callers that post-process in float32
 // (Gemm's alpha/beta) before rounding.
 void hgemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* B,

@@ -22,6 +22,9 @@ Status rms_norm_onnx_chain(KernelContext& ctx);
 // Not in the registry: DynamicQuantizeMatMuls sharing one activation, run as one step
 // (session_fold_dqmm_group.cpp), quantized_matmul.cpp.
 Status dynamic_quantize_matmul_group(KernelContext& ctx);
+// Not in the registry: float MatMuls sharing one activation, with constant 2-D weights, run as
+// one step (session_fold_matmul_group.cpp), matmul_group.cpp.
+Status matmul_group(KernelContext& ctx);
 // Not in the registry: a rotary embedding's Split/Mul/Sub/Add/Concat chain run as one step
 // (session_fold_rotary.cpp), rotary.cpp.
 Status rotary_pairs_chain(KernelContext& ctx);

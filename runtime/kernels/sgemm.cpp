@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "runtime/file_pages.h"
+#include "runtime/kernels/grouped_panels.h"
 
 namespace llmc::rt {
 
@@ -145,6 +146,29 @@ void gemv_packed(const Variant& v, const float* x, const SPackedB& pk, float* C,
   else run(0, panels);
 }
 }  // namespace
+
+void sgemv_packed_batch(const float* x, const SPackedB* const* packs, float* const* ys, size_t n, ThreadPool* pool) {
+  if (n == 0) return;
+  thread_local std::vector<int64_t> first;
+  first.assign(n + 1, 0);
+  double work = 0;
+  for (size_t i = 0; i < n; ++i) {
+    first[i + 1] = first[i] + (packs[i]->N + packs[i]->nr - 1) / packs[i]->nr;
+    work += static_cast<double>(packs[i]->K) * packs[i]->N;
+  }
+  const Variant& v = kVariants[static_cast<int>(active_isa())];
+  for_grouped_panels(first, work > 65536, pool, [&](size_t i, int64_t p0, int64_t p1) {
+    constexpr int64_t kCols = 2048;  // columns per float buffer (8 KB), as gemv_packed
+    alignas(64) float y[kCols];
+    const SPackedB& pk = *packs[i];
+    const auto* P = reinterpret_cast<const float*>(pk.data.data());
+    for (int64_t c = p0; c < p1; c += kCols / pk.nr) {
+      const int64_t np = std::min(kCols / pk.nr, p1 - c), j0 = c * pk.nr, w = std::min(np * pk.nr, pk.N - j0);
+      v.gemv_packed(pk.K, x, P + c * pk.K * pk.nr, np, y);
+      std::copy(y, y + w, ys[i] + j0);
+    }
+  });
+}
 
 void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
            int64_t ldb, float* C, int64_t ldc, bool accumulate, ThreadPool* pool, const SPackedB* packed) {

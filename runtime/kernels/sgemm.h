@@ -38,6 +38,11 @@ void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const f
            int64_t ldb, float* C, int64_t ldc, bool accumulate, ThreadPool* pool,
            const SPackedB* packed = nullptr);
 
+// Decode rows of several products of one x over packed weights (same K, packed for the active
+// variant): ys[i] = x · packs[i], all panels of all products in one parallel loop (one thread
+// barrier instead of one per product). Each result equals sgemm's on that product.
+void sgemv_packed_batch(const float* x, const SPackedB* const* packs, float* const* ys, size_t n, ThreadPool* pool);
+
 // y[n] = x[0:K] · B[n, 0:K] for n < N (B's rows ldb apart): products with a transposed B, such
 // as attention scores against a key cache. Single-threaded (callers split heads or rows).
 void sgemv_bt(int64_t N, int64_t K, const float* x, const float* B, int64_t ldb, float* y);

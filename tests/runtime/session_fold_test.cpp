@@ -4,8 +4,12 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <random>
 
+#include "formats/model_loader.h"
+#include "formats/onnx_format.h"
+#include "tests/support/test_data.h"
 #include "runtime/kernels/hgemm.h"
 #include "runtime/kernels/qgemm.h"
 #include "runtime/session.h"
@@ -444,6 +448,70 @@ TEST_CASE("session: x * Sigmoid(x) runs as one step, bit-exact", "[runtime][sess
         const double ref = xv[i] / (1.0 + std::exp(-double(xv[i])));
         const double quantum = dt == DType::kF32 ? 1e-30 : 3e-8 * std::fabs(xv[i]) + 3e-8;
         REQUIRE(std::fabs(yv[i] - ref) <= tol * std::fabs(ref) + quantum);
+      }
+    }
+  }
+}
+
+// Float MatMuls reading one activation with constant 2-D weights (Q, K, V; gate, up) run as one
+// step: decode rows stream every product's packed panels in one parallel loop. Each output is
+// bit-identical to the same MatMul run alone in a session (weights packed alike: the models are
+// read from files, so float32 weights are packed from the file mapping); a weight narrower than
+// a panel and one a feed may replace stay separate steps.
+TEST_CASE("session: float MatMuls of one activation run as one step, bit-exact", "[runtime][session]") {
+  std::mt19937 rng(21);
+  const int64_t K = 40;
+  const std::string dir = scratch_dir("matmul_group");
+  for (DType dt : {DType::kF32, DType::kF16}) {
+    auto weight = [&](const std::string& name, int64_t N) {
+      const Value v = float_value(dt, {K, N}, random_floats(K * N, rng));
+      return v.to_tensor(name);
+    };
+    const std::vector<Tensor> weights = {weight("W1", 64), weight("W2", 96), weight("WN", 8), weight("WF", 64)};
+    for (int64_t M : {1, 3}) {
+      INFO("dtype " << dtype_name(dt) << ", rows " << M);
+      // grouped: every MatMul reads X; separate: each its own input, fed the same values.
+      std::vector<Value> outs[2];
+      for (bool grouped : {true, false}) {
+        Model m;
+        m.opset_imports = {{"", 17}};
+        m.graph.initializers = weights;
+        const char* ws[] = {"W1", "W2", "WN", "WF"};
+        const int64_t ns[] = {64, 96, 8, 64};
+        for (int i = 0; i < 4; ++i) {
+          const std::string x = grouped ? "X" : "X" + std::to_string(i);
+          if (grouped ? i == 0 : true) m.graph.inputs.push_back(tensor_info(x, dt, {1, M, K}));
+          m.graph.nodes.push_back(node("mm" + std::to_string(i), "MatMul", {x, ws[i]}, {"Y" + std::to_string(i)}));
+          m.graph.outputs.push_back(tensor_info("Y" + std::to_string(i), dt, {1, M, ns[i]}));
+        }
+        m.graph.inputs.push_back(tensor_info("WF", dt, {K, 64}));  // a feed may replace WF
+        const std::string path = dir + "/" + dtype_name(dt) + (grouped ? "_grouped_" : "_separate_") + std::to_string(M) + ".onnx";
+        REQUIRE(write_onnx(m, path).is_ok());
+        auto loaded = load_model(path);
+        REQUIRE(loaded.is_ok());
+        auto session = session_for(loaded.value());
+        session->set_profiling(true);
+        std::mt19937 feed_rng(5);  // the same activations for both models
+        for (int run = 0; run < 2; ++run) {  // the second run streams the packed panels
+          const Value x = float_value(dt, {1, M, K}, random_floats(M * K, feed_rng, -2.f, 2.f));
+          std::map<std::string, Value> feeds{{"WF", Value::copy_of(weights[3])}};
+          if (grouped) feeds["X"] = x;
+          else for (int i = 0; i < 4; ++i) feeds["X" + std::to_string(i)] = x;
+          auto got = session->run(feeds);
+          REQUIRE(got.is_ok());
+          if (run == 1) outs[grouped ? 0 : 1] = std::move(got).value();
+        }
+        // W1 and W2 ran as one step when grouped, WN (narrow) on its own; WF (a feed may replace
+        // it) is profiled with the products of two activations.
+        CHECK(session->profile().at("MatMul").calls == 2 * (grouped ? 2 : 3));
+        CHECK(session->profile().at("MatMul (activations)").calls == 2);
+        const size_t packed_bytes = session->streaming_bytes();
+        CHECK(packed_bytes >= dtype_storage_bytes(dt, K * (64 + 96)));
+      }
+      for (int i = 0; i < 4; ++i) {
+        INFO("output Y" << i);
+        REQUIRE(outs[0][i].shape() == outs[1][i].shape());
+        REQUIRE(std::memcmp(outs[0][i].raw(), outs[1][i].raw(), outs[0][i].nbytes()) == 0);
       }
     }
   }
