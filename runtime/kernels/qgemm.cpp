@@ -21,6 +21,10 @@ namespace llmc::rt {
             int32_t* y, int32_t* colsum);                                                                 \
   }
 QGEMM_DECLARE(avx512vnni, 6, 64, 4, 1, 1)
+namespace avx512vnni {
+void panel_f32(int64_t Kp, const void* Ap, const void* Bp, int64_t nr, int32_t az, int32_t ra, const int32_t* bz,
+               const int32_t* cs, float a_scale, const float* scale, bool per_col, const float* bias, float* out);
+}
 QGEMM_DECLARE(avx2, 6, 16, 2, 2, 2)
 QGEMM_DECLARE(portable, 4, 16, 4, 1, 1)
 #undef QGEMM_DECLARE
@@ -33,11 +37,13 @@ struct Variant {
   decltype(&portable::pack_b) pack_b;
   decltype(&portable::panel) panel;
   decltype(&portable::gemv) gemv;
+  decltype(&avx512vnni::panel_f32) panel_f32;  // nullptr: no fused float epilogue
 };
 
-#define QGEMM_VARIANT(ns) \
-  {ns::kTileRows, ns::kTileCols, ns::kGroup, ns::kAElem, ns::kBElem, ns::prep_a, ns::pack_b, ns::panel, ns::gemv}
-const Variant kVariants[] = {QGEMM_VARIANT(portable), QGEMM_VARIANT(avx2), QGEMM_VARIANT(avx512vnni)};
+#define QGEMM_VARIANT(ns, f32) \
+  {ns::kTileRows, ns::kTileCols, ns::kGroup, ns::kAElem, ns::kBElem, ns::prep_a, ns::pack_b, ns::panel, ns::gemv, f32}
+const Variant kVariants[] = {QGEMM_VARIANT(portable, nullptr), QGEMM_VARIANT(avx2, nullptr),
+                             QGEMM_VARIANT(avx512vnni, avx512vnni::panel_f32)};
 #undef QGEMM_VARIANT
 
 QIsa detect() {
@@ -216,8 +222,14 @@ void qgemv_packed(const QGemmArgs* args, size_t n, ThreadPool* pool, const QColu
       prefetch_columns(p.packed_b->colsum.data() + j0, nr);
       for (const float* col : p.column_data)
         if (col) prefetch_columns(col + j0, nr);
-      v.panel(1, q.Kp, q.a.data(), p.packed_b->data.data() + pi * p.packed_b->panel_bytes, p.C + j0, p.ldc, nr,
-              &q.az, &q.ra, q.bzp + j0, p.packed_b->colsum.data() + j0);
+      const unsigned char* bp = p.packed_b->data.data() + pi * p.packed_b->panel_bytes;
+      if (p.Cf && v.panel_f32 && done) {  // the epilogue fused in: float results, no int32 round trip
+        v.panel_f32(q.Kp, q.a.data(), bp, nr, q.az, q.ra, q.bzp + j0, p.packed_b->colsum.data() + j0, p.out_a_scale,
+                    p.out_scale + (p.out_scale_per_col ? j0 : 0), p.out_scale_per_col,
+                    p.out_bias ? p.out_bias + j0 : nullptr, p.Cf + j0);
+        continue;
+      }
+      v.panel(1, q.Kp, q.a.data(), bp, p.C + j0, p.ldc, nr, &q.az, &q.ra, q.bzp + j0, p.packed_b->colsum.data() + j0);
       if (done) (*done)(i, j0, j0 + nr);
     }
   };

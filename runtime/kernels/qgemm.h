@@ -67,6 +67,16 @@ struct QGemmArgs {
   // a QColumnsDone epilogue reads). Decode over packed panels fetches each panel's part of them
   // into cache while the panel streams, so the epilogue does not wait on memory.
   const float* column_data[2] = {nullptr, nullptr};
+  // Optional float output for decode rows over packed B (qgemm_batch's one-loop path, on CPUs
+  // with AVX-512 VNNI, and a `done` given): Cf[n] = float(C[n]) * (out_a_scale *
+  // out_scale[per_col ? n : 0]) + (out_bias ? out_bias[n] : 0), rounded as those float32
+  // operations in that order; `done` is then not called for this product. Everywhere else
+  // (qgemm itself, other paths, other CPUs) C is written and `done` called as usual.
+  float* Cf = nullptr;
+  float out_a_scale = 0;
+  const float* out_scale = nullptr;
+  bool out_scale_per_col = false;
+  const float* out_bias = nullptr;
 };
 
 // pool may be nullptr (single-threaded).

@@ -364,6 +364,11 @@ Status dynamic_quantize_matmul_products(KernelContext& ctx, size_t members) {
     g.ldc = s.N;
     g.column_data[0] = sc.per_col[i] ? sc.scales[i] : nullptr;
     g.column_data[1] = sc.biases[i];
+    g.Cf = sc.ys[i]->mutable_data<float>();  // decode rows: the epilogue in the kernel when it can
+    g.out_a_scale = a_scale;
+    g.out_scale = sc.scales[i];
+    g.out_scale_per_col = sc.per_col[i];
+    g.out_bias = sc.biases[i];
   }
   // The epilogue reads everything through one pointer, so std::function keeps it inline.
   struct Epilogue {
