@@ -8,10 +8,24 @@
 #include "runtime/file_pages.h"
 #include "runtime/kernels/hgemm.h"
 #include "runtime/kernels/kernel_util.h"
+#include "runtime/kernels/packed_weights.h"
 #include "runtime/kernels/register.h"
 #include "runtime/kernels/sgemm.h"
 
 namespace llmc::rt {
+
+std::unique_ptr<SPackedB> pack_f32_weight(KernelContext& ctx, const float* B, int64_t K, int64_t N) {
+  if (!in_read_only_file_mapping(B, static_cast<size_t>(K * N) * sizeof(float))) return nullptr;
+  auto packed = sgemm_pack_b(B, K, N, N, &ctx.pool(), true, ctx.arena());
+  ctx.add_stream(packed->data.data(), packed->data.size());
+  return packed;
+}
+
+std::unique_ptr<HPackedB> pack_f16_weight(KernelContext& ctx, const uint16_t* B, int64_t K, int64_t N) {
+  auto packed = hgemm_pack_b(B, K, N, N, &ctx.pool(), true, ctx.arena());
+  ctx.add_stream(packed->data.data(), packed->data.size());
+  return packed;
+}
 
 namespace {
 
@@ -79,11 +93,7 @@ Status matmul_f16(KernelContext& ctx, const Value& a, const Value& b, Value& y, 
     // A constant weight is packed once for decode (the session keeps it).
     const HPackedB* packed = nullptr;
     if (b_batch.empty() && ctx.input_is_constant(1) && N >= kMinPackedColumns)
-      packed = ctx.cached<HPackedB>([&] {
-        std::shared_ptr<HPackedB> pk(hgemm_pack_b(B, K, N, N, &ctx.pool(), true, ctx.arena()));
-        ctx.add_stream(pk->data.data(), pk->data.size());
-        return pk;
-      });
+      packed = ctx.cached<HPackedB>([&] { return std::shared_ptr<HPackedB>(pack_f16_weight(ctx, B, K, N)); });
     hgemm(nbatch * M, N, K, A, K, B, N, Y, N, &ctx.pool(), packed);
     return Status::ok();
   }
@@ -201,9 +211,7 @@ Status matmul(KernelContext& ctx) {
         };
         const Cache* c = ctx.cached<Cache>([&] {
           auto cache = std::make_shared<Cache>();
-          if (in_read_only_file_mapping(B, static_cast<size_t>(K * N) * sizeof(float)))
-            cache->packed = sgemm_pack_b(B, K, N, N, &ctx.pool(), true, ctx.arena());
-          if (cache->packed) ctx.add_stream(cache->packed->data.data(), cache->packed->data.size());
+          cache->packed = pack_f32_weight(ctx, B, K, N);
           return cache;
         });
         if (c) packed = c->packed.get();

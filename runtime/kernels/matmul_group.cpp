@@ -8,10 +8,8 @@
 #include <memory>
 #include <vector>
 
-#include "runtime/file_pages.h"
-#include "runtime/kernels/hgemm.h"
+#include "runtime/kernels/packed_weights.h"
 #include "runtime/kernels/register.h"
-#include "runtime/kernels/sgemm.h"
 
 namespace llmc::rt {
 
@@ -29,8 +27,7 @@ Status matmul_group(KernelContext& ctx) {
       return invalid_input("MatMul group: A ", shape_str(a.shape()), " and weight ", i, " ", dtype_name(b.dtype()), " ",
                            shape_str(b.shape()), " do not multiply");
   }
-  // Packed weights, as the MatMul kernel packs them: float32 only from a read-only file
-  // mapping (a heap copy would be held twice), float16 always; narrow weights never.
+  // Packed weights, as the MatMul kernel packs them (packed_weights.h); narrow ones never.
   struct Packs {
     std::vector<std::unique_ptr<SPackedB>> f32;
     std::vector<std::unique_ptr<HPackedB>> f16;
@@ -43,14 +40,8 @@ Status matmul_group(KernelContext& ctx) {
       const Value& b = ctx.in(1 + i);
       const int64_t N = b.dim(1);
       if (!ctx.input_is_constant(1 + i) || N < kMinPackedColumns) continue;
-      if (dt == DType::kF32) {
-        if (in_read_only_file_mapping(b.raw(), b.nbytes()))
-          p->f32[i] = sgemm_pack_b(b.data<float>(), K, N, N, &ctx.pool(), true, ctx.arena());
-        if (p->f32[i]) ctx.add_stream(p->f32[i]->data.data(), p->f32[i]->data.size());
-      } else {
-        p->f16[i] = hgemm_pack_b(b.data<uint16_t>(), K, N, N, &ctx.pool(), true, ctx.arena());
-        ctx.add_stream(p->f16[i]->data.data(), p->f16[i]->data.size());
-      }
+      if (dt == DType::kF32) p->f32[i] = pack_f32_weight(ctx, b.data<float>(), K, N);
+      else p->f16[i] = pack_f16_weight(ctx, b.data<uint16_t>(), K, N);
     }
     return p;
   });
