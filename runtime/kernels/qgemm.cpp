@@ -220,8 +220,8 @@ void qgemv_packed(const QGemmArgs* args, size_t n, ThreadPool* pool, const QColu
       const int64_t pi = t - q.first_task, j0 = pi * v.nr;
       const int64_t nr = std::min<int64_t>(v.nr, p.N - j0);
       prefetch_columns(p.packed_b->colsum.data() + j0, nr);
-      for (const float* col : p.column_data)
-        if (col) prefetch_columns(col + j0, nr);
+      if (p.out_scale && p.out_scale_per_col) prefetch_columns(p.out_scale + j0, nr);
+      if (p.out_bias) prefetch_columns(p.out_bias + j0, nr);
       const unsigned char* bp = p.packed_b->data.data() + pi * p.packed_b->panel_bytes;
       if (p.Cf && v.panel_f32 && done) {  // the epilogue fused in: float results, no int32 round trip
         v.panel_f32(q.Kp, q.a.data(), bp, nr, q.az, q.ra, q.bzp + j0, p.packed_b->colsum.data() + j0, p.out_a_scale,

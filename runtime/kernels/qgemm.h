@@ -63,15 +63,13 @@ struct QGemmArgs {
   const QPackedB* packed_b = nullptr;
   int32_t* C = nullptr;  // [M, N] with row stride ldc
   int64_t ldc = 0;
-  // Optional: up to two per-column float arrays (N values each, e.g. the weight scales and bias
-  // a QColumnsDone epilogue reads). Decode over packed panels fetches each panel's part of them
-  // into cache while the panel streams, so the epilogue does not wait on memory.
-  const float* column_data[2] = {nullptr, nullptr};
-  // Optional float output for decode rows over packed B (qgemm_batch's one-loop path, on CPUs
-  // with AVX-512 VNNI, and a `done` given): Cf[n] = float(C[n]) * (out_a_scale *
+  // Optional: the epilogue that turns C into floats, Cf[n] = float(C[n]) * (out_a_scale *
   // out_scale[per_col ? n : 0]) + (out_bias ? out_bias[n] : 0), rounded as those float32
-  // operations in that order; `done` is then not called for this product. Everywhere else
-  // (qgemm itself, other paths, other CPUs) C is written and `done` called as usual.
+  // operations in that order. Decode rows over packed B (qgemm_batch's one-loop path, a `done`
+  // given) on CPUs with AVX-512 VNNI compute it in the panel kernel and write Cf instead of C;
+  // `done` is then not called for this product. Everywhere else C is written and `done` called
+  // as usual, and decode still fetches each panel's scales and bias into cache while the panel
+  // streams (they lie apart from it), so the caller's epilogue does not wait on memory.
   float* Cf = nullptr;
   float out_a_scale = 0;
   const float* out_scale = nullptr;

@@ -61,6 +61,16 @@ Status check_param(const Value* v, int64_t n, const char* what, const char* alon
                      ", is supported)");
 }
 
+// A constant 8-bit weight packed for the active variant; the mapped file's pages of it are
+// handed back (every row count reads the packed copy), and the panels are declared as
+// streamed every run (KernelContext::add_stream).
+std::shared_ptr<QPackedB> pack_int8_weight(KernelContext& ctx, const uint8_t* B, int64_t K, int64_t N, bool b_signed) {
+  std::shared_ptr<QPackedB> pk(qgemm_pack_b(B, K, N, N, b_signed, &ctx.pool(), ctx.arena()));
+  release_file_pages(B, static_cast<size_t>(K * N));
+  ctx.add_stream(pk->data.data(), pk->data.size());
+  return pk;
+}
+
 // C[nbatch, M, N] (int32) = (A - a_zp) · (B - b_zp) for every batch. B is input `b_input` of
 // the node; a constant B is packed once and the session keeps it.
 Status run_qmatmul(KernelContext& ctx, const QMatMul& s, const void* A, DType at, const Value* a_zp, size_t b_input,
@@ -101,12 +111,7 @@ Status run_qmatmul(KernelContext& ctx, const QMatMul& s, const void* A, DType at
     g.A = Ab;
     g.B = Bb;
     if (ctx.input_is_constant(b_input) && b.rank() >= 2 && s.N >= kMinPackedColumns)
-      g.packed_b = ctx.cached<QPackedB>([&] {
-        std::shared_ptr<QPackedB> pk(qgemm_pack_b(Bb, s.K, s.N, s.N, g.b_signed, &ctx.pool(), ctx.arena()));
-        release_file_pages(Bb, static_cast<size_t>(s.K * s.N));  // every M reads the packed copy now
-        ctx.add_stream(pk->data.data(), pk->data.size());
-        return pk;
-      });
+      g.packed_b = ctx.cached<QPackedB>([&] { return pack_int8_weight(ctx, Bb, s.K, s.N, g.b_signed); });
     g.C = C;
     qgemm(g, &ctx.pool());
     return Status::ok();
@@ -319,9 +324,7 @@ Status dynamic_quantize_matmul_products(KernelContext& ctx, size_t members) {
       const QMatMul& s = sc.shapes[i];
       std::shared_ptr<QPackedB> pk;
       if (ctx.input_is_constant(1 + 4 * i) && s.N >= kMinPackedColumns) {
-        pk = qgemm_pack_b(b.data<uint8_t>(), s.K, s.N, s.N, b.dtype() == DType::kI8, &ctx.pool(), ctx.arena());
-        release_file_pages(b.data<uint8_t>(), static_cast<size_t>(s.K * s.N));
-        ctx.add_stream(pk->data.data(), pk->data.size());
+        pk = pack_int8_weight(ctx, b.data<uint8_t>(), s.K, s.N, b.dtype() == DType::kI8);
       }
       p->b.push_back(std::move(pk));
     }
@@ -362,8 +365,6 @@ Status dynamic_quantize_matmul_products(KernelContext& ctx, size_t members) {
     static_assert(sizeof(int32_t) == sizeof(float));
     g.C = reinterpret_cast<int32_t*>(sc.ys[i]->mutable_data<float>());
     g.ldc = s.N;
-    g.column_data[0] = sc.per_col[i] ? sc.scales[i] : nullptr;
-    g.column_data[1] = sc.biases[i];
     g.Cf = sc.ys[i]->mutable_data<float>();  // decode rows: the epilogue in the kernel when it can
     g.out_a_scale = a_scale;
     g.out_scale = sc.scales[i];
