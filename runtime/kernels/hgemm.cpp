@@ -187,20 +187,23 @@ std::unique_ptr<HPackedB> hgemm_pack_b(const uint16_t* B, int64_t K, int64_t N, 
 
 namespace {
 // Decode over packed panels: threads take runs of whole panels.
+// Panels [p0, p1) of a packed B times a, rounded to float16 into C.
+void packed_panels(const Variant& v, const float* a, const HPackedB& pk, int64_t p0, int64_t p1, uint16_t* C) {
+  constexpr int64_t kChunk = 64;  // panels per float buffer (8 KB)
+  alignas(64) float y[kChunk * kHPanel];
+  const auto* P = reinterpret_cast<const uint16_t*>(pk.data.data());
+  for (int64_t c = p0; c < p1; c += kChunk) {
+    const int64_t np = std::min(kChunk, p1 - c);
+    v.gemv_packed(pk.K, a, P + c * pk.K * kHPanel, np, y);
+    v.to_half(y, C + c * kHPanel, std::min(np * kHPanel, pk.N - c * kHPanel));
+  }
+}
+
 void gemv_packed(const float* a, const HPackedB& pk, uint16_t* C, ThreadPool* pool) {
   const Variant& v = variant();
-  const int64_t K = pk.K, N = pk.N, panels = (N + kHPanel - 1) / kHPanel;
-  const auto* P = reinterpret_cast<const uint16_t*>(pk.data.data());
-  auto run = [&](int64_t p0, int64_t p1) {
-    constexpr int64_t kChunk = 64;  // panels per float buffer (8 KB)
-    alignas(64) float y[kChunk * kHPanel];
-    for (int64_t c = p0; c < p1; c += kChunk) {
-      const int64_t np = std::min(kChunk, p1 - c);
-      v.gemv_packed(K, a, P + c * K * kHPanel, np, y);
-      v.to_half(y, C + c * kHPanel, std::min(np * kHPanel, N - c * kHPanel));
-    }
-  };
-  if (pool && K * N > 65536) pool->parallel_for(panels, 1, run);
+  const int64_t panels = (pk.N + kHPanel - 1) / kHPanel;
+  auto run = [&](int64_t p0, int64_t p1) { packed_panels(v, a, pk, p0, p1, C); };
+  if (pool && pk.K * pk.N > 65536) pool->parallel_for(panels, 1, run);
   else run(0, panels);
 }
 }  // namespace
@@ -217,15 +220,7 @@ void hgemv_packed_batch(const float* a, const HPackedB* const* packs, uint16_t* 
   }
   const Variant& v = variant();
   for_grouped_panels(first, work > 65536, pool, [&](size_t i, int64_t p0, int64_t p1) {
-    constexpr int64_t kChunk = 64;  // panels per float buffer (8 KB), as gemv_packed
-    alignas(64) float y[kChunk * kHPanel];
-    const HPackedB& pk = *packs[i];
-    const auto* P = reinterpret_cast<const uint16_t*>(pk.data.data());
-    for (int64_t c = p0; c < p1; c += kChunk) {
-      const int64_t np = std::min(kChunk, p1 - c);
-      v.gemv_packed(pk.K, a, P + c * pk.K * kHPanel, np, y);
-      v.to_half(y, ys[i] + c * kHPanel, std::min(np * kHPanel, pk.N - c * kHPanel));
-    }
+    packed_panels(v, a, *packs[i], p0, p1, ys[i]);
   });
 }
 

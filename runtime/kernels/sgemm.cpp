@@ -129,20 +129,24 @@ std::unique_ptr<SPackedB> sgemm_pack_b(const float* B, int64_t K, int64_t N, int
 
 namespace {
 // Decode over packed panels: threads take runs of whole panels.
-void gemv_packed(const Variant& v, const float* x, const SPackedB& pk, float* C, bool accumulate, ThreadPool* pool) {
-  const int64_t K = pk.K, N = pk.N, nr = pk.nr, panels = (N + nr - 1) / nr;
+// Panels [p0, p1) of a packed B times x into C (or added to C).
+void packed_panels(const Variant& v, const float* x, const SPackedB& pk, int64_t p0, int64_t p1, float* C,
+                   bool accumulate) {
+  constexpr int64_t kCols = 2048;  // columns per float buffer (8 KB)
+  alignas(64) float y[kCols];
+  const int64_t K = pk.K, nr = pk.nr, chunk = kCols / nr;
   const auto* P = reinterpret_cast<const float*>(pk.data.data());
-  auto run = [&](int64_t p0, int64_t p1) {
-    constexpr int64_t kCols = 2048;  // columns per float buffer (8 KB)
-    alignas(64) float y[kCols];
-    const int64_t chunk = kCols / nr;
-    for (int64_t c = p0; c < p1; c += chunk) {
-      const int64_t np = std::min(chunk, p1 - c), j0 = c * nr, w = std::min(np * nr, N - j0);
-      v.gemv_packed(K, x, P + c * K * nr, np, y);
-      for (int64_t j = 0; j < w; ++j) C[j0 + j] = accumulate ? C[j0 + j] + y[j] : y[j];
-    }
-  };
-  if (pool && K * N > 65536) pool->parallel_for(panels, 1, run);
+  for (int64_t c = p0; c < p1; c += chunk) {
+    const int64_t np = std::min(chunk, p1 - c), j0 = c * nr, w = std::min(np * nr, pk.N - j0);
+    v.gemv_packed(K, x, P + c * K * nr, np, y);
+    for (int64_t j = 0; j < w; ++j) C[j0 + j] = accumulate ? C[j0 + j] + y[j] : y[j];
+  }
+}
+
+void gemv_packed(const Variant& v, const float* x, const SPackedB& pk, float* C, bool accumulate, ThreadPool* pool) {
+  const int64_t panels = (pk.N + pk.nr - 1) / pk.nr;
+  auto run = [&](int64_t p0, int64_t p1) { packed_panels(v, x, pk, p0, p1, C, accumulate); };
+  if (pool && pk.K * pk.N > 65536) pool->parallel_for(panels, 1, run);
   else run(0, panels);
 }
 }  // namespace
@@ -158,15 +162,7 @@ void sgemv_packed_batch(const float* x, const SPackedB* const* packs, float* con
   }
   const Variant& v = kVariants[static_cast<int>(active_isa())];
   for_grouped_panels(first, work > 65536, pool, [&](size_t i, int64_t p0, int64_t p1) {
-    constexpr int64_t kCols = 2048;  // columns per float buffer (8 KB), as gemv_packed
-    alignas(64) float y[kCols];
-    const SPackedB& pk = *packs[i];
-    const auto* P = reinterpret_cast<const float*>(pk.data.data());
-    for (int64_t c = p0; c < p1; c += kCols / pk.nr) {
-      const int64_t np = std::min(kCols / pk.nr, p1 - c), j0 = c * pk.nr, w = std::min(np * pk.nr, pk.N - j0);
-      v.gemv_packed(pk.K, x, P + c * pk.K * pk.nr, np, y);
-      std::copy(y, y + w, ys[i] + j0);
-    }
+    packed_panels(v, x, *packs[i], p0, p1, ys[i], false);
   });
 }
 
