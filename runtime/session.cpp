@@ -374,6 +374,7 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
       s.step_outputs_.clear();
     }
   } end_of_run{*this};
+  bool new_streams = false;
   for (size_t si = 0; si < steps_.size(); ++si) {
     Step& st = steps_[si];
     if (!st.streams.empty()) pool_->prefetch(nullptr, 0);  // its own loop streams them now
@@ -390,6 +391,7 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
     }
     KernelContext ctx(*st.node, st.opset, ins, step_outputs_, *pool_, &buffers_);
     ctx.set_session_state(&st.constant_inputs, &st.cache, &arena_, &st.streams);
+    const size_t streams_before = st.streams.size();
     const auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     Status status = (*st.kernel)(ctx);
     if (profiling_) {
@@ -410,12 +412,10 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
     }
     for (int s : st.release)
       if (!pinned.count(s)) slots[s] = Value();
+    new_streams = new_streams || st.streams.size() != streams_before;  // packed in this run
     if (!st.streams.empty() && si < next_streaming_.size()) read_ahead(next_streaming_[si]);
   }
-  size_t streams = 0;
-  for (const Step& st : steps_) streams += st.streams.size();
-  if (streams != streams_seen_) {  // the first run declared them: index the next streaming step
-    streams_seen_ = streams;
+  if (new_streams) {  // the first run declared them: index the next streaming step
     next_streaming_.assign(steps_.size(), -1);
     long next = -1;
     for (long i = static_cast<long>(steps_.size()) - 1; i >= 0; --i) {

@@ -124,7 +124,6 @@ class Session {
   // declared new streams (the first run packs weights).
   std::vector<long> next_streaming_;
   long first_streaming_ = -1;
-  size_t streams_seen_ = 0;
   // One step's input pointers and outputs, reused across steps and runs.
   std::vector<const Value*> step_inputs_;
   std::vector<Value> step_outputs_;
