@@ -33,6 +33,13 @@ void print_profile(const char* title, const std::map<std::string, rt::Session::O
     std::printf("  %-28s %9.3f ms %6.1f%% %9.1f calls\n", op.c_str(), t.ms / per, 100 * t.ms / total, t.calls / per);
 }
 
+// One model's latencies and KV cache, the same JSON fields for one model and for several.
+Json& timing_fields(Json& j, const rt::BenchResult& r) {
+  return j.field("prefill_ms", r.prefill_median_ms).field("prefill_tokens_per_s", r.prefill_tokens_per_s)
+      .field("decode_ms_p50", r.decode_p50_ms).field("decode_ms_p90", r.decode_p90_ms)
+      .field("decode_tokens_per_s", r.decode_tokens_per_s).field("kv_cache_bytes", r.kv_cache_bytes);
+}
+
 // The decode profile (the timed run only: `after` minus `before`), per token, then the rest.
 void print_profiles(const rt::Session& session, const std::map<std::string, rt::Session::OpTime>& before,
                     size_t tokens) {
@@ -64,10 +71,8 @@ Status run_one(const BenchArgs& a) {
     Json j;
     j.begin_object().field("model", path).field("threads", m.session->threads())
         .field("prompt_len", a.options.prompt_len).field("decode_tokens", a.options.decode_tokens)
-        .field("prefill_ms", r.prefill_median_ms).field("prefill_tokens_per_s", r.prefill_tokens_per_s)
-        .field("decode_ms_p50", r.decode_p50_ms).field("decode_ms_p90", r.decode_p90_ms)
-        .field("decode_tokens_per_s", r.decode_tokens_per_s).field("peak_rss_bytes", r.peak_rss_bytes)
-        .field("model_bytes", wbytes).field("kv_cache_bytes", r.kv_cache_bytes).end_object();
+        .field("peak_rss_bytes", r.peak_rss_bytes).field("model_bytes", wbytes);
+    timing_fields(j, r).end_object();
     std::printf("%s\n", j.str().c_str());
     return Status::ok();
   }
@@ -112,11 +117,8 @@ Status run_interleaved(const BenchArgs& a) {
     for (size_t i = 0; i < rs.size(); ++i) {
       const auto& r = rs[i];
       const auto d = rt::paired_speedup(base.decode_ms, r.decode_ms), p = rt::paired_speedup(base.prefill_ms, r.prefill_ms);
-      j.begin_object().field("model", a.models[i]).field("model_bytes", weight_bytes(*loaded[i].model))
-          .field("prefill_ms", r.prefill_median_ms).field("prefill_tokens_per_s", r.prefill_tokens_per_s)
-          .field("decode_ms_p50", r.decode_p50_ms).field("decode_ms_p90", r.decode_p90_ms)
-          .field("decode_tokens_per_s", r.decode_tokens_per_s).field("kv_cache_bytes", r.kv_cache_bytes)
-          .field("decode_speedup_vs_first", d.median).field("decode_speedup_p10", d.p10)
+      j.begin_object().field("model", a.models[i]).field("model_bytes", weight_bytes(*loaded[i].model));
+      timing_fields(j, r).field("decode_speedup_vs_first", d.median).field("decode_speedup_p10", d.p10)
           .field("decode_speedup_p90", d.p90).field("prefill_speedup_vs_first", p.median).key("decode_ms").begin_array();
       for (double ms : r.decode_ms) j.value(ms);  // per token, paired across models by index
       j.end_array().end_object();
