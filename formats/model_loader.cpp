@@ -24,9 +24,9 @@ Result<ModelFormat> detect_model_format(const std::string& path) {
   return looks_like_llama2c_checkpoint(*file) ? ModelFormat::kLlama2c : ModelFormat::kOnnx;
 }
 
-Result<Model> load_model(const std::string& path) {
+Result<Model> load_model(const std::string& path, std::vector<std::string>* external_files) {
   LLMC_ASSIGN_OR_RETURN(auto format, detect_model_format(path));
-  return format == ModelFormat::kLlama2c ? import_llama2c(path) : read_onnx(path);
+  return format == ModelFormat::kLlama2c ? import_llama2c(path) : read_onnx(path, external_files);
 }
 
 void attach_tokenizer(Model& model, const Llama2cTokenizer& tokenizer) {

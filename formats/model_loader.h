@@ -3,6 +3,7 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "formats/llama2c_tokenizer.h"
 #include "ir/graph.h"
@@ -14,7 +15,8 @@ enum class ModelFormat { kOnnx, kLlama2c };
 
 // By extension (.onnx / .bin), else by content.
 Result<ModelFormat> detect_model_format(const std::string& path);
-Result<Model> load_model(const std::string& path);
+// `external_files` (optional): the ONNX external data files read besides `path`.
+Result<Model> load_model(const std::string& path, std::vector<std::string>* external_files = nullptr);
 
 inline constexpr const char* kMetaTokenizer = "llmcompress.tokenizer.llama2c";
 

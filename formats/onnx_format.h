@@ -13,7 +13,8 @@ namespace llmc {
 // are sorted. Fails with a message naming the file (and node or tensor) on: empty, truncated
 // or non-protobuf files, missing or short external data, initializers whose byte size does not
 // match their shape, cycles, and inputs nothing defines.
-Result<Model> read_onnx(const std::string& path);
+// `external_files` (optional) receives the external data files the weights were read from.
+Result<Model> read_onnx(const std::string& path, std::vector<std::string>* external_files = nullptr);
 
 // Reads a serialized TensorProto file (the ONNX backend tests' input_0.pb / output_0.pb).
 Result<Tensor> read_tensor_proto_file(const std::string& path);

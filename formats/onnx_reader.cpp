@@ -27,6 +27,11 @@ namespace fs = std::filesystem;
 // Maps each external data file once; tensors view into it.
 class ExternalFiles {
  public:
+  std::vector<std::string> paths() const {
+    std::vector<std::string> out;
+    for (const auto& [path, file] : files_) out.push_back(path);
+    return out;
+  }
   explicit ExternalFiles(std::string model_path)
       : base_dir_(fs::path(model_path).parent_path().string()) {}
 
@@ -134,6 +139,7 @@ Tensor inline_weights(const onnx::TensorProto& tp, DType dtype, std::vector<int6
 
 class Reader {
  public:
+  std::vector<std::string> external_paths() const { return external_.paths(); }
   explicit Reader(const std::string& path, std::shared_ptr<const MappedFile> file = nullptr,
                   const std::vector<RawSpan>* spans = nullptr)
       : external_(path), file_(std::move(file)), spans_(spans) {}
@@ -383,7 +389,7 @@ Result<Tensor> read_tensor_proto_file(const std::string& path) {
   return t;
 }
 
-Result<Model> read_onnx(const std::string& path) {
+Result<Model> read_onnx(const std::string& path, std::vector<std::string>* external_files) {
   LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
   if (file->size() == 0) return invalid_input(path, ": file is empty");
   if (file->size() > static_cast<size_t>(INT_MAX))
@@ -420,6 +426,7 @@ Result<Model> read_onnx(const std::string& path) {
   auto graph = reader.graph(*mp.mutable_graph());
   if (!graph.is_ok()) return graph.status().with_context(path);
   m.graph = std::move(graph).value();
+  if (external_files) *external_files = reader.external_paths();
   keep_last_constant_definitions(m.graph);
   LLMC_RETURN_IF_ERROR(topological_sort(m.graph).with_context(path));
   LLMC_RETURN_IF_ERROR(verify(m.graph).with_context(path));

@@ -3,6 +3,7 @@
 // which layer was left alone and why. "Pattern does not apply" is changed = false, not an error.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -10,6 +11,7 @@
 
 #include "ir/graph.h"
 #include "ir/status.h"
+#include "passes/pass_options.h"
 #include "runtime/value.h"
 
 namespace llmc {
@@ -31,25 +33,34 @@ struct PassResult {
   std::string summary;  // one line
 };
 
-// Options as parsed strings ("--exclude" -> "lm_head|.*down_proj"); each pass validates its own.
-using PassOptions = std::map<std::string, std::string>;
-
 // One calibration sample: graph input name -> value.
 using Feeds = std::map<std::string, rt::Value>;
 
-// What a pass may need beyond the model: its path (for messages) and calibration samples for
-// passes that need activation statistics (static INT8, SmoothQuant).
+namespace calib {
+class ActivationStatistics;
+}
+
+// What a pass may need beyond the model: its path (for messages), calibration samples and the
+// activation-statistics service over them (passes that need activation data), threads.
 struct PassContext {
   std::string model_path;
   const std::vector<Feeds>* calibration = nullptr;
+  calib::ActivationStatistics* statistics = nullptr;
   int threads = 0;
+  // Called by the PassManager after a step changed the graph (drops cached statistics).
+  std::function<void()> on_graph_changed;
 };
 
+// A pass's name and one-line summary live in passes/registry.def; the class declares its
+// options and rewrites the model. run() receives options already resolved against options()
+// (every declared default present, values checked): call it through run_pass() or the
+// PassManager, never with raw user input.
 class Pass {
  public:
   virtual ~Pass() = default;
-  virtual const char* name() const = 0;         // kebab-case, verb first
-  virtual const char* description() const = 0;  // one line for --help
+  virtual std::vector<OptionSpec> options() const = 0;
+  // True when run() needs calibration samples (checked before a pipeline starts).
+  virtual bool needs_calibration() const { return false; }
   virtual Result<PassResult> run(Model& model, const PassOptions& options, PassContext& context) = 0;
 };
 

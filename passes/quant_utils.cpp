@@ -16,7 +16,9 @@ inline float round_even_small(float x) { return (x + 12582912.0f) - 12582912.0f;
 }  // namespace
 
 Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool per_tensor, const std::string& prefix,
-                                        rt::ThreadPool* pool, int axis) {
+                                        rt::ThreadPool* pool, int axis, bool reduce_range) {
+  // ONNX Runtime's reduce_range grid: int8 [-64, 64], uint8 [0, 127].
+  const float qmax_sym = reduce_range ? 64.f : 127.f, qmax_asym = reduce_range ? 127.f : 255.f;
   if (w.dtype() != DType::kF32 || w.dims().size() != 2)
     return invalid_input("weight '", w.name(), "' must be a 2-D float32 tensor, got ", dtype_name(w.dtype()), " ",
                          shape_str(w.dims()));
@@ -62,11 +64,11 @@ Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool pe
   for (int64_t c = 0; c < channels; ++c) {
     if (symmetric) {
       const float absmax = std::max(-lo[c], hi[c]);
-      scale[c] = absmax > 0 ? absmax / 127.f : 1.f;
+      scale[c] = absmax > 0 ? absmax / qmax_sym : 1.f;
     } else {
       const float range = hi[c] - lo[c];
-      scale[c] = range > 0 ? range / 255.f : 1.f;
-      zpu[c] = static_cast<uint8_t>(std::clamp(round_even_small(-lo[c] / scale[c]), 0.f, 255.f));
+      scale[c] = range > 0 ? range / qmax_asym : 1.f;
+      zpu[c] = static_cast<uint8_t>(std::clamp(round_even_small(-lo[c] / scale[c]), 0.f, qmax_asym));
     }
   }
   QuantizedWeight q;
@@ -81,8 +83,8 @@ Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool pe
       for (int64_t n = 0; n < N; ++n) {
         const int64_t c = channel(k, n);
         const float r = round_even_small(p[k * N + n] / scale[c]);
-        out[k * N + n] = symmetric ? static_cast<uint8_t>(static_cast<int8_t>(std::clamp(r, -127.f, 127.f)))
-                                   : static_cast<uint8_t>(std::clamp(r + zpu[c], 0.f, 255.f));
+        out[k * N + n] = symmetric ? static_cast<uint8_t>(static_cast<int8_t>(std::clamp(r, -qmax_sym, qmax_sym)))
+                                   : static_cast<uint8_t>(std::clamp(r + zpu[c], 0.f, qmax_asym));
       }
   });
   if (!symmetric) q.zero_points = Tensor::from_vector(prefix + "_zero_point", DType::kU8, sdims, zpu);
@@ -107,8 +109,9 @@ Tensor transpose_2d(const Tensor& w) {
   return Tensor::from_vector(w.name(), DType::kF32, {c, r}, t);
 }
 
-Result<QuantizedWeight> quantize_weight_along(const Tensor& w, int axis, bool per_tensor, rt::ThreadPool* pool) {
-  return quantize_weight(w, true, per_tensor, w.name(), pool, axis);
+Result<QuantizedWeight> quantize_weight_along(const Tensor& w, int axis, bool per_tensor, rt::ThreadPool* pool,
+                                              bool reduce_range) {
+  return quantize_weight(w, true, per_tensor, w.name(), pool, axis, reduce_range);
 }
 
 float dequantize_weight(const QuantizedWeight& q, int64_t k, int64_t n) {
@@ -117,14 +120,6 @@ float dequantize_weight(const QuantizedWeight& q, int64_t k, int64_t n) {
   const float s = q.scales.data_as<float>()[c];
   if (q.symmetric) return s * q.values.data_as<int8_t>()[k * N + n];
   return s * (float(q.values.data_as<uint8_t>()[k * N + n]) - float(q.zero_points.data_as<uint8_t>()[c]));
-}
-
-std::set<std::string> split_list(const std::string& s) {
-  std::set<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.insert(item);
-  return out;
 }
 
 Result<NodeFilter> NodeFilter::parse(const std::string& patterns) {
@@ -156,16 +151,6 @@ std::vector<std::string> NodeFilter::unmatched() const {
   for (size_t i = 0; i < patterns_.size(); ++i)
     if (!matched_.count(i)) out.push_back(patterns_[i].first);
   return out;
-}
-
-bool option_flag(const PassOptions& o, const std::string& key) {
-  auto it = o.find(key);
-  return it != o.end() && it->second != "0" && it->second != "false";
-}
-
-std::string option_string(const PassOptions& o, const std::string& key, const std::string& fallback) {
-  auto it = o.find(key);
-  return it == o.end() ? fallback : it->second;
 }
 
 }  // namespace llmc

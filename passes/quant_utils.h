@@ -24,14 +24,17 @@ struct QuantizedWeight {
 // Symmetric int8: scale = absmax / 127, zero point 0. Asymmetric uint8: range widened to hold
 // 0, scale = (max - min) / 255, zp = round(-min / scale). Per column (axis 1) or per row
 // (axis 0) unless per_tensor. Fails naming the tensor when it holds NaN or Inf.
-// `pool` (optional) splits the work by rows.
+// `pool` (optional) splits the work by rows. reduce_range: ONNX Runtime's 7-bit grid (int8
+// [-64, 64], uint8 [0, 127]), so u8 x s8 products summed in pairs fit int16: CPUs without VNNI
+// (AVX2, AVX-512 without VNNI) saturate there in ONNX Runtime's kernels otherwise.
 Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool per_tensor, const std::string& prefix,
-                                        rt::ThreadPool* pool = nullptr, int axis = 1);
+                                        rt::ThreadPool* pool = nullptr, int axis = 1, bool reduce_range = false);
 
 // Symmetric int8 per channel along `axis` of a 2-D weight: 1 = columns of [K, N] (MatMul),
 // 0 = rows (a [N, K] Gemm weight with transB, or an embedding table whose row scale travels
 // with each gathered row). The values keep w's layout.
-Result<QuantizedWeight> quantize_weight_along(const Tensor& w, int axis, bool per_tensor, rt::ThreadPool* pool = nullptr);
+Result<QuantizedWeight> quantize_weight_along(const Tensor& w, int axis, bool per_tensor, rt::ThreadPool* pool = nullptr,
+                                              bool reduce_range = false);
 
 // Why input `index` of `n` is not a constant 2-D float32 weight ("" when it is; sets *weight).
 // The messages are the per-node skip reasons the quantisation passes report.
@@ -56,9 +59,5 @@ class NodeFilter {
   std::set<size_t> matched_;
 };
 
-// Comma-separated list -> set (e.g. --op-types MatMul,Gemm).
-std::set<std::string> split_list(const std::string& s);
-bool option_flag(const PassOptions& o, const std::string& key);
-std::string option_string(const PassOptions& o, const std::string& key, const std::string& fallback);
 
 }  // namespace llmc

@@ -35,27 +35,17 @@ struct Options {
   float min_positive = 5.96e-8f, max_finite = 65504.f;
 };
 
-Result<float> parse_positive(const PassOptions& o, const std::string& key, float fallback) {
-  if (!o.count(key)) return fallback;
-  const std::string& s = o.at(key);
-  char* end = nullptr;
-  const float v = std::strtof(s.c_str(), &end);
-  if (s.empty() || *end != '\0' || !(v > 0) || !std::isfinite(v))
-    return invalid_input(key, " must be a positive number, got '", s, "'");
-  return v;
-}
-
 Result<Options> parse(const PassOptions& o) {
   Options p;
-  p.keep_io = !o.count("keep-io-types") || option_flag(o, "keep-io-types");
+  p.keep_io = option_flag(o, "keep-io-types");
   p.keep_kv = option_flag(o, "keep-kv-types");
   for (const auto& op : split_list(option_string(o, "op-block-list", "default")))
     if (op != "default") p.ops.insert(op);
     else p.ops.insert(std::begin(kDefaultBlock), std::end(kDefaultBlock));
   p.nodes = split_list(option_string(o, "node-block-list", ""));
-  LLMC_ASSIGN_OR_RETURN(p.min_positive, parse_positive(o, "min-positive-val", p.min_positive));
-  LLMC_ASSIGN_OR_RETURN(p.max_finite, parse_positive(o, "max-finite-val", p.max_finite));
-  if (p.max_finite > 65504.f || p.min_positive >= p.max_finite)
+  p.min_positive = static_cast<float>(option_double(o, "min-positive-val", p.min_positive));
+  p.max_finite = static_cast<float>(option_double(o, "max-finite-val", p.max_finite));
+  if (p.min_positive >= p.max_finite)
     return invalid_input("need 0 < min-positive-val < max-finite-val <= 65504 (largest float16), got ",
                          p.min_positive, " and ", p.max_finite);
   return p;
@@ -451,6 +441,20 @@ Result<PassResult> Converter::run(size_t bytes_before) {
 }
 
 }  // namespace
+
+std::vector<OptionSpec> QuantizeFp16::options() const {
+  return {
+      bool_option("keep-io-types", true, "keep float32 graph inputs/outputs (Casts at the boundary)"),
+      bool_option("keep-kv-types", false, "keep the KV cache (past_key_values.*, present.*) float32 too"),
+      list_option("op-block-list", "default", {},
+                  "op types kept in float32; 'default' stands for ONNX Runtime's list plus norms and softmax"),
+      list_option("node-block-list", "", {}, "node names kept in float32"),
+      float_option("min-positive-val", "5.96e-08", 0, 65504, "smaller nonzero magnitudes are raised to this", true),
+      float_option("max-finite-val", "65504", 0, 65504, "larger finite magnitudes are clamped to this", true),
+  };
+}
+
+std::unique_ptr<Pass> make_quantize_fp16() { return std::make_unique<QuantizeFp16>(); }
 
 Result<PassResult> QuantizeFp16::run(Model& model, const PassOptions& options, PassContext& context) {
   LLMC_ASSIGN_OR_RETURN(Options opt, parse(options));

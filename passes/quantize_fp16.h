@@ -34,10 +34,7 @@ namespace llmc {
 
 class QuantizeFp16 : public Pass {
  public:
-  const char* name() const override { return "quantize-fp16"; }
-  const char* description() const override {
-    return "float32 weights and activations to float16, blocked ops and graph IO kept float32 with Casts";
-  }
+  std::vector<OptionSpec> options() const override;
   Result<PassResult> run(Model& model, const PassOptions& options, PassContext& context) override;
 };
 

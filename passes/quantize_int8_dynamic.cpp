@@ -13,24 +13,19 @@ namespace {
 struct Options {
   bool per_tensor = false;
   bool symmetric = true;
+  bool reduce_range = false;
   bool contrib = false;
   std::set<std::string> op_types{"MatMul", "Gather"};
   std::string exclude;
 };
 
-Result<Options> parse(const PassOptions& o) {
+Options parse(const PassOptions& o) {
   Options p;
   p.per_tensor = option_flag(o, "per-tensor");
-  const std::string wt = option_string(o, "weight-type", "int8");
-  if (wt != "int8" && wt != "uint8") return invalid_input("weight-type must be int8 or uint8, got '", wt, "'");
-  p.symmetric = wt == "int8";
-  const std::string fmt = option_string(o, "format", "qoperator");
-  if (fmt != "qoperator" && fmt != "contrib") return invalid_input("format must be qoperator or contrib, got '", fmt, "'");
-  p.contrib = fmt == "contrib";
-  if (o.count("op-types")) p.op_types = split_list(o.at("op-types"));
-  for (const auto& t : p.op_types)
-    if (t != "MatMul" && t != "Gemm" && t != "Gather")
-      return invalid_input("op-types: '", t, "' cannot be dynamically quantised (MatMul, Gemm, Gather)");
+  p.reduce_range = option_flag(o, "reduce-range");
+  p.symmetric = option_string(o, "weight-type", "int8") == "int8";
+  p.contrib = option_string(o, "format", "qoperator") == "contrib";
+  p.op_types = split_list(option_string(o, "op-types", "MatMul,Gather"));
   p.exclude = option_string(o, "exclude", "");
   return p;
 }
@@ -68,8 +63,23 @@ std::string unsuitable_gather(const Graph& g, const Node& n, const Tensor** tabl
 
 }  // namespace
 
+std::vector<OptionSpec> QuantizeInt8Dynamic::options() const {
+  return {
+      bool_option("per-tensor", false, "one weight scale per tensor instead of per output channel"),
+      bool_option("reduce-range", false,
+                  "7-bit weights (as ONNX Runtime's reduce_range): exact in ONNX Runtime on CPUs without VNNI"),
+      choice_option("weight-type", "int8", {"int8", "uint8"}, "int8 symmetric or uint8 asymmetric weights"),
+      choice_option("format", "qoperator", {"qoperator", "contrib"},
+                    "MatMulInteger form (as quantize_dynamic writes) or com.microsoft DynamicQuantizeMatMul"),
+      list_option("op-types", "MatMul,Gather", {"MatMul", "Gemm", "Gather"}, "op types to quantise"),
+      string_option("exclude", "", "node or weight names / regular expressions left in float, comma-separated"),
+  };
+}
+
+std::unique_ptr<Pass> make_quantize_int8_dynamic() { return std::make_unique<QuantizeInt8Dynamic>(); }
+
 Result<PassResult> QuantizeInt8Dynamic::run(Model& model, const PassOptions& options, PassContext& context) {
-  LLMC_ASSIGN_OR_RETURN(Options opt, parse(options));
+  const Options opt = parse(options);
   LLMC_ASSIGN_OR_RETURN(NodeFilter filter, NodeFilter::parse(opt.exclude));
   rt::ThreadPool pool(context.threads);
   Graph& g = model.graph;
@@ -163,7 +173,8 @@ Result<PassResult> QuantizeInt8Dynamic::run(Model& model, const PassOptions& opt
     const bool trans = n.op_type == "Gemm" && n.attr_int("transB", 0) != 0;
     const std::string key = w->name() + (trans ? "^T" : "");
     if (!weights.count(key)) {  // a weight shared by several nodes is quantised once
-      auto q = quantize_weight(trans ? transpose_2d(*w) : *w, opt.symmetric, opt.per_tensor, w->name(), &pool);
+      auto q = quantize_weight(trans ? transpose_2d(*w) : *w, opt.symmetric, opt.per_tensor, w->name(), &pool, 1,
+                               opt.reduce_range);
       if (!q.is_ok()) return q.status().with_context(context.model_path + ": node '" + n.name + "'");
       // A weight mapped from the input file is read once: hand its pages back, so peak memory
       // holds the float model once, not the float model plus every int8 weight made so far.

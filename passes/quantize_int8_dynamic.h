@@ -20,10 +20,7 @@ namespace llmc {
 
 class QuantizeInt8Dynamic : public Pass {
  public:
-  const char* name() const override { return "quantize-int8-dynamic"; }
-  const char* description() const override {
-    return "int8 weights per channel, activations quantised at run time (MatMulInteger)";
-  }
+  std::vector<OptionSpec> options() const override;
   Result<PassResult> run(Model& model, const PassOptions& options, PassContext& context) override;
 };
 

@@ -21,6 +21,7 @@ struct Options {
   DType activation_type = DType::kU8;
   bool activation_symmetric = false;
   bool per_tensor = false;  // weights
+  bool reduce_range = false;  // weights on ONNX Runtime's 7-bit grid
   std::set<std::string> op_types{"MatMul"};
   std::string exclude;
   bool percentile_given = false;
@@ -29,30 +30,20 @@ struct Options {
 Result<Options> parse(const PassOptions& o) {
   Options p;
   LLMC_ASSIGN_OR_RETURN(p.observer.kind, calib::parse_observer_kind(option_string(o, "method", "minmax")));
-  if (o.count("percentile")) {
-    const std::string& s = o.at("percentile");
-    char* end = nullptr;
-    const double v = std::strtod(s.c_str(), &end);
-    if (s.empty() || *end != '\0' || !(v > 0 && v <= 100))
-      return invalid_input("percentile must be a number in (0, 100], got '", s, "'");
-    p.observer.percentile = v;
-    p.percentile_given = true;
-  }
-  const std::string at = option_string(o, "activation-type", "uint8");
-  if (at != "uint8" && at != "int8") return invalid_input("activation-type must be uint8 or int8, got '", at, "'");
-  p.activation_type = at == "int8" ? DType::kI8 : DType::kU8;
-  p.activation_symmetric = at == "int8";  // S8S8 (what GPUs and TensorRT take); U8 asymmetric otherwise
+  p.percentile_given = o.count("percentile") > 0;
+  p.observer.percentile = option_double(o, "percentile", p.observer.percentile);
+  p.activation_symmetric = option_string(o, "activation-type", "uint8") == "int8";
+  // S8S8 (what GPUs and TensorRT take) when int8; U8 asymmetric otherwise.
+  p.activation_type = p.activation_symmetric ? DType::kI8 : DType::kU8;
   // percentile: of |x| (ONNX Runtime's default; the range is then clipped to [min, max]) unless
   // percentile-tails=two cuts (100 - percentile) / 2 % from each tail of x.
-  const std::string tails = option_string(o, "percentile-tails", "abs");
-  if (tails != "abs" && tails != "two") return invalid_input("percentile-tails must be abs or two, got '", tails, "'");
-  if (tails == "two" && p.activation_symmetric)
+  const bool two_tails = option_string(o, "percentile-tails", "abs") == "two";
+  if (two_tails && p.activation_symmetric)
     return invalid_input("percentile-tails=two needs uint8 activations: int8 activations are symmetric, so their range is of |x|");
-  p.observer.symmetric = p.activation_symmetric || tails == "abs";
+  p.observer.symmetric = p.activation_symmetric || !two_tails;
   p.per_tensor = option_flag(o, "per-tensor");
-  if (o.count("op-types")) p.op_types = split_list(o.at("op-types"));
-  for (const auto& t : p.op_types)
-    if (t != "MatMul" && t != "Gemm") return invalid_input("op-types: '", t, "' cannot be statically quantised (MatMul, Gemm)");
+  p.reduce_range = option_flag(o, "reduce-range");
+  p.op_types = split_list(option_string(o, "op-types", "MatMul"));
   p.exclude = option_string(o, "exclude", "");
   LLMC_RETURN_IF_ERROR(calib::validate_observer_options(p.observer));
   return p;
@@ -71,6 +62,24 @@ std::string unsuitable(const Graph& g, const Node& n, const Tensor** weight) {
 std::string fmt(double v) { return str_cat(static_cast<float>(v)); }
 
 }  // namespace
+
+std::vector<OptionSpec> QuantizeInt8Static::options() const {
+  return {
+      choice_option("method", "minmax", {"minmax", "percentile", "entropy", "mse"},
+                    "how activation ranges are chosen from the calibration data"),
+      float_option("percentile", "", 0, 100, "method=percentile: the percentile kept (default 99.99)", true),
+      choice_option("percentile-tails", "abs", {"abs", "two"},
+                    "method=percentile: of |x| (as ONNX Runtime) or half the cut from each tail of x"),
+      choice_option("activation-type", "uint8", {"uint8", "int8"}, "uint8 asymmetric or int8 symmetric activations"),
+      bool_option("per-tensor", false, "one weight scale per tensor instead of per output channel"),
+      bool_option("reduce-range", false,
+                  "7-bit weights (as ONNX Runtime's reduce_range): exact in ONNX Runtime on CPUs without VNNI"),
+      list_option("op-types", "MatMul", {"MatMul", "Gemm"}, "op types to quantise"),
+      string_option("exclude", "", "node or weight names / regular expressions left in float, comma-separated"),
+  };
+}
+
+std::unique_ptr<Pass> make_quantize_int8_static() { return std::make_unique<QuantizeInt8Static>(); }
 
 Result<PassResult> QuantizeInt8Static::run(Model& model, const PassOptions& options, PassContext& context) {
   LLMC_ASSIGN_OR_RETURN(Options opt, parse(options));
@@ -190,7 +199,7 @@ Result<PassResult> QuantizeInt8Static::run(Model& model, const PassOptions& opti
     const int axis = n.op_type == "Gemm" && n.attr_int("transB", 0) != 0 ? 0 : 1;
     const std::string key = w->name() + (axis == 0 ? "^T" : "");
     if (!weights.count(key)) {  // a weight shared by several nodes is quantised once
-      auto q = quantize_weight_along(*w, axis, opt.per_tensor);
+      auto q = quantize_weight_along(*w, axis, opt.per_tensor, nullptr, opt.reduce_range);
       if (!q.is_ok()) return q.status().with_context(context.model_path + ": node '" + n.name + "'");
       WeightQ r;
       r.axis = axis;

@@ -22,10 +22,8 @@ namespace llmc {
 
 class QuantizeInt8Static : public Pass {
  public:
-  const char* name() const override { return "quantize-int8-static"; }
-  const char* description() const override {
-    return "int8 QDQ: per-channel int8 weights, activation scales calibrated ahead of time";
-  }
+  std::vector<OptionSpec> options() const override;
+  bool needs_calibration() const override { return true; }
   Result<PassResult> run(Model& model, const PassOptions& options, PassContext& context) override;
 };
 

@@ -1,20 +1,21 @@
 #include "passes/registry.h"
 
-#include "passes/quantize_fp16.h"
-#include "passes/quantize_int8_dynamic.h"
-#include "passes/quantize_int8_static.h"
-#include "passes/smooth_quant.h"
-
 namespace llmc {
+
+// Each factory is defined in its pass's .cpp; this declares them from the registry lines.
+#define LLMC_PASS(name, factory, summary) std::unique_ptr<Pass> factory();
+#include "passes/registry.def"
+#undef LLMC_PASS
 
 namespace {
 struct Entry {
   const char* name;
   std::unique_ptr<Pass> (*make)();
+  const char* summary;
 };
 const std::vector<Entry>& entries() {
   static const std::vector<Entry> list = {
-#define LLMC_PASS(name, cls, header) {name, [] { return std::unique_ptr<Pass>(new cls()); }},
+#define LLMC_PASS(name, factory, summary) {name, &factory, summary},
 #include "passes/registry.def"
 #undef LLMC_PASS
   };
@@ -28,13 +29,35 @@ std::vector<std::string> pass_names() {
   return names;
 }
 
+std::vector<PassInfo> pass_catalog() {
+  std::vector<PassInfo> out;
+  for (const auto& e : entries()) {
+    auto pass = e.make();
+    out.push_back({e.name, e.summary, pass->options(), pass->needs_calibration()});
+  }
+  return out;
+}
+
 Result<std::unique_ptr<Pass>> make_pass(const std::string& name) {
   std::string known;
   for (const auto& e : entries()) {
     if (name == e.name) return e.make();
     known += (known.empty() ? "" : ", ") + std::string(e.name);
   }
-  return invalid_input("unknown pass '", name, "' (known: ", known, ")");
+  const std::string near = nearest_name(name, pass_names());
+  return invalid_input("unknown pass '", name, "'", near.empty() ? "" : " (did you mean '" + near + "'?)",
+                       "; known: ", known);
+}
+
+Result<PassOptions> resolve_pass_options(const std::string& name, const PassOptions& given) {
+  LLMC_ASSIGN_OR_RETURN(auto pass, make_pass(name));
+  return resolve_options(name, pass->options(), given);
+}
+
+Result<PassResult> run_pass(const std::string& name, Model& model, const PassOptions& given, PassContext& context) {
+  LLMC_ASSIGN_OR_RETURN(auto pass, make_pass(name));
+  LLMC_ASSIGN_OR_RETURN(PassOptions options, resolve_options(name, pass->options(), given));
+  return pass->run(model, options, context);
 }
 
 size_t initializer_bytes(const Model& model) {

@@ -22,19 +22,10 @@ struct Options {
   bool fold_only = false;
 };
 
-Result<Options> parse(const PassOptions& o) {
+Options parse(const PassOptions& o) {
   Options p;
-  if (o.count("alpha")) {
-    const std::string& s = o.at("alpha");
-    char* end = nullptr;
-    const double v = std::strtod(s.c_str(), &end);
-    if (s.empty() || *end != '\0' || !(v >= 0 && v <= 1))
-      return invalid_input("smooth-quant alpha must be a number in [0, 1], got '", s, "'");
-    p.alpha = v;
-  }
-  if (o.count("op-types")) p.op_types = split_list(o.at("op-types"));
-  for (const auto& t : p.op_types)
-    if (t != "MatMul" && t != "Gemm") return invalid_input("op-types: '", t, "' cannot be smoothed (MatMul, Gemm)");
+  p.alpha = option_double(o, "alpha", 0.5);
+  p.op_types = split_list(option_string(o, "op-types", "MatMul"));
   p.exclude = option_string(o, "exclude", "");
   p.fold_only = option_flag(o, "fold-only");
   return p;
@@ -107,8 +98,19 @@ std::string fmt(double v) { return str_cat(static_cast<float>(v)); }
 
 }  // namespace
 
+std::vector<OptionSpec> SmoothQuant::options() const {
+  return {
+      float_option("alpha", "0.5", 0, 1, "migration strength: 0 keeps activations, 1 moves all of their range into weights"),
+      list_option("op-types", "MatMul", {"MatMul", "Gemm"}, "op types whose inputs are smoothed"),
+      string_option("exclude", "", "node or weight names / regular expressions left alone, comma-separated"),
+      bool_option("fold-only", false, "skip groups whose scale cannot fold into the producer (no inserted Mul)"),
+  };
+}
+
+std::unique_ptr<Pass> make_smooth_quant() { return std::make_unique<SmoothQuant>(); }
+
 Result<PassResult> SmoothQuant::run(Model& model, const PassOptions& options, PassContext& context) {
-  LLMC_ASSIGN_OR_RETURN(Options opt, parse(options));
+  const Options opt = parse(options);
   LLMC_ASSIGN_OR_RETURN(NodeFilter filter, NodeFilter::parse(opt.exclude));
   if (!context.calibration || context.calibration->empty())
     return invalid_input(context.model_path, ": smooth-quant needs --calib DATA (calibration samples to measure ",

@@ -22,10 +22,8 @@ namespace llmc {
 
 class SmoothQuant : public Pass {
  public:
-  const char* name() const override { return "smooth-quant"; }
-  const char* description() const override {
-    return "SmoothQuant: move activation outliers into the weights (before int8 quantisation)";
-  }
+  std::vector<OptionSpec> options() const override;
+  bool needs_calibration() const override { return true; }
   Result<PassResult> run(Model& model, const PassOptions& options, PassContext& context) override;
 };
 

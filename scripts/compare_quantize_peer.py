@@ -98,6 +98,15 @@ def quantized_matmuls(path):
     return sum(n.op_type == "MatMul" and all(i in dq for i in n.input) for n in g.node)
 
 
+def cpu_has_vnni():
+    """ONNX Runtime's u8 x s8 kernels without VNNI (AVX2, AVX-512F) add byte products in pairs into
+    saturating int16: full-range int8 weights then give wrong results in ONNX Runtime, so both
+    tools quantise with reduce_range (7-bit weights) there, as ONNX Runtime advises."""
+    with open("/proc/cpuinfo") as f:
+        flags = f.read()
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("bin")
@@ -122,13 +131,16 @@ def main():
         all_tokens = np.load(ids)
         tokens = all_tokens[: a.tokens].tolist()
 
+        reduce = not cpu_has_vnni()
+        ours_rr = ["--reduce-range"] if reduce else []
+        print(f"CPU {'without' if reduce else 'with'} VNNI: weights {'7-bit (reduce_range) for both tools' if reduce else 'full int8 range'}")
         ours = os.path.join(tmp, "ours.int8.onnx")
         t0 = time.perf_counter()
-        summary = json.loads(run([a.bin, "quantize", fp32, "-o", ours, "--mode", "int8-dynamic", "--json"]))
+        summary = json.loads(run([a.bin, "quantize", fp32, "-o", ours, "--mode", "int8-dynamic", "--json"] + ours_rr))
         t_ours = time.perf_counter() - t0
         peer = os.path.join(tmp, "ort.int8.onnx")
         t0 = time.perf_counter()
-        quantize_dynamic(fp32, peer, weight_type=QuantType.QInt8, per_channel=True)
+        quantize_dynamic(fp32, peer, weight_type=QuantType.QInt8, per_channel=True, reduce_range=reduce)
         t_peer = time.perf_counter() - t0
 
         # int8-static. Identical calibration data: WE pick the windows (evenly spaced over the
@@ -146,19 +158,20 @@ def main():
             o = os.path.join(tmp, f"ours.{method}.qdq.onnx")
             t0 = time.perf_counter()
             js = json.loads(run([a.bin, "quantize", fp32, "-o", o, "--mode", "int8-static", "--calib", calib,
-                                 "--calib-samples", str(CALIB_SAMPLES), "--method", method, "--json"]
+                                 "--calib-samples", str(CALIB_SAMPLES), "--method", method, "--json"] + ours_rr
                                 + (["--percentile", str(PERCENTILE)] if method == "percentile" else [])))
             t_o = time.perf_counter() - t0
             # Same nodes as ours (ours skips the activation x activation attention MatMuls, which
             # op_types_to_quantize=["MatMul"] alone would quantise too), and QDQ on the MatMul
             # inputs only: by default ORT also quantises every MatMul output.
-            nodes = [n["node"] for n in js["nodes"] if n["action"] == "quantized"]
+            nodes = [n["node"] for n in js["steps"][-1]["nodes"] if n["action"] == "quantized"]
             p = os.path.join(tmp, f"ort.{method}.qdq.onnx")
             t0 = time.perf_counter()
             with contextlib.redirect_stdout(io.StringIO()):  # histogram calibrators print progress
                 # Caveat: quantize_static forwards no num_bins, so Entropy keeps num_bins = 128 =
                 # num_quantized_bins, and its threshold search then returns the min/max range.
                 quantize_static(fp32, p, Reader(fp32, windows), quant_format=QuantFormat.QDQ, per_channel=True,
+                                reduce_range=reduce,
                                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                                 calibrate_method=peer_method, op_types_to_quantize=["MatMul"], nodes_to_quantize=nodes,
                                 extra_options={"OpTypesToExcludeOutputQuantization": ["MatMul"],
@@ -188,7 +201,7 @@ def main():
             runtime_gap[name] = ev["result"]["perplexity"] / ppl[name] - 1
             print(f"{name}: our runtime's perplexity {ev['result']['perplexity']:.6f} vs ONNX Runtime's "
                   f"{ppl[name]:.6f} ({runtime_gap[name]:+.2e})")
-        print(f"int8-dynamic: nodes quantized by ours: {summary['nodes_quantized']}, skipped: {summary['nodes_skipped']}; "
+        print(f"int8-dynamic: nodes quantized by ours: {sum(n['action'] == 'quantized' for n in summary['steps'][-1]['nodes'])}, skipped: {sum(n['action'] != 'quantized' for n in summary['steps'][-1]['nodes'])}; "
               f"quantize time ours/peer = {t_ours / t_peer:.2f}")
         print(f"int8-static: {CALIB_SAMPLES} windows of {CALIB_LEN} tokens after the first {a.tokens}; "
               f"percentile {PERCENTILE}")

@@ -80,5 +80,6 @@ Json& Json::value(double v) {
 }
 Json& Json::value(bool v) { comma(); out_ += v ? "true" : "false"; return *this; }
 Json& Json::null() { comma(); out_ += "null"; return *this; }
+Json& Json::raw(const std::string& json) { comma(); out_ += json; return *this; }
 
 }  // namespace llmc::cli

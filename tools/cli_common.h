@@ -30,6 +30,8 @@ class Json {
   Json& value(double v);
   Json& value(bool v);
   Json& null();
+  // Already-serialised JSON (a nested document built elsewhere), inserted as one value.
+  Json& raw(const std::string& json);
   template <typename T>
   Json& field(const std::string& k, const T& v) { return key(k).value(v); }
   const std::string& str() const { return out_; }

@@ -173,9 +173,8 @@ TEST_CASE("quantize-fp16 keep-io-types=0 makes float IO float16, bad options fai
   CHECK(r2->warnings[0].find("no_such_node") != std::string::npos);
   // After quantize-int8-dynamic: DynamicQuantizeLinear (float32 only in ONNX) stays float32.
   Model q = base;
-  auto q8 = make_pass("quantize-int8-dynamic");
   PassContext ctx;
-  REQUIRE(q8.value()->run(q, {}, ctx).is_ok());
+  REQUIRE(run_pass("quantize-int8-dynamic", q, {}, ctx).is_ok());
   auto r3 = run_fp16(q);
   REQUIRE(r3.is_ok());
   REQUIRE(verify(q.graph).is_ok());

@@ -36,13 +36,11 @@ bool load_stories(StoriesFixture& s, int64_t samples, int64_t seq_len) {
 
 Result<PassResult> run_named_pass(const std::string& name, Model& m, const PassOptions& o,
                                   const std::vector<Feeds>* calibration) {
-  auto pass = make_pass(name);
-  REQUIRE(pass.is_ok());
   PassContext ctx;
   ctx.model_path = "test.onnx";
   ctx.calibration = calibration;
   ctx.threads = 2;
-  return pass.value()->run(m, o, ctx);
+  return run_pass(name, m, o, ctx);
 }
 
 std::unique_ptr<rt::Decoder> decoder_for(const Model& m) {

@@ -37,6 +37,8 @@ void missing(const std::string& what) {
 }
 }  // namespace
 
+bool cpu_has_vnni() { return __builtin_cpu_supports("avx512vnni") || __builtin_cpu_supports("avxvnni"); }
+
 std::string data_path(const std::string& relative) {
   const char* root = std::getenv("LLMC_DATA");
   if (!root || !*root) {

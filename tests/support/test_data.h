@@ -21,6 +21,10 @@ CommandResult run_cli(const std::string& args);
 CommandResult run_shell(const std::string& command);
 std::string read_text(const std::string& path);
 bool file_exists(const std::string& path);
+// Whether this CPU has VNNI (AVX-512 VNNI or AVX-VNNI). Without it ONNX Runtime's u8 x s8
+// kernels sum byte products in pairs into saturating int16, so full-range int8 weights give
+// wrong results there: ORT parity checks then quantise with reduce-range (7-bit weights).
+bool cpu_has_vnni();
 // Single-quotes for /bin/sh.
 std::string shell_quote(const std::string& s);
 // The repository's Python with onnxruntime/onnx/numpy (.venv), or "" when missing

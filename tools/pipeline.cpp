@@ -1,0 +1,291 @@
+#include "tools/pipeline.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <future>
+
+#include "calibration/calibration_data.h"
+#include "formats/model_loader.h"
+#include "formats/onnx_format.h"
+#include "runtime/bench.h"
+#include "runtime/eval.h"
+#include "tools/cli_common.h"
+#include "tools/file_hash.h"
+#include "tools/model_session.h"
+#include "tools/progress.h"
+
+namespace llmc::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string file_name(const std::string& p) { return fs::path(p).filename().string(); }
+
+// The calibration set of the recipe: text through the model's tokenizer (or the recipe's), a
+// token .npy, or .npy/.npz input tensors. Every error names the file.
+Result<calib::CalibrationSet> load_calibration(const CalibrationSpec& c, const Model& model, const std::string& model_path,
+                                               const std::string& tokenizer_path) {
+  std::optional<Llama2cTokenizer> tokenizer;
+  auto tok = model_tokenizer(model, model_path, tokenizer_path);
+  if (tok.is_ok()) tokenizer = std::move(tok).value();
+  else if (!tokenizer_path.empty()) return tok.status();
+  calib::CalibrationOptions o;
+  o.num_samples = c.samples;
+  o.seq_len = c.seq_len;
+  o.seed = c.seed;
+  auto set = calib::load_calibration_set(model, c.data, tokenizer ? &*tokenizer : nullptr, o);
+  if (!set.is_ok()) {
+    const Status& st = set.status();
+    if (!tokenizer && st.message().find("needs a tokenizer") != std::string::npos)
+      return invalid_input(st.message(), " (give one with --tokenizer FILE)");
+    return st.message().find(c.data) == std::string::npos ? st.with_context("--calib " + c.data) : st;
+  }
+  if (set->empty()) return invalid_input("--calib ", c.data, ": the calibration set is empty");
+  // The manifest names files without their folders (same bytes wherever the recipe runs).
+  const size_t at = set->source.find(c.data);
+  if (at != std::string::npos) set->source.replace(at, c.data.size(), file_name(c.data));
+  return set;
+}
+
+Result<rt::Decoder*> keep_decoder(std::vector<std::unique_ptr<rt::Decoder>>& keep, std::shared_ptr<const Model> model,
+                                  const rt::SessionOptions& so) {
+  LLMC_ASSIGN_OR_RETURN(auto s, rt::Session::create(std::move(model), so));
+  LLMC_ASSIGN_OR_RETURN(auto d, rt::Decoder::create(std::shared_ptr<rt::Session>(std::move(s))));
+  keep.push_back(std::move(d));
+  return keep.back().get();
+}
+
+Result<EvalMetrics> evaluate(const EvalSpec& e, const std::string& model_path, const std::string& tokenizer,
+                             std::shared_ptr<const Model> before,
+                             std::shared_ptr<const Model> after, int threads) {
+  std::vector<std::unique_ptr<rt::Decoder>> keep;
+  rt::SessionOptions so;
+  so.threads = threads;
+  LLMC_ASSIGN_OR_RETURN(rt::Decoder * d0, keep_decoder(keep, before, so));
+  LLMC_ASSIGN_OR_RETURN(rt::Decoder * d1, keep_decoder(keep, after, so));
+  LoadedModel lm;
+  lm.model = before;
+  lm.path = model_path;
+  LLMC_ASSIGN_OR_RETURN(auto tokens, load_tokens(lm, e.text, "", tokenizer));
+  rt::WindowOptions w;
+  w.ctx = e.ctx > 0 ? e.ctx : max_sequence_length(*before);
+  if (w.ctx <= 0) return invalid_input("the model does not state its maximum sequence length: give eval ctx");
+  w.limit = e.limit;
+  LLMC_ASSIGN_OR_RETURN(auto r, rt::compare_models(*d0, *d1, tokens, w));
+  return EvalMetrics{r.base_ppl.perplexity(), r.other_ppl.perplexity(), r.top1_agreement, r.mean_kl,
+                     r.max_abs_logit_error, r.positions};
+}
+
+// Paired decode timing of the input and the artifact in one process on one pool.
+Status bench(const BenchSpec& b, std::shared_ptr<const Model> before, std::shared_ptr<const Model> after, int threads,
+             PipelineResult& r) {
+  std::vector<std::unique_ptr<rt::Decoder>> keep;
+  rt::SessionOptions so;
+  so.pool = std::make_shared<rt::ThreadPool>(threads);
+  LLMC_ASSIGN_OR_RETURN(rt::Decoder * d0, keep_decoder(keep, before, so));
+  LLMC_ASSIGN_OR_RETURN(rt::Decoder * d1, keep_decoder(keep, after, so));
+  rt::BenchOptions o;
+  o.prompt_len = b.prompt_len;
+  o.decode_tokens = b.tokens;
+  o.repeats = 1;
+  LLMC_ASSIGN_OR_RETURN(auto rs, rt::bench_decoders({d0, d1}, o));
+  r.decode_speedup = rt::paired_speedup(rs[0].decode_ms, rs[1].decode_ms).median;
+  r.decode_ms_before = rs[0].decode_p50_ms;
+  r.decode_ms_after = rs[1].decode_p50_ms;
+  return Status::ok();
+}
+
+// Everything here is deterministic (no times, no paths): identical inputs and recipe give
+// identical artifact bytes.
+std::string manifest_json(const Recipe& recipe, const PipelineResult& r, const std::vector<std::string>& external,
+                          const std::vector<std::string>& external_sha) {
+  Json j;
+  j.begin_object().field("tool", std::string("llmcompress ") + LLMC_VERSION);
+  j.key("input").begin_object().field("file", file_name(recipe.input)).field("sha256", r.input_sha256);
+  j.key("external_data").begin_array();
+  for (size_t i = 0; i < external.size(); ++i)
+    j.begin_object().field("file", file_name(external[i])).field("sha256", external_sha[i]).end_object();
+  j.end_array().end_object();
+  j.key("recipe").raw(recipe_json(recipe));
+  if (!r.calibration_source.empty()) j.field("calibration", r.calibration_source);
+  j.key("steps").begin_array();
+  for (const auto& s : r.steps)
+    j.begin_object().field("pass", s.pass).field("summary", s.result.summary).field("rewrites", s.result.rewrites)
+        .field("bytes_before", s.result.bytes_before).field("bytes_after", s.result.bytes_after)
+        .field("params_before", s.params_before).field("params_after", s.params_after).end_object();
+  j.end_array();
+  j.key("metrics").begin_object().field("weight_bytes_before", r.bytes_before).field("weight_bytes_after", r.bytes_after);
+  if (r.eval)
+    j.field("perplexity_before", r.eval->ppl_before).field("perplexity_after", r.eval->ppl_after)
+        .field("top1_agreement", r.eval->top1).field("mean_kl", r.eval->kl).field("positions", r.eval->positions);
+  j.end_object().end_object();
+  return j.str();
+}
+
+void check_asserts(const Recipe& recipe, PipelineResult& r) {
+  for (const auto& a : recipe.asserts) {
+    AssertOutcome o{a, 0, false};
+    if (a.metric == "max_ppl_increase" && r.eval) {
+      o.value = r.eval->ppl_after / r.eval->ppl_before - 1;
+      o.passed = o.value <= a.limit;
+    } else if (a.metric == "min_top1_agreement" && r.eval) {
+      o.value = r.eval->top1;
+      o.passed = o.value >= a.limit;
+    } else if (a.metric == "max_size_ratio") {
+      o.value = double(r.bytes_after) / double(std::max<size_t>(1, r.bytes_before));
+      o.passed = o.value <= a.limit;
+    } else if (a.metric == "min_decode_speedup" && r.decode_speedup) {
+      o.value = *r.decode_speedup;
+      o.passed = o.value >= a.limit;
+    }
+    r.asserts.push_back(o);
+  }
+}
+
+}  // namespace
+
+bool PipelineResult::all_asserts_passed() const {
+  for (const auto& a : asserts)
+    if (!a.passed) return false;
+  return true;
+}
+
+Result<PipelineResult> run_pipeline(const Recipe& recipe, const PipelineOptions& options) {
+  const auto t0 = std::chrono::steady_clock::now();
+  PipelineResult r;
+  std::vector<std::string> external;
+  LLMC_ASSIGN_OR_RETURN(Model model, load_model(recipe.input, &external));
+  // A tokenizer named by the recipe travels with the artifact (as `convert --tokenizer` does),
+  // so `run --prompt` and `eval --text` work on it; one already inside the model is kept.
+  if (!recipe.tokenizer.empty() && !model.find_metadata(kMetaTokenizer)) {
+    LLMC_ASSIGN_OR_RETURN(auto tokenizer, load_tokenizer(recipe.tokenizer));
+    attach_tokenizer(model, tokenizer);
+  }
+  // Hash the input while the passes run (reading it again costs a second core, not wall time).
+  auto hashes = std::async(std::launch::async, [&recipe, external] {
+    std::vector<Result<std::string>> out{sha256_file(recipe.input)};
+    for (const auto& e : external) out.push_back(sha256_file(e));
+    return out;
+  });
+  const bool keep_original = recipe.eval || recipe.bench;
+  Model original = keep_original ? model : Model{};  // shares weight bytes; no copy
+  r.bytes_before = initializer_bytes(model);
+  r.params_before = parameter_count(model);
+
+  calib::CalibrationSet calibration;
+  if (recipe.calibration) {
+    LLMC_ASSIGN_OR_RETURN(calibration, load_calibration(*recipe.calibration, model, recipe.input, recipe.tokenizer));
+    r.calibration_source = calibration.source;
+  }
+  PassContext context;
+  context.model_path = recipe.input;
+  context.threads = options.threads;
+  if (!calibration.empty()) context.calibration = &calibration.samples;
+
+  if (!options.keep_intermediate.empty()) {
+    std::error_code ec;
+    fs::create_directories(options.keep_intermediate, ec);
+    if (ec) return io_error(options.keep_intermediate, ": cannot create the directory: ", ec.message());
+  }
+  auto after_step = [&](size_t i, const StepRecord& rec, const Model& m) -> Status {
+    if (options.keep_intermediate.empty()) return Status::ok();
+    char prefix[16];
+    std::snprintf(prefix, sizeof prefix, "%02zu-", i + 1);
+    return write_onnx(m, (fs::path(options.keep_intermediate) / (prefix + rec.pass + ".onnx")).string(), {});
+  };
+  LLMC_ASSIGN_OR_RETURN(r.steps, PassManager().run(model, recipe.steps, context, after_step));
+  if (options.require_change && !r.steps.empty() && !r.steps.back().result.changed)
+    return invalid_input(recipe.input, ": nothing was changed by ", r.steps.back().pass, " (",
+                         r.steps.back().result.decisions.size(), " candidate nodes, all skipped); no output written");
+  r.bytes_after = initializer_bytes(model);
+  r.params_after = parameter_count(model);
+
+  if (keep_original) {
+    auto before = std::make_shared<const Model>(std::move(original));
+    auto after = std::make_shared<const Model>(model);
+    if (recipe.eval) {
+      auto e = evaluate(*recipe.eval, recipe.input, recipe.tokenizer, before, after, options.threads);
+      if (!e.is_ok()) return e.status().with_context("eval");
+      r.eval = *e;
+    }
+    if (recipe.bench) LLMC_RETURN_IF_ERROR(bench(*recipe.bench, before, after, options.threads, r).with_context("bench"));
+  }
+  check_asserts(recipe, r);
+
+  std::vector<std::string> external_sha;
+  auto hashed = hashes.get();
+  if (!hashed[0].is_ok()) return hashed[0].status();
+  r.input_sha256 = hashed[0].value();
+  for (size_t i = 1; i < hashed.size(); ++i) {
+    if (!hashed[i].is_ok()) return hashed[i].status();
+    external_sha.push_back(hashed[i].value());
+  }
+  r.manifest = manifest_json(recipe, r, external, external_sha);
+  model.set_metadata("llmcompress.manifest", r.manifest);
+  OnnxWriteOptions wo;
+  wo.external_data = options.external_data;
+  LLMC_RETURN_IF_ERROR(write_onnx(model, options.output, wo));
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+std::string pipeline_report_json(const Recipe& recipe, const PipelineOptions& options, const PipelineResult& r) {
+  Json j;
+  j.begin_object().field("input", recipe.input).field("output", options.output).field("seconds", r.seconds)
+      .field("bytes_before", r.bytes_before).field("bytes_after", r.bytes_after)
+      .field("params_before", r.params_before).field("params_after", r.params_after);
+  if (!r.calibration_source.empty()) j.field("calibration", r.calibration_source);
+  j.key("steps").begin_array();
+  for (const auto& s : r.steps) {
+    j.begin_object().field("pass", s.pass).key("options").begin_object();
+    for (const auto& [k, v] : s.options) j.field(k, v);
+    j.end_object().field("summary", s.result.summary).field("seconds", s.seconds).field("rewrites", s.result.rewrites)
+        .field("bytes_before", s.result.bytes_before).field("bytes_after", s.result.bytes_after)
+        .field("params_before", s.params_before).field("params_after", s.params_after);
+    j.key("nodes").begin_array();
+    for (const auto& d : s.result.decisions)
+      j.begin_object().field("node", d.node).field("op", d.op).field("action", d.action).field("detail", d.reason).end_object();
+    j.end_array().key("warnings").begin_array();
+    for (const auto& w : s.result.warnings) j.value(w);
+    j.end_array().end_object();
+  }
+  j.end_array();
+  if (r.eval)
+    j.key("eval").begin_object().field("perplexity_before", r.eval->ppl_before).field("perplexity_after", r.eval->ppl_after)
+        .field("top1_agreement", r.eval->top1).field("mean_kl", r.eval->kl)
+        .field("max_abs_logit_error", r.eval->max_logit_error).field("positions", r.eval->positions).end_object();
+  if (r.decode_speedup)
+    j.key("bench").begin_object().field("decode_speedup", *r.decode_speedup).field("decode_p50_ms_before", r.decode_ms_before)
+        .field("decode_p50_ms_after", r.decode_ms_after).end_object();
+  j.key("asserts").begin_array();
+  for (const auto& a : r.asserts)
+    j.begin_object().field("metric", a.spec.metric).field("limit", a.spec.limit).field("value", a.value)
+        .field("passed", a.passed).end_object();
+  j.end_array().field("passed", r.all_asserts_passed()).end_object();
+  return j.str();
+}
+
+void print_pipeline_summary(const PipelineOptions& options, const PipelineResult& r) {
+  if (!r.calibration_source.empty()) std::printf("calibration: %s\n", r.calibration_source.c_str());
+  for (const auto& s : r.steps) {
+    std::printf("%s (%.2f s): %s\n", s.pass.c_str(), s.seconds, s.result.summary.c_str());
+    for (const auto& d : s.result.decisions)
+      std::printf("  %-10s %-8s %-48s %s\n", d.action.c_str(), d.op.c_str(), d.node.c_str(), d.reason.c_str());
+  }
+  std::printf("weights %.2f MB -> %.2f MB (%.3fx), %.2f s; wrote %s\n", r.bytes_before / 1e6, r.bytes_after / 1e6,
+              double(r.bytes_after) / std::max<size_t>(1, r.bytes_before), r.seconds, options.output.c_str());
+  if (r.eval)
+    std::printf("perplexity %.4f -> %.4f (%+.2f%%), top-1 agreement %.4f, mean KL %.3g over %lld positions\n",
+                r.eval->ppl_before, r.eval->ppl_after, 100 * (r.eval->ppl_after / r.eval->ppl_before - 1), r.eval->top1,
+                r.eval->kl, (long long)r.eval->positions);
+  if (r.decode_speedup)
+    std::printf("decode %.3f ms -> %.3f ms a token (p50), paired speed-up %.3fx\n", r.decode_ms_before,
+                r.decode_ms_after, *r.decode_speedup);
+  for (const auto& a : r.asserts)
+    std::printf("assert %-20s %s: %.6g (limit %.6g)\n", a.spec.metric.c_str(), a.passed ? "passed" : "FAILED", a.value,
+                a.spec.limit);
+}
+
+}  // namespace llmc::cli
