@@ -66,5 +66,8 @@ class Pass {
 
 // Initializer bytes of a model (for bytes_before / bytes_after).
 size_t initializer_bytes(const Model& model);
+// The tail every rewriting pass shares: bytes_after measured, changed = rewrites > 0. The graph
+// is verified by whoever runs the pass (PassManager, run_pass), not by each pass.
+void finish_result(const Model& model, PassResult& result);
 
 }  // namespace llmc

@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "ir/graph_rewrite.h"
 #include "ir/graph_utils.h"
 #include "passes/quant_utils.h"
 #include "runtime/file_pages.h"
@@ -85,44 +86,30 @@ Result<PassResult> QuantizeInt8Dynamic::run(Model& model, const PassOptions& opt
   Graph& g = model.graph;
   PassResult result;
   result.bytes_before = initializer_bytes(model);
-  UniqueNames names(g);
   struct Registered {
     std::string values, scales, zero_points;  // initializer names; zero_points "" when symmetric
   };
   std::map<std::string, Registered> weights;              // by weight name (+ transposition)
   std::map<std::string, std::vector<std::string>> dql;    // activation -> (Xq, Xs, Xzp)
-  std::vector<Tensor> new_inits;
-  std::vector<Node> out;
-  auto add_init = [&](Tensor t) {
-    t.set_name(names.make(t.name()));
-    new_inits.push_back(std::move(t));
-    return new_inits.back().name();
-  };
+  GraphRewrite rw(g);
+  // New nodes as the int8 forms are spelled: outputs "<name>_output_<k>".
   auto node = [&](const std::string& op, const std::string& base, std::vector<std::string> ins, int n_out,
                   std::vector<Attribute> attrs = {}, const std::string& domain = "") {
-    Node n;
-    n.name = names.make(base);
-    n.op_type = op;
-    n.domain = domain;
-    n.inputs = std::move(ins);
-    for (int k = 0; k < n_out; ++k) n.outputs.push_back(names.make(n.name + "_output_" + std::to_string(k)));
-    n.attributes = std::move(attrs);
-    out.push_back(n);
-    return out.back().outputs;
+    return rw.add(op, base, std::move(ins), std::move(attrs), n_out, domain);
   };
   for (Node& n : g.nodes) {
     if (n.domain.empty() && n.op_type == "Gather") {
       const Tensor* table = nullptr;
       std::string why = unsuitable_gather(g, n, &table);
       if (!table && why != "table too small to be worth quantising") {
-        out.push_back(std::move(n));  // shape/index gathers, not embeddings: nothing to report
+        rw.keep(std::move(n));  // shape/index gathers, not embeddings: nothing to report
         continue;
       }
       if (why.empty() && !opt.op_types.count("Gather")) why = "op type not selected (--op-types)";
       if (why.empty() && filter.excluded(n.name, n.inputs[0])) why = "excluded by --exclude";
       if (!why.empty()) {
         result.decisions.push_back({n.name, n.op_type, "skipped", why});
-        out.push_back(std::move(n));
+        rw.keep(std::move(n));
         continue;
       }
       const std::string key = table->name() + "#rows";
@@ -131,8 +118,8 @@ Result<PassResult> QuantizeInt8Dynamic::run(Model& model, const PassOptions& opt
         if (!q.is_ok()) return q.status().with_context(context.model_path + ": node '" + n.name + "'");
         rt::release_file_pages(table->data(), table->nbytes());  // read once; keep peak memory low
         Registered r;
-        r.values = add_init(std::move(q->values));
-        r.scales = add_init(std::move(q->scales));
+        r.values = rw.initializer(std::move(q->values));
+        r.scales = rw.initializer(std::move(q->scales));
         weights.emplace(key, r);
       }
       const Registered& reg = weights.at(key);
@@ -143,20 +130,20 @@ Result<PassResult> QuantizeInt8Dynamic::run(Model& model, const PassOptions& opt
       const std::string sc = node("Gather", n.name + "_quant_scale", {reg.scales, n.inputs[1]}, 1, {Attribute::make_int("axis", 0)})[0];
       std::string sc3;
       if (model.opset("") >= 13) {
-        const std::string axes = add_init(Tensor::from_vector(n.name + "_quant_axes", DType::kI64, {1}, std::vector<int64_t>{-1}));
+        const std::string axes = rw.initializer(Tensor::from_vector(n.name + "_quant_axes", DType::kI64, {1}, std::vector<int64_t>{-1}));
         sc3 = node("Unsqueeze", n.name + "_quant_scale_unsqueeze", {sc, axes}, 1)[0];
       } else {  // axes was an attribute before opset 13
         sc3 = node("Unsqueeze", n.name + "_quant_scale_unsqueeze", {sc}, 1, {Attribute::make_ints("axes", {-1})})[0];
       }
       node("Mul", n.name + "_quant_dequant", {rowsf, sc3}, 1);
-      out.back().outputs[0] = n.outputs[0];
+      rw.last().outputs[0] = n.outputs[0];
       result.decisions.push_back({n.name, n.op_type, "quantized", "int8 symmetric, per row (embedding)"});
       ++result.rewrites;
       continue;
     }
     const bool candidate = n.domain.empty() && (n.op_type == "MatMul" || n.op_type == "Gemm");
     if (!candidate) {
-      out.push_back(std::move(n));
+      rw.keep(std::move(n));
       continue;
     }
     const Tensor* w = nullptr;
@@ -164,7 +151,7 @@ Result<PassResult> QuantizeInt8Dynamic::run(Model& model, const PassOptions& opt
     if (why.empty() && filter.excluded(n.name, n.inputs[1])) why = "excluded by --exclude";
     if (!why.empty()) {
       result.decisions.push_back({n.name, n.op_type, "skipped", why});
-      out.push_back(std::move(n));
+      rw.keep(std::move(n));
       continue;
     }
     if (model.opset("") < 11)
@@ -180,9 +167,9 @@ Result<PassResult> QuantizeInt8Dynamic::run(Model& model, const PassOptions& opt
       // holds the float model once, not the float model plus every int8 weight made so far.
       rt::release_file_pages(w->data(), w->nbytes());
       Registered r;
-      r.values = add_init(std::move(q->values));
-      r.scales = add_init(std::move(q->scales));
-      if (!q->symmetric) r.zero_points = add_init(std::move(q->zero_points));
+      r.values = rw.initializer(std::move(q->values));
+      r.scales = rw.initializer(std::move(q->scales));
+      if (!q->symmetric) r.zero_points = rw.initializer(std::move(q->zero_points));
       weights.emplace(key, r);
     }
     const Registered& reg = weights.at(key);
@@ -207,21 +194,17 @@ Result<PassResult> QuantizeInt8Dynamic::run(Model& model, const PassOptions& opt
       result_value = node("Mul", n.name + "_quant_output_scale_mul", {accf, scale}, 1)[0];
     }
     if (has_bias) result_value = node("Add", n.name + "_bias_add", {result_value, n.inputs[2]}, 1)[0];
-    out.back().outputs[0] = y;  // the last node writes the original output name
+    rw.last().outputs[0] = y;  // the last node writes the original output name
     result.decisions.push_back({n.name, n.op_type, "quantized",
                                 std::string(opt.symmetric ? "int8 symmetric" : "uint8 asymmetric") +
                                     (opt.per_tensor ? ", per tensor" : ", per channel") +
                                     (opt.contrib ? ", DynamicQuantizeMatMul" : ", MatMulInteger")});
     ++result.rewrites;
   }
-  g.nodes = std::move(out);
-  for (auto& t : new_inits) g.initializers.push_back(std::move(t));
-  remove_unused_initializers(g);
+  rw.commit();
   if (opt.contrib && result.rewrites > 0 && model.opset("com.microsoft") < 1) model.set_opset("com.microsoft", 1);
   for (const auto& p : filter.unmatched()) result.warnings.push_back("--exclude '" + p + "' matched no node or weight");
-  result.changed = result.rewrites > 0;
-  result.bytes_after = initializer_bytes(model);
-  LLMC_RETURN_IF_ERROR(verify(g).with_context("quantize-int8-dynamic produced an invalid graph"));
+  finish_result(model, result);
   result.summary = str_cat(result.rewrites, " of ", result.decisions.size(), " candidate nodes quantised to int8, weights ",
                            result.bytes_before, " -> ", result.bytes_after, " bytes");
   return result;

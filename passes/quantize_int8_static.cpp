@@ -8,7 +8,7 @@
 
 #include "calibration/activation_collector.h"
 #include "calibration/quant_params.h"
-#include "ir/graph_utils.h"
+#include "ir/graph_rewrite.h"
 #include "passes/quant_utils.h"
 #include "runtime/session.h"
 
@@ -140,25 +140,7 @@ Result<PassResult> QuantizeInt8Static::run(Model& model, const PassOptions& opti
   }
 
   // 3. Rewrite.
-  UniqueNames names(g);
-  std::vector<Tensor> new_inits;
-  std::vector<Node> out;
-  auto add_init = [&](Tensor t) {
-    t.set_name(names.make(t.name()));
-    new_inits.push_back(std::move(t));
-    return new_inits.back().name();
-  };
-  auto node = [&](const std::string& op, const std::string& base, std::vector<std::string> ins,
-                  const std::string& output_base, std::vector<Attribute> attrs = {}) {
-    Node n;
-    n.name = names.make(base);
-    n.op_type = op;
-    n.inputs = std::move(ins);
-    n.outputs.push_back(names.make(output_base));
-    n.attributes = std::move(attrs);
-    out.push_back(std::move(n));
-    return out.back().outputs[0];
-  };
+  GraphRewrite rw(g);
   struct ActQ {
     std::string quantized, scale, zero_point;
     calib::QuantParams params;
@@ -175,7 +157,7 @@ Result<PassResult> QuantizeInt8Static::run(Model& model, const PassOptions& opti
     Node& n = g.nodes[i];
     const Tensor* w = weight_of[i];
     if (!w) {
-      out.push_back(std::move(n));
+      rw.keep(std::move(n));
       continue;
     }
     const std::string x = n.inputs[0];
@@ -185,14 +167,14 @@ Result<PassResult> QuantizeInt8Static::run(Model& model, const PassOptions& opti
       if (!qp.is_ok()) return qp.status().with_context("activation '" + x + "'");
       ActQ a;
       a.params = *qp;
-      a.scale = add_init(Tensor::from_vector(x + "_scale", DType::kF32, {}, std::vector<float>{qp->scale}));
+      a.scale = rw.initializer(Tensor::from_vector(x + "_scale", DType::kF32, {}, std::vector<float>{qp->scale}));
       if (opt.activation_type == DType::kU8)
-        a.zero_point = add_init(Tensor::from_vector(x + "_zero_point", DType::kU8, {},
+        a.zero_point = rw.initializer(Tensor::from_vector(x + "_zero_point", DType::kU8, {},
                                                     std::vector<uint8_t>{static_cast<uint8_t>(qp->zero_point)}));
       else
-        a.zero_point = add_init(Tensor::from_vector(x + "_zero_point", DType::kI8, {},
+        a.zero_point = rw.initializer(Tensor::from_vector(x + "_zero_point", DType::kI8, {},
                                                     std::vector<int8_t>{static_cast<int8_t>(qp->zero_point)}));
-      a.quantized = node("QuantizeLinear", x + "_QuantizeLinear", {x, a.scale, a.zero_point}, x + "_quantized");
+      a.quantized = rw.add_named("QuantizeLinear", x + "_QuantizeLinear", {x, a.scale, a.zero_point}, x + "_quantized");
       acts.emplace(x, a);
     }
     const ActQ& a = acts.at(x);
@@ -205,9 +187,9 @@ Result<PassResult> QuantizeInt8Static::run(Model& model, const PassOptions& opti
       r.axis = axis;
       r.scale.assign(q->scales.data_as<float>(), q->scales.data_as<float>() + q->scales.numel());
       const std::vector<int64_t> sdims = q->scales.dims();
-      r.values = add_init(std::move(q->values));
-      r.scales = add_init(std::move(q->scales));
-      r.zero_points = add_init(Tensor::from_vector(w->name() + "_zero_point", DType::kI8, sdims,
+      r.values = rw.initializer(std::move(q->values));
+      r.scales = rw.initializer(std::move(q->scales));
+      r.zero_points = rw.initializer(Tensor::from_vector(w->name() + "_zero_point", DType::kI8, sdims,
                                                    std::vector<int8_t>(r.scale.size(), 0)));
       weights.emplace(key, r);
     }
@@ -215,9 +197,9 @@ Result<PassResult> QuantizeInt8Static::run(Model& model, const PassOptions& opti
     std::vector<Attribute> axis_attr;
     if (!opt.per_tensor) axis_attr.push_back(Attribute::make_int("axis", wq.axis));
     // Dedicated DQ pairs: every DequantizeLinear output has exactly this one consumer.
-    n.inputs[0] = node("DequantizeLinear", n.name + "_input_DequantizeLinear", {a.quantized, a.scale, a.zero_point},
+    n.inputs[0] = rw.add_named("DequantizeLinear", n.name + "_input_DequantizeLinear", {a.quantized, a.scale, a.zero_point},
                        x + "_dequantized");
-    n.inputs[1] = node("DequantizeLinear", n.name + "_weight_DequantizeLinear", {wq.values, wq.scales, wq.zero_points},
+    n.inputs[1] = rw.add_named("DequantizeLinear", n.name + "_weight_DequantizeLinear", {wq.values, wq.scales, wq.zero_points},
                        w->name() + "_dequantized", axis_attr);
     std::string bias_note;
     if (n.op_type == "Gemm" && n.inputs.size() > 2 && !n.inputs[2].empty()) {
@@ -232,9 +214,9 @@ Result<PassResult> QuantizeInt8Static::run(Model& model, const PassOptions& opti
           const double v = std::nearbyint(static_cast<double>(b->data_as<float>()[c]) / bs[c]);
           bq[c] = static_cast<int32_t>(std::clamp(v, double(INT32_MIN), double(INT32_MAX)));
         }
-        const std::string bqn = add_init(Tensor::from_vector(b->name() + "_quantized", DType::kI32, {N}, bq));
-        const std::string bsn = add_init(Tensor::from_vector(b->name() + "_scale", DType::kF32, {N}, bs));
-        n.inputs[2] = node("DequantizeLinear", n.name + "_bias_DequantizeLinear", {bqn, bsn}, b->name() + "_dequantized",
+        const std::string bqn = rw.initializer(Tensor::from_vector(b->name() + "_quantized", DType::kI32, {N}, bq));
+        const std::string bsn = rw.initializer(Tensor::from_vector(b->name() + "_scale", DType::kF32, {N}, bs));
+        n.inputs[2] = rw.add_named("DequantizeLinear", n.name + "_bias_DequantizeLinear", {bqn, bsn}, b->name() + "_dequantized",
                            {Attribute::make_int("axis", 0)});
         bias_note = ", int32 bias";
       } else {
@@ -247,15 +229,11 @@ Result<PassResult> QuantizeInt8Static::run(Model& model, const PassOptions& opti
          str_cat(act_desc, " activation (", calib::observer_kind_name(opt.observer.kind), " [", fmt(r.min), ", ", fmt(r.max),
                  "], scale ", fmt(a.params.scale), ", zp ", a.params.zero_point, "), int8 weight ",
                  opt.per_tensor ? "per tensor" : "per channel", bias_note)});
-    out.push_back(std::move(n));
+    rw.keep(std::move(n));
     ++result.rewrites;
   }
-  g.nodes = std::move(out);
-  for (auto& t : new_inits) g.initializers.push_back(std::move(t));
-  remove_unused_initializers(g);
-  result.changed = result.rewrites > 0;
-  result.bytes_after = initializer_bytes(model);
-  LLMC_RETURN_IF_ERROR(verify(g).with_context("quantize-int8-static produced an invalid graph"));
+  rw.commit();
+  finish_result(model, result);
   result.summary = str_cat(result.rewrites, " of ", result.decisions.size(), " candidate nodes quantised to int8 QDQ (",
                            acts.size(), " activations calibrated with ", calib::observer_kind_name(opt.observer.kind),
                            " on ", context.calibration->size(), " samples), weights ", result.bytes_before, " -> ",

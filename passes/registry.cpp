@@ -1,5 +1,7 @@
 #include "passes/registry.h"
 
+#include "ir/graph_utils.h"
+
 namespace llmc {
 
 // Each factory is defined in its pass's .cpp; this declares them from the registry lines.
@@ -57,7 +59,15 @@ Result<PassOptions> resolve_pass_options(const std::string& name, const PassOpti
 Result<PassResult> run_pass(const std::string& name, Model& model, const PassOptions& given, PassContext& context) {
   LLMC_ASSIGN_OR_RETURN(auto pass, make_pass(name));
   LLMC_ASSIGN_OR_RETURN(PassOptions options, resolve_options(name, pass->options(), given));
-  return pass->run(model, options, context);
+  LLMC_ASSIGN_OR_RETURN(PassResult result, pass->run(model, options, context));
+  if (Status v = verify(model.graph); !v.is_ok())
+    return internal_error(name, " left an invalid graph: ", v.message(), " (a bug in the pass; please report it)");
+  return result;
+}
+
+void finish_result(const Model& model, PassResult& result) {
+  result.bytes_after = initializer_bytes(model);
+  result.changed = result.rewrites > 0;
 }
 
 size_t initializer_bytes(const Model& model) {

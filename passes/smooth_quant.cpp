@@ -7,6 +7,7 @@
 #include <map>
 
 #include "calibration/activation_collector.h"
+#include "ir/graph_rewrite.h"
 #include "ir/graph_utils.h"
 #include "passes/quant_utils.h"
 #include "runtime/session.h"
@@ -171,8 +172,7 @@ Result<PassResult> SmoothQuant::run(Model& model, const PassOptions& options, Pa
 
   // 3. Scales, weights, and where 1/s goes.
   const GraphIndex idx(g);
-  UniqueNames names(g);
-  std::vector<Tensor> new_inits;
+  GraphRewrite rw(g);
   std::map<int, std::vector<Node>> insert_before;  // node index -> new Muls
   int64_t folded = 0, inserted = 0;
   // Scales `name` in place, or a copy of it when a node outside `readers` also reads it; returns
@@ -185,10 +185,9 @@ Result<PassResult> SmoothQuant::run(Model& model, const PassOptions& options, Pa
       return name;
     }
     Tensor copy = *g.find_initializer(name);
-    copy.set_name(names.make(name + "_smoothed"));
+    copy.set_name(name + "_smoothed");
     f(reinterpret_cast<float*>(copy.mutable_data()));
-    new_inits.push_back(std::move(copy));
-    return new_inits.back().name();
+    return rw.initializer(std::move(copy));
   };
   for (const Group& grp : groups) {
     const int64_t K = grp.channels;
@@ -257,13 +256,12 @@ Result<PassResult> SmoothQuant::run(Model& model, const PassOptions& options, Pa
     } else {
       std::vector<float> inv(K);
       for (int64_t j = 0; j < K; ++j) inv[j] = 1.f / s[j];
-      Tensor t = Tensor::from_vector(names.make(grp.x + "_smooth_scale_inv"), DType::kF32, {K}, inv);
+      const std::string inv_name = rw.initializer(Tensor::from_vector(grp.x + "_smooth_scale_inv", DType::kF32, {K}, inv));
       Node mul;
-      mul.name = names.make(g.nodes[grp.members[0].node].name + "_smooth_Mul");
+      mul.name = rw.unique_name(g.nodes[grp.members[0].node].name + "_smooth_Mul");
       mul.op_type = "Mul";
-      mul.inputs = {grp.x, t.name()};
-      mul.outputs = {names.make(grp.x + "_smoothed")};
-      new_inits.push_back(std::move(t));
+      mul.inputs = {grp.x, inv_name};
+      mul.outputs = {rw.unique_name(grp.x + "_smoothed")};
       for (const auto& m : grp.members) g.nodes[m.node].inputs[0] = mul.outputs[0];
       where = "1/s applied by an inserted Mul '" + mul.name + "'";
       insert_before[grp.members[0].node].push_back(std::move(mul));
@@ -275,21 +273,15 @@ Result<PassResult> SmoothQuant::run(Model& model, const PassOptions& options, Pa
     result.rewrites += static_cast<int64_t>(grp.members.size());
   }
   if (!insert_before.empty()) {
-    std::vector<Node> out;
-    out.reserve(g.nodes.size() + insert_before.size());
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       auto it = insert_before.find(static_cast<int>(i));
       if (it != insert_before.end())
-        for (auto& n : it->second) out.push_back(std::move(n));
-      out.push_back(std::move(g.nodes[i]));
+        for (auto& n : it->second) rw.keep(std::move(n));
+      rw.keep(std::move(g.nodes[i]));
     }
-    g.nodes = std::move(out);
   }
-  for (auto& t : new_inits) g.initializers.push_back(std::move(t));
-  remove_unused_initializers(g);
-  result.changed = result.rewrites > 0;
-  result.bytes_after = initializer_bytes(model);
-  LLMC_RETURN_IF_ERROR(verify(g).with_context("smooth-quant produced an invalid graph"));
+  rw.commit();
+  finish_result(model, result);
   result.summary = str_cat(result.rewrites, " MatMuls in ", folded + inserted, " groups smoothed (alpha ", opt.alpha, "; ",
                            folded, " folded into their producer, ", inserted, " with an inserted Mul) from ",
                            context.calibration->size(), " samples");
