@@ -90,6 +90,7 @@ Result<CompareResult> compare_models(Decoder& base, Decoder& other, const std::v
     }
     ++r.base_ppl.windows;
     ++r.other_ppl.windows;
+    if (o.progress) o.progress(static_cast<size_t>(r.base_ppl.windows), windows.size());
   }
   r.base_ppl.scored = r.other_ppl.scored = r.positions;
   if (r.positions) {

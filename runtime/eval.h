@@ -2,6 +2,7 @@
 // two models on the same inputs (top-1 agreement, KL divergence, logit error).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "runtime/decoder.h"
@@ -12,6 +13,8 @@ struct WindowOptions {
   int64_t ctx = 0;     // window length; required > 1
   int64_t stride = 0;  // 0: ctx (non-overlapping windows)
   int64_t limit = 0;   // 0: all tokens; else only the first `limit` tokens
+  // Called after each window with (windows done, total); optional (progress lines).
+  std::function<void(size_t, size_t)> progress;
 };
 
 // The [begin, end) windows and, for each, the first target position it scores: a target p is

@@ -58,8 +58,8 @@ Result<rt::Decoder*> keep_decoder(std::vector<std::unique_ptr<rt::Decoder>>& kee
 }
 
 Result<EvalMetrics> evaluate(const EvalSpec& e, const std::string& model_path, const std::string& tokenizer,
-                             std::shared_ptr<const Model> before,
-                             std::shared_ptr<const Model> after, int threads) {
+                             std::shared_ptr<const Model> before, std::shared_ptr<const Model> after, int threads,
+                             bool quiet) {
   std::vector<std::unique_ptr<rt::Decoder>> keep;
   rt::SessionOptions so;
   so.threads = threads;
@@ -73,6 +73,8 @@ Result<EvalMetrics> evaluate(const EvalSpec& e, const std::string& model_path, c
   w.ctx = e.ctx > 0 ? e.ctx : max_sequence_length(*before);
   if (w.ctx <= 0) return invalid_input("the model does not state its maximum sequence length: give eval ctx");
   w.limit = e.limit;
+  Progress progress("eval: windows", !quiet);
+  w.progress = [&](size_t done, size_t total) { progress.update(done, total); };
   LLMC_ASSIGN_OR_RETURN(auto r, rt::compare_models(*d0, *d1, tokens, w));
   return EvalMetrics{r.base_ppl.perplexity(), r.other_ppl.perplexity(), r.top1_agreement, r.mean_kl,
                      r.max_abs_logit_error, r.positions};
@@ -189,13 +191,16 @@ Result<PipelineResult> run_pipeline(const Recipe& recipe, const PipelineOptions&
     fs::create_directories(options.keep_intermediate, ec);
     if (ec) return io_error(options.keep_intermediate, ": cannot create the directory: ", ec.message());
   }
+  Progress step_progress("steps", !options.quiet);
   auto after_step = [&](size_t i, const StepRecord& rec, const Model& m) -> Status {
+    step_progress.update(i + 1, recipe.steps.size());
     if (options.keep_intermediate.empty()) return Status::ok();
     char prefix[16];
     std::snprintf(prefix, sizeof prefix, "%02zu-", i + 1);
     return write_onnx(m, (fs::path(options.keep_intermediate) / (prefix + rec.pass + ".onnx")).string(), {});
   };
   LLMC_ASSIGN_OR_RETURN(r.steps, PassManager().run(model, recipe.steps, context, after_step));
+  step_progress.finish();
   if (options.require_change && !r.steps.empty() && !r.steps.back().result.changed)
     return invalid_input(recipe.input, ": nothing was changed by ", r.steps.back().pass, " (",
                          r.steps.back().result.decisions.size(), " candidate nodes, all skipped); no output written");
@@ -206,7 +211,7 @@ Result<PipelineResult> run_pipeline(const Recipe& recipe, const PipelineOptions&
     auto before = std::make_shared<const Model>(std::move(original));
     auto after = std::make_shared<const Model>(model);
     if (recipe.eval) {
-      auto e = evaluate(*recipe.eval, recipe.input, recipe.tokenizer, before, after, options.threads);
+      auto e = evaluate(*recipe.eval, recipe.input, recipe.tokenizer, before, after, options.threads, options.quiet);
       if (!e.is_ok()) return e.status().with_context("eval");
       r.eval = *e;
     }

@@ -182,3 +182,26 @@ TEST_CASE("passes lists every registered pass with its options", "[cli][pipeline
   auto help = run_cli("quantize --help");
   CHECK(help.output.find("percentile-tails=abs") != std::string::npos);
 }
+
+TEST_CASE("progress lines appear on a terminal only and never with --quiet or --json", "[cli][pipeline][llama2c]") {
+  const Stories s = stories();
+  if (!s.ok()) return;
+  const std::string dir = scratch_dir("pipeline_progress");
+  const std::string recipe = dir + "/r.yaml";
+  write_text(recipe, s.head() + "steps:\n  - quantize-int8-dynamic\n" + s.eval());
+  const std::string cmd = std::string(LLMC_BINARY) + " pipeline " + shell_quote(recipe) + " -o " + shell_quote(dir + "/o.onnx");
+  // util-linux `script` gives the command a pseudo-terminal, as a user's shell would.
+  auto tty = run_shell("script -qec " + shell_quote(cmd) + " /dev/null");
+  REQUIRE(tty.exit_code == 0);
+  CHECK(tty.output.find("eval: windows") != std::string::npos);
+  CHECK(tty.output.find("ETA") != std::string::npos);
+  for (const char* flag : {" --quiet", " --json"}) {
+    auto quiet = run_shell("script -qec " + shell_quote(cmd + flag) + " /dev/null");
+    REQUIRE(quiet.exit_code == 0);
+    CHECK(quiet.output.find("ETA") == std::string::npos);
+  }
+  auto piped = run_cli("pipeline " + shell_quote(recipe) + " -o " + shell_quote(dir + "/o.onnx"));
+  REQUIRE(piped.exit_code == 0);
+  CHECK(piped.output.find("ETA") == std::string::npos);
+  CHECK(piped.errors.find("ETA") == std::string::npos);
+}
