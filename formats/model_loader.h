@@ -6,6 +6,7 @@
 
 #include "formats/llama2c_tokenizer.h"
 #include "ir/graph.h"
+#include "ir/metadata_keys.h"  // kMetaTokenizer, where attach_tokenizer stores the tokenizer
 #include "ir/status.h"
 
 namespace llmc {
@@ -15,8 +16,6 @@ enum class ModelFormat { kOnnx, kLlama2c };
 // By extension (.onnx / .bin), else by content.
 Result<ModelFormat> detect_model_format(const std::string& path);
 Result<Model> load_model(const std::string& path);
-
-inline constexpr const char* kMetaTokenizer = "llmcompress.tokenizer.llama2c";
 
 // Stores the tokenizer's file bytes (base64) in the model's metadata_props.
 void attach_tokenizer(Model& model, const Llama2cTokenizer& tokenizer);

@@ -15,6 +15,7 @@
 #include "formats/onnx_format.h"
 #include "passes/registry.h"
 #include "runtime/eval.h"
+#include "tools/calibration_loader.h"
 #include "tools/cli_common.h"
 #include "tools/commands.h"
 #include "tools/model_session.h"
@@ -89,7 +90,7 @@ Result<calib::CalibrationSet> load_calibration(const QuantizeArgs& a, const Mode
   o.num_samples = a.calib_samples;
   o.seq_len = a.calib_seq_len;
   o.seed = a.calib_seed;
-  auto set = calib::load_calibration_set(model, a.calib, tokenizer ? &*tokenizer : nullptr, o);
+  auto set = load_calibration_file(model, a.calib, tokenizer ? &*tokenizer : nullptr, o);
   if (!set.is_ok()) {
     const Status& st = set.status();
     if (!tokenizer && st.message().find("needs a tokenizer") != std::string::npos)
