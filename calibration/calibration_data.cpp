@@ -1,22 +1,14 @@
 #include "calibration/calibration_data.h"
 
 #include <algorithm>
-#include <climits>
-#include <numeric>
+#include <memory>
 #include <random>
 
-#include "calibration/npz.h"
-#include "formats/llama2c_import.h"
-#include "formats/mapped_file.h"
-#include "formats/npy.h"
+#include "ir/metadata_keys.h"
 
 namespace llmc::calib {
 
 namespace {
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // Graph inputs that need a feed (no initializer of the same name).
 std::vector<const ValueInfo*> data_inputs(const Graph& g) {
@@ -97,11 +89,6 @@ int64_t max_sequence_length(const Model& m) {
   return n;
 }
 
-bool is_zip(const std::string& path) {
-  auto f = MappedFile::open(path);
-  return f.is_ok() && (*f)->size() >= 4 && std::equal((*f)->data(), (*f)->data() + 4, "PK\x03\x04");
-}
-
 }  // namespace
 
 Result<std::vector<int64_t>> window_offsets(int64_t num_tokens, const CalibrationOptions& o) {
@@ -159,65 +146,22 @@ Result<CalibrationSet> calibration_from_tokens(const Model& model, const std::ve
   return set;
 }
 
-Result<CalibrationSet> calibration_from_text(const Model& model, const Llama2cTokenizer& tokenizer,
-                                             const std::string& text_path, const CalibrationOptions& options) {
-  LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(text_path));
-  const std::string text(reinterpret_cast<const char*>(file->data()), file->size());
-  // encode_lines, stopping early once max_tokens exist.
-  std::vector<int32_t> tokens;
-  for (size_t start = 0; start < text.size();) {
-    if (options.max_tokens > 0 && static_cast<int64_t>(tokens.size()) >= options.max_tokens) break;
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    size_t stop = end;
-    if (stop > start && text[stop - 1] == '\r') --stop;
-    if (stop > start) {
-      auto ids = tokenizer.encode(text.substr(start, stop - start), /*bos=*/true, /*eos=*/false);
-      tokens.insert(tokens.end(), ids.begin(), ids.end());
-    }
-    start = end + 1;
-  }
-  if (tokens.empty())
-    return invalid_input(text_path, ": no text to calibrate with (the file is empty or has only blank lines)");
-  return calibration_from_tokens(model, tokens, options, text_path);
-}
-
-Result<CalibrationSet> calibration_from_token_file(const Model& model, const std::string& npy_path,
-                                                   const CalibrationOptions& options) {
-  LLMC_ASSIGN_OR_RETURN(Tensor t, read_npy(npy_path, "tokens"));
-  if (t.dims().size() != 1 || (t.dtype() != DType::kI32 && t.dtype() != DType::kI64))
-    return invalid_input(npy_path, ": a token file must be a 1-D int32 or int64 array, got ", dtype_name(t.dtype()), " ",
-                         shape_str(t.dims()));
-  std::vector<int32_t> tokens(static_cast<size_t>(t.numel()));
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    const int64_t v = t.dtype() == DType::kI32 ? t.data_as<int32_t>()[i] : t.data_as<int64_t>()[i];
-    if (v < 0 || v > INT32_MAX) return invalid_input(npy_path, ": token ", i, " is ", v, ", not a valid token id");
-    tokens[i] = static_cast<int32_t>(v);
-  }
-  return calibration_from_tokens(model, tokens, options, npy_path);
-}
-
-Result<CalibrationSet> calibration_from_tensor_file(const Model& model, const std::string& path,
-                                                    const CalibrationOptions& options) {
+Result<std::string> lone_array_input(const Model& model, const CalibrationOptions& options) {
   const Graph& g = model.graph;
-  auto fail = [&](const Status& s) { return s.with_context(path); };
+  if (!options.input_name.empty()) return options.input_name;
+  const auto inputs = data_inputs(g);
+  if (inputs.size() == 1) return inputs[0]->name;
+  if (find_input(g, "input_ids")) return std::string("input_ids");
+  return invalid_input("the model has ", inputs.size(), " inputs (", input_list(g),
+                       "); name the one this .npy holds, or use an .npz keyed by input name");
+}
+
+Result<CalibrationSet> calibration_from_tensors(const Model& model, const std::vector<Tensor>& arrays,
+                                                const CalibrationOptions& options, const std::string& source) {
+  const Graph& g = model.graph;
+  auto fail = [&](const Status& s) { return s.with_context(source); };
   if (options.num_samples <= 0)
     return fail(invalid_input("the number of calibration samples must be positive, got ", options.num_samples));
-  std::vector<Tensor> arrays;
-  if (ends_with(path, ".npz") || is_zip(path)) {
-    LLMC_ASSIGN_OR_RETURN(arrays, read_npz(path));
-  } else {
-    std::string name = options.input_name;
-    if (name.empty()) {
-      const auto inputs = data_inputs(g);
-      if (inputs.size() == 1) name = inputs[0]->name;
-      else if (find_input(g, "input_ids")) name = "input_ids";
-      else return fail(invalid_input("the model has ", inputs.size(), " inputs (", input_list(g),
-                                     "); name the one this .npy holds, or use an .npz keyed by input name"));
-    }
-    LLMC_ASSIGN_OR_RETURN(Tensor t, read_npy(path, name));
-    arrays.push_back(std::move(t));
-  }
   if (arrays.empty()) return fail(invalid_input("the archive holds no arrays"));
   int64_t count = -1;
   for (const Tensor& t : arrays) {
@@ -261,21 +205,8 @@ Result<CalibrationSet> calibration_from_tensor_file(const Model& model, const st
       if (!feeds.count(in->name)) return fail(invalid_input("no array for the model input '", in->name, "'"));
     set.samples.push_back(std::move(feeds));
   }
-  set.source = str_cat(path, ": ", set.size(), " of ", count, " samples");
+  set.source = str_cat(source, ": ", set.size(), " of ", count, " samples");
   return set;
-}
-
-Result<CalibrationSet> load_calibration_set(const Model& model, const std::string& path,
-                                            const Llama2cTokenizer* tokenizer, const CalibrationOptions& options) {
-  if (ends_with(path, ".npz") || is_zip(path)) return calibration_from_tensor_file(model, path, options);
-  if (ends_with(path, ".npy")) {
-    LLMC_ASSIGN_OR_RETURN(Tensor t, read_npy(path, "probe"));
-    const bool tokens = t.dims().size() == 1 && (t.dtype() == DType::kI32 || t.dtype() == DType::kI64);
-    return tokens ? calibration_from_token_file(model, path, options) : calibration_from_tensor_file(model, path, options);
-  }
-  if (!tokenizer)
-    return invalid_input(path, ": a text calibration file needs a tokenizer, and the model carries none");
-  return calibration_from_text(model, *tokenizer, path, options);
 }
 
 }  // namespace llmc::calib

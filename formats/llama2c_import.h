@@ -10,12 +10,9 @@
 
 #include "formats/llama2c_checkpoint.h"
 #include "ir/graph.h"
+#include "ir/metadata_keys.h"  // the keys the import writes (kMetaSource, kMetaMaxSequenceLength)
 
 namespace llmc {
-
-// Metadata keys every importer writes, read by later commands.
-inline constexpr const char* kMetaMaxSequenceLength = "llmcompress.max_sequence_length";
-inline constexpr const char* kMetaSource = "llmcompress.source";
 
 // Builds the graph. Embedding and norm weights are views into the checkpoint's mapped file.
 Model llama2c_to_model(const Llama2cCheckpoint& checkpoint);

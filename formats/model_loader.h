@@ -7,6 +7,7 @@
 
 #include "formats/llama2c_tokenizer.h"
 #include "ir/graph.h"
+#include "ir/metadata_keys.h"  // kMetaTokenizer, where attach_tokenizer stores the tokenizer
 #include "ir/status.h"
 
 namespace llmc {
@@ -17,8 +18,6 @@ enum class ModelFormat { kOnnx, kLlama2c };
 Result<ModelFormat> detect_model_format(const std::string& path);
 // `external_files` (optional): the ONNX external data files read besides `path`.
 Result<Model> load_model(const std::string& path, std::vector<std::string>* external_files = nullptr);
-
-inline constexpr const char* kMetaTokenizer = "llmcompress.tokenizer.llama2c";
 
 // Stores the tokenizer's file bytes (base64) in the model's metadata_props.
 void attach_tokenizer(Model& model, const Llama2cTokenizer& tokenizer);

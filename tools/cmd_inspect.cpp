@@ -59,7 +59,7 @@ void print_values(Json& j, const std::vector<ValueInfo>& values) {
 
 std::string metadata_display(const std::string& key, const std::string& value) {
   if (key == kMetaTokenizer) return "(" + std::to_string(value.size()) + " chars of base64)";
-  if (key == "llmcompress.manifest") return value;  // what made the artifact: shown whole
+  if (key == kMetaManifest) return value;  // what made the artifact: shown whole
   return value.size() > 120 ? value.substr(0, 117) + "..." : value;
 }
 

@@ -1,6 +1,6 @@
 #include "tools/model_session.h"
 
-#include "formats/llama2c_import.h"
+#include "ir/metadata_keys.h"
 #include "formats/mapped_file.h"
 #include "formats/model_loader.h"
 #include "formats/npy.h"

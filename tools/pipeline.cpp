@@ -5,11 +5,11 @@
 #include <filesystem>
 #include <future>
 
-#include "calibration/calibration_data.h"
 #include "formats/model_loader.h"
 #include "formats/onnx_format.h"
 #include "runtime/bench.h"
 #include "runtime/eval.h"
+#include "tools/calibration_loader.h"
 #include "tools/cli_common.h"
 #include "tools/file_hash.h"
 #include "tools/model_session.h"
@@ -35,7 +35,7 @@ Result<calib::CalibrationSet> load_calibration(const CalibrationSpec& c, const M
   o.num_samples = c.samples;
   o.seq_len = c.seq_len;
   o.seed = c.seed;
-  auto set = calib::load_calibration_set(model, c.data, tokenizer ? &*tokenizer : nullptr, o);
+  auto set = load_calibration_file(model, c.data, tokenizer ? &*tokenizer : nullptr, o);
   if (!set.is_ok()) {
     const Status& st = set.status();
     if (!tokenizer && st.message().find("needs a tokenizer") != std::string::npos)
@@ -228,7 +228,7 @@ Result<PipelineResult> run_pipeline(const Recipe& recipe, const PipelineOptions&
     external_sha.push_back(hashed[i].value());
   }
   r.manifest = manifest_json(recipe, r, external, external_sha);
-  model.set_metadata("llmcompress.manifest", r.manifest);
+  model.set_metadata(kMetaManifest, r.manifest);
   OnnxWriteOptions wo;
   wo.external_data = options.external_data;
   LLMC_RETURN_IF_ERROR(write_onnx(model, options.output, wo));

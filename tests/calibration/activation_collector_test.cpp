@@ -8,6 +8,7 @@
 #include "calibration/activation_collector.h"
 #include "formats/llama2c_import.h"
 #include "tests/support/test_data.h"
+#include "tools/calibration_loader.h"
 
 using namespace llmc;
 using namespace llmc::calib;
@@ -39,7 +40,7 @@ bool load(Fixture& f, int64_t samples = 3, int64_t seq_len = 24) {
   o.num_samples = samples;
   o.seq_len = seq_len;
   o.max_tokens = 5000;
-  auto set = calibration_from_text(*f.model, *tok, text_path, o);
+  auto set = cli::load_calibration_file(*f.model, text_path, &*tok, o);
   REQUIRE(set.is_ok());
   f.set = std::move(set).value();
   return true;

@@ -10,7 +10,7 @@
 #include "ir/status.h"
 #include "ir/tensor.h"
 
-namespace llmc::calib {
+namespace llmc {
 
 // The arrays in archive order, each named by its key (the member name without ".npy").
 // Tensors view the mapped file when their data is aligned, else own a copy. Errors name the
@@ -23,4 +23,4 @@ Result<std::vector<Tensor>> read_npz(const std::string& path);
 Result<Tensor> parse_npy_bytes(const uint8_t* data, size_t size, const std::string& name,
                                std::shared_ptr<const void> owner);
 
-}  // namespace llmc::calib
+}  // namespace llmc

@@ -1,11 +1,11 @@
-#include "calibration/npz.h"
+#include "formats/npz.h"
 
 #include <cstring>
 #include <set>
 
 #include "formats/mapped_file.h"
 
-namespace llmc::calib {
+namespace llmc {
 
 namespace {
 
@@ -198,4 +198,4 @@ Result<std::vector<Tensor>> read_npz(const std::string& path) {
   return out;
 }
 
-}  // namespace llmc::calib
+}  // namespace llmc
