@@ -4,33 +4,12 @@
 
 #include <catch2/catch.hpp>
 
-#include "ir/graph_builder.h"
+#include "ir/graph_utils.h"
 #include "passes/registry.h"
+#include "tests/support/small_models.h"
 
 namespace llmc {
 namespace {
-
-// y = MatMul(x, w); a dead branch MatMul(x, w2) -> unused; an initializer nothing reads.
-Model small_model() {
-  Model m;
-  m.set_opset("", 17);
-  Graph& g = m.graph;
-  ValueInfo x;
-  x.name = "x";
-  x.type.kind = ValueType::Kind::kTensor;
-  x.type.elem = DType::kF32;
-  g.inputs.push_back(x);
-  g.initializers.push_back(Tensor::from_vector("w", DType::kF32, {4, 4}, std::vector<float>(16, 0.5f)));
-  g.initializers.push_back(Tensor::from_vector("w2", DType::kF32, {4, 2}, std::vector<float>(8, 1.f)));
-  g.initializers.push_back(Tensor::from_vector("orphan", DType::kF32, {3}, std::vector<float>{1, 2, 3}));
-  GraphBuilder b(g);
-  const std::string y = b.op("MatMul", "mm", {"x", "w"});
-  b.op("MatMul", "dead", {"x", "w2"});
-  ValueInfo out;
-  out.name = y;
-  g.outputs.push_back(out);
-  return m;
-}
 
 TEST_CASE("parse_pass_list reads names, options and list values", "[passes][pipeline]") {
   auto steps = parse_pass_list("smooth-quant{alpha=0.5, op-types=MatMul,Gemm},quantize-int8-static{method=entropy} , remove-unused");
@@ -62,7 +41,7 @@ TEST_CASE("resolve_steps fails on the first bad step before anything runs", "[pa
 }
 
 TEST_CASE("PassManager records each step and calls the graph-changed hook", "[passes][pipeline]") {
-  Model m = small_model();
+  Model m = testing::matmul_with_dead_branch();
   auto steps = parse_pass_list("remove-unused,quantize-int8-dynamic,remove-unused");
   REQUIRE(steps.is_ok());
   REQUIRE(resolve_steps(*steps).is_ok());
@@ -85,27 +64,6 @@ TEST_CASE("PassManager records each step and calls the graph-changed hook", "[pa
   CHECK_FALSE((*records)[2].result.changed);  // nothing left to remove: the pass is idempotent
   CHECK(changed == 2);
   CHECK(after_calls == 3);
-}
-
-TEST_CASE("remove-unused keeps graph inputs and outputs and is idempotent", "[passes][remove-unused]") {
-  Model m = small_model();
-  ValueInfo stale;
-  stale.name = "gone";
-  m.graph.value_info.push_back(stale);
-  PassContext ctx;
-  auto r = run_pass("remove-unused", m, {}, ctx);
-  REQUIRE(r.is_ok());
-  CHECK(r->changed);
-  CHECK(r->rewrites == 1 + 2 + 1);  // a node, two initializers, a value_info entry
-  CHECK(m.graph.nodes.size() == 1);
-  CHECK(m.graph.initializers.size() == 1);
-  CHECK(m.graph.inputs.size() == 1);
-  CHECK(m.graph.value_info.empty());
-  CHECK(r->bytes_after == 64);
-  auto again = run_pass("remove-unused", m, {}, ctx);
-  REQUIRE(again.is_ok());
-  CHECK_FALSE(again->changed);
-  CHECK_FALSE(run_pass("remove-unused", m, {{"aggressive", "1"}}, ctx).is_ok());
 }
 
 }  // namespace
