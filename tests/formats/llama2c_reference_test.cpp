@@ -122,7 +122,7 @@ TEST_CASE("float64 llama2.c reference reproduces run.c greedy output with a prom
   require_matches_golden(g, read_text(golden));
 }
 
-TEST_CASE("llama2.c reference: batch helper equals incremental forward; misuse throws",
+TEST_CASE("llama2.c reference: batch helper equals incremental forward - misuse throws",
           "[llama2c][reference]") {
   const std::string model = data_path("llama2c/stories260K.bin");
   if (model.empty()) return;

@@ -63,7 +63,7 @@ TEST_CASE("npy write/read round trip is bit-exact for every dtype and odd shapes
   }
 }
 
-TEST_CASE("npy header text matches numpy's layout; huge headers switch to version 2.0") {
+TEST_CASE("npy header text matches numpy's layout - huge headers switch to version 2.0") {
   const std::string dir = scratch_dir("npy_hdr");
   Tensor t = Tensor::from_vector<float>("x", DType::kF32, {3}, std::vector<float>{1, 2, 3});
   REQUIRE(write_npy(dir + "/a.npy", t).is_ok());

@@ -84,7 +84,7 @@ TEST_CASE("Cast between every pair of dtypes on representable values", "[runtime
   }
 }
 
-TEST_CASE("Cast float -> int truncates toward zero and saturates; int -> int wraps", "[runtime][kernels][cast]") {
+TEST_CASE("Cast float -> int truncates toward zero and saturates - int -> int wraps", "[runtime][kernels][cast]") {
   const double nan = std::nan("");
   const Value f = of(DType::kF32, {-2.7, -0.5, 0.5, 2.7, 127.9, -128.9, 300.5, -300, nan, 1e30});
   auto r = cast(f, DType::kI32);

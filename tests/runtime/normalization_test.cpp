@@ -108,7 +108,7 @@ TEST_CASE("Softmax / LogSoftmax before opset 13 flatten to 2-D at axis", "[runti
   check_close(now.value()[0], ref_softmax(x, 6, 17, 1, false), 1e-5, 1e-7);
 }
 
-TEST_CASE("Softmax is stable on large values; float64 and float16; errors", "[runtime][softmax]") {
+TEST_CASE("Softmax is stable on large values - float64 and float16 - errors", "[runtime][softmax]") {
   const KernelRegistry& r = builtin_kernels();
   const std::vector<float> big{10000.f, 10001.f, 10002.f, -INFINITY};
   for (bool log : {false, true}) {

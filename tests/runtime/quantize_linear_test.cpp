@@ -123,7 +123,7 @@ TEST_CASE("QuantizeLinear matches the exact reference: granularities, types, tie
     }
 }
 
-TEST_CASE("QuantizeLinear: arbitrary scales divide in float32; no zero point; opset forms", "[runtime][quantize]") {
+TEST_CASE("QuantizeLinear: arbitrary scales divide in float32 - no zero point - opset forms", "[runtime][quantize]") {
   const KernelRegistry& r = builtin_kernels();
   std::mt19937 rng(22);
   std::uniform_real_distribution<float> u(-300.f, 300.f), us(0.01f, 3.f);

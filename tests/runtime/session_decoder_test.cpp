@@ -258,7 +258,7 @@ TEST_CASE("KV cache grows in place across decode steps, branches safely, matches
 
 // Two sessions on one shared pool (what `bench A B` does) give each model's logits exactly as a
 // session with its own pool does; the interleaved benchmark times every decoded token of each.
-TEST_CASE("sessions share one thread pool; bench_decoders interleaves models", "[runtime][decoder][bench]") {
+TEST_CASE("sessions share one thread pool - bench_decoders interleaves models", "[runtime][decoder][bench]") {
   auto c = synth_preset("llama-tiny");
   REQUIRE(c.is_ok());
   auto m1 = synth_llama(c.value(), 11), m2 = synth_llama(c.value(), 12);

@@ -55,7 +55,7 @@ TEST_CASE("quantize int8-dynamic and fp16 on stories260K meet the accuracy and s
     CHECK(run_cli("run " + shell_quote(dir + m) + " --prompt 'Once upon a time' --tokens 8").exit_code == 0);
 }
 
-TEST_CASE("quantize rejects bad calibration data, NaN weights and bad flags; warns on --exclude matching nothing",
+TEST_CASE("quantize rejects bad calibration data, NaN weights and bad flags - warns on --exclude matching nothing",
           "[cli][quantize][bad-input]") {
   const std::string dir = scratch_dir("quantize_bad");
   const std::string model = stories(dir);

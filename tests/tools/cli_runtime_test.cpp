@@ -42,7 +42,7 @@ TEST_CASE("run --prompt sampling is reproducible with a seed", "[cli][run]") {
   CHECK(a.output.rfind("The cat", 0) == 0);
 }
 
-TEST_CASE("run writes every graph output as .npy; bad inputs are named", "[cli][run]") {
+TEST_CASE("run writes every graph output as .npy - bad inputs are named", "[cli][run]") {
   const std::string dir = scratch_dir("run_npy");
   const std::string model = stories_onnx(dir);
   if (model.empty()) return;
