@@ -48,7 +48,7 @@ void add_pipeline_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--passes", a->passes, "steps as one line: pass{option=value,...},pass,...");
   add_pipeline_flags(cmd, a->flags);
   cmd->footer("Recipe keys: input, tokenizer, calibration {data, samples, seq_len, seed}, steps [- pass: NAME, "
-              "option: value ...], eval {text, ctx, limit}, bench {prompt_len, tokens}, asserts {max_ppl_increase, "
+              "option: value ...], eval {text, context, limit}, bench {prompt_len, tokens}, asserts {max_ppl_increase, "
               "min_top1_agreement, max_size_ratio, min_decode_speedup}. A recipe writes OUT.report.json unless "
               "--report says where.\n\nPasses and their options:\n" + format_pass_help(pass_catalog()));
   cmd->callback([a, &exit_code] { exit_code = report("pipeline", run(*a)); });

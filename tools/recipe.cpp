@@ -199,12 +199,12 @@ Result<Recipe> parse_recipe_file(const std::string& path) {
     if (!root["steps"]) return invalid_input(path, ": no 'steps' (the passes to run, in order)");
     LLMC_RETURN_IF_ERROR(read_steps(r, root["steps"], recipe));
     if (const YAML::Node e = root["eval"]) {
-      LLMC_RETURN_IF_ERROR(r.keys(e, "eval", {"text", "ctx", "limit"}));
+      LLMC_RETURN_IF_ERROR(r.keys(e, "eval", {"text", "context", "limit"}));
       EvalSpec spec;
       if (!e["text"]) return r.error(e, "eval", "needs 'text' (a text file to measure perplexity on)");
       LLMC_ASSIGN_OR_RETURN(spec.text, r.path_value(e["text"], "text"));
-      if (e["ctx"]) {
-        LLMC_ASSIGN_OR_RETURN(spec.ctx, r.integer(e["ctx"], "ctx", 0));
+      if (e["context"]) {
+        LLMC_ASSIGN_OR_RETURN(spec.ctx, r.integer(e["context"], "context", 0));
       }
       if (e["limit"]) {
         LLMC_ASSIGN_OR_RETURN(spec.limit, r.integer(e["limit"], "limit", 0));
@@ -288,7 +288,7 @@ std::string recipe_json(const Recipe& recipe) {
   }
   j.end_array();
   if (recipe.eval)
-    j.key("eval").begin_object().field("text", name(recipe.eval->text)).field("ctx", recipe.eval->ctx)
+    j.key("eval").begin_object().field("text", name(recipe.eval->text)).field("context", recipe.eval->ctx)
         .field("limit", recipe.eval->limit).end_object();
   if (recipe.bench)
     j.key("bench").begin_object().field("prompt_len", recipe.bench->prompt_len).field("tokens", recipe.bench->tokens)

@@ -10,7 +10,7 @@
 //       alpha: 0.5
 //     - pass: quantize-int8-static
 //       method: entropy
-//   eval: {text: corpus.txt, ctx: 0, limit: 20000}
+//   eval: {text: corpus.txt, context: 0, limit: 20000}
 //   bench: {prompt_len: 16, tokens: 32}
 //   asserts: {max_ppl_increase: 2%, min_top1_agreement: 0.9, max_size_ratio: 0.3, min_decode_speedup: 1.5}
 #pragma once

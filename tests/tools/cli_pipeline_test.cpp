@@ -205,3 +205,23 @@ TEST_CASE("progress lines appear on a terminal only and never with --quiet or --
   CHECK(piped.output.find("ETA") == std::string::npos);
   CHECK(piped.errors.find("ETA") == std::string::npos);
 }
+
+TEST_CASE("the manifest hashes the input's external data too", "[cli][pipeline][llama2c]") {
+  const Stories s = stories();
+  if (!s.ok()) return;
+  const std::string dir = scratch_dir("pipeline_external");
+  REQUIRE(run_cli("convert " + shell_quote(s.bin) + " --tokenizer " + shell_quote(s.tok) + " -o " +
+                  shell_quote(dir + "/ext.onnx") + " --external-data").exit_code == 0);
+  REQUIRE(file_exists(dir + "/ext.onnx.data"));
+  auto r = run_cli("pipeline " + shell_quote(dir + "/ext.onnx") + " --passes quantize-fp16 -o " + shell_quote(dir + "/o.onnx"));
+  INFO(r.errors);
+  REQUIRE(r.exit_code == 0);
+  auto inspect = run_cli("inspect " + shell_quote(dir + "/o.onnx") + " --json");
+  for (const char* f : {"/ext.onnx", "/ext.onnx.data"}) {
+    auto sum = run_shell("sha256sum " + shell_quote(dir + f));
+    REQUIRE(sum.exit_code == 0);
+    INFO(f);
+    CHECK(inspect.output.find(sum.output.substr(0, 64)) != std::string::npos);
+  }
+  CHECK(inspect.output.find("ext.onnx.data") != std::string::npos);
+}
