@@ -59,6 +59,9 @@ class Pass {
  public:
   virtual ~Pass() = default;
   virtual std::vector<OptionSpec> options() const = 0;
+  // Checks that span several options (e.g. sparsity and pattern not both), after each option was
+  // checked on its own; run before any step of a pipeline runs.
+  virtual Status check(const PassOptions& resolved) const { return Status::ok(); }
   // True when run() needs calibration samples (checked before a pipeline starts).
   virtual bool needs_calibration() const { return false; }
   virtual Result<PassResult> run(Model& model, const PassOptions& options, PassContext& context) = 0;

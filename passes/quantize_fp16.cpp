@@ -454,6 +454,8 @@ std::vector<OptionSpec> QuantizeFp16::options() const {
   };
 }
 
+Status QuantizeFp16::check(const PassOptions& resolved) const { return parse(resolved).status(); }
+
 std::unique_ptr<Pass> make_quantize_fp16() { return std::make_unique<QuantizeFp16>(); }
 
 Result<PassResult> QuantizeFp16::run(Model& model, const PassOptions& options, PassContext& context) {

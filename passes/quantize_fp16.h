@@ -35,6 +35,7 @@ namespace llmc {
 class QuantizeFp16 : public Pass {
  public:
   std::vector<OptionSpec> options() const override;
+  Status check(const PassOptions& resolved) const override;
   Result<PassResult> run(Model& model, const PassOptions& options, PassContext& context) override;
 };
 

@@ -79,6 +79,8 @@ std::vector<OptionSpec> QuantizeInt8Static::options() const {
   };
 }
 
+Status QuantizeInt8Static::check(const PassOptions& resolved) const { return parse(resolved).status(); }
+
 std::unique_ptr<Pass> make_quantize_int8_static() { return std::make_unique<QuantizeInt8Static>(); }
 
 Result<PassResult> QuantizeInt8Static::run(Model& model, const PassOptions& options, PassContext& context) {

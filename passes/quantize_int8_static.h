@@ -23,6 +23,7 @@ namespace llmc {
 class QuantizeInt8Static : public Pass {
  public:
   std::vector<OptionSpec> options() const override;
+  Status check(const PassOptions& resolved) const override;
   bool needs_calibration() const override { return true; }
   Result<PassResult> run(Model& model, const PassOptions& options, PassContext& context) override;
 };

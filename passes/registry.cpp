@@ -53,12 +53,14 @@ Result<std::unique_ptr<Pass>> make_pass(const std::string& name) {
 
 Result<PassOptions> resolve_pass_options(const std::string& name, const PassOptions& given) {
   LLMC_ASSIGN_OR_RETURN(auto pass, make_pass(name));
-  return resolve_options(name, pass->options(), given);
+  LLMC_ASSIGN_OR_RETURN(PassOptions options, resolve_options(name, pass->options(), given));
+  LLMC_RETURN_IF_ERROR(pass->check(options).with_context("pass '" + name + "'"));
+  return options;
 }
 
 Result<PassResult> run_pass(const std::string& name, Model& model, const PassOptions& given, PassContext& context) {
   LLMC_ASSIGN_OR_RETURN(auto pass, make_pass(name));
-  LLMC_ASSIGN_OR_RETURN(PassOptions options, resolve_options(name, pass->options(), given));
+  LLMC_ASSIGN_OR_RETURN(PassOptions options, resolve_pass_options(name, given));
   LLMC_ASSIGN_OR_RETURN(PassResult result, pass->run(model, options, context));
   if (Status v = verify(model.graph); !v.is_ok())
     return internal_error(name, " left an invalid graph: ", v.message(), " (a bug in the pass; please report it)");

@@ -256,6 +256,7 @@ Status validate_recipe(Recipe& recipe) {
       return resolved.status().with_context(step.where);
     }
     step.options = std::move(resolved).value();
+    LLMC_RETURN_IF_ERROR((*pass)->check(step.options).with_context(step.where + ": pass '" + step.pass + "'"));
     if ((*pass)->needs_calibration() && !recipe.calibration)
       return invalid_input(step.where, ": pass '", step.pass, "' needs calibration data: add a 'calibration' section",
                            file.empty() ? " (--calib DATA)" : "");
