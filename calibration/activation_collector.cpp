@@ -13,7 +13,6 @@ struct Tap {
   std::string name;
   std::unique_ptr<Observer> observer;
   std::unique_ptr<Observer> absmax;  // per channel of the last axis, when asked
-  const Node* transpose = nullptr;   // producer, when a Transpose the runtime may fold away
 };
 
 // `v` transposed by `perm` (empty: reversed axes), for byte-sized element types.
@@ -52,9 +51,9 @@ Status observe_into(Tap& tap, const rt::Value& v) {
 
 }  // namespace
 
-Result<ActivationStats> collect_activation_stats(rt::Session& session, const CalibrationSet& set,
-                                                 const std::vector<std::string>& names,
-                                                 const ObserverFactory& factory, const CollectorOptions& options) {
+Status stream_activations(rt::Session& session, const CalibrationSet& set, const std::vector<std::string>& names,
+                          const TapConsumer& consume, size_t taps_per_run,
+                          const std::function<void(size_t, size_t)>& progress) {
   if (set.empty()) return invalid_input("the calibration set is empty");
   if (names.empty()) return invalid_input("no tensors to observe");
   const Graph& g = session.model().graph;
@@ -62,13 +61,65 @@ Result<ActivationStats> collect_activation_stats(rt::Session& session, const Cal
   for (const Node& n : g.nodes)
     for (const auto& out : n.outputs)
       if (!out.empty()) producer[out] = &n;
-  std::vector<Tap> taps;
+  // Per name: the Transpose producing it, when the runtime may fold that Transpose away.
+  std::vector<const Node*> transposes;
   std::set<std::string> seen;
   for (const auto& name : names) {
-    if (!seen.insert(name).second) continue;
+    if (!seen.insert(name).second) return internal_error("tensor '", name, "' is asked for twice");
     auto p = producer.find(name);
     if (p == producer.end() && !g.find_initializer(name) && !g.is_graph_input(name))
       return invalid_input("no value named '", name, "' in the model");
+    const bool folded = p != producer.end() && p->second->op_type == "Transpose" && p->second->domain.empty() &&
+                        !p->second->inputs.empty();
+    transposes.push_back(folded ? p->second : nullptr);
+  }
+  const size_t group = taps_per_run == 0 ? names.size() : taps_per_run;
+  for (size_t s = 0; s < set.size(); ++s) {
+    const std::string where = str_cat("calibration sample ", s, " of ", set.size());
+    for (size_t first = 0; first < names.size(); first += group) {
+      const size_t last = std::min(names.size(), first + group);
+      // What to ask for: each tap, or for a tap a Transpose produces, that Transpose's input
+      // (the runtime may fold the Transpose into its reader and never materialise the tap).
+      std::vector<std::string> request;
+      std::map<std::string, size_t> index;
+      auto want = [&](const std::string& n) {
+        if (index.emplace(n, request.size()).second) request.push_back(n);
+      };
+      for (size_t t = first; t < last; ++t) want(transposes[t] ? transposes[t]->inputs[0] : names[t]);
+      auto values = session.run(set.samples[s], request);
+      if (!values.is_ok()) return values.status().with_context(where);
+      for (size_t t = first; t < last; ++t) {
+        const Node* tr = transposes[t];
+        rt::Value v = tr ? rt::Value() : (*values)[index.at(names[t])];
+        if (tr) {
+          const rt::Value& src = (*values)[index.at(tr->inputs[0])];
+          if (!src.empty()) {
+            const Attribute* perm = tr->find_attr("perm");
+            auto tv = transpose(src, perm ? perm->ints : std::vector<int64_t>{});
+            if (!tv.is_ok()) return tv.status().with_context("tensor '" + names[t] + "'");
+            v = std::move(tv).value();
+          }
+        }
+        if (v.empty()) return internal_error("the runtime did not produce tensor '", names[t], "' (", where, ")");
+        Status st = consume(s, t, v);
+        if (!st.is_ok()) return st.with_context("tensor '" + names[t] + "' in " + where);
+      }
+    }
+    if (progress) progress(s + 1, set.size());
+  }
+  return Status::ok();
+}
+
+Result<ActivationStats> collect_activation_stats(rt::Session& session, const CalibrationSet& set,
+                                                 const std::vector<std::string>& names,
+                                                 const ObserverFactory& factory, const CollectorOptions& options) {
+  if (set.empty()) return invalid_input("the calibration set is empty");
+  if (names.empty()) return invalid_input("no tensors to observe");
+  std::vector<Tap> taps;
+  std::vector<std::string> distinct;
+  std::set<std::string> seen;
+  for (const auto& name : names) {
+    if (!seen.insert(name).second) continue;
     Tap tap;
     tap.name = name;
     auto obs = factory(name);
@@ -79,48 +130,12 @@ Result<ActivationStats> collect_activation_stats(rt::Session& session, const Cal
       o.axis = -1;
       tap.absmax = std::make_unique<MinMaxObserver>(o);
     }
-    if (p != producer.end() && p->second->op_type == "Transpose" && p->second->domain.empty() &&
-        !p->second->inputs.empty())
-      tap.transpose = p->second;
     taps.push_back(std::move(tap));
+    distinct.push_back(name);
   }
-  const size_t group = options.taps_per_run == 0 ? taps.size() : options.taps_per_run;
-  for (size_t s = 0; s < set.size(); ++s) {
-    const std::string where = str_cat("calibration sample ", s, " of ", set.size());
-    for (size_t first = 0; first < taps.size(); first += group) {
-      const size_t last = std::min(taps.size(), first + group);
-      // What to ask for: each tap, or for a tap a Transpose produces, that Transpose's input
-      // (the runtime may fold the Transpose into its reader and never materialise the tap).
-      std::vector<std::string> request;
-      std::map<std::string, size_t> index;
-      auto want = [&](const std::string& n) {
-        if (index.emplace(n, request.size()).second) request.push_back(n);
-      };
-      for (size_t t = first; t < last; ++t) {
-        if (taps[t].transpose) want(taps[t].transpose->inputs[0]);
-        else want(taps[t].name);
-      }
-      auto values = session.run(set.samples[s], request);
-      if (!values.is_ok()) return values.status().with_context(where);
-      for (size_t t = first; t < last; ++t) {
-        Tap& tap = taps[t];
-        rt::Value v = tap.transpose ? rt::Value() : (*values)[index.at(tap.name)];
-        if (tap.transpose) {
-          const rt::Value& src = (*values)[index.at(tap.transpose->inputs[0])];
-          if (!src.empty()) {
-            const Attribute* perm = tap.transpose->find_attr("perm");
-            auto tv = transpose(src, perm ? perm->ints : std::vector<int64_t>{});
-            if (!tv.is_ok()) return tv.status().with_context("tensor '" + tap.name + "'");
-            v = std::move(tv).value();
-          }
-        }
-        if (v.empty()) return internal_error("the runtime did not produce tensor '", tap.name, "' (", where, ")");
-        Status st = observe_into(tap, v);
-        if (!st.is_ok()) return st.with_context("tensor '" + tap.name + "' in " + where);
-      }
-    }
-    if (options.progress) options.progress(s + 1, set.size());
-  }
+  LLMC_RETURN_IF_ERROR(stream_activations(
+      session, set, distinct, [&](size_t, size_t t, const rt::Value& v) { return observe_into(taps[t], v); },
+      options.taps_per_run, options.progress));
   ActivationStats stats;
   stats.samples = set.size();
   for (Tap& tap : taps) {

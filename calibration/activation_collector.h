@@ -20,6 +20,19 @@
 
 namespace llmc::calib {
 
+// One value of one calibration sample, as stream_activations hands it over: the sample's index
+// and the value's index in the name list.
+using TapConsumer = std::function<Status(size_t sample, size_t tap, const rt::Value& value)>;
+
+// The streaming under both the collector and the statistics service (activation_statistics.h):
+// runs every sample of `set` through `session` with `names` (distinct; each must name a value
+// of the model) as taps and hands each tapped value to `consume`, in sample order and then name
+// order. One sample's taps are alive at a time (one group of `taps_per_run`, when non-zero, per
+// run). A consumer's error comes back naming the tensor and the sample.
+Status stream_activations(rt::Session& session, const CalibrationSet& set, const std::vector<std::string>& names,
+                          const TapConsumer& consume, size_t taps_per_run = 0,
+                          const std::function<void(size_t, size_t)>& progress = nullptr);
+
 // Makes the observer for one tensor name (e.g. per-channel for weights, per-tensor otherwise).
 using ObserverFactory = std::function<Result<std::unique_ptr<Observer>>(const std::string& tensor_name)>;
 

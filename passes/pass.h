@@ -41,7 +41,9 @@ class ActivationStatistics;
 }
 
 // What a pass may need beyond the model: its path (for messages), calibration samples and the
-// activation-statistics service over them (passes that need activation data), threads.
+// activation-statistics service over them (passes that need activation data), threads. Without
+// `statistics`, those passes measure through a service of their own over `calibration`
+// (passes/pass_statistics.h).
 struct PassContext {
   std::string model_path;
   const std::vector<Feeds>* calibration = nullptr;

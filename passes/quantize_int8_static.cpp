@@ -6,11 +6,11 @@
 #include <cstdlib>
 #include <map>
 
-#include "calibration/activation_collector.h"
+#include "calibration/activation_statistics.h"
 #include "calibration/quant_params.h"
 #include "ir/graph_rewrite.h"
+#include "passes/pass_statistics.h"
 #include "passes/quant_utils.h"
-#include "runtime/session.h"
 
 namespace llmc {
 
@@ -86,9 +86,11 @@ std::unique_ptr<Pass> make_quantize_int8_static() { return std::make_unique<Quan
 Result<PassResult> QuantizeInt8Static::run(Model& model, const PassOptions& options, PassContext& context) {
   LLMC_ASSIGN_OR_RETURN(Options opt, parse(options));
   LLMC_ASSIGN_OR_RETURN(NodeFilter filter, NodeFilter::parse(opt.exclude));
-  if (!context.calibration || context.calibration->empty())
+  PassStatistics statistics(context);
+  if (statistics.samples() == 0)
     return invalid_input(context.model_path, ": int8-static needs --calib DATA (calibration samples to measure ",
-                         "activation ranges), and ", context.calibration ? "the calibration set is empty" : "none was given");
+                         "activation ranges), and ",
+                         context.calibration || context.statistics ? "the calibration set is empty" : "none was given");
   Graph& g = model.graph;
   PassResult result;
   result.bytes_before = initializer_bytes(model);
@@ -124,21 +126,17 @@ Result<PassResult> QuantizeInt8Static::run(Model& model, const PassOptions& opti
                          " is below 13, which per-channel QuantizeLinear/DequantizeLinear (axis) needs; ",
                          "convert the model to opset 13 or newer first");
 
-  // 2. Activation ranges over the calibration samples, on the unmodified model.
-  calib::ActivationStats stats;
+  // 2. Activation ranges over the calibration samples, on the unmodified model (copied out:
+  // the rewrite below makes a shared service's cache stale).
+  std::map<std::string, calib::QuantRange> ranges;
   {
-    calib::CalibrationSet set;
-    set.samples = *context.calibration;  // values share their bytes
-    auto snapshot = std::make_shared<const Model>(model);
-    rt::SessionOptions so;
-    so.threads = context.threads;
-    auto session = rt::Session::create(snapshot, so);
-    if (!session.is_ok()) return session.status().with_context(context.model_path + ": calibration session");
-    calib::CollectorOptions co;
-    co.observer = opt.observer;
-    auto s = calib::collect_activation_stats(**session, set, activations, co);
-    if (!s.is_ok()) return s.status().with_context(context.model_path + ": calibrating activations");
-    stats = std::move(s).value();
+    calib::StatisticsRequest request;
+    request.values = activations;
+    request.kinds = calib::kRange;
+    request.observer = opt.observer;
+    auto measured = statistics.get(model, request);
+    if (!measured.is_ok()) return measured.status().with_context(context.model_path + ": calibrating activations");
+    for (const auto& [name, s] : *measured) ranges[name] = s->range;
   }
 
   // 3. Rewrite.
@@ -164,7 +162,7 @@ Result<PassResult> QuantizeInt8Static::run(Model& model, const PassOptions& opti
     }
     const std::string x = n.inputs[0];
     if (!acts.count(x)) {
-      const calib::QuantRange range = stats.ranges.at(x);
+      const calib::QuantRange range = ranges.at(x);
       auto qp = calib::quant_params(range, opt.activation_type, opt.activation_symmetric);
       if (!qp.is_ok()) return qp.status().with_context("activation '" + x + "'");
       ActQ a;
@@ -225,7 +223,7 @@ Result<PassResult> QuantizeInt8Static::run(Model& model, const PassOptions& opti
         bias_note = ", bias kept float";
       }
     }
-    const calib::QuantRange& r = stats.ranges.at(x);
+    const calib::QuantRange& r = ranges.at(x);
     result.decisions.push_back(
         {n.name, n.op_type, "quantized",
          str_cat(act_desc, " activation (", calib::observer_kind_name(opt.observer.kind), " [", fmt(r.min), ", ", fmt(r.max),
@@ -238,7 +236,7 @@ Result<PassResult> QuantizeInt8Static::run(Model& model, const PassOptions& opti
   finish_result(model, result);
   result.summary = str_cat(result.rewrites, " of ", result.decisions.size(), " candidate nodes quantised to int8 QDQ (",
                            acts.size(), " activations calibrated with ", calib::observer_kind_name(opt.observer.kind),
-                           " on ", context.calibration->size(), " samples), weights ", result.bytes_before, " -> ",
+                           " on ", statistics.samples(), " samples), weights ", result.bytes_before, " -> ",
                            result.bytes_after, " bytes");
   return result;
 }

@@ -6,11 +6,11 @@
 #include <functional>
 #include <map>
 
-#include "calibration/activation_collector.h"
+#include "calibration/activation_statistics.h"
 #include "ir/graph_rewrite.h"
 #include "ir/graph_utils.h"
+#include "passes/pass_statistics.h"
 #include "passes/quant_utils.h"
-#include "runtime/session.h"
 
 namespace llmc {
 
@@ -113,10 +113,11 @@ std::unique_ptr<Pass> make_smooth_quant() { return std::make_unique<SmoothQuant>
 Result<PassResult> SmoothQuant::run(Model& model, const PassOptions& options, PassContext& context) {
   const Options opt = parse(options);
   LLMC_ASSIGN_OR_RETURN(NodeFilter filter, NodeFilter::parse(opt.exclude));
-  if (!context.calibration || context.calibration->empty())
+  PassStatistics statistics(context);
+  if (statistics.samples() == 0)
     return invalid_input(context.model_path, ": smooth-quant needs --calib DATA (calibration samples to measure ",
                          "per-channel activation maxima), and ",
-                         context.calibration ? "the calibration set is empty" : "none was given");
+                         context.calibration || context.statistics ? "the calibration set is empty" : "none was given");
   Graph& g = model.graph;
   PassResult result;
   result.bytes_before = initializer_bytes(model);
@@ -151,23 +152,17 @@ Result<PassResult> SmoothQuant::run(Model& model, const PassOptions& options, Pa
     return result;
   }
 
-  // 2. Per-channel max |X| over the calibration samples.
-  calib::ActivationStats stats;
+  // 2. Per-channel max |X| over the calibration samples (copied out: the rewrite below makes a
+  // shared service's cache stale).
+  std::map<std::string, std::vector<double>> channel_absmax;
   {
-    calib::CalibrationSet set;
-    set.samples = *context.calibration;
-    auto snapshot = std::make_shared<const Model>(model);
-    rt::SessionOptions so;
-    so.threads = context.threads;
-    auto session = rt::Session::create(snapshot, so);
-    if (!session.is_ok()) return session.status().with_context(context.model_path + ": calibration session");
-    std::vector<std::string> xs;
-    for (const auto& grp : groups) xs.push_back(grp.x);
-    calib::CollectorOptions co;
-    co.channel_absmax = true;
-    auto s = calib::collect_activation_stats(**session, set, xs, co);
-    if (!s.is_ok()) return s.status().with_context(context.model_path + ": calibrating activations for smooth-quant");
-    stats = std::move(s).value();
+    calib::StatisticsRequest request;
+    for (const auto& grp : groups) request.values.push_back(grp.x);
+    request.kinds = calib::kAbsMax;
+    auto measured = statistics.get(model, request);
+    if (!measured.is_ok())
+      return measured.status().with_context(context.model_path + ": calibrating activations for smooth-quant");
+    for (const auto& [name, s] : *measured) channel_absmax[name] = s->absmax;
   }
 
   // 3. Scales, weights, and where 1/s goes.
@@ -195,7 +190,7 @@ Result<PassResult> SmoothQuant::run(Model& model, const PassOptions& options, Pa
       for (const auto& m : grp.members)
         result.decisions.push_back({g.nodes[m.node].name, g.nodes[m.node].op_type, "skipped", why});
     };
-    const auto& absmax = stats.channel_absmax.at(grp.x);
+    const auto& absmax = channel_absmax.at(grp.x);
     if (static_cast<int64_t>(absmax.size()) != K) {
       skip_all(str_cat("activation '", grp.x, "' has ", absmax.size(), " channels on its last axis, the weight ", K, " rows"));
       continue;
@@ -284,7 +279,7 @@ Result<PassResult> SmoothQuant::run(Model& model, const PassOptions& options, Pa
   finish_result(model, result);
   result.summary = str_cat(result.rewrites, " MatMuls in ", folded + inserted, " groups smoothed (alpha ", opt.alpha, "; ",
                            folded, " folded into their producer, ", inserted, " with an inserted Mul) from ",
-                           context.calibration->size(), " samples");
+                           statistics.samples(), " samples");
   return result;
 }
 

@@ -1,0 +1,21 @@
+#include "passes/pass_statistics.h"
+
+namespace llmc {
+
+PassStatistics::PassStatistics(const PassContext& context) {
+  if (context.statistics) {
+    service_ = context.statistics;
+  } else if (context.calibration) {
+    own_set_.samples = *context.calibration;  // the values share their bytes
+    own_ = std::make_unique<calib::ActivationStatistics>(&own_set_, context.threads);
+    service_ = own_.get();
+  }
+}
+
+Result<std::map<std::string, const calib::ChannelStatistics*>> PassStatistics::get(
+    const Model& model, const calib::StatisticsRequest& request) {
+  if (!service_) return invalid_input("activation statistics need calibration samples, and none were given");
+  return service_->get(model, request);
+}
+
+}  // namespace llmc
