@@ -43,7 +43,8 @@ class PassManager {
   // Called after each step with its index, record and the model as it now is (for
   // --keep-intermediate); an error stops the run.
   using AfterStep = std::function<Status(size_t index, const StepRecord& record, const Model& model)>;
-  // Steps must be resolved. Calls context.statistics->invalidate() after a step that changed the graph.
+  // Steps must be resolved. Calls context.on_graph_changed after a step that changed the graph
+  // (the pipeline drops its cached activation statistics there).
   Result<std::vector<StepRecord>> run(Model& model, const std::vector<PassStep>& steps, PassContext& context,
                                       const AfterStep& after = {}) const;
 };

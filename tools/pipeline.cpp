@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <future>
 
+#include "calibration/activation_statistics.h"
 #include "formats/model_loader.h"
 #include "formats/onnx_format.h"
 #include "runtime/bench.h"
@@ -184,7 +185,19 @@ Result<PipelineResult> run_pipeline(const Recipe& recipe, const PipelineOptions&
   PassContext context;
   context.model_path = recipe.input;
   context.threads = options.threads;
-  if (!calibration.empty()) context.calibration = &calibration.samples;
+  // One statistics service for the whole pipeline: a step reuses what an earlier one measured
+  // until a step changes the graph.
+  calib::ActivationStatistics statistics(&calibration, options.threads);
+  Progress stats_progress("calibration: samples", !options.quiet);
+  statistics.progress = [&](size_t done, size_t total) {
+    stats_progress.update(done, total);
+    if (done == total) stats_progress.finish();
+  };
+  if (!calibration.empty()) {
+    context.calibration = &calibration.samples;
+    context.statistics = &statistics;
+  }
+  context.on_graph_changed = [&] { statistics.invalidate(); };
 
   if (!options.keep_intermediate.empty()) {
     std::error_code ec;
