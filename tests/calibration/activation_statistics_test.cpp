@@ -12,6 +12,7 @@
 #include "calibration/activation_statistics.h"
 #include "formats/model_loader.h"
 #include "runtime/session.h"
+#include "tests/support/pass_fixtures.h"
 #include "tests/support/test_data.h"
 #include "tools/calibration_loader.h"
 
@@ -21,30 +22,9 @@ using namespace llmc::testing;
 
 namespace {
 
-struct Fixture {
-  Model model;
-  CalibrationSet set;
-};
-
-bool load(Fixture& f, int64_t samples = 4, int64_t seq_len = 32) {
-  const std::string model_path = data_path("llama2c/stories260K.bin");
-  const std::string tok_path = data_path("llama2c/tok512.bin");
-  const std::string text_path = data_path("corpora/tinystories_val_prefix.txt");
-  if (model_path.empty() || tok_path.empty() || text_path.empty()) return false;
-  auto m = load_model(model_path);
-  REQUIRE(m.is_ok());
-  f.model = std::move(m).value();
-  auto tok = Llama2cTokenizer::from_file(tok_path);
-  REQUIRE(tok.is_ok());
-  CalibrationOptions o;
-  o.num_samples = samples;
-  o.seq_len = seq_len;
-  o.max_tokens = 5000;
-  auto set = cli::load_calibration_file(f.model, text_path, &*tok, o);
-  REQUIRE(set.is_ok());
-  f.set = std::move(set).value();
-  return true;
-}
+// The real stories260K with a calibration set of windows from the TinyStories text.
+using Fixture = StoriesFixture;
+bool load(Fixture& f, int64_t samples = 4, int64_t seq_len = 32) { return load_stories(f, samples, seq_len); }
 
 // MatMul inputs the runtime materialises (not a Transpose it folds into the MatMul): the
 // projections' inputs ([1, seq, dim] and [1, seq, hidden]) and attention's Q and probabilities
@@ -70,7 +50,7 @@ std::map<std::string, Reference> reference(const Fixture& f, const std::vector<s
   auto session = rt::Session::create(std::make_shared<const Model>(f.model), {2});
   REQUIRE(session.is_ok());
   std::map<std::string, Reference> refs;
-  for (const auto& feeds : f.set.samples) {
+  for (const auto& feeds : f.calib.samples) {
     auto values = (*session)->run(feeds, names);
     REQUIRE(values.is_ok());
     for (size_t k = 0; k < names.size(); ++k) {
@@ -112,7 +92,7 @@ TEST_CASE("statistics service matches a float64 reference on stories260K", "[cal
   if (!load(f)) return;
   const auto names = tapped_inputs(f.model.graph);
   REQUIRE(names.size() >= 20);  // 4 projection inputs and 2 attention inputs per layer, and lm_head's
-  ActivationStatistics service(&f.set, 2);
+  ActivationStatistics service(&f.calib, 2);
   StatisticsRequest request;
   request.values = names;
   request.kinds = kAbsMax | kMeanAbs | kL2Norm | kGram | kHistogram;
@@ -170,9 +150,9 @@ TEST_CASE("statistics service ranges equal the collector's and folded transposes
     REQUIRE(session.is_ok());
     CollectorOptions co;
     co.observer = o;
-    auto collected = collect_activation_stats(**session, f.set, names, co);
+    auto collected = collect_activation_stats(**session, f.calib, names, co);
     REQUIRE(collected.is_ok());
-    ActivationStatistics service(&f.set, 2);
+    ActivationStatistics service(&f.calib, 2);
     StatisticsRequest request;
     request.values = names;
     request.kinds = kRange | kAbsMax;
@@ -193,7 +173,7 @@ TEST_CASE("statistics service caches until invalidate or a changed graph", "[cal
   Fixture f;
   if (!load(f, 2, 16)) return;
   const auto names = tapped_inputs(f.model.graph);
-  ActivationStatistics service(&f.set, 2);
+  ActivationStatistics service(&f.calib, 2);
   size_t samples_streamed = 0;
   service.progress = [&](size_t done, size_t total) {
     CHECK(total == 2);
@@ -243,7 +223,7 @@ TEST_CASE("statistics service gives the same bytes on 1 and 2 threads", "[calibr
   StatisticsRequest request;
   request.values = names;
   request.kinds = kAbsMax | kMeanAbs | kL2Norm | kGram;
-  ActivationStatistics one(&f.set, 1), two(&f.set, 2);
+  ActivationStatistics one(&f.calib, 1), two(&f.calib, 2);
   auto a = one.get(f.model, request);
   auto b = two.get(f.model, request);
   REQUIRE(a.is_ok());
@@ -274,7 +254,7 @@ TEST_CASE("statistics service errors name the problem", "[calibration][statistic
   auto e = empty.get(f.model, request);
   REQUIRE(!e.is_ok());
   CHECK(e.status().message().find("empty") != std::string::npos);
-  ActivationStatistics service(&f.set, 1);
+  ActivationStatistics service(&f.calib, 1);
   auto unknown = service.get(f.model, request);
   REQUIRE(!unknown.is_ok());
   CHECK(unknown.status().message().find("no_such_value") != std::string::npos);

@@ -5,35 +5,16 @@
 
 #include "calibration/calibration_data.h"
 #include "ir/metadata_keys.h"
+#include "tests/support/small_models.h"
 
 using namespace llmc;
 using namespace llmc::calib;
+using namespace llmc::testing;
 
 namespace {
 
-ValueInfo input(const std::string& name, DType t, std::vector<Dim> dims) {
-  ValueInfo v;
-  v.name = name;
-  v.type.kind = ValueType::Kind::kTensor;
-  v.type.elem = t;
-  v.type.has_shape = true;
-  v.type.dims = std::move(dims);
-  return v;
-}
-Dim sym(const char* s) { return Dim{-1, s, ""}; }
-Dim num(int64_t n) { return Dim{n, "", ""}; }
-
 // Only the graph's inputs and outputs matter to calibration data.
-Model tiny_lm(int64_t vocab = 32) {
-  Model m;
-  m.graph.inputs = {input("input_ids", DType::kI64, {sym("b"), sym("s")}),
-                    input("attention_mask", DType::kI64, {sym("b"), sym("t")}),
-                    input("position_ids", DType::kI32, {sym("b"), sym("s")}),
-                    input("past_key_values.0.key", DType::kF32, {sym("b"), num(2), sym("p"), num(4)}),
-                    input("past_key_values.0.value", DType::kF32, {sym("b"), num(2), sym("p"), num(4)})};
-  m.graph.outputs = {input("logits", DType::kF32, {sym("b"), sym("s"), num(vocab)})};
-  return m;
-}
+Model tiny_lm(int64_t vocab = 32) { return tiny_lm_interface(vocab, true); }
 
 std::vector<int64_t> ids_of(const Feeds& f) {
   const rt::Value& v = f.at("input_ids");
@@ -82,7 +63,7 @@ TEST_CASE("window offsets and token feeds", "[calibration][data]") {
   CHECK(f->at("position_ids").data<int32_t>()[2] == 2);
   CHECK(f->at("past_key_values.0.key").shape() == std::vector<int64_t>{1, 2, 0, 4});
   Model odd = m;
-  odd.graph.inputs.push_back(input("pixel_values", DType::kF32, {sym("b"), num(3)}));
+  odd.graph.inputs.push_back(tensor_value("pixel_values", DType::kF32, {sym("b"), num(3)}));
   expect_error(token_feeds(odd, toks.data(), 3).status(), "pixel_values");
 }
 
@@ -177,8 +158,8 @@ TEST_CASE("a lone array feeds the named input or the only one or input_ids", "[c
   CHECK(lone(m, o) == "attention_mask");
   o.input_name.clear();
   Model one;
-  one.graph.inputs = {input("pixel_values", DType::kF32, {sym("b"), num(3)})};
+  one.graph.inputs = {tensor_value("pixel_values", DType::kF32, {sym("b"), num(3)})};
   CHECK(lone(one, o) == "pixel_values");
-  one.graph.inputs.push_back(input("mask", DType::kI64, {sym("b"), num(3)}));
+  one.graph.inputs.push_back(tensor_value("mask", DType::kI64, {sym("b"), num(3)}));
   expect_error(lone_array_input(one, o).status(), "the model has 2 inputs (pixel_values, mask)", "keyed by input name");
 }

@@ -25,4 +25,27 @@ Model matmul_with_dead_branch() {
   return m;
 }
 
+ValueInfo tensor_value(const std::string& name, DType type, std::vector<Dim> dims) {
+  ValueInfo v;
+  v.name = name;
+  v.type.kind = ValueType::Kind::kTensor;
+  v.type.elem = type;
+  v.type.has_shape = true;
+  v.type.dims = std::move(dims);
+  return v;
+}
+
+Model tiny_lm_interface(int64_t vocab, bool mask_and_positions) {
+  Model m;
+  m.graph.inputs = {tensor_value("input_ids", DType::kI64, {sym("b"), sym("s")})};
+  if (mask_and_positions) {
+    m.graph.inputs.push_back(tensor_value("attention_mask", DType::kI64, {sym("b"), sym("t")}));
+    m.graph.inputs.push_back(tensor_value("position_ids", DType::kI32, {sym("b"), sym("s")}));
+  }
+  for (const char* kv : {"past_key_values.0.key", "past_key_values.0.value"})
+    m.graph.inputs.push_back(tensor_value(kv, DType::kF32, {sym("b"), num(2), sym("p"), num(4)}));
+  m.graph.outputs = {tensor_value("logits", DType::kF32, {sym("b"), sym("s"), num(vocab)})};
+  return m;
+}
+
 }  // namespace llmc::testing

@@ -10,6 +10,7 @@
 #include "formats/llama2c_import.h"
 #include "formats/npy.h"
 #include "tests/support/npz_files.h"
+#include "tests/support/small_models.h"
 #include "tests/support/test_data.h"
 
 using namespace llmc;
@@ -19,27 +20,8 @@ using llmc::cli::load_calibration_file;
 
 namespace {
 
-ValueInfo input(const std::string& name, DType t, std::vector<Dim> dims) {
-  ValueInfo v;
-  v.name = name;
-  v.type.kind = ValueType::Kind::kTensor;
-  v.type.elem = t;
-  v.type.has_shape = true;
-  v.type.dims = std::move(dims);
-  return v;
-}
-Dim sym(const char* s) { return Dim{-1, s, ""}; }
-Dim num(int64_t n) { return Dim{n, "", ""}; }
-
 // Only the graph's inputs and outputs matter to calibration data.
-Model tiny_lm(int64_t vocab = 32) {
-  Model m;
-  m.graph.inputs = {input("input_ids", DType::kI64, {sym("b"), sym("s")}),
-                    input("past_key_values.0.key", DType::kF32, {sym("b"), num(2), sym("p"), num(4)}),
-                    input("past_key_values.0.value", DType::kF32, {sym("b"), num(2), sym("p"), num(4)})};
-  m.graph.outputs = {input("logits", DType::kF32, {sym("b"), sym("s"), num(vocab)})};
-  return m;
-}
+Model tiny_lm(int64_t vocab = 32) { return tiny_lm_interface(vocab, false); }
 
 std::vector<int64_t> ids_of(const Feeds& f) {
   const rt::Value& v = f.at("input_ids");
@@ -223,7 +205,7 @@ TEST_CASE("other npy files and npz archives are tensors viewed in place", "[tool
   const std::string deflated = write_scratch_file("deflated.npz", make_zip({{"input_ids.npy", npy_bytes(ids3)}}, 8));
   expect_error(load_calibration_file(m, deflated, nullptr, o).status(), deflated, "numpy.savez_compressed");
   Model two = m;
-  two.graph.inputs = {input("a", DType::kI64, {sym("b"), sym("s")}), input("b", DType::kI64, {sym("b"), sym("s")})};
+  two.graph.inputs = {tensor_value("a", DType::kI64, {sym("b"), sym("s")}), tensor_value("b", DType::kI64, {sym("b"), sym("s")})};
   expect_error(load_calibration_file(two, dir + "/ids.npy", nullptr, o).status(), dir + "/ids.npy: ",
                "name the one this .npy holds");
   o.input_name = "b";  // now it feeds b, and nothing feeds a
