@@ -14,7 +14,6 @@
 #include "runtime/session.h"
 #include "tests/support/pass_fixtures.h"
 #include "tests/support/test_data.h"
-#include "tools/calibration_loader.h"
 
 using namespace llmc;
 using namespace llmc::calib;
