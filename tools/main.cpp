@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   llmc::cli::add_quantize_command(app, exit_code);
   llmc::cli::add_passes_command(app, exit_code);
   llmc::cli::add_pipeline_command(app, exit_code);
+  llmc::cli::add_prune_command(app, exit_code);
   llmc::cli::add_stats_command(app, exit_code);
   try {
     app.parse(argc, argv);

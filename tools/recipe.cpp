@@ -258,8 +258,8 @@ Status validate_recipe(Recipe& recipe) {
     step.options = std::move(resolved).value();
     LLMC_RETURN_IF_ERROR((*pass)->check(step.options).with_context(step.where + ": pass '" + step.pass + "'"));
     if ((*pass)->needs_calibration() && !recipe.calibration)
-      return invalid_input(step.where, ": pass '", step.pass, "' needs calibration data: add a 'calibration' section",
-                           file.empty() ? " (--calib DATA)" : "");
+      return invalid_input(step.where, ": pass '", step.pass, "' needs calibration data: ",
+                           file.empty() ? "give --calib DATA" : "add a 'calibration' section");
   }
   for (const auto& a : recipe.asserts) {
     if ((a.metric == "max_ppl_increase" || a.metric == "min_top1_agreement") && !recipe.eval)

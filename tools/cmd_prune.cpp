@@ -1,0 +1,64 @@
+// llmcompress prune MODEL -o OUT --method magnitude|wanda|sparsegpt [--sparsity 0.5 | --pattern 2:4]
+//                   [--scope row|layer|global] [--include RE] [--exclude RE] [--calib DATA] [--eval TEXT]
+// Maps its flags onto a one-step recipe (prune-<method>) and runs it like `pipeline`: the
+// report lists every weight's achieved sparsity, bytes before/after and, with --eval,
+// perplexity, top-1 agreement and KL before/after.
+#include "passes/registry.h"
+#include "tools/cli_common.h"
+#include "tools/commands.h"
+#include "tools/pipeline_command.h"
+
+namespace llmc::cli {
+
+namespace {
+struct PruneArgs {
+  std::string model, method = "magnitude", sparsity, pattern, scope, include, exclude;
+  PipelineFlags flags;
+};
+
+Status run_prune(const PruneArgs& a) {
+  const std::string pass = "prune-" + a.method;
+  if (!make_pass(pass).is_ok()) {
+    std::string known;
+    for (const auto& n : pass_names())
+      if (n.rfind("prune-", 0) == 0) known += (known.empty() ? "" : ", ") + n.substr(6);
+    return invalid_input("unknown --method '", a.method, "' (available: ", known, ")");
+  }
+  PassOptions options;
+  if (!a.sparsity.empty()) options["sparsity"] = a.sparsity;
+  if (!a.pattern.empty()) options["pattern"] = a.pattern;
+  if (!a.scope.empty()) options["scope"] = a.scope;
+  if (!a.include.empty()) options["include"] = a.include;
+  if (!a.exclude.empty()) options["exclude"] = a.exclude;
+  Recipe recipe;
+  recipe.input = a.model;
+  recipe.steps.push_back({pass, options, "--method " + a.method});
+  recipe.option_where.resize(1);
+  apply_pipeline_flags(a.flags, recipe);
+  return run_recipe(recipe, a.flags, /*require_change=*/true);
+}
+
+std::vector<PassInfo> prune_passes() {
+  std::vector<PassInfo> out;
+  for (auto& p : pass_catalog())
+    if (p.name.rfind("prune-", 0) == 0) out.push_back(std::move(p));
+  return out;
+}
+}  // namespace
+
+void add_prune_command(CLI::App& app, int& exit_code) {
+  auto a = std::make_shared<PruneArgs>();
+  CLI::App* cmd = app.add_subcommand("prune", "Zero the least important weights (magnitude, Wanda, ...)");
+  cmd->add_option("model", a->model, "ONNX model or llama2.c checkpoint")->required();
+  cmd->add_option("--method", a->method, "magnitude, or wanda (needs --calib)")->capture_default_str();
+  cmd->add_option("--sparsity", a->sparsity, "fraction of weights zeroed, in (0, 1) (default 0.5)");
+  cmd->add_option("--pattern", a->pattern, "N:M: at most N nonzeros in every M weights along the input dimension");
+  cmd->add_option("--scope", a->scope, "compare scores per output row, per layer or globally (default: the method's)");
+  cmd->add_option("--include", a->include, "only these nodes/weights (names or regexes, comma-separated)");
+  cmd->add_option("--exclude", a->exclude, "nodes/weights left dense (names or regexes, comma-separated)");
+  add_pipeline_flags(cmd, a->flags);
+  cmd->footer("The passes behind --method and their options (also usable in recipes):\n" + format_pass_help(prune_passes()));
+  cmd->callback([a, &exit_code] { exit_code = report("prune", run_prune(*a)); });
+}
+
+}  // namespace llmc::cli
