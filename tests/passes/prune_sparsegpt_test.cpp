@@ -108,6 +108,20 @@ TEST_CASE("sparsegpt sweep: less output error than zeroing, OBS closed form, laz
   }
 }
 
+TEST_CASE("sparsegpt sweep: the same bits whatever the thread count", "[passes][prune][sparsegpt]") {
+  const int64_t T = 512, K = 48, N = 100;  // 100 rows: several fixed chunks of rows
+  const Problem p = make_problem(T, K, N, 11);
+  auto h = prepare_hessian(p.gram, K, T, 0.01, "test");
+  REQUIRE(h.is_ok());
+  Mat one = p.W, two = p.W, three = p.W;
+  rt::ThreadPool pool2(2), pool3(3);
+  sparsegpt_prune_rows(one.data(), N, *h, 0.5, 0, 0, 16, nullptr);
+  sparsegpt_prune_rows(two.data(), N, *h, 0.5, 0, 0, 16, &pool2);
+  sparsegpt_prune_rows(three.data(), N, *h, 0.5, 0, 0, 16, &pool3);
+  CHECK(std::equal(one.data(), one.data() + one.size(), two.data()));
+  CHECK(std::equal(one.data(), one.data() + one.size(), three.data()));
+}
+
 TEST_CASE("hessian: dead channels get H_kk = 1, collinear ones raise the damping", "[passes][prune][sparsegpt]") {
   const int64_t T = 64, K = 8;
   Problem p = make_problem(T, K, 1, 3);
