@@ -183,20 +183,32 @@ Status apply_pruning(Model& model, const std::vector<PruneTarget>& targets, cons
       }
     }
   }
+  std::vector<int64_t> masked;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    float* p = reinterpret_cast<float*>(g.find_initializer(targets[i].weight)->mutable_data());  // copy-on-write
+    for (int64_t j : zeroed[i]) p[j] = 0.f;
+    masked.push_back(int64_t(zeroed[i].size()));
+  }
+  report_pruning(model, targets, options, masked, std::vector<std::string>(targets.size()), method, result);
+  return Status::ok();
+}
+
+void report_pruning(const Model& model, const std::vector<PruneTarget>& targets, const PruneOptions& options,
+                    const std::vector<int64_t>& masked, const std::vector<std::string>& notes, const std::string& method,
+                    PassResult& result) {
+  const Graph& g = model.graph;
   std::map<std::string, std::string> detail;  // weight -> report line
   int64_t total = 0, total_zero = 0;
   for (size_t i = 0; i < targets.size(); ++i) {
     const PruneTarget& t = targets[i];
-    Tensor* w = g.find_initializer(t.weight);
-    float* p = reinterpret_cast<float*>(w->mutable_data());  // copy-on-write: never the mapped input
-    for (int64_t j : zeroed[i]) p[j] = 0.f;
+    const float* p = g.find_initializer(t.weight)->data_as<float>();
     int64_t zeros = 0;
     for (int64_t j = 0; j < t.K * t.N; ++j) zeros += p[j] == 0.f;
     total += t.K * t.N;
     total_zero += zeros;
     const std::string how = options.m > 0 ? str_cat(options.n, ":", options.m) : options.scope;
-    detail[t.weight] = str_cat(method, " ", how, ", ", zeroed[i].size(), " of ", t.K * t.N, " weights zeroed, sparsity ",
-                               double(zeros) / double(t.K * t.N));
+    detail[t.weight] = str_cat(method, " ", how, ", ", masked[i], " of ", t.K * t.N, " weights zeroed, sparsity ",
+                               double(zeros) / double(t.K * t.N), notes[i]);
     result.decisions.push_back({g.nodes[t.node].name, g.nodes[t.node].op_type, "pruned", detail[t.weight]});
     ++result.rewrites;
   }
@@ -210,7 +222,6 @@ Status apply_pruning(Model& model, const std::vector<PruneTarget>& targets, cons
                                                                                              : options.scope + " scope",
                            "), ", total_zero, " of ", total, " weights now zero (", total ? double(total_zero) / total : 0.0,
                            ")");
-  return Status::ok();
 }
 
 }  // namespace llmc

@@ -45,4 +45,11 @@ using PruneScore = std::function<double(size_t target, int64_t k, int64_t n)>;
 Status apply_pruning(Model& model, const std::vector<PruneTarget>& targets, const PruneOptions& options,
                      const PruneScore& score, const std::string& method, PassResult& result);
 
+// The report apply_pruning ends with, for passes that write the weights themselves (SparseGPT
+// also moves the kept ones): a "pruned" decision per target with the count its mask zeroed
+// (`masked[i]`) and `notes[i]` appended, the summary, finish_result.
+void report_pruning(const Model& model, const std::vector<PruneTarget>& targets, const PruneOptions& options,
+                    const std::vector<int64_t>& masked, const std::vector<std::string>& notes, const std::string& method,
+                    PassResult& result);
+
 }  // namespace llmc
