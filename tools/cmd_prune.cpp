@@ -50,7 +50,7 @@ void add_prune_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<PruneArgs>();
   CLI::App* cmd = app.add_subcommand("prune", "Zero the least important weights (magnitude, Wanda, ...)");
   cmd->add_option("model", a->model, "ONNX model or llama2.c checkpoint")->required();
-  cmd->add_option("--method", a->method, "magnitude, or wanda (needs --calib)")->capture_default_str();
+  cmd->add_option("--method", a->method, "magnitude, or wanda or sparsegpt (both need --calib)")->capture_default_str();
   cmd->add_option("--sparsity", a->sparsity, "fraction of weights zeroed, in (0, 1) (default 0.5)");
   cmd->add_option("--pattern", a->pattern, "N:M: at most N nonzeros in every M weights along the input dimension");
   cmd->add_option("--scope", a->scope, "compare scores per output row, per layer or globally (default: the method's)");
