@@ -30,7 +30,8 @@ struct PassResult {
   size_t bytes_after = 0;
   std::vector<NodeDecision> decisions;
   std::vector<std::string> warnings;
-  std::string summary;  // one line
+  std::string summary;  // one line; goes into the artifact's manifest, so deterministic (no times)
+  std::vector<std::string> notes;  // report-only lines (where the time went): never in the manifest
 };
 
 // One calibration sample: graph input name -> value.

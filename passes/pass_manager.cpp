@@ -14,8 +14,10 @@ std::string trim(const std::string& s) {
   return s.substr(b, s.find_last_not_of(" \t\n") - b + 1);
 }
 
-// "k=v,k2=a,b" -> {k: v, k2: "a,b"}.
-Result<PassOptions> parse_option_list(const std::string& body, const std::string& where) {
+// "k=v,k2=a,b,flag" -> {k: v, k2: "a,b", flag: true}: a piece without '=' continues the
+// previous value when that option holds a list or text, else it is a boolean switched on.
+Result<PassOptions> parse_option_list(const std::string& body, const std::string& where,
+                                      const std::function<bool(const std::string&)>& holds_commas) {
   PassOptions out;
   std::string last;
   size_t start = 0;
@@ -27,10 +29,13 @@ Result<PassOptions> parse_option_list(const std::string& body, const std::string
     const size_t eq = piece.find('=');
     if (eq == std::string::npos) {
       if (trim(piece).empty()) continue;
-      if (last.empty())  // a bare name: a boolean option switched on
-        out[trim(piece)] = "true";
-      else
+      if (!last.empty() && holds_commas(last)) {
         out[last] += "," + trim(piece);
+      } else {  // a bare name: a boolean option switched on
+        last = trim(piece);
+        if (out.count(last)) return invalid_input(where, ": option '", last, "' given twice");
+        out[last] = "true";
+      }
       continue;
     }
     last = trim(piece.substr(0, eq));
@@ -55,7 +60,16 @@ Result<std::vector<PassStep>> parse_pass_list(const std::string& text) {
     if (end < text.size() && text[end] == '{') {
       const size_t close = text.find('}', end);
       if (close == std::string::npos) return invalid_input(step.where, ": '{' without '}' after '", step.pass, "'");
-      LLMC_ASSIGN_OR_RETURN(step.options, parse_option_list(text.substr(end + 1, close - end - 1), step.where));
+      // Which options may hold commas (lists, text) comes from the pass's declarations.
+      std::vector<OptionSpec> specs;
+      if (auto pass = make_pass(step.pass); pass.is_ok()) specs = (*pass)->options();
+      auto holds_commas = [&](const std::string& name) {
+        for (const auto& o : specs)
+          if (o.name == name) return o.type == OptionType::kList || o.type == OptionType::kString;
+        return true;  // unknown option: the error comes when the step is resolved
+      };
+      LLMC_ASSIGN_OR_RETURN(step.options,
+                            parse_option_list(text.substr(end + 1, close - end - 1), step.where, holds_commas));
       end = close + 1;
       while (end < text.size() && (text[end] == ' ' || text[end] == '\t')) ++end;
       if (end < text.size() && text[end] != ',')

@@ -26,10 +26,11 @@ struct StepRecord {
   PassResult result;
 };
 
-// "smooth-quant{alpha=0.5},quantize-int8-static{method=entropy,op-types=MatMul,Gemm}". Inside
-// braces a piece without '=' continues the previous value (list options hold commas).
+// "smooth-quant{alpha=0.5},quantize-int8-static{method=entropy,op-types=MatMul,Gemm,per-tensor}".
+// Inside braces a piece without '=' continues the previous value when that option is a list or
+// text (declared by the pass), else it names a boolean switched on. Values cannot hold '}'.
 Result<std::vector<PassStep>> parse_pass_list(const std::string& text);
-// The canonical one-line spelling of resolved steps (sorted option keys): the manifest's recipe.
+// The canonical one-line spelling of steps (sorted option keys), for messages and logs.
 std::string format_pass_list(const std::vector<PassStep>& steps);
 
 // Checks every pass name and option; replaces each step's options by the resolved ones.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 
@@ -56,10 +57,13 @@ Result<std::string> canonical(const std::string& pass, const OptionSpec& spec, c
     return invalid_input("pass '", pass, "': option '", spec.name, "' must be ", spec.type_name(), ", got '", raw, "'");
   };
   switch (spec.type) {
-    case OptionType::kBool:
-      if (value == "1" || value == "true" || value == "yes" || value == "on" || value.empty()) return std::string("true");
-      if (value == "0" || value == "false" || value == "no" || value == "off") return std::string("false");
-      return bad();
+    case OptionType::kBool: {
+      std::string v = value;  // YAML writes True / Yes / ON too
+      std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return std::tolower(c); });
+      if (v == "1" || v == "true" || v == "yes" || v == "on") return std::string("true");
+      if (v == "0" || v == "false" || v == "no" || v == "off") return std::string("false");
+      return bad();  // empty or null included: say true or false
+    }
     case OptionType::kInt: {
       int64_t v = 0;
       auto r = std::from_chars(value.data(), value.data() + value.size(), v);

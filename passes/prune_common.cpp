@@ -210,7 +210,7 @@ void report_pruning(const Model& model, const std::vector<PruneTarget>& targets,
     detail[t.weight] = str_cat(method, " ", how, ", ", masked[i], " of ", t.K * t.N, " weights zeroed, sparsity ",
                                double(zeros) / double(t.K * t.N), notes[i]);
     result.decisions.push_back({g.nodes[t.node].name, g.nodes[t.node].op_type, "pruned", detail[t.weight]});
-    ++result.rewrites;
+    result.rewrites += masked[i] > 0;  // a mask that zeroed nothing changed nothing
   }
   // Nodes sharing a pruned weight were reported when selected; give them the same detail.
   for (auto& d : result.decisions)

@@ -1,4 +1,4 @@
-// Shared by the unstructured pruning passes (prune-magnitude, prune-wanda): which MatMul/Gemm
+// Shared by the unstructured pruning passes (prune-magnitude, prune-wanda, prune-sparsegpt): which MatMul/Gemm
 // weights are pruned, the mask from per-weight scores (by output row, layer, globally, or
 // N:M along the input dimension) and the report. A pass supplies only its score.
 //

@@ -133,7 +133,8 @@ Result<PassResult> PruneSparseGpt::run(Model& model, const PassOptions& options,
   auto measured = stats.get(model, request);
   const auto measured_at = std::chrono::steady_clock::now();
   if (!measured.is_ok()) return measured.status().with_context(context.model_path + ": prune-sparsegpt statistics");
-  // Every check before any weight changes: a failure leaves the model as it was.
+  // Checks on every target before any weight changes (a Hessian that cannot be factored can
+  // still fail later, with earlier targets already pruned: the pipeline then writes nothing).
   for (const auto& t : targets) {
     const Node& node = model.graph.nodes[t.node];
     const calib::ChannelStatistics* s = measured->at(node.inputs[0]);
@@ -187,8 +188,9 @@ Result<PassResult> PruneSparseGpt::run(Model& model, const PassOptions& options,
   report_pruning(model, targets, opt, masked, notes, "sparsegpt", result);
   // Where the time goes (XᵀX streaming vs factor and sweep) is the first question on big models.
   const auto seconds = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
-  result.summary += str_cat(" from ", stats.samples(), " calibration samples (XᵀX ", seconds(start, measured_at),
-                            " s, factor and sweep ", seconds(measured_at, std::chrono::steady_clock::now()), " s)");
+  result.summary += str_cat(" from ", stats.samples(), " calibration samples");
+  result.notes.push_back(str_cat("XᵀX ", seconds(start, measured_at), " s, factor and sweep ",
+                                 seconds(measured_at, std::chrono::steady_clock::now()), " s"));
   return result;
 }
 

@@ -28,7 +28,10 @@ Status run(const Args& a) {
   } else {
     if (a.source.empty()) return invalid_input("give a recipe file, or a model with --passes LIST");
     LLMC_ASSIGN_OR_RETURN(recipe, parse_recipe_file(a.source));
-    if (!a.input.empty()) recipe.input = a.input;
+    if (!a.input.empty()) {
+      recipe.input = a.input;
+      recipe.section_where["input"] = "--input";
+    }
     const PipelineFlags& f = a.flags;
     if (!f.calib.empty() || !f.eval_text.empty() || !f.tokenizer.empty())
       return invalid_input(a.source, ": --calib, --eval and --tokenizer belong in the recipe (calibration, eval, tokenizer)");

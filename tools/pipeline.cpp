@@ -58,25 +58,41 @@ Result<rt::Decoder*> keep_decoder(std::vector<std::unique_ptr<rt::Decoder>>& kee
   return keep.back().get();
 }
 
-Result<EvalMetrics> evaluate(const EvalSpec& e, const std::string& model_path, const std::string& tokenizer,
-                             std::shared_ptr<const Model> before, std::shared_ptr<const Model> after, int threads,
-                             bool quiet) {
+// The eval tokens and windows, prepared before any step runs: a tokenizer that is missing or a
+// window the model cannot take fails in seconds, not after hours of passes.
+struct EvalPlan {
+  std::vector<int32_t> tokens;
+  rt::WindowOptions windows;
+};
+
+Result<EvalPlan> plan_eval(const EvalSpec& e, const std::string& model_path, const std::string& tokenizer,
+                           std::shared_ptr<const Model> model) {
+  EvalPlan plan;
+  LoadedModel lm;
+  lm.model = std::move(model);
+  lm.path = model_path;
+  LLMC_ASSIGN_OR_RETURN(plan.tokens, load_tokens(lm, e.text, "", tokenizer));
+  const int64_t longest = max_sequence_length(*lm.model);
+  plan.windows.ctx = e.ctx > 0 ? e.ctx : longest;
+  if (plan.windows.ctx <= 0) return invalid_input("the model does not state its maximum sequence length: give eval context");
+  if (longest > 0 && plan.windows.ctx > longest)
+    return invalid_input("context ", plan.windows.ctx, " is longer than the model's maximum sequence length ", longest);
+  plan.windows.limit = e.limit;
+  LLMC_RETURN_IF_ERROR(rt::plan_windows(static_cast<int64_t>(plan.tokens.size()), plan.windows).status());
+  return plan;
+}
+
+Result<EvalMetrics> evaluate(EvalPlan& plan, std::shared_ptr<const Model> before, std::shared_ptr<const Model> after,
+                             int threads, bool quiet) {
   std::vector<std::unique_ptr<rt::Decoder>> keep;
   rt::SessionOptions so;
   so.threads = threads;
   LLMC_ASSIGN_OR_RETURN(rt::Decoder * d0, keep_decoder(keep, before, so));
   LLMC_ASSIGN_OR_RETURN(rt::Decoder * d1, keep_decoder(keep, after, so));
-  LoadedModel lm;
-  lm.model = before;
-  lm.path = model_path;
-  LLMC_ASSIGN_OR_RETURN(auto tokens, load_tokens(lm, e.text, "", tokenizer));
-  rt::WindowOptions w;
-  w.ctx = e.ctx > 0 ? e.ctx : max_sequence_length(*before);
-  if (w.ctx <= 0) return invalid_input("the model does not state its maximum sequence length: give eval ctx");
-  w.limit = e.limit;
   Progress progress("eval: windows", !quiet);
-  w.progress = [&](size_t done, size_t total) { progress.update(done, total); };
-  LLMC_ASSIGN_OR_RETURN(auto r, rt::compare_models(*d0, *d1, tokens, w));
+  plan.windows.progress = [&](size_t done, size_t total) { progress.update(done, total); };
+  LLMC_ASSIGN_OR_RETURN(auto r, rt::compare_models(*d0, *d1, plan.tokens, plan.windows));
+  plan.windows.progress = nullptr;
   return EvalMetrics{r.base_ppl.perplexity(), r.other_ppl.perplexity(), r.top1_agreement, r.mean_kl,
                      r.max_abs_logit_error, r.positions};
 }
@@ -174,6 +190,19 @@ Result<PipelineResult> run_pipeline(const Recipe& recipe, const PipelineOptions&
   });
   const bool keep_original = recipe.eval || recipe.bench;
   Model original = keep_original ? model : Model{};  // shares weight bytes; no copy
+  std::optional<EvalPlan> eval_plan;
+  if (recipe.eval) {
+    auto plan = plan_eval(*recipe.eval, recipe.input, recipe.tokenizer, std::make_shared<const Model>(original));
+    if (!plan.is_ok()) return plan.status().with_context(recipe.where("eval"));
+    eval_plan = std::move(plan).value();
+  }
+  if (recipe.bench) {
+    const int64_t longest = max_sequence_length(model);
+    const int64_t need = recipe.bench->prompt_len + recipe.bench->tokens + 1;  // + the warm-up's token
+    if (longest > 0 && need > longest)
+      return invalid_input(recipe.where("bench"), ": prompt_len + tokens = ", need - 1,
+                           " is longer than the model's maximum sequence length ", longest);
+  }
   r.bytes_before = initializer_bytes(model);
   r.params_before = parameter_count(model);
 
@@ -224,7 +253,7 @@ Result<PipelineResult> run_pipeline(const Recipe& recipe, const PipelineOptions&
     auto before = std::make_shared<const Model>(std::move(original));
     auto after = std::make_shared<const Model>(model);
     if (recipe.eval) {
-      auto e = evaluate(*recipe.eval, recipe.input, recipe.tokenizer, before, after, options.threads, options.quiet);
+      auto e = evaluate(*eval_plan, before, after, options.threads, options.quiet);
       if (!e.is_ok()) return e.status().with_context("eval");
       r.eval = *e;
     }
@@ -267,6 +296,8 @@ std::string pipeline_report_json(const Recipe& recipe, const PipelineOptions& op
       j.begin_object().field("node", d.node).field("op", d.op).field("action", d.action).field("detail", d.reason).end_object();
     j.end_array().key("warnings").begin_array();
     for (const auto& w : s.result.warnings) j.value(w);
+    j.end_array().key("notes").begin_array();
+    for (const auto& n : s.result.notes) j.value(n);
     j.end_array().end_object();
   }
   j.end_array();
@@ -289,6 +320,7 @@ void print_pipeline_summary(const PipelineOptions& options, const PipelineResult
   if (!r.calibration_source.empty()) std::printf("calibration: %s\n", r.calibration_source.c_str());
   for (const auto& s : r.steps) {
     std::printf("%s (%.2f s): %s\n", s.pass.c_str(), s.seconds, s.result.summary.c_str());
+    for (const auto& n : s.result.notes) std::printf("  (%s)\n", n.c_str());
     for (const auto& d : s.result.decisions)
       std::printf("  %-10s %-8s %-48s %s\n", d.action.c_str(), d.op.c_str(), d.node.c_str(), d.reason.c_str());
   }

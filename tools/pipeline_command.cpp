@@ -1,5 +1,6 @@
 #include "tools/pipeline_command.h"
 
+#include <cstdint>
 #include <cstdio>
 
 #include "formats/atomic_file.h"
@@ -8,18 +9,25 @@ namespace llmc::cli {
 
 void add_pipeline_flags(CLI::App* cmd, PipelineFlags& f) {
   cmd->add_option("-o,--output", f.output, "output .onnx")->required();
-  cmd->add_option("--calib", f.calib, "calibration data: text file (model's tokenizer), token .npy, or .npy/.npz tensors");
+  // A flag that refines another (--calib-samples of --calib) is refused without it: silently
+  // ignoring it would run with settings the user did not ask for.
+  CLI::Option* calib =
+      cmd->add_option("--calib", f.calib, "calibration data: text file (model's tokenizer), token .npy, or .npy/.npz tensors");
   cmd->add_option("--calib-samples", f.calib_samples, "calibration windows (tensor files: at most this many samples)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()->check(CLI::Range(int64_t{1}, kMaxSamples))->needs(calib);
   cmd->add_option("--calib-seq-len", f.calib_seq_len, "tokens per calibration window")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--calib-seed", f.calib_seed, "seed for the calibration window offsets")->capture_default_str();
+      ->capture_default_str()->check(CLI::Range(int64_t{1}, kMaxSequence))->needs(calib);
+  cmd->add_option("--calib-seed", f.calib_seed, "seed for the calibration window offsets")
+      ->capture_default_str()->check(CLI::Range(uint64_t{0}, uint64_t{INT64_MAX}))->needs(calib);
   cmd->add_option("--tokenizer", f.tokenizer, "tokenizer for --eval and text --calib (default: the one inside the model)");
-  cmd->add_option("--eval", f.eval_text, "text file: perplexity before/after, top-1 agreement and KL");
-  cmd->add_option("--eval-limit", f.eval_limit, "score only the first N tokens of --eval")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--eval-ctx", f.eval_ctx, "window length for --eval (default: model maximum)")->check(CLI::NonNegativeNumber);
+  CLI::Option* eval = cmd->add_option("--eval", f.eval_text, "text file: perplexity before/after, top-1 agreement and KL");
+  cmd->add_option("--eval-limit", f.eval_limit, "score only the first N tokens of --eval")
+      ->check(CLI::NonNegativeNumber)->needs(eval);
+  cmd->add_option("--eval-ctx", f.eval_ctx, "window length for --eval (default: model maximum)")
+      ->check(CLI::Range(int64_t{0}, kMaxSequence))->needs(eval);
   cmd->add_option("--threads", f.threads, "threads for calibration and --eval (0 = all cores)")->check(CLI::Range(0, 1024));
-  cmd->add_option("--keep-intermediate", f.keep_intermediate, "directory: write the model after each step");
+  cmd->add_option("--keep-intermediate", f.keep_intermediate,
+                  "directory: write the model after each step (kept for debugging even when a later step fails)");
   cmd->add_option("--report", f.report, "write the JSON report to this file");
   cmd->add_flag("--external-data", f.external_data, "weights in OUTPUT.data");
   cmd->add_flag("--json", f.json, "print the report as JSON (no progress lines)");

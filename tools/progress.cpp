@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace llmc::cli {
@@ -19,6 +20,7 @@ void Progress::update(size_t done, size_t total) {
   if (done < total && now - last_ < std::chrono::milliseconds(100)) return;
   last_ = now;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
+  done = std::min(done, total);
   const double eta = done > 0 ? elapsed * double(total - done) / double(done) : 0;
   std::fprintf(stderr, "\r%s %zu/%zu (%3.0f%%) %.0fs elapsed, ETA %.0fs   ", label_.c_str(), done, total,
                100.0 * double(done) / double(total), elapsed, eta);
@@ -27,6 +29,7 @@ void Progress::update(size_t done, size_t total) {
 }
 
 void Progress::finish() {
+  start_ = last_ = std::chrono::steady_clock::now();  // the next run of updates times itself
   if (!drawn_) return;
   std::fprintf(stderr, "\r\033[K");
   std::fflush(stderr);

@@ -4,6 +4,8 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <cstring>
+#include <set>
 #include <cmath>
 #include <filesystem>
 
@@ -30,13 +32,14 @@ class RecipeReader {
   // the recipe's folder.
   Result<std::string> path_value(const YAML::Node& n, const std::string& key) const {
     LLMC_ASSIGN_OR_RETURN(std::string p, scalar(n, key));
-    for (size_t at; (at = p.find("${")) != std::string::npos;) {
+    for (size_t at = 0; (at = p.find("${", at)) != std::string::npos;) {
       const size_t close = p.find('}', at);
       if (close == std::string::npos) return error(n, key, "has '${' without '}'");
       const std::string var = p.substr(at + 2, close - at - 2);
       const char* value = std::getenv(var.c_str());
       if (!value || !*value) return error(n, key, str_cat("uses ${", var, "}, which is not set in the environment"));
       p.replace(at, close - at + 1, value);
+      at += std::strlen(value);  // the value is taken as it is, never expanded again
     }
     if (p.empty() || fs::path(p).is_absolute()) return p;
     const fs::path dir = fs::path(path_).parent_path();
@@ -47,12 +50,12 @@ class RecipeReader {
     if (!n.IsScalar()) return error(n, key, "must be a single value");
     return n.Scalar();
   }
-  Result<int64_t> integer(const YAML::Node& n, const std::string& key, int64_t min) const {
+  Result<int64_t> integer(const YAML::Node& n, const std::string& key, int64_t min, int64_t max) const {
     LLMC_ASSIGN_OR_RETURN(std::string s, scalar(n, key));
     int64_t v = 0;
     auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size() || v < min)
-      return error(n, key, str_cat("must be an integer >= ", min, ", got '", s, "'"));
+    if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size() || v < min || v > max)
+      return error(n, key, str_cat("must be an integer in [", min, ", ", max, "], got '", s, "'"));
     return v;
   }
   // Fractions may be written "2%".
@@ -73,8 +76,10 @@ class RecipeReader {
   // Checks a mapping's keys against `known`, naming the nearest for a typo.
   Status keys(const YAML::Node& map, const std::string& section, const std::vector<std::string>& known) const {
     if (!map.IsMap()) return error(map, section, "must be a mapping of keys to values");
+    std::set<std::string> seen;
     for (const auto& kv : map) {
       const std::string k = kv.first.Scalar();
+      if (!seen.insert(k).second) return error(kv.first, k, "is given twice");
       if (std::find(known.begin(), known.end(), k) != known.end()) continue;
       const std::string near = nearest_name(k, known);
       std::string list;
@@ -97,13 +102,13 @@ Status read_calibration(const RecipeReader& r, const YAML::Node& n, Recipe& reci
   if (!n["data"]) return r.error(n, "calibration", "needs 'data' (a text file, a token .npy, or .npy/.npz tensors)");
   LLMC_ASSIGN_OR_RETURN(c.data, r.path_value(n["data"], "data"));
   if (n["samples"]) {
-    LLMC_ASSIGN_OR_RETURN(c.samples, r.integer(n["samples"], "samples", 1));
+    LLMC_ASSIGN_OR_RETURN(c.samples, r.integer(n["samples"], "samples", 1, kMaxSamples));
   }
   if (n["seq_len"]) {
-    LLMC_ASSIGN_OR_RETURN(c.seq_len, r.integer(n["seq_len"], "seq_len", 1));
+    LLMC_ASSIGN_OR_RETURN(c.seq_len, r.integer(n["seq_len"], "seq_len", 1, kMaxSequence));
   }
   if (n["seed"]) {
-    LLMC_ASSIGN_OR_RETURN(int64_t seed, r.integer(n["seed"], "seed", 0));
+    LLMC_ASSIGN_OR_RETURN(int64_t seed, r.integer(n["seed"], "seed", 0, INT64_MAX));
     c.seed = static_cast<uint64_t>(seed);
   }
   recipe.calibration = c;
@@ -125,6 +130,7 @@ Status read_steps(const RecipeReader& r, const YAML::Node& n, Recipe& recipe) {
       for (const auto& kv : item) {
         const std::string key = kv.first.Scalar();
         if (key == "pass") continue;
+        if (step.options.count(key)) return r.error(kv.first, key, "is given twice");
         std::string value;
         if (kv.second.IsSequence()) {  // op-types: [MatMul, Gemm]
           for (const auto& x : kv.second) {
@@ -204,10 +210,10 @@ Result<Recipe> parse_recipe_file(const std::string& path) {
       if (!e["text"]) return r.error(e, "eval", "needs 'text' (a text file to measure perplexity on)");
       LLMC_ASSIGN_OR_RETURN(spec.text, r.path_value(e["text"], "text"));
       if (e["context"]) {
-        LLMC_ASSIGN_OR_RETURN(spec.ctx, r.integer(e["context"], "context", 0));
+        LLMC_ASSIGN_OR_RETURN(spec.ctx, r.integer(e["context"], "context", 0, kMaxSequence));
       }
       if (e["limit"]) {
-        LLMC_ASSIGN_OR_RETURN(spec.limit, r.integer(e["limit"], "limit", 0));
+        LLMC_ASSIGN_OR_RETURN(spec.limit, r.integer(e["limit"], "limit", 0, INT64_MAX));
       }
       recipe.eval = spec;
     }
@@ -215,10 +221,10 @@ Result<Recipe> parse_recipe_file(const std::string& path) {
       LLMC_RETURN_IF_ERROR(r.keys(b, "bench", {"prompt_len", "tokens"}));
       BenchSpec spec;
       if (b["prompt_len"]) {
-        LLMC_ASSIGN_OR_RETURN(spec.prompt_len, r.integer(b["prompt_len"], "prompt_len", 1));
+        LLMC_ASSIGN_OR_RETURN(spec.prompt_len, r.integer(b["prompt_len"], "prompt_len", 1, kMaxSequence));
       }
       if (b["tokens"]) {
-        LLMC_ASSIGN_OR_RETURN(spec.tokens, r.integer(b["tokens"], "tokens", 2));
+        LLMC_ASSIGN_OR_RETURN(spec.tokens, r.integer(b["tokens"], "tokens", 2, kMaxSequence));
       }
       recipe.bench = spec;
     }
@@ -229,20 +235,28 @@ Result<Recipe> parse_recipe_file(const std::string& path) {
   return recipe;
 }
 
+namespace {
+// Whether `path` is a readable regular file; never throws (a path through an unreadable folder,
+// or one too long, is an error message, not an abort).
+Status check_file(const std::string& where, const std::string& what, const std::string& path) {
+  std::error_code ec;
+  const bool regular = fs::is_regular_file(path, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory)
+    return invalid_input(where, ": cannot access ", what, " '", path, "': ", ec.message());
+  if (!regular) return invalid_input(where, ": ", what, " '", path, "' does not exist or is not a file");
+  return Status::ok();
+}
+}  // namespace
+
 Status validate_recipe(Recipe& recipe) {
   const std::string& file = recipe.path;
   auto where = [&](const std::string& section) { return recipe.where(section); };
   if (recipe.input.empty())
     return invalid_input(file.empty() ? "pipeline" : file, ": no input model (give 'input:' or --input MODEL)");
-  if (!fs::is_regular_file(recipe.input))
-    return invalid_input(where("input"), ": input model '", recipe.input, "' does not exist or is not a file");
-  if (recipe.calibration && !fs::is_regular_file(recipe.calibration->data))
-    return invalid_input(where("calibration"), ": calibration data '", recipe.calibration->data,
-                         "' does not exist or is not a file");
-  if (!recipe.tokenizer.empty() && !fs::is_regular_file(recipe.tokenizer))
-    return invalid_input(where("tokenizer"), ": tokenizer '", recipe.tokenizer, "' does not exist or is not a file");
-  if (recipe.eval && !fs::is_regular_file(recipe.eval->text))
-    return invalid_input(where("eval"), ": eval text '", recipe.eval->text, "' does not exist or is not a file");
+  LLMC_RETURN_IF_ERROR(check_file(where("input"), "input model", recipe.input));
+  if (recipe.calibration) LLMC_RETURN_IF_ERROR(check_file(where("calibration"), "calibration data", recipe.calibration->data));
+  if (!recipe.tokenizer.empty()) LLMC_RETURN_IF_ERROR(check_file(where("tokenizer"), "tokenizer", recipe.tokenizer));
+  if (recipe.eval) LLMC_RETURN_IF_ERROR(check_file(where("eval"), "eval text", recipe.eval->text));
   for (size_t i = 0; i < recipe.steps.size(); ++i) {
     PassStep& step = recipe.steps[i];
     auto pass = make_pass(step.pass);
@@ -261,6 +275,14 @@ Status validate_recipe(Recipe& recipe) {
       return invalid_input(step.where, ": pass '", step.pass, "' needs calibration data: ",
                            file.empty() ? "give --calib DATA" : "add a 'calibration' section");
   }
+  bool uses_calibration = false;
+  for (const auto& step : recipe.steps) {
+    auto pass = make_pass(step.pass);
+    uses_calibration |= pass.is_ok() && (*pass)->needs_calibration();
+  }
+  if (recipe.calibration && !uses_calibration)
+    return invalid_input(where("calibration"), ": calibration data is given but no step uses it (",
+                         file.empty() ? "drop --calib" : "drop the 'calibration' section", ")");
   for (const auto& a : recipe.asserts) {
     if ((a.metric == "max_ppl_increase" || a.metric == "min_top1_agreement") && !recipe.eval)
       return invalid_input(a.where, ": assert '", a.metric, "' needs an 'eval' section (text to measure it on)");
@@ -278,7 +300,7 @@ std::string recipe_json(const Recipe& recipe) {
   if (recipe.calibration) {
     const auto& c = *recipe.calibration;
     j.key("calibration").begin_object().field("data", name(c.data)).field("samples", c.samples)
-        .field("seq_len", c.seq_len).field("seed", static_cast<int64_t>(c.seed));
+        .field("seq_len", c.seq_len).field("seed", std::to_string(c.seed));
     j.end_object();
   }
   j.key("steps").begin_array();

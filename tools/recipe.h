@@ -24,6 +24,10 @@
 
 namespace llmc::cli {
 
+// Bounds on sizes a recipe or flag may ask for, checked before anything is allocated.
+inline constexpr int64_t kMaxSamples = 1 << 20;
+inline constexpr int64_t kMaxSequence = 1 << 20;
+
 struct CalibrationSpec {
   std::string data;       // text file (model's tokenizer), token .npy, or .npy/.npz tensors
   int64_t samples = 16;   // windows (tensor files: at most this many samples)

@@ -22,6 +22,12 @@ TEST_CASE("parse_pass_list reads names, options and list values", "[passes][pipe
   CHECK((*steps)[2].pass == "remove-unused");
   CHECK((*steps)[2].where == "--passes step 3");
   CHECK(format_pass_list(*steps) == "smooth-quant{alpha=0.5,op-types=MatMul,Gemm},quantize-int8-static{method=entropy},remove-unused");
+  // A bare name after an option: a continued value for list options, a switched-on boolean else.
+  auto mixed = parse_pass_list("quantize-int8-static{method=entropy,per-tensor,op-types=MatMul,Gemm}");
+  REQUIRE(mixed.is_ok());
+  CHECK((*mixed)[0].options.at("method") == "entropy");
+  CHECK((*mixed)[0].options.at("per-tensor") == "true");
+  CHECK((*mixed)[0].options.at("op-types") == "MatMul,Gemm");
   for (const char* bad : {"", "a{x=1", "a{x=1}b", "a{=1}", "a{x=1,x=2}", ",,"}) {
     INFO(bad);
     CHECK_FALSE(parse_pass_list(bad).is_ok());

@@ -155,6 +155,17 @@ TEST_CASE("bad recipes are refused before any work naming the file line and key"
       {"not yaml", "steps: [unclosed\n", "r.yaml:2: not valid YAML/JSON"},
       {"bad number", s.head() + "steps:\n  - quantize-fp16\n" + s.eval() + "asserts:\n  min_top1_agreement: high\n",
        "r.yaml:9: 'min_top1_agreement' must be a number"},
+      {"option given twice", s.head() + "steps:\n  - pass: quantize-int8-dynamic\n    per-tensor: true\n    per-tensor: false\n",
+       "r.yaml:6: 'per-tensor' is given twice"},
+      {"section given twice", s.head() + "steps:\n  - quantize-fp16\nsteps:\n  - remove-unused\n", "r.yaml:5: 'steps' is given twice"},
+      {"null boolean", s.head() + "steps:\n  - pass: quantize-int8-dynamic\n    reduce-range:\n",
+       "option 'reduce-range' must be a boolean"},
+      {"unused calibration", s.head() + s.calibration() + "steps:\n  - quantize-fp16\n",
+       "r.yaml:3: calibration data is given but no step uses it"},
+      {"huge sample count", s.head() + "calibration:\n  data: x.txt\n  samples: 4000000000000\n" + kSmoothStatic,
+       "r.yaml:5: 'samples' must be an integer in [1, 1048576]"},
+      {"context too long", s.head() + "steps:\n  - quantize-fp16\neval:\n  text: " + s.text + "\n  context: 4096\n",
+       "r.yaml:5: context 4096 is longer than the model's maximum sequence length 512"},
   };
   for (const auto& c : cases) {
     write_text(dir + "/r.yaml", c.body);
@@ -171,6 +182,16 @@ TEST_CASE("bad recipes are refused before any work naming the file line and key"
   CHECK(typo.errors.find("--passes step 1: pass 'quantize-fp16': unknown option 'keep-io-type' (did you mean 'keep-io-types'?)") !=
         std::string::npos);
   CHECK(!file_exists(out));
+  // A refining flag without the flag it refines is refused, not ignored.
+  auto stray = run_cli("pipeline " + shell_quote(s.bin) + " --passes quantize-fp16 --calib-samples 4 -o " + shell_quote(out));
+  CHECK(stray.exit_code == 2);
+  CHECK(stray.errors.find("--calib") != std::string::npos);
+  // ${VAR} values are taken as they are (a value naming itself does not loop).
+  write_text(dir + "/r.yaml", "input: ${LOOPY}/m.onnx\nsteps:\n  - quantize-fp16\n");
+  auto loopy = run_shell("LOOPY='${LOOPY}' " + std::string(LLMC_BINARY) + " pipeline " + shell_quote(dir + "/r.yaml") +
+                         " -o " + shell_quote(out));
+  CHECK(loopy.exit_code == 2);
+  CHECK(loopy.errors.find("input model '${LOOPY}/m.onnx' does not exist") != std::string::npos);
 }
 
 TEST_CASE("passes lists every registered pass with its options", "[cli][pipeline]") {

@@ -23,6 +23,13 @@ TEST_CASE("prune --method wanda reports per-weight sparsity and perplexity", "[c
   CHECK(r.output.find("\"perplexity_after\"") != std::string::npos);
   CHECK(run_cli("run " + shell_quote(dir + "/p.onnx") + " --prompt 'Once upon a time' --tokens 4").exit_code == 0);
 
+  // Artifacts are the same bytes whatever --threads (the manifest holds no times).
+  const std::string calib = " --calib " + shell_quote(text) + " --calib-samples 4 --calib-seq-len 64";
+  for (const char* threads : {"1", "2"})
+    REQUIRE(run_cli("prune " + common.substr(0, common.find(" -o ")) + " -o " + shell_quote(dir + "/sg" + threads + ".onnx") +
+                    " --method sparsegpt" + calib + " --threads " + threads).exit_code == 0);
+  CHECK(read_text(dir + "/sg1.onnx") == read_text(dir + "/sg2.onnx"));
+
   for (const auto& [args, mentions] : std::vector<std::pair<std::string, std::string>>{
            {"--method wanda", "needs calibration data: give --calib DATA"},
            {"--method obs", "unknown --method 'obs'"},
