@@ -144,6 +144,10 @@ void check_asserts(const Recipe& recipe, PipelineResult& r) {
   }
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
 }  // namespace
 
 bool PipelineResult::all_asserts_passed() const {
@@ -157,6 +161,7 @@ Result<PipelineResult> run_pipeline(const Recipe& recipe, const PipelineOptions&
   PipelineResult r;
   std::vector<std::string> external;
   LLMC_ASSIGN_OR_RETURN(Model model, load_model(recipe.input, &external));
+  r.load_seconds = seconds_since(t0);
   // A tokenizer named by the recipe travels with the artifact (as `convert --tokenizer` does),
   // so `run --prompt` and `eval --text` work on it; one already inside the model is kept.
   if (!recipe.tokenizer.empty() && !model.find_metadata(kMetaTokenizer)) {
@@ -215,7 +220,9 @@ Result<PipelineResult> run_pipeline(const Recipe& recipe, const PipelineOptions&
   check_asserts(recipe, r);
 
   std::vector<std::string> external_sha;
+  const auto hash_wait = std::chrono::steady_clock::now();
   auto hashed = hashes.get();
+  r.hash_wait_seconds = seconds_since(hash_wait);
   if (!hashed[0].is_ok()) return hashed[0].status();
   r.input_sha256 = hashed[0].value();
   for (size_t i = 1; i < hashed.size(); ++i) {
@@ -226,14 +233,18 @@ Result<PipelineResult> run_pipeline(const Recipe& recipe, const PipelineOptions&
   model.set_metadata("llmcompress.manifest", r.manifest);
   OnnxWriteOptions wo;
   wo.external_data = options.external_data;
+  const auto write_start = std::chrono::steady_clock::now();
   LLMC_RETURN_IF_ERROR(write_onnx(model, options.output, wo));
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.write_seconds = seconds_since(write_start);
+  r.seconds = seconds_since(t0);
   return r;
 }
 
 std::string pipeline_report_json(const Recipe& recipe, const PipelineOptions& options, const PipelineResult& r) {
   Json j;
   j.begin_object().field("input", recipe.input).field("output", options.output).field("seconds", r.seconds)
+      .field("load_seconds", r.load_seconds).field("hash_wait_seconds", r.hash_wait_seconds)
+      .field("write_seconds", r.write_seconds)
       .field("bytes_before", r.bytes_before).field("bytes_after", r.bytes_after)
       .field("params_before", r.params_before).field("params_after", r.params_after);
   if (!r.calibration_source.empty()) j.field("calibration", r.calibration_source);
