@@ -1,6 +1,7 @@
 // ONNX model files <-> ir::Model. The only place protobuf is used.
 #pragma once
 #include <cstddef>
+#include <functional>
 #include <string>
 
 #include "ir/graph.h"
@@ -26,6 +27,11 @@ struct OnnxWriteOptions {
   size_t external_threshold = 1024;
   // Side file name, relative to the model's directory. Default: "<model file name>.data".
   std::string external_file;
+  // Metadata known only later (the pipeline's manifest waits for the input's hash): called once
+  // the graph's bytes are written, which come before metadata_props in the file; its entries are
+  // set as Model::set_metadata would (a key already there keeps its place). An error aborts the
+  // write (nothing is left behind).
+  std::function<Result<StringPairs>()> late_metadata;
 };
 
 // Writes atomically (temp file + rename; the side file first). Never modifies the input: the

@@ -5,6 +5,7 @@
 // after raw_data), and the weights go from their own memory (owned, or the input's mapping)
 // to the file. The bytes are those protobuf would write for the whole message (known fields in
 // field-number order, unknown fields last), without a second in-memory copy of every weight.
+#include <algorithm>
 #include <climits>
 #include <filesystem>
 #include <optional>
@@ -266,34 +267,22 @@ Status write_onnx(const Model& m, const std::string& path, const OnnxWriteOption
     // Tiny tensors stay inline even when forced external: only the big ones break the limit.
     ext.emplace(&*data_file, location, options.external_data ? options.external_threshold : 1024);
   }
-  // ModelProto fields before the graph (1..6) and after it (8 and up, unknown fields).
-  onnx::ModelProto head, tail;
+  // ModelProto fields before the graph (1..6); those after it (8 and up, unknown fields) are
+  // serialised once the graph is out (late metadata).
+  onnx::ModelProto head;
   head.set_ir_version(m.ir_version);
-  for (const auto& o : m.opset_imports) {
-    auto* op = tail.add_opset_import();
-    op->set_domain(o.domain);
-    op->set_version(o.version);
-  }
   if (!m.producer_name.empty()) head.set_producer_name(m.producer_name);
   if (!m.producer_version.empty()) head.set_producer_version(m.producer_version);
   if (!m.domain.empty()) head.set_domain(m.domain);
   if (m.model_version) head.set_model_version(m.model_version);
   if (!m.doc_string.empty()) head.set_doc_string(m.doc_string);
-  for (const auto& [k, v] : m.metadata_props) {
-    auto* e = tail.add_metadata_props();
-    e->set_key(k);
-    e->set_value(v);
-  }
-  for (const auto& f : m.functions) tail.add_functions()->ParseFromString(f);
-  for (const auto& t : m.training_info) tail.add_training_info()->ParseFromString(t);
-  restore_unknown_fields(m.extra_fields, tail);
   Writer writer(ext ? &*ext : nullptr);
   onnx::GraphProto graph_head, graph_tail;
   std::vector<StreamedTensor> inits;
   LLMC_RETURN_IF_ERROR(writer.graph(m.graph, graph_head, graph_tail, inits).with_context(path));
 
   ModelLayout layout;
-  const std::string model_head = head.SerializeAsString(), model_tail = tail.SerializeAsString();
+  const std::string model_head = head.SerializeAsString();
   const std::string graph_head_bytes = graph_head.SerializeAsString(), graph_tail_bytes = graph_tail.SerializeAsString();
   layout.model_head = model_head.size();
   layout.graph_head = graph_head_bytes.size();
@@ -302,9 +291,9 @@ Status write_onnx(const Model& m, const std::string& path, const OnnxWriteOption
     layout.initializers.push_back({t.head.size(), t.raw != nullptr, t.raw ? t.raw->nbytes() : 0, t.tail.size()});
   const std::vector<size_t> pad = inline_payload_padding(layout, 64);  // readers use inline weights in place
   const size_t graph_size = graph_message_size(layout, pad);
-  const size_t total = model_head.size() + 1 + varint_size(graph_size) + graph_size + model_tail.size();
-  if (total > static_cast<size_t>(INT_MAX))
-    return invalid_input(path, ": model is over the 2 GB protobuf limit even with external data");
+  const size_t before_tail = model_head.size() + 1 + varint_size(graph_size) + graph_size;
+  const auto too_big = [&] { return invalid_input(path, ": model is over the 2 GB protobuf limit even with external data"); };
+  if (before_tail > static_cast<size_t>(INT_MAX)) return too_big();
 
   LLMC_ASSIGN_OR_RETURN(auto out, AtomicFile::create(path));
   Sink sink(out);
@@ -323,6 +312,33 @@ Status write_onnx(const Model& m, const std::string& path, const OnnxWriteOption
     if (pad[i]) LLMC_RETURN_IF_ERROR(sink.put(padding_field(pad[i])));
   }
   LLMC_RETURN_IF_ERROR(sink.put(graph_tail_bytes));
+
+  StringPairs metadata = m.metadata_props;
+  if (options.late_metadata) {
+    auto late = options.late_metadata();
+    if (!late.is_ok()) return late.status();
+    for (auto& [key, value] : *late) {
+      auto it = std::find_if(metadata.begin(), metadata.end(), [&](const auto& kv) { return kv.first == key; });
+      if (it != metadata.end()) it->second = std::move(value);
+      else metadata.emplace_back(key, std::move(value));
+    }
+  }
+  onnx::ModelProto tail;
+  for (const auto& o : m.opset_imports) {
+    auto* op = tail.add_opset_import();
+    op->set_domain(o.domain);
+    op->set_version(o.version);
+  }
+  for (const auto& [k, v] : metadata) {
+    auto* e = tail.add_metadata_props();
+    e->set_key(k);
+    e->set_value(v);
+  }
+  for (const auto& f : m.functions) tail.add_functions()->ParseFromString(f);
+  for (const auto& t : m.training_info) tail.add_training_info()->ParseFromString(t);
+  restore_unknown_fields(m.extra_fields, tail);
+  const std::string model_tail = tail.SerializeAsString();
+  if (before_tail + model_tail.size() > static_cast<size_t>(INT_MAX)) return too_big();
   LLMC_RETURN_IF_ERROR(sink.put(model_tail));
   LLMC_RETURN_IF_ERROR(sink.flush());
   if (data_file) LLMC_RETURN_IF_ERROR(data_file->commit());

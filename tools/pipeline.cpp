@@ -219,23 +219,28 @@ Result<PipelineResult> run_pipeline(const Recipe& recipe, const PipelineOptions&
   }
   check_asserts(recipe, r);
 
-  std::vector<std::string> external_sha;
-  const auto hash_wait = std::chrono::steady_clock::now();
-  auto hashed = hashes.get();
-  r.hash_wait_seconds = seconds_since(hash_wait);
-  if (!hashed[0].is_ok()) return hashed[0].status();
-  r.input_sha256 = hashed[0].value();
-  for (size_t i = 1; i < hashed.size(); ++i) {
-    if (!hashed[i].is_ok()) return hashed[i].status();
-    external_sha.push_back(hashed[i].value());
-  }
-  r.manifest = manifest_json(recipe, r, external, external_sha);
-  model.set_metadata("llmcompress.manifest", r.manifest);
+  // The artifact is written while the input's hash may still be running: the manifest (which
+  // names the hash) sits in metadata_props, after the graph in the file, so the writer asks
+  // for it only once the weights are out.
   OnnxWriteOptions wo;
   wo.external_data = options.external_data;
+  wo.late_metadata = [&]() -> Result<StringPairs> {
+    const auto hash_wait = std::chrono::steady_clock::now();
+    auto hashed = hashes.get();
+    r.hash_wait_seconds = seconds_since(hash_wait);
+    std::vector<std::string> external_sha;
+    if (!hashed[0].is_ok()) return hashed[0].status();
+    r.input_sha256 = hashed[0].value();
+    for (size_t i = 1; i < hashed.size(); ++i) {
+      if (!hashed[i].is_ok()) return hashed[i].status();
+      external_sha.push_back(hashed[i].value());
+    }
+    r.manifest = manifest_json(recipe, r, external, external_sha);
+    return StringPairs{{"llmcompress.manifest", r.manifest}};
+  };
   const auto write_start = std::chrono::steady_clock::now();
   LLMC_RETURN_IF_ERROR(write_onnx(model, options.output, wo));
-  r.write_seconds = seconds_since(write_start);
+  r.write_seconds = seconds_since(write_start) - r.hash_wait_seconds;
   r.seconds = seconds_since(t0);
   return r;
 }
