@@ -2,6 +2,7 @@
 // must be exactly what protobuf writes for the whole message, so parsing the file and
 // serialising it again gives it back unchanged, with inline payloads still 64-byte aligned.
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 
 #include "formats/onnx_format.h"
@@ -103,4 +104,25 @@ TEST_CASE("the streamed ONNX file is protobuf's own serialisation of the model",
   REQUIRE(ext.is_ok());
   for (size_t i = 0; i < m.graph.initializers.size(); ++i)
     CHECK(ext->graph.initializers[i].identical_to(m.graph.initializers[i]));
+}
+
+TEST_CASE("late metadata lands where set_metadata would put it; its error leaves no file", "[formats][onnx]") {
+  Model m = varied_model();
+  const std::string dir = scratch_dir("writer_late");
+  OnnxWriteOptions o;
+  o.late_metadata = [] { return Result<StringPairs>(StringPairs{{"k", "later"}, {"added", "x"}}); };
+  REQUIRE(write_onnx(m, dir + "/late.onnx", o).is_ok());
+  require_canonical(dir + "/late.onnx");
+  Model expected = m;
+  expected.set_metadata("k", "later");
+  expected.set_metadata("added", "x");
+  REQUIRE(write_onnx(expected, dir + "/direct.onnx").is_ok());
+  CHECK(file_bytes(dir + "/late.onnx") == file_bytes(dir + "/direct.onnx"));
+
+  o.late_metadata = [] { return Result<StringPairs>(io_error("input.onnx: read failed while hashing")); };
+  auto failed = write_onnx(m, dir + "/failed.onnx", o);
+  REQUIRE(!failed.is_ok());
+  CHECK(failed.message().find("hashing") != std::string::npos);
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    CHECK(e.path().filename().string().rfind("failed.onnx", 0) == std::string::npos);
 }
