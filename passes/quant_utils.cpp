@@ -40,27 +40,30 @@ __attribute__((target_clones("avx2", "default"))) uint32_t columns_range(const f
   return acc;
 }
 
-// [lo, hi] widened to cover x[0, n): 16 running lanes, folded at the end (min and max select,
-// so the order of the fold changes nothing but the sign of a zero, which no scale sees).
+// [lo, hi] widened to cover x[0, n): 16 running lanes (and 16 NaN/Inf accumulators, so the
+// lanes vectorise as a whole), folded at the end (min and max select, so the order of the
+// fold changes nothing but the sign of a zero, which no scale sees).
 __attribute__((target_clones("avx2", "default"))) uint32_t span_range(const float* x, int64_t n, float& lo,
                                                                      float& hi) {
   constexpr int kLanes = 16;
   float l[kLanes], h[kLanes];
-  for (int j = 0; j < kLanes; ++j) l[j] = lo, h[j] = hi;
-  uint32_t acc = 0;
+  uint32_t a[kLanes];
+  for (int j = 0; j < kLanes; ++j) l[j] = lo, h[j] = hi, a[j] = 0;
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes)
     for (int j = 0; j < kLanes; ++j) {
-      l[j] = std::min(l[j], x[i + j]);
-      h[j] = std::max(h[j], x[i + j]);
-      acc = nonfinite_bits(acc, x[i + j]);
+      const float v = x[i + j];
+      l[j] = std::min(l[j], v);
+      h[j] = std::max(h[j], v);
+      a[j] = nonfinite_bits(a[j], v);
     }
+  uint32_t acc = 0;
   for (; i < n; ++i) {
     l[0] = std::min(l[0], x[i]);
     h[0] = std::max(h[0], x[i]);
     acc = nonfinite_bits(acc, x[i]);
   }
-  for (int j = 0; j < kLanes; ++j) lo = std::min(lo, l[j]), hi = std::max(hi, h[j]);
+  for (int j = 0; j < kLanes; ++j) lo = std::min(lo, l[j]), hi = std::max(hi, h[j]), acc |= a[j];
   return acc;
 }
 
