@@ -37,6 +37,9 @@ struct OnnxWriteOptions {
 // Writes atomically (temp file + rename; the side file first). Never modifies the input: the
 // model's mapped weights stay valid even when the output path equals the input path.
 Status write_onnx(const Model& model, const std::string& path, const OnnxWriteOptions& options = {});
+// The same bytes, from a model the caller gives up: each initializer is released once written
+// (freed on a helper thread), so the teardown of a large model overlaps the write.
+Status write_onnx(Model&& model, const std::string& path, const OnnxWriteOptions& options = {});
 
 // Weights above this total are written as external data whatever the options say.
 constexpr size_t kInlineWeightLimit = size_t(1800) << 20;

@@ -7,8 +7,11 @@
 // field-number order, unknown fields last), without a second in-memory copy of every weight.
 #include <algorithm>
 #include <climits>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include <google/protobuf/unknown_field_set.h>
 
@@ -251,9 +254,51 @@ size_t weight_bytes(const Graph& g) {
   return total;
 }
 
-}  // namespace
+// Destroys the tensors handed to it on a thread of its own: a written weight's memory goes back
+// while the next ones are written (a 268 MB float16 model took ~20 ms to free after the write).
+class Releaser {
+ public:
+  Releaser() : thread_([this] { loop(); }) {}
+  ~Releaser() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  void release(Tensor&& t) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(std::move(t));
+    }
+    cv_.notify_one();
+  }
 
-Status write_onnx(const Model& m, const std::string& path, const OnnxWriteOptions& options) {
+ private:
+  void loop() {
+    for (;;) {
+      std::vector<Tensor> batch;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return done_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // done, nothing left
+        batch.swap(queue_);
+      }
+      batch.clear();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Tensor> queue_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+// `owned`: the same model, writable, when the caller gave it up (its weights are released as
+// they are written).
+Status write_model(const Model& m, const std::string& path, const OnnxWriteOptions& options, Model* owned) {
   const bool external = options.external_data || weight_bytes(m.graph) > kInlineWeightLimit;
   std::optional<AtomicFile> data_file;
   std::optional<ExternalWriter> ext;
@@ -296,6 +341,8 @@ Status write_onnx(const Model& m, const std::string& path, const OnnxWriteOption
   if (before_tail > static_cast<size_t>(INT_MAX)) return too_big();
 
   LLMC_ASSIGN_OR_RETURN(auto out, AtomicFile::create(path));
+  std::optional<Releaser> releaser;
+  if (owned) releaser.emplace();
   Sink sink(out);
   LLMC_RETURN_IF_ERROR(sink.put(model_head));
   LLMC_RETURN_IF_ERROR(sink.tag_and_length(kModelGraphTag, graph_size));
@@ -310,6 +357,8 @@ Status write_onnx(const Model& m, const std::string& path, const OnnxWriteOption
     }
     LLMC_RETURN_IF_ERROR(sink.put(t.tail));
     if (pad[i]) LLMC_RETURN_IF_ERROR(sink.put(padding_field(pad[i])));
+    // Its bytes are written, or copied into the sink's buffer (small ones): no longer needed.
+    if (releaser) releaser->release(std::move(owned->graph.initializers[i]));
   }
   LLMC_RETURN_IF_ERROR(sink.put(graph_tail_bytes));
 
@@ -343,6 +392,17 @@ Status write_onnx(const Model& m, const std::string& path, const OnnxWriteOption
   LLMC_RETURN_IF_ERROR(sink.flush());
   if (data_file) LLMC_RETURN_IF_ERROR(data_file->commit());
   return out.commit();
+}
+
+}  // namespace
+
+Status write_onnx(const Model& m, const std::string& path, const OnnxWriteOptions& options) {
+  return write_model(m, path, options, nullptr);
+}
+
+Status write_onnx(Model&& model, const std::string& path, const OnnxWriteOptions& options) {
+  Model m = std::move(model);
+  return write_model(m, path, options, &m);
 }
 
 }  // namespace llmc

@@ -247,7 +247,7 @@ Result<PipelineResult> run_pipeline(const Recipe& recipe, const PipelineOptions&
     return StringPairs{{"llmcompress.manifest", r.manifest}};
   };
   const auto write_start = std::chrono::steady_clock::now();
-  LLMC_RETURN_IF_ERROR(write_onnx(model, options.output, wo));
+  LLMC_RETURN_IF_ERROR(write_onnx(std::move(model), options.output, wo));  // freed as written
   r.write_seconds = seconds_since(write_start) - r.hash_wait_seconds;
   r.seconds = seconds_since(t0);
   return r;

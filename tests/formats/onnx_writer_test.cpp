@@ -95,11 +95,20 @@ TEST_CASE("the streamed ONNX file is protobuf's own serialisation of the model",
   for (size_t i = 0; i < m.graph.initializers.size(); ++i)
     CHECK(back->graph.initializers[i].identical_to(m.graph.initializers[i]));
 
+  Model given_up = m;  // the overload that frees each weight once written: same bytes
+  REQUIRE(write_onnx(std::move(given_up), dir + "/released.onnx").is_ok());
+  CHECK(file_bytes(dir + "/released.onnx") == bytes);
+
   OnnxWriteOptions o;  // the big initializers in a side file, the rest inline
   o.external_data = true;
   const std::string ext_path = dir + "/external.onnx";
   REQUIRE(write_onnx(m, ext_path, o).is_ok());
   require_canonical(ext_path);
+  Model given_up_ext = m;  // same file name (the side file's name is inside the model)
+  const std::string released_ext = scratch_dir("writer_stream_released") + "/external.onnx";
+  REQUIRE(write_onnx(std::move(given_up_ext), released_ext, o).is_ok());
+  CHECK(file_bytes(released_ext) == file_bytes(ext_path));
+  CHECK(file_bytes(released_ext + ".data") == file_bytes(ext_path + ".data"));
   auto ext = read_onnx(ext_path);
   REQUIRE(ext.is_ok());
   for (size_t i = 0; i < m.graph.initializers.size(); ++i)
