@@ -19,13 +19,18 @@ std::string shape_str(const std::vector<int64_t>& dims) {
 }
 
 namespace {
-std::shared_ptr<const uint8_t> own_copy(const void* bytes, size_t nbytes) {
-  // 64-byte aligned so kernels may use aligned vector loads on owned weights.
+// 64-byte aligned so kernels may use aligned vector loads on owned weights.
+std::shared_ptr<const uint8_t> own_uninitialized(size_t nbytes) {
   auto* p = static_cast<uint8_t*>(::operator new[](nbytes ? nbytes : 1, std::align_val_t(64)));
-  if (nbytes) std::memcpy(p, bytes, nbytes);
   return std::shared_ptr<const uint8_t>(p, [](const uint8_t* q) {
     ::operator delete[](const_cast<uint8_t*>(q), std::align_val_t(64));
   });
+}
+
+std::shared_ptr<const uint8_t> own_copy(const void* bytes, size_t nbytes) {
+  auto p = own_uninitialized(nbytes);
+  if (nbytes) std::memcpy(const_cast<uint8_t*>(p.get()), bytes, nbytes);
+  return p;
 }
 }  // namespace
 
@@ -67,9 +72,19 @@ Tensor Tensor::view(std::string name, DType dtype, std::vector<int64_t> dims,
 }
 
 Tensor Tensor::zeros(std::string name, DType dtype, std::vector<int64_t> dims) {
-  const size_t n = dtype_storage_bytes(dtype, shape_numel(dims));
-  std::vector<uint8_t> z(n, 0);
-  return from_bytes(std::move(name), dtype, std::move(dims), z.data(), n);
+  Tensor t = uninitialized(std::move(name), dtype, std::move(dims));
+  if (t.nbytes_) std::memset(const_cast<uint8_t*>(t.data_.get()), 0, t.nbytes_);
+  return t;
+}
+
+Tensor Tensor::uninitialized(std::string name, DType dtype, std::vector<int64_t> dims) {
+  Tensor t;
+  t.name_ = std::move(name);
+  t.dtype_ = dtype;
+  t.dims_ = std::move(dims);
+  t.nbytes_ = dtype_storage_bytes(dtype, shape_numel(t.dims_));
+  t.data_ = own_uninitialized(t.nbytes_);
+  return t;
 }
 
 Tensor Tensor::strings(std::string name, std::vector<int64_t> dims,

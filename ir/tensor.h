@@ -30,6 +30,9 @@ class Tensor {
                      std::shared_ptr<const void> owner, const void* bytes, size_t nbytes);
   // Zero-filled owned tensor.
   static Tensor zeros(std::string name, DType dtype, std::vector<int64_t> dims);
+  // Owned bytes left unwritten, for a producer that fills every byte through mutable_data()
+  // (a quantised or converted weight): no zero fill to pay for first.
+  static Tensor uninitialized(std::string name, DType dtype, std::vector<int64_t> dims);
   static Tensor strings(std::string name, std::vector<int64_t> dims,
                         std::vector<std::string> values);
   template <typename T>

@@ -44,7 +44,11 @@ struct PipelineResult {
   std::optional<double> decode_speedup;  // median of paired per-token ratios
   double decode_ms_before = 0, decode_ms_after = 0;
   std::vector<AssertOutcome> asserts;
-  double seconds = 0;
+  double seconds = 0;  // run_pipeline from start to the artifact's commit
+  // Where the time went (each step's own time is in steps[i].seconds): reading the input,
+  // waiting for its hash once the artifact's weights are written (the hash runs beside the
+  // passes and the write), writing the artifact (without that wait).
+  double load_seconds = 0, hash_wait_seconds = 0, write_seconds = 0;
   std::string manifest;
   bool all_asserts_passed() const;
 };

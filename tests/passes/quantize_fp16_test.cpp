@@ -248,6 +248,60 @@ TEST_CASE("quantize-fp16 clamps and counts out-of-range constants, duplicates sh
   CHECK(r2->summary.find("clamped 3 values above 10000 and 3 below") != std::string::npos);
 }
 
+// The conversion runs vectorised (F16C) in pieces across threads, releasing the pages of a
+// weight mapped from the file as it goes: every value must still come out as the scalar
+// clamp + float_to_half gives it, NaN payloads and ties included, and a float32 copy made
+// after the release must still hold the file's bytes.
+TEST_CASE("quantize-fp16 converts a mapped weight's every bit pattern as float_to_half does", "[passes][fp16]") {
+  const int64_t n = 600000;  // > 2 MB of float32: several pieces, released as converted
+  std::vector<uint32_t> bits(n);
+  uint64_t state = 88172645463325252ull;
+  for (int64_t i = 0; i < n; ++i) {
+    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+    uint32_t b = static_cast<uint32_t>(state >> 11);
+    if (i % 7 == 1) b = (b & 0xffffe000u) | 0x1000u;  // exactly halfway between two float16s
+    if (i < n / 2 && (b & 0x7f800000u) == 0x7f800000u && (b & 0x7fffffu)) b &= 0xff7fffffu;  // no NaN: vector path
+    bits[i] = b;
+  }
+  bits[n / 2 + 3] = 0x7fc00001u;  // NaN payloads the hardware conversion would keep
+  bits[n / 2 + 4] = 0xffa5a5a5u;
+  std::vector<float> w(n);
+  std::memcpy(w.data(), bits.data(), n * 4);
+  Model m;
+  m.opset_imports = {{"", 17}};
+  m.graph.inputs = {f32_info("x", {n})};
+  m.graph.outputs = {f32_info("y", {n}), f32_info("z", {n})};
+  // The first initializer of a file is never padded to alignment: a small one goes first.
+  m.graph.initializers = {Tensor::from_vector("first", DType::kF32, {1}, std::vector<float>{1.f}),
+                          Tensor::from_vector("W", DType::kF32, {n}, w)};
+  m.graph.nodes = {Node{"mul", "Mul", "", {"x", "W"}, {"y"}, {}, "", "", {}},
+                   Node{"keep_me", "Sub", "", {"x", "W"}, {"z"}, {}, "", "", {}}};
+  const std::string path = scratch_dir("fp16_bits") + "/m.onnx";
+  REQUIRE(write_onnx(m, path).is_ok());
+  auto mapped = read_onnx(path);
+  REQUIRE(mapped.is_ok());
+  REQUIRE(mapped->graph.initializers[1].is_view());
+  auto r = run_fp16(mapped.value(), {{"node-block-list", "keep_me"}});
+  REQUIRE(r.is_ok());
+  const Tensor* w16 = mapped->graph.find_initializer("W");
+  REQUIRE(w16);
+  const uint16_t* h = w16->data_as<uint16_t>();
+  int64_t wrong = 0, large = 0, small = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    float x = w[i];
+    const float a = std::fabs(x);
+    if (std::isfinite(x) && a > 65504.f) x = std::copysign(65504.f, x), ++large;
+    else if (a > 0 && a < 5.96e-8f) x = std::copysign(5.96e-8f, x), ++small;
+    wrong += h[i] != rt::float_to_half(x);
+  }
+  CHECK(wrong == 0);
+  CHECK(r->summary.find(str_cat("clamped ", large, " values above 65504 and ", small, " below")) != std::string::npos);
+  const Tensor* w32 = mapped->graph.find_initializer(mapped->graph.nodes.back().inputs[1]);
+  REQUIRE(w32);
+  REQUIRE(w32->dtype() == DType::kF32);
+  CHECK(std::memcmp(w32->data(), w.data(), n * 4) == 0);
+}
+
 TEST_CASE("quantize-fp16 Constant, ConstantOfShape and Cast nodes: converted, copied, never chained", "[passes][fp16]") {
   // a = x + Constant c; s = Softmax(c); f = Cast<float>(ids); sf = Softmax(f); za = ConstantOfShape + x * f.
   Model m;

@@ -109,3 +109,24 @@ TEST_CASE("quantize rejects bad calibration data, NaN weights and bad flags - wa
   CHECK(nan.errors.find("w_with_nan") != std::string::npos);
   CHECK(!file_exists(out));
 }
+
+// The manifest's input hash is read through a mapping, 4 MB at a time, by two threads (one maps
+// ahead, one hashes): a 60 MB model (many chunks, an uneven last one) and its external data file
+// must still carry coreutils' SHA-256. The timings the report adds must be there too.
+TEST_CASE("quantize: manifest hashes of a multi-chunk model and its external data match sha256sum", "[cli][quantize]") {
+  const std::string dir = scratch_dir("quantize_hash");
+  const std::string model = dir + "/m.onnx";
+  REQUIRE(run_cli("synth --preset llama-15m --vocab 1001 --external-data -o " + shell_quote(model)).exit_code == 0);
+  auto q = run_cli("quantize " + shell_quote(model) + " -o " + shell_quote(dir + "/q.onnx") + " --mode int8-dynamic --json");
+  INFO(q.errors);
+  REQUIRE(q.exit_code == 0);
+  for (const char* key : {"load_seconds", "hash_wait_seconds", "write_seconds"}) CHECK(json_number(q.output, key) >= 0);
+  auto inspect = run_cli("inspect " + shell_quote(dir + "/q.onnx") + " --json");
+  REQUIRE(inspect.exit_code == 0);
+  for (const std::string file : {model, model + ".data"}) {
+    auto sum = run_shell("sha256sum " + shell_quote(file));
+    REQUIRE(sum.exit_code == 0);
+    INFO(file);
+    CHECK(inspect.output.find(sum.output.substr(0, 64)) != std::string::npos);
+  }
+}
