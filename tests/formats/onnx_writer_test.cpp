@@ -115,7 +115,7 @@ TEST_CASE("the streamed ONNX file is protobuf's own serialisation of the model",
     CHECK(ext->graph.initializers[i].identical_to(m.graph.initializers[i]));
 }
 
-TEST_CASE("late metadata lands where set_metadata would put it; its error leaves no file", "[formats][onnx]") {
+TEST_CASE("late metadata lands where set_metadata would put it and its error leaves no file", "[formats][onnx]") {
   Model m = varied_model();
   const std::string dir = scratch_dir("writer_late");
   OnnxWriteOptions o;
