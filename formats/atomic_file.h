@@ -1,6 +1,7 @@
 // Writes a file atomically: bytes go to a temporary file beside the target, are flushed to disk,
 // then renamed over the target. Writeback starts every 8 MB as the bytes arrive, so the final
-// fsync of a large file waits for little (268 MB: ~0.1 s -> under 0.04 s). On any failure (or if commit() is never called) the temporary
+// fsync of a large file waits for little (268 MB: ~0.1 s -> under 0.04 s). The page cache of
+// the file being replaced is dropped first (its bytes stay until the rename). On any failure (or if commit() is never called) the temporary
 // is removed, so a failed command never leaves a partial output behind.
 #pragma once
 #include <cstddef>

@@ -1,10 +1,16 @@
 #include "passes/quant_utils.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <mutex>
 #include <sstream>
+
+#include "runtime/file_pages.h"
+#include "runtime/kernels/hgemm.h"
+#include "runtime/kernels/kernel_util.h"
 
 namespace llmc {
 
@@ -92,6 +98,45 @@ int64_t first_nonfinite(const float* x, int64_t n) {
     if (!std::isfinite(x[i])) return i;
   return n;
 }
+
+// y = x with the clamps of the header's Math (finite |x| > max_finite -> +-max_finite,
+// 0 < |x| < min_positive -> +-min_positive), counting both; returns whether x holds a NaN.
+// Selections only, so the vectorised clones give the scalar bits.
+__attribute__((target_clones("avx2", "default"))) bool clamp_block(const float* x, float* y, int n, float max_finite,
+                                                                   float min_positive, int64_t& large,
+                                                                   int64_t& small) {
+  int nl = 0, ns = 0, nan = 0;  // bitwise tests, no branches: the loop vectorises
+  for (int i = 0; i < n; ++i) {
+    const float v = x[i], a = std::fabs(v);
+    const bool big = (a > max_finite) & (a <= FLT_MAX);
+    const bool tiny = (a > 0.f) & (a < min_positive);
+    const float clamped = std::copysign(big ? max_finite : min_positive, v);
+    y[i] = (big | tiny) ? clamped : v;
+    nl += big;
+    ns += tiny;
+    nan |= v != v;
+  }
+  large += nl, small += ns;
+  return nan != 0;
+}
+
+// float32 -> clamped float16, n values. The rounding is the runtime's vectorised conversion
+// (F16C: round to nearest even, as rt::float_to_half); a block holding a NaN goes through
+// float_to_half, whose NaN bits (quiet, payload dropped) the hardware would not give.
+void convert_span(const float* x, uint16_t* h, int64_t n, float max_finite, float min_positive, int64_t& large,
+                  int64_t& small) {
+  constexpr int kBlock = 1024;
+  float y[kBlock];
+  for (int64_t i = 0; i < n; i += kBlock) {
+    const int m = static_cast<int>(std::min<int64_t>(kBlock, n - i));
+    if (!clamp_block(x + i, y, m, max_finite, min_positive, large, small)) {
+      rt::floats_to_halfs(y, h + i, m);
+    } else {
+      for (int j = 0; j < m; ++j) h[i + j] = rt::float_to_half(y[j]);
+    }
+  }
+}
+
 }  // namespace
 
 Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool per_tensor, const std::string& prefix,
@@ -173,6 +218,38 @@ Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool pe
   });
   if (!symmetric) q.zero_points = Tensor::from_vector(prefix + "_zero_point", DType::kU8, sdims, zpu);
   return q;
+}
+
+// Converted in 2 MB pieces across the pool's threads, straight into the new tensor. A weight
+// mapped from the input file is read once: each piece's pages go back to the kernel as soon
+// as it is converted, so the resident set holds the float16 model plus a few pieces, not the
+// float32 model too (the pieces start at 2 MB boundaries of the mapping: whole pages; fewer,
+// larger releases also mean fewer TLB shootdowns, each an interrupt to the other core).
+Tensor convert_weight_fp16(const Tensor& t, float max_finite, float min_positive, rt::ThreadPool* pool,
+                           int64_t* large, int64_t* small) {
+  const int64_t n = t.numel();
+  Tensor r = Tensor::uninitialized(t.name(), DType::kF16, t.dims());
+  r.set_doc_string(t.doc_string());
+  uint16_t* h = reinterpret_cast<uint16_t*>(r.mutable_data());
+  const float* p = t.data_as<float>();
+  constexpr int64_t kPiece = int64_t(512) << 10;  // floats
+  const bool release = t.nbytes() >= (size_t(1) << 20) && rt::in_read_only_file_mapping(p, t.nbytes());
+  const int64_t ahead = static_cast<int64_t>(reinterpret_cast<uintptr_t>(p) % (kPiece * 4) / 4);  // floats before p
+  const int64_t pieces = (n + ahead + kPiece - 1) / kPiece;
+  std::atomic<int64_t> clamped_large{0}, clamped_small{0};
+  auto convert = [&](int64_t b, int64_t e) {
+    int64_t nl = 0, ns = 0;
+    for (int64_t k = b; k < e; ++k) {
+      const int64_t i0 = std::max<int64_t>(0, k * kPiece - ahead), i1 = std::min(n, (k + 1) * kPiece - ahead);
+      convert_span(p + i0, h + i0, i1 - i0, max_finite, min_positive, nl, ns);
+      if (release) rt::drop_file_pages(p + i0, static_cast<size_t>(i1 - i0) * 4);
+    }
+    clamped_large += nl, clamped_small += ns;
+  };
+  if (pool && pieces > 1) pool->parallel_for(pieces, 1, convert);
+  else convert(0, pieces);
+  *large = clamped_large, *small = clamped_small;
+  return r;
 }
 
 std::string weight_unsuitable(const Graph& g, const Node& n, size_t index, const Tensor** weight) {

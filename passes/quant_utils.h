@@ -1,5 +1,5 @@
-// Shared by the quantisation passes: weight quantisation per output channel, node selection
-// (--exclude, --op-types), and option parsing.
+// Shared by the quantisation passes: weight quantisation per output channel, float16 weight
+// conversion, node selection (--exclude, --op-types), and option parsing.
 #pragma once
 #include <cstdint>
 #include <regex>
@@ -35,6 +35,14 @@ Result<QuantizedWeight> quantize_weight(const Tensor& w, bool symmetric, bool pe
 // with each gathered row). The values keep w's layout.
 Result<QuantizedWeight> quantize_weight_along(const Tensor& w, int axis, bool per_tensor, rt::ThreadPool* pool = nullptr,
                                               bool reduce_range = false);
+
+// float32 -> float16 with quantize-fp16's clamps (finite |x| > max_finite -> +-max_finite,
+// 0 < |x| < min_positive -> +-min_positive; both counted into *large / *small), rounded to
+// nearest even exactly as rt::float_to_half (NaN bits included). Same name, dims and doc
+// string. Split across `pool` (optional); a weight mapped from a file hands its pages back as
+// it is converted.
+Tensor convert_weight_fp16(const Tensor& t, float max_finite, float min_positive, rt::ThreadPool* pool,
+                           int64_t* large, int64_t* small);
 
 // Why input `index` of `n` is not a constant 2-D float32 weight ("" when it is; sets *weight).
 // The messages are the per-node skip reasons the quantisation passes report.
