@@ -257,11 +257,12 @@ Status validate_recipe(Recipe& recipe) {
   if (recipe.calibration) LLMC_RETURN_IF_ERROR(check_file(where("calibration"), "calibration data", recipe.calibration->data));
   if (!recipe.tokenizer.empty()) LLMC_RETURN_IF_ERROR(check_file(where("tokenizer"), "tokenizer", recipe.tokenizer));
   if (recipe.eval) LLMC_RETURN_IF_ERROR(check_file(where("eval"), "eval text", recipe.eval->text));
+  bool uses_calibration = false;
   for (size_t i = 0; i < recipe.steps.size(); ++i) {
     PassStep& step = recipe.steps[i];
     auto pass = make_pass(step.pass);
     if (!pass.is_ok()) return pass.status().with_context(step.where);
-    auto resolved = resolve_options(step.pass, (*pass)->options(), step.options);
+    auto resolved = resolve_pass_options(step.pass, step.options);  // each option, then their combination
     if (!resolved.is_ok()) {  // point at the offending option's own line when we know it
       const auto& lines = i < recipe.option_where.size() ? recipe.option_where[i] : std::map<std::string, std::string>{};
       for (const auto& [key, value] : step.options)
@@ -270,15 +271,10 @@ Status validate_recipe(Recipe& recipe) {
       return resolved.status().with_context(step.where);
     }
     step.options = std::move(resolved).value();
-    LLMC_RETURN_IF_ERROR((*pass)->check(step.options).with_context(step.where + ": pass '" + step.pass + "'"));
+    uses_calibration |= (*pass)->needs_calibration();
     if ((*pass)->needs_calibration() && !recipe.calibration)
       return invalid_input(step.where, ": pass '", step.pass, "' needs calibration data: ",
                            file.empty() ? "give --calib DATA" : "add a 'calibration' section");
-  }
-  bool uses_calibration = false;
-  for (const auto& step : recipe.steps) {
-    auto pass = make_pass(step.pass);
-    uses_calibration |= pass.is_ok() && (*pass)->needs_calibration();
   }
   if (recipe.calibration && !uses_calibration)
     return invalid_input(where("calibration"), ": calibration data is given but no step uses it (",
