@@ -1,10 +1,5 @@
-// llama2.c checkpoint -> standard-ONNX-op decoder graph with a KV cache, named as Hugging Face
-// exports name things:
-//   inputs  input_ids [batch, seq] i64, past_key_values.{i}.key/.value [batch, kv_heads, past, head]
-//   outputs logits [batch, seq, vocab], present.{i}.key/.value [batch, kv_heads, past+seq, head]
-// Ops (opset 17): Gather embedding, RMSNorm as Pow/ReduceMean/Add/Sqrt/Reciprocal/Mul, MatMul
-// projections (weights transposed to [in, out]), interleaved rotary embedding as llama2.c does
-// it, causal attention with grouped KV heads (Expand), SwiGLU FFN.
+// llama2.c checkpoint -> the Llama decoder graph of formats/llama_graph.h (standard ops, KV
+// cache, Hugging Face names), with the rotary angles in run.c's float arithmetic.
 #pragma once
 #include <string>
 
