@@ -183,6 +183,7 @@ std::vector<int32_t> Llama2cTokenizer::encode(const std::string& text, bool bos,
 std::string Llama2cTokenizer::decode_piece(int prev_token, int token) const {
   LLMC_CHECK(token >= 0 && token < vocab_size(), "token id ", token, " outside vocab of ",
              vocab_size());
+  if (token == kBos || token == kEos) return "";  // control tokens carry no text
   const std::string& p = pieces_[token];
   // After BOS, sentencepiece's decoder strips the dummy-prefix space.
   if (prev_token == kBos && !p.empty() && p[0] == ' ') return p.substr(1);
@@ -191,25 +192,16 @@ std::string Llama2cTokenizer::decode_piece(int prev_token, int token) const {
   return p;
 }
 
-std::string Llama2cTokenizer::decode(const std::vector<int32_t>& ids) const {
-  std::string out;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i] == kBos || ids[i] == kEos) continue;  // control tokens carry no text
-    out += decode_piece(i > 0 ? ids[i - 1] : -1, ids[i]);
-  }
-  return out;
-}
-
-std::vector<int32_t> encode_lines(const Llama2cTokenizer& tok, const std::string& text) {
+std::vector<int32_t> Llama2cTokenizer::encode_corpus(const std::string& text, int64_t max_tokens) const {
   std::vector<int32_t> out;
   size_t start = 0;
-  while (start < text.size()) {
+  while (start < text.size() && (max_tokens < 0 || static_cast<int64_t>(out.size()) < max_tokens)) {
     size_t end = text.find('\n', start);
     if (end == std::string::npos) end = text.size();
     size_t stop = end;
     if (stop > start && text[stop - 1] == '\r') --stop;  // CRLF files encode like LF files
     if (stop > start) {
-      auto ids = tok.encode(text.substr(start, stop - start), /*bos=*/true, /*eos=*/false);
+      auto ids = encode(text.substr(start, stop - start), /*bos=*/true, /*eos=*/false);
       out.insert(out.end(), ids.begin(), ids.end());
     }
     start = end + 1;

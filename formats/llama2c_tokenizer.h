@@ -8,11 +8,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "formats/tokenizer.h"
 #include "ir/status.h"
 
 namespace llmc {
 
-class Llama2cTokenizer {
+class Llama2cTokenizer final : public Tokenizer {
  public:
   static constexpr int kBos = 1;
   static constexpr int kEos = 2;
@@ -26,20 +27,26 @@ class Llama2cTokenizer {
 
   // The exact bytes it was parsed from (stored in model metadata, re-parsed later).
   const std::string& serialized() const { return serialized_; }
-  int vocab_size() const { return static_cast<int>(pieces_.size()); }
+  std::string serialize() const override { return serialized_; }
+  std::string kind() const override { return "llama2c"; }
+  int vocab_size() const override { return static_cast<int>(pieces_.size()); }
+  int bos_id() const override { return kBos; }
+  int eos_id() const override { return kEos; }
+  bool adds_bos() const override { return true; }
   const std::string& piece(int id) const { return pieces_[id]; }
   float score(int id) const { return scores_[id]; }
 
   // O(n log n) in the text length (a heap of candidate merges, not run.c's quadratic loop),
   // with identical results. Text is taken as bytes: run.c would stop at a NUL byte, we encode
   // it with its byte-fallback token.
-  std::vector<int32_t> encode(const std::string& text, bool bos, bool eos) const;
+  std::vector<int32_t> encode(const std::string& text, bool bos, bool eos) const override;
   // The text of `token` following `prev_token`, as run.c's decode(): the leading space of a
-  // piece after BOS is dropped and <0xXX> pieces become the raw byte. `token` must be a valid id.
-  std::string decode_piece(int prev_token, int token) const;
-  // Concatenated decode_piece over a sequence, each token after its predecessor in `ids` (the
-  // first has none). BOS and EOS produce no text, so decode(encode(x, true, true)) == x.
-  std::string decode(const std::vector<int32_t>& ids) const;
+  // piece after BOS is dropped and <0xXX> pieces become the raw byte; BOS and EOS give "", so
+  // decode(encode(x, true, true)) == x. `token` must be a valid id.
+  std::string decode_piece(int prev_token, int token) const override;
+  // Each non-empty line encoded on its own with BOS before it (no EOS), as llama2.c's training
+  // data was; CRLF lines encode like LF lines.
+  std::vector<int32_t> encode_corpus(const std::string& text, int64_t max_tokens = -1) const override;
 
  private:
   int lookup(const std::string& s) const;  // -1 when absent
@@ -51,8 +58,9 @@ class Llama2cTokenizer {
   std::unordered_map<std::string, int> index_;
 };
 
-// Tokenizes a text file as llama2.c's training data was: each non-empty line encoded on its own
-// with BOS before it (no EOS), concatenated.
-std::vector<int32_t> encode_lines(const Llama2cTokenizer& tok, const std::string& text);
+// tok.encode_corpus(text): kept for the tests that name the llama2.c layout.
+inline std::vector<int32_t> encode_lines(const Llama2cTokenizer& tok, const std::string& text) {
+  return tok.encode_corpus(text);
+}
 
 }  // namespace llmc

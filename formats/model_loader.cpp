@@ -3,8 +3,11 @@
 #include <filesystem>
 
 #include "formats/base64.h"
+#include "formats/bpe_tokenizer.h"
+#include "formats/gguf_import.h"
 #include "formats/llama2c_checkpoint.h"
 #include "formats/llama2c_import.h"
+#include "formats/llama2c_tokenizer.h"
 #include "formats/mapped_file.h"
 #include "formats/onnx_format.h"
 
@@ -14,43 +17,96 @@ namespace {
 std::string extension(const std::string& path) {
   return std::filesystem::path(path).extension().string();
 }
+
+const char* const kTokenizerKinds[] = {"llama2c", "bpe"};
+
+Result<std::shared_ptr<const Tokenizer>> parse_tokenizer(const std::string& kind, const std::string& bytes,
+                                                         const std::string& source) {
+  if (kind == "llama2c") {
+    LLMC_ASSIGN_OR_RETURN(auto tok, Llama2cTokenizer::from_bytes(bytes, source));
+    return std::shared_ptr<const Tokenizer>(std::make_shared<Llama2cTokenizer>(std::move(tok)));
+  }
+  LLMC_ASSIGN_OR_RETURN(auto tok, BpeTokenizer::deserialize(bytes, source));
+  return std::shared_ptr<const Tokenizer>(std::move(tok));
+}
+
+Result<std::shared_ptr<const Tokenizer>> gguf_tokenizer(const GgufFile& gguf) {
+  LLMC_ASSIGN_OR_RETURN(BpeVocabulary vocab, gguf_bpe_vocabulary(gguf));
+  LLMC_ASSIGN_OR_RETURN(auto tok, BpeTokenizer::create(std::move(vocab), gguf.path()));
+  return std::shared_ptr<const Tokenizer>(std::move(tok));
+}
+
+Result<Model> load_gguf(const std::string& path) {
+  LLMC_ASSIGN_OR_RETURN(GgufFile gguf, GgufFile::open(path));
+  LLMC_ASSIGN_OR_RETURN(Model model, gguf_to_model(gguf));
+  LLMC_ASSIGN_OR_RETURN(auto tok, gguf_tokenizer(gguf));
+  attach_tokenizer(model, *tok);
+  return model;
+}
 }  // namespace
 
 Result<ModelFormat> detect_model_format(const std::string& path) {
   const std::string ext = extension(path);
   if (ext == ".onnx") return ModelFormat::kOnnx;
   if (ext == ".bin") return ModelFormat::kLlama2c;
+  if (ext == ".gguf") return ModelFormat::kGguf;
   LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
+  if (looks_like_gguf(*file)) return ModelFormat::kGguf;
   return looks_like_llama2c_checkpoint(*file) ? ModelFormat::kLlama2c : ModelFormat::kOnnx;
 }
 
 Result<Model> load_model(const std::string& path, std::vector<std::string>* external_files) {
   LLMC_ASSIGN_OR_RETURN(auto format, detect_model_format(path));
-  return format == ModelFormat::kLlama2c ? import_llama2c(path) : read_onnx(path, external_files);
+  switch (format) {
+    case ModelFormat::kLlama2c: return import_llama2c(path);
+    case ModelFormat::kGguf: return load_gguf(path);
+    case ModelFormat::kOnnx: break;
+  }
+  return read_onnx(path, external_files);
 }
 
-void attach_tokenizer(Model& model, const Llama2cTokenizer& tokenizer) {
-  model.set_metadata(kMetaTokenizer, base64_encode(tokenizer.serialized()));
+void attach_tokenizer(Model& model, const Tokenizer& tokenizer) {
+  auto& props = model.metadata_props;
+  for (const char* kind : kTokenizerKinds) {
+    const std::string key = tokenizer_metadata_key(kind);
+    std::erase_if(props, [&](const auto& kv) { return kv.first == key; });
+  }
+  model.set_metadata(tokenizer_metadata_key(tokenizer.kind()), base64_encode(tokenizer.serialize()));
 }
 
-Result<Llama2cTokenizer> model_tokenizer(const Model& model, const std::string& model_path,
-                                         const std::string& override_path) {
-  if (!override_path.empty()) return Llama2cTokenizer::from_file(override_path);
-  const std::string* encoded = model.find_metadata(kMetaTokenizer);
-  if (!encoded)
-    return invalid_input(model_path, ": the model carries no tokenizer; pass --tokenizer FILE");
-  auto bytes = base64_decode(*encoded);
-  if (!bytes)
-    return invalid_input(model_path, ": metadata '", kMetaTokenizer, "' is not valid base64");
-  return Llama2cTokenizer::from_bytes(*bytes, model_path + " (" + kMetaTokenizer + ")");
+Result<std::shared_ptr<const Tokenizer>> model_tokenizer(const Model& model, const std::string& model_path,
+                                                         const std::string& override_path) {
+  if (!override_path.empty()) return load_tokenizer(override_path);
+  for (const char* kind : kTokenizerKinds) {
+    const std::string key = tokenizer_metadata_key(kind);
+    const std::string* encoded = model.find_metadata(key);
+    if (!encoded) continue;
+    auto bytes = base64_decode(*encoded);
+    if (!bytes) return invalid_input(model_path, ": metadata '", key, "' is not valid base64");
+    return parse_tokenizer(kind, *bytes, model_path + " (" + key + ")");
+  }
+  return invalid_input(model_path, ": the model carries no tokenizer; pass --tokenizer FILE");
 }
 
-Result<Llama2cTokenizer> load_tokenizer(const std::string& path) {
-  if (extension(path) == ".onnx") {
+Result<std::shared_ptr<const Tokenizer>> load_tokenizer(const std::string& path) {
+  const std::string ext = extension(path);
+  if (ext == ".onnx") {
     LLMC_ASSIGN_OR_RETURN(auto model, read_onnx(path));
     return model_tokenizer(model, path, "");
   }
-  return Llama2cTokenizer::from_file(path);
+  if (ext == ".json") {
+    LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
+    const std::string text(reinterpret_cast<const char*>(file->data()), file->size());
+    LLMC_ASSIGN_OR_RETURN(auto tok, BpeTokenizer::from_tokenizer_json(text, path));
+    return std::shared_ptr<const Tokenizer>(std::move(tok));
+  }
+  LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
+  if (looks_like_gguf(*file)) {
+    LLMC_ASSIGN_OR_RETURN(GgufFile gguf, GgufFile::open(path));
+    return gguf_tokenizer(gguf);
+  }
+  LLMC_ASSIGN_OR_RETURN(auto tok, Llama2cTokenizer::from_file(path));
+  return std::shared_ptr<const Tokenizer>(std::make_shared<Llama2cTokenizer>(std::move(tok)));
 }
 
 }  // namespace llmc

@@ -1,31 +1,35 @@
-// One entry point for every model file the CLI accepts (ONNX or llama2.c checkpoint), and the
+// One entry point for every model file the CLI accepts (ONNX, llama2.c checkpoint, GGUF), and the
 // tokenizer a model carries in its metadata.
 #pragma once
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "formats/llama2c_tokenizer.h"
+#include "formats/tokenizer.h"
 #include "ir/graph.h"
-#include "ir/metadata_keys.h"  // kMetaTokenizer, where attach_tokenizer stores the tokenizer
+#include "ir/metadata_keys.h"  // kMetaTokenizer, where the llama2.c tokenizer is stored
 #include "ir/status.h"
 
 namespace llmc {
 
-enum class ModelFormat { kOnnx, kLlama2c };
+enum class ModelFormat { kOnnx, kLlama2c, kGguf };
 
-// By extension (.onnx / .bin), else by content.
+// By extension (.onnx / .bin / .gguf), else by content.
 Result<ModelFormat> detect_model_format(const std::string& path);
-// `external_files` (optional): the ONNX external data files read besides `path`.
+// `external_files` (optional): the ONNX external data files read besides `path`. A GGUF model
+// comes with the tokenizer its file describes already attached.
 Result<Model> load_model(const std::string& path, std::vector<std::string>* external_files = nullptr);
 
-// Stores the tokenizer's file bytes (base64) in the model's metadata_props.
-void attach_tokenizer(Model& model, const Llama2cTokenizer& tokenizer);
+// Stores the tokenizer's serialized bytes (base64) in the model's metadata_props under
+// tokenizer_metadata_key(kind), replacing any tokenizer stored before.
+void attach_tokenizer(Model& model, const Tokenizer& tokenizer);
 // The tokenizer for `model`: from `override_path` when given, else from its metadata.
 // Fails with a message that says how to supply one when there is none.
-Result<Llama2cTokenizer> model_tokenizer(const Model& model, const std::string& model_path,
-                                         const std::string& override_path);
-// A tokenizer file, or any model file carrying one.
-Result<Llama2cTokenizer> load_tokenizer(const std::string& path);
+Result<std::shared_ptr<const Tokenizer>> model_tokenizer(const Model& model, const std::string& model_path,
+                                                         const std::string& override_path);
+// A tokenizer file (llama2.c tokenizer.bin, Hugging Face tokenizer.json), or any model file
+// carrying one (ONNX with metadata, GGUF).
+Result<std::shared_ptr<const Tokenizer>> load_tokenizer(const std::string& path);
 
 }  // namespace llmc

@@ -30,8 +30,11 @@ class Tokenizer {
   std::string decode(const std::vector<int32_t>& ids) const;
   // A text corpus as the model was trained to read it (evaluation and calibration windows): the
   // llama2.c tokenizer encodes each non-empty line with BOS (its training data's layout); the
-  // others encode the whole text once, with BOS when adds_bos().
-  virtual std::vector<int32_t> encode_corpus(const std::string& text) const;
+  // others encode the whole text, with BOS first when adds_bos(). Stops once `max_tokens` exist
+  // (-1: all), so a window or two of a large file costs no more than they need: the text is
+  // encoded in pieces cut where a line starts with a non-space, where no pre-tokenizer joins
+  // across (a run of whitespace stays in one piece).
+  virtual std::vector<int32_t> encode_corpus(const std::string& text, int64_t max_tokens = -1) const;
   // Bytes that the kind's parser turns back into an equal tokenizer (stored in model metadata).
   virtual std::string serialize() const = 0;
 };
