@@ -10,11 +10,9 @@
 #include "formats/bpe_tokenizer.h"
 #include "formats/gguf_reader.h"
 #include "ir/graph.h"
+#include "ir/metadata_keys.h"  // kMetaChatTemplate
 
 namespace llmc {
-
-// Metadata key of the chat template (Jinja text) copied from GGUF's tokenizer.chat_template.
-inline constexpr const char* kMetaChatTemplate = "llmcompress.chat_template";
 
 Result<Model> gguf_to_model(const GgufFile& gguf);
 

@@ -5,6 +5,7 @@
 #include "formats/base64.h"
 #include "formats/bpe_tokenizer.h"
 #include "formats/gguf_import.h"
+#include "formats/hf_import.h"
 #include "formats/llama2c_checkpoint.h"
 #include "formats/llama2c_import.h"
 #include "formats/llama2c_tokenizer.h"
@@ -43,9 +44,20 @@ Result<Model> load_gguf(const std::string& path) {
   attach_tokenizer(model, *tok);
   return model;
 }
+Result<Model> load_hf(const std::string& dir) {
+  LLMC_ASSIGN_OR_RETURN(Model model, import_hf_checkpoint(dir));
+  const std::string tokenizer_json = (std::filesystem::path(dir) / "tokenizer.json").string();
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(tokenizer_json, ec)) {
+    LLMC_ASSIGN_OR_RETURN(auto tok, load_tokenizer(tokenizer_json));
+    attach_tokenizer(model, *tok);
+  }
+  return model;
+}
 }  // namespace
 
 Result<ModelFormat> detect_model_format(const std::string& path) {
+  if (is_hf_checkpoint_dir(path)) return ModelFormat::kHuggingFace;
   const std::string ext = extension(path);
   if (ext == ".onnx") return ModelFormat::kOnnx;
   if (ext == ".bin") return ModelFormat::kLlama2c;
@@ -60,6 +72,7 @@ Result<Model> load_model(const std::string& path, std::vector<std::string>* exte
   switch (format) {
     case ModelFormat::kLlama2c: return import_llama2c(path);
     case ModelFormat::kGguf: return load_gguf(path);
+    case ModelFormat::kHuggingFace: return load_hf(path);
     case ModelFormat::kOnnx: break;
   }
   return read_onnx(path, external_files);

@@ -1,4 +1,5 @@
-// One entry point for every model file the CLI accepts (ONNX, llama2.c checkpoint, GGUF), and the
+// One entry point for every model the CLI accepts (ONNX, llama2.c checkpoint, GGUF, Hugging Face
+// checkpoint directory), and the
 // tokenizer a model carries in its metadata.
 #pragma once
 #include <memory>
@@ -13,12 +14,14 @@
 
 namespace llmc {
 
-enum class ModelFormat { kOnnx, kLlama2c, kGguf };
+enum class ModelFormat { kOnnx, kLlama2c, kGguf, kHuggingFace };
 
-// By extension (.onnx / .bin / .gguf), else by content.
+// A directory with config.json is a Hugging Face checkpoint; files by extension (.onnx / .bin /
+// .gguf), else by content.
 Result<ModelFormat> detect_model_format(const std::string& path);
 // `external_files` (optional): the ONNX external data files read besides `path`. A GGUF model
-// comes with the tokenizer its file describes already attached.
+// comes with the tokenizer its file describes attached, a Hugging Face directory with its
+// tokenizer.json's.
 Result<Model> load_model(const std::string& path, std::vector<std::string>* external_files = nullptr);
 
 // Stores the tokenizer's serialized bytes (base64) in the model's metadata_props under

@@ -22,25 +22,13 @@ bool is_zip(const std::string& path) {
   return f.is_ok() && (*f)->size() >= 4 && std::equal((*f)->data(), (*f)->data() + 4, "PK\x03\x04");
 }
 
-// encode_lines, stopping early once options.max_tokens exist (tokenizing a large corpus is the
-// slow part, and the windows need only that many).
-Result<std::vector<int32_t>> text_tokens(const std::string& path, const Llama2cTokenizer& tokenizer,
+// The text's tokens, stopping early once options.max_tokens exist (tokenizing a large corpus is
+// the slow part, and the windows need only that many).
+Result<std::vector<int32_t>> text_tokens(const std::string& path, const Tokenizer& tokenizer,
                                          const calib::CalibrationOptions& options) {
   LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
   const std::string text(reinterpret_cast<const char*>(file->data()), file->size());
-  std::vector<int32_t> tokens;
-  for (size_t start = 0; start < text.size();) {
-    if (options.max_tokens > 0 && static_cast<int64_t>(tokens.size()) >= options.max_tokens) break;
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    size_t stop = end;
-    if (stop > start && text[stop - 1] == '\r') --stop;
-    if (stop > start) {
-      auto ids = tokenizer.encode(text.substr(start, stop - start), /*bos=*/true, /*eos=*/false);
-      tokens.insert(tokens.end(), ids.begin(), ids.end());
-    }
-    start = end + 1;
-  }
+  std::vector<int32_t> tokens = tokenizer.encode_corpus(text, options.max_tokens > 0 ? options.max_tokens : -1);
   if (tokens.empty())
     return invalid_input(path, ": no text to calibrate with (the file is empty or has only blank lines)");
   return tokens;
@@ -64,7 +52,7 @@ Result<std::vector<int32_t>> array_tokens(const std::string& path, const Tensor&
 }  // namespace
 
 Result<calib::CalibrationSet> load_calibration_file(const Model& model, const std::string& path,
-                                                    const Llama2cTokenizer* tokenizer,
+                                                    const Tokenizer* tokenizer,
                                                     const calib::CalibrationOptions& options) {
   // read_npz and read_npy name the file in their errors; calibration_from_* prefix `path`.
   if (ends_with(path, ".npz") || is_zip(path)) {

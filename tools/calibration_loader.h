@@ -5,7 +5,7 @@
 #include <string>
 
 #include "calibration/calibration_data.h"
-#include "formats/llama2c_tokenizer.h"
+#include "formats/tokenizer.h"
 #include "ir/graph.h"
 #include "ir/status.h"
 
@@ -15,15 +15,14 @@ namespace llmc::cli {
 //   .npz (by extension or zip signature) -> tensors keyed by input name;
 //   .npy of 1-D int32/int64              -> a token stream, windowed;
 //   any other .npy                       -> tensors for one input (calib::lone_array_input);
-//   any other file                       -> text: every non-empty line encoded with BOS through
-//                                           `tokenizer` (an error when it is null), as
-//                                           encode_lines does, then windowed.
+//   any other file                       -> text through `tokenizer`'s encode_corpus (an error
+//                                           when it is null), then windowed.
 // Tensor samples view the mapped file without copies and keep the mapping alive. That holds for
 // .npy files as numpy writes them, and for .npz members whose data the zip leaves aligned
 // (numpy.savez's usually is not: read_npz then copies each such array once). Every error names
 // `path`.
 Result<calib::CalibrationSet> load_calibration_file(const Model& model, const std::string& path,
-                                                    const Llama2cTokenizer* tokenizer,
+                                                    const Tokenizer* tokenizer,
                                                     const calib::CalibrationOptions& options);
 
 }  // namespace llmc::cli

@@ -168,7 +168,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Prefill and decode latency, tokens/s, peak memory");
   cmd->add_option("models", a->models,
-                 "ONNX model or llama2.c checkpoint; several are run interleaved and compared with the first");
+                 "ONNX model, llama2.c checkpoint or GGUF file; several are run interleaved and compared with the first");
   cmd->add_flag("--memory-bandwidth", a->bandwidth, "measure the machine's memory read bandwidth instead");
   cmd->add_option("--prompt-len", a->options.prompt_len, "prompt tokens for prefill")->capture_default_str();
   cmd->add_option("--tokens", a->options.decode_tokens, "tokens to decode")->capture_default_str();

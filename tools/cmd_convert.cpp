@@ -1,4 +1,4 @@
-// llmcompress convert IN -o OUT: ONNX round trip or llama2.c import, written atomically.
+// llmcompress convert IN -o OUT: ONNX round trip, llama2.c or GGUF import, written atomically.
 #include <cstdio>
 
 #include "formats/model_loader.h"
@@ -19,8 +19,8 @@ struct ConvertArgs {
 Status run_convert(const ConvertArgs& a) {
   LLMC_ASSIGN_OR_RETURN(Model model, load_model(a.input));
   if (!a.tokenizer.empty()) {
-    LLMC_ASSIGN_OR_RETURN(auto tok, Llama2cTokenizer::from_file(a.tokenizer));
-    attach_tokenizer(model, tok);
+    LLMC_ASSIGN_OR_RETURN(auto tok, load_tokenizer(a.tokenizer));
+    attach_tokenizer(model, *tok);
   }
   OnnxWriteOptions options;
   options.external_data = a.external_data;
@@ -37,11 +37,12 @@ Status run_convert(const ConvertArgs& a) {
 void add_convert_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<ConvertArgs>();
   CLI::App* cmd = app.add_subcommand(
-      "convert", "Read an ONNX model or llama2.c checkpoint and write it as ONNX");
-  cmd->add_option("input", args->input, "ONNX model or llama2.c checkpoint (.bin)")->required();
+      "convert", "Read an ONNX model, llama2.c checkpoint or GGUF file and write it as ONNX");
+  cmd->add_option("input", args->input, "ONNX model, llama2.c checkpoint (.bin) or GGUF file (.gguf)")->required();
   cmd->add_option("-o,--output", args->output, "output .onnx path")->required();
   cmd->add_option("--tokenizer", args->tokenizer,
-                  "llama2.c tokenizer.bin to carry inside the model (metadata_props)");
+                  "tokenizer to carry inside the model (metadata_props): llama2.c tokenizer.bin, "
+                  "Hugging Face tokenizer.json, or a model file carrying one");
   cmd->add_flag("--external-data", args->external_data,
                 "store weights in OUTPUT.data beside the model (automatic above 2 GB)");
   cmd->callback([args, &exit_code] { exit_code = report("convert", run_convert(*args)); });

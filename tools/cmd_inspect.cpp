@@ -58,8 +58,8 @@ void print_values(Json& j, const std::vector<ValueInfo>& values) {
 }
 
 std::string metadata_display(const std::string& key, const std::string& value) {
-  if (key == kMetaTokenizer) return "(" + std::to_string(value.size()) + " chars of base64)";
-  if (key == kMetaManifest) return value;  // what made the artifact: shown whole
+  if (key.rfind(tokenizer_metadata_key(""), 0) == 0) return "(" + std::to_string(value.size()) + " chars of base64)";
+  if (key == kMetaManifest || key == kMetaChatTemplate) return value;  // shown whole
   return value.size() > 120 ? value.substr(0, 117) + "..." : value;
 }
 
@@ -88,7 +88,17 @@ Status run_inspect(const InspectArgs& a) {
   std::stable_sort(largest.begin(), largest.end(),
                    [](const Tensor* x, const Tensor* y) { return x->nbytes() > y->nbytes(); });
   if (largest.size() > static_cast<size_t>(a.top)) largest.resize(a.top);
-  const char* format_name = format == ModelFormat::kLlama2c ? "llama2.c checkpoint" : "onnx";
+  const char* format_name = format == ModelFormat::kLlama2c ? "llama2.c checkpoint"
+                            : format == ModelFormat::kGguf  ? "gguf"
+                            : format == ModelFormat::kHuggingFace ? "Hugging Face checkpoint"
+                                                            : "onnx";
+  // The tokenizer it carries, if any (a broken one is reported, not fatal: inspect still shows the rest).
+  std::string tokenizer = "none";
+  if (auto tok = model_tokenizer(m, a.model, ""); tok.is_ok())
+    tokenizer = str_cat((*tok)->kind(), ", ", (*tok)->vocab_size(), " tokens, bos ", (*tok)->bos_id(), ", eos ",
+                        (*tok)->eos_id(), (*tok)->adds_bos() ? ", adds bos" : "");
+  else if (m.find_metadata(kMetaTokenizer) || m.find_metadata(tokenizer_metadata_key("bpe")))
+    tokenizer = "unreadable: " + tok.status().message();
 
   if (a.json) {
     Json j;
@@ -101,6 +111,7 @@ Status run_inspect(const InspectArgs& a) {
     print_values(j, g.inputs);
     j.key("outputs");
     print_values(j, g.outputs);
+    j.field("tokenizer", tokenizer);
     j.field("nodes", g.nodes.size());
     j.key("ops").begin_object();
     for (const auto& [op, count] : op_list) j.field(op, count);
@@ -136,6 +147,7 @@ Status run_inspect(const InspectArgs& a) {
   for (const auto& v : g.inputs) std::printf("  %-40s %s\n", v.name.c_str(), type_str(v.type).c_str());
   std::printf("outputs (%zu):\n", g.outputs.size());
   for (const auto& v : g.outputs) std::printf("  %-40s %s\n", v.name.c_str(), type_str(v.type).c_str());
+  std::printf("tokenizer: %s\n", tokenizer.c_str());
   std::printf("ops (%zu nodes):\n", g.nodes.size());
   for (const auto& [op, count] : op_list) std::printf("  %-32s %6d\n", op.c_str(), count);
   std::printf("parameters: %lld in %zu initializers, %.3f MB\n", static_cast<long long>(params),
@@ -157,7 +169,7 @@ Status run_inspect(const InspectArgs& a) {
 void add_inspect_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<InspectArgs>();
   CLI::App* cmd = app.add_subcommand("inspect", "Summarise a model: IO, ops, parameters, metadata");
-  cmd->add_option("model", args->model, "ONNX model or llama2.c checkpoint")->required();
+  cmd->add_option("model", args->model, "ONNX model, llama2.c checkpoint or GGUF file")->required();
   cmd->add_flag("--json", args->json, "print JSON");
   cmd->add_option("--top", args->top, "how many of the largest initializers to list")
       ->capture_default_str();

@@ -49,7 +49,7 @@ std::vector<PassInfo> prune_passes() {
 void add_prune_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<PruneArgs>();
   CLI::App* cmd = app.add_subcommand("prune", "Zero the least important weights (magnitude, Wanda, ...)");
-  cmd->add_option("model", a->model, "ONNX model or llama2.c checkpoint")->required();
+  cmd->add_option("model", a->model, "ONNX model, llama2.c checkpoint or GGUF file")->required();
   cmd->add_option("--method", a->method, "magnitude, or wanda or sparsegpt (both need --calib)")->capture_default_str();
   cmd->add_option("--sparsity", a->sparsity, "fraction of weights zeroed, in (0, 1) (default 0.5)");
   cmd->add_option("--pattern", a->pattern, "N:M: at most N nonzeros in every M weights along the input dimension");

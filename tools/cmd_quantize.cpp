@@ -109,7 +109,7 @@ std::vector<PassInfo> quantize_passes() {
 void add_quantize_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<QuantizeArgs>();
   CLI::App* cmd = app.add_subcommand("quantize", "Quantise a model's weights (and activations)");
-  cmd->add_option("model", a->model, "ONNX model or llama2.c checkpoint")->required();
+  cmd->add_option("model", a->model, "ONNX model, llama2.c checkpoint or GGUF file")->required();
   cmd->add_option("--mode", a->mode, "int8-dynamic (MatMulInteger), int8-static (QDQ, needs --calib) or fp16")
       ->capture_default_str();
   cmd->add_option("--method", a->method, "int8-static activation ranges: minmax, percentile, entropy or mse")

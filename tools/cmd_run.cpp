@@ -58,19 +58,21 @@ Status generate(const RunArgs& a, const LoadedModel& m) {
   if (a.tokens < 1) return invalid_input("--tokens must be at least 1");
   LLMC_ASSIGN_OR_RETURN(auto tok, model_tokenizer(*m.model, m.path, a.tokenizer));
   LLMC_ASSIGN_OR_RETURN(auto decoder, open_decoder(m));
-  std::vector<int32_t> prompt = tok.encode(a.prompt, true, false);
+  std::vector<int32_t> prompt = tok->encode(a.prompt, tok->adds_bos(), false);
+  if (prompt.empty()) return invalid_input("--prompt: empty prompt and the model adds no BOS token");
   std::mt19937_64 rng(a.sampling.seed);
   const auto t0 = std::chrono::steady_clock::now();
   LLMC_ASSIGN_OR_RETURN(rt::Value logits, decoder->forward(prompt));
   const int64_t vocab = logits.dim(1);
   // Echo the prompt as llama2.c does, then stream the continuation.
-  for (size_t i = 1; i < prompt.size(); ++i) std::fputs(tok.decode_piece(prompt[i - 1], prompt[i]).c_str(), stdout);
+  for (size_t i = 0; i < prompt.size(); ++i)
+    std::fputs(tok->decode_piece(i ? prompt[i - 1] : -1, prompt[i]).c_str(), stdout);
   int32_t prev = prompt.back();
   int32_t next = rt::sample_token(logits.data<float>() + (logits.dim(0) - 1) * vocab, vocab, a.sampling, rng);
   int generated = 0;
   for (; generated < a.tokens; ++generated) {
-    if (next == Llama2cTokenizer::kBos || next == Llama2cTokenizer::kEos) break;
-    std::fputs(tok.decode_piece(prev, next).c_str(), stdout);
+    if (next == tok->bos_id() || next == tok->eos_id()) break;
+    std::fputs(tok->decode_piece(prev, next).c_str(), stdout);
     std::fflush(stdout);
     if (generated + 1 == a.tokens) {
       ++generated;
@@ -99,7 +101,7 @@ Status run_command(const RunArgs& a) {
 void add_run_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<RunArgs>();
   CLI::App* cmd = app.add_subcommand("run", "Run a model once on .npy inputs, or generate text with the KV cache");
-  cmd->add_option("model", a->model, "ONNX model or llama2.c checkpoint")->required();
+  cmd->add_option("model", a->model, "ONNX model, llama2.c checkpoint or GGUF file")->required();
   cmd->add_option("--input", a->inputs, "NAME=FILE.npy (repeat for each graph input)");
   cmd->add_option("--output-dir", a->output_dir, "write each graph output as DIR/<name>.npy");
   cmd->add_option("--prompt", a->prompt, "generate a continuation of this text");

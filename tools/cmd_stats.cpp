@@ -87,7 +87,7 @@ Status run_stats(const StatsArgs& a) {
   LLMC_ASSIGN_OR_RETURN(unsigned kinds, parse_kinds(a.kinds));
   const auto t0 = std::chrono::steady_clock::now();
   LLMC_ASSIGN_OR_RETURN(Model model, load_model(a.model));
-  std::optional<Llama2cTokenizer> tokenizer;
+  std::shared_ptr<const Tokenizer> tokenizer;
   auto tok = model_tokenizer(model, a.model, a.tokenizer);
   if (tok.is_ok()) tokenizer = std::move(tok).value();
   else if (!a.tokenizer.empty()) return tok.status();
@@ -95,7 +95,7 @@ Status run_stats(const StatsArgs& a) {
   o.num_samples = a.calib_samples;
   o.seq_len = a.calib_seq_len;
   o.seed = a.calib_seed;
-  auto set = load_calibration_file(model, a.calib, tokenizer ? &*tokenizer : nullptr, o);
+  auto set = load_calibration_file(model, a.calib, tokenizer.get(), o);
   if (!set.is_ok()) return set.status().with_context("--calib " + a.calib);
   calib::StatisticsRequest request;
   request.values = value_names(model.graph, a.values);
@@ -149,7 +149,7 @@ Status run_stats(const StatsArgs& a) {
 void add_stats_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<StatsArgs>();
   CLI::App* cmd = app.add_subcommand("stats", "Measure activation statistics over a calibration set (developer tool)");
-  cmd->add_option("model", a->model, "ONNX model or llama2.c checkpoint")->required();
+  cmd->add_option("model", a->model, "ONNX model, llama2.c checkpoint or GGUF file")->required();
   cmd->add_option("--calib", a->calib, "calibration data: text file (model's tokenizer), token .npy, or .npy/.npz tensors")
       ->required();
   cmd->add_option("--values", a->values,

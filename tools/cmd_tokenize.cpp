@@ -26,10 +26,10 @@ Status run_tokenize(const TokenizeArgs& a) {
   std::vector<int32_t> ids;
   if (!a.file.empty()) {
     LLMC_ASSIGN_OR_RETURN(auto f, MappedFile::open(a.file));
-    ids = encode_lines(tok, std::string(reinterpret_cast<const char*>(f->data()), f->size()));
-    if (ids.empty()) return invalid_input(a.file, ": no non-empty lines to tokenize");
+    ids = tok->encode_corpus(std::string(reinterpret_cast<const char*>(f->data()), f->size()));
+    if (ids.empty()) return invalid_input(a.file, ": no text to tokenize");
   } else {
-    ids = tok.encode(a.text, !a.no_bos, false);
+    ids = tok->encode(a.text, !a.no_bos && tok->adds_bos(), false);
   }
   if (!a.output.empty()) {
     auto t = Tensor::from_vector("ids", DType::kI32, {static_cast<int64_t>(ids.size())}, ids);
@@ -58,12 +58,12 @@ Status run_tokenize(const TokenizeArgs& a) {
 
 void add_tokenize_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<TokenizeArgs>();
-  CLI::App* cmd = app.add_subcommand("tokenize", "Encode text with a llama2.c tokenizer");
+  CLI::App* cmd = app.add_subcommand("tokenize", "Encode text with a model's tokenizer");
   cmd->add_option("tokenizer", args->tokenizer,
-                  "tokenizer .bin, or an .onnx model that carries one")->required();
-  cmd->add_option("--text", args->text, "text to encode (printed as ids, BOS first)");
+                  "llama2.c tokenizer.bin, tokenizer.json, or a model (.onnx, .gguf) carrying one")->required();
+  cmd->add_option("--text", args->text, "text to encode (printed as ids, BOS first when the model adds one)");
   cmd->add_option("--file", args->file,
-                  "text file: each non-empty line encoded with BOS before it");
+                  "text file, encoded as evaluation reads it (llama2.c: each non-empty line with BOS)");
   cmd->add_option("-o,--output", args->output, "write the ids as a 1-D int32 .npy");
   cmd->add_flag("--json", args->json, "print JSON");
   cmd->add_flag("--no-bos", args->no_bos, "do not put BOS before --text");

@@ -33,7 +33,7 @@ Result<std::vector<int32_t>> load_tokens(const LoadedModel& m, const std::string
   if (!text_file.empty()) {
     LLMC_ASSIGN_OR_RETURN(auto tok, model_tokenizer(*m.model, m.path, tokenizer));
     LLMC_ASSIGN_OR_RETURN(auto f, MappedFile::open(text_file));
-    auto ids = encode_lines(tok, std::string(reinterpret_cast<const char*>(f->data()), f->size()));
+    auto ids = tok->encode_corpus(std::string(reinterpret_cast<const char*>(f->data()), f->size()));
     if (ids.empty()) return invalid_input(text_file, ": no text to tokenize");
     return ids;
   }

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "formats/llama2c_tokenizer.h"
+#include "formats/tokenizer.h"
 #include "runtime/decoder.h"
 #include "runtime/session.h"
 
@@ -20,7 +20,7 @@ struct LoadedModel {
 // With `pool`, the session runs on that shared pool (`threads` is then ignored).
 Result<LoadedModel> open_model(const std::string& path, int threads, std::shared_ptr<rt::ThreadPool> pool = nullptr);
 Result<std::unique_ptr<rt::Decoder>> open_decoder(const LoadedModel& m);
-// Tokens from --text FILE (each non-empty line with BOS, like `tokenize --file`) or
+// Tokens from --text FILE (Tokenizer::encode_corpus, like `tokenize --file`) or
 // --tokens FILE.npy (1-D int32/int64). Exactly one must be given.
 Result<std::vector<int32_t>> load_tokens(const LoadedModel& m, const std::string& text_file,
                                          const std::string& tokens_file, const std::string& tokenizer);

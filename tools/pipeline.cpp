@@ -29,7 +29,7 @@ std::string file_name(const std::string& p) { return fs::path(p).filename().stri
 // token .npy, or .npy/.npz input tensors. Every error names the file.
 Result<calib::CalibrationSet> load_calibration(const CalibrationSpec& c, const Model& model, const std::string& model_path,
                                                const std::string& tokenizer_path) {
-  std::optional<Llama2cTokenizer> tokenizer;
+  std::shared_ptr<const Tokenizer> tokenizer;
   auto tok = model_tokenizer(model, model_path, tokenizer_path);
   if (tok.is_ok()) tokenizer = std::move(tok).value();
   else if (!tokenizer_path.empty()) return tok.status();
@@ -37,7 +37,7 @@ Result<calib::CalibrationSet> load_calibration(const CalibrationSpec& c, const M
   o.num_samples = c.samples;
   o.seq_len = c.seq_len;
   o.seed = c.seed;
-  auto set = load_calibration_file(model, c.data, tokenizer ? &*tokenizer : nullptr, o);
+  auto set = load_calibration_file(model, c.data, tokenizer.get(), o);
   if (!set.is_ok()) {
     const Status& st = set.status();
     if (!tokenizer && st.message().find("needs a tokenizer") != std::string::npos)
@@ -186,7 +186,7 @@ Result<PipelineResult> run_pipeline(const Recipe& recipe, const PipelineOptions&
   // so `run --prompt` and `eval --text` work on it; one already inside the model is kept.
   if (!recipe.tokenizer.empty() && !model.find_metadata(kMetaTokenizer)) {
     LLMC_ASSIGN_OR_RETURN(auto tokenizer, load_tokenizer(recipe.tokenizer));
-    attach_tokenizer(model, tokenizer);
+    attach_tokenizer(model, *tokenizer);
   }
   // Hash the input while the passes run (reading it again costs a second core, not wall time).
   auto hashes = std::async(std::launch::async, [&recipe, external] {

@@ -1,0 +1,28 @@
+#include "formats/hf_import.h"
+
+#include <filesystem>
+
+
+namespace llmc {
+
+namespace fs = std::filesystem;
+
+bool is_hf_checkpoint_dir(const std::string& path) {
+  std::error_code ec;
+  return fs::is_directory(path, ec) && fs::is_regular_file(fs::path(path) / "config.json", ec);
+}
+
+Result<Model> import_hf_checkpoint(const std::string& dir) {
+  if (!is_hf_checkpoint_dir(dir))
+    return invalid_input(dir, ": not a Hugging Face checkpoint directory (no config.json)");
+  LLMC_ASSIGN_OR_RETURN(HfConfig config, HfConfig::read((fs::path(dir) / "config.json").string()));
+  LLMC_ASSIGN_OR_RETURN(std::string arch, config.architecture());
+  const bool llama = arch == "LlamaForCausalLM" || arch == "MistralForCausalLM" || arch == "Qwen2ForCausalLM";
+  if (!llama)
+    return unsupported(config.path(), ": architecture '", arch,
+                       "' is not supported (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM are)");
+  LLMC_ASSIGN_OR_RETURN(SafetensorsCheckpoint weights, open_safetensors_checkpoint(dir));
+  return hf_llama_to_model(config, weights);
+}
+
+}  // namespace llmc
