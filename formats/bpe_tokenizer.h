@@ -2,7 +2,7 @@
 // text first, then a pre-tokenizer regex (which one: the GGUF `tokenizer.ggml.pre` name), each
 // piece's bytes mapped to GPT-2's printable byte alphabet, then merges applied by rank (lowest
 // first, leftmost on ties) within the piece. Ids equal Hugging Face `tokenizers`' on the same
-// vocabulary and merges.
+// vocabulary and merges (with no unk_token: a byte whose symbol is not a token is dropped).
 #pragma once
 #include <memory>
 #include <string>
@@ -40,6 +40,7 @@ class BpeTokenizer final : public Tokenizer {
   static Result<std::shared_ptr<const BpeTokenizer>> deserialize(const std::string& bytes,
                                                                  const std::string& source);
 
+  ~BpeTokenizer() override;
   std::string kind() const override { return "bpe"; }
   int vocab_size() const override;
   int bos_id() const override;
@@ -49,6 +50,11 @@ class BpeTokenizer final : public Tokenizer {
   std::string decode_piece(int prev_token, int token) const override;
   std::string serialize() const override;
   const BpeVocabulary& vocabulary() const;
+
+ private:
+  struct State;  // lookup tables built by create(), in bpe_tokenizer.cpp
+  explicit BpeTokenizer(std::unique_ptr<const State> state);
+  std::unique_ptr<const State> state_;
 };
 
 }  // namespace llmc
