@@ -60,9 +60,11 @@ std::string describe(const JsonValue* v) {
   std::string type = type_of(v);
   if (type == "Sequence" && v->find("pretokenizers") && v->find("pretokenizers")->is_array()) {
     std::string s = "Sequence[";
-    for (const JsonValue& item : v->find("pretokenizers")->as_array()) s += describe(&item) + ",";
-    s.back() = ']';
-    return s;
+    for (const JsonValue& item : v->find("pretokenizers")->as_array()) {
+      if (s.back() != '[') s += ",";
+      s += describe(&item);
+    }
+    return s + "]";
   }
   return type.empty() ? "(no type)" : type;
 }

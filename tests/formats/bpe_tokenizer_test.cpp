@@ -275,6 +275,19 @@ TEST_CASE("BPE from_tokenizer_json refuses what it cannot reproduce, naming it",
   fails(R"({"model":{"type":"WordPiece","vocab":{}}})", "model type 'WordPiece' is not BPE");
   fails(R"({"model":)", "tokenizer.json");
   fails("", "tokenizer.json");
+  // Flipped bytes: an error or a working tokenizer, never a crash.
+  const std::string good = tokenizer_json(byte_level);
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 1000; ++trial) {
+    std::string bad = good;
+    bad[rng() % bad.size()] ^= static_cast<char>(1 << (rng() % 8));
+    auto tok = BpeTokenizer::from_tokenizer_json(bad, "tokenizer.json");
+    if (!tok.is_ok()) continue;
+    for (int32_t id : tok.value()->encode("abc<s>", true, true)) {
+      CHECK((id >= 0 && id < tok.value()->vocab_size()));
+      tok.value()->decode_piece(-1, id);
+    }
+  }
 }
 
 }  // namespace
