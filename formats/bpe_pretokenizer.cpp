@@ -77,14 +77,15 @@ class Matcher {
     return whitespace(i);
   }
 
-  size_t llama3(size_t i) const {
+  // Llama 3's regex, or Qwen2's when max_digits is 1.
+  size_t llama3(size_t i, size_t max_digits) const {
     if (size_t end = contraction(i, /*ignore_case=*/true)) return end;
     // [^\r\n\p{L}\p{N}]?\p{L}+
     if ((c_[i].cls & (kLetter | kNumber | kNewline)) == 0 && i + 1 < n_ && c_[i + 1].cls == kLetter)
       return run(i + 1, kLetter);
     if (c_[i].cls == kLetter) return run(i, kLetter);
-    // \p{N}{1,3}
-    if (c_[i].cls == kNumber) return std::min(run(i, kNumber), i + 3);
+    // \p{N}{1,3} (Qwen2: \p{N})
+    if (c_[i].cls == kNumber) return std::min(run(i, kNumber), i + max_digits);
     // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
     size_t p = i + (c_[i].cp == ' ' ? 1 : 0);
     if (p < n_ && c_[p].cls == kOther) return run(run_other(p), kNewline);
@@ -137,14 +138,16 @@ class Matcher {
   size_t n_;
 };
 
-// Splits characters [from, to) of `chars` with the GPT-2 or Llama 3 regex.
-void split_with_regex(const std::vector<Char>& chars, size_t from, size_t to, bool llama3,
+// Splits characters [from, to) of `chars` with the regex of `kind` (kSmolLm: GPT-2's).
+void split_with_regex(const std::vector<Char>& chars, size_t from, size_t to, BpePreTokenizer kind,
                       std::vector<BytePiece>* pieces) {
   // The matcher sees only [from, to): the lookahead (?!\S) stops at the sub-span's end, as in HF
   // where each earlier split's piece is matched on its own.
   Matcher m(chars.data() + from, to - from);
   for (size_t i = 0; i < to - from;) {
-    size_t end = llama3 ? m.llama3(i) : m.gpt2(i);
+    size_t end = kind == BpePreTokenizer::kLlama3  ? m.llama3(i, 3)
+                 : kind == BpePreTokenizer::kQwen2 ? m.llama3(i, 1)
+                                                   : m.gpt2(i);
     pieces->push_back({chars[from + i].begin, chars[from + end].begin});
     i = end;
   }
@@ -155,7 +158,8 @@ void split_with_regex(const std::vector<Char>& chars, size_t from, size_t to, bo
 std::optional<BpePreTokenizer> bpe_pre_tokenizer_named(const std::string& name) {
   if (name == "gpt2") return BpePreTokenizer::kGpt2;
   if (name == "smollm") return BpePreTokenizer::kSmolLm;
-  if (name == "qwen2" || name == "llama-bpe") return BpePreTokenizer::kLlama3;
+  if (name == "llama-bpe") return BpePreTokenizer::kLlama3;
+  if (name == "qwen2") return BpePreTokenizer::kQwen2;
   return std::nullopt;
 }
 
@@ -164,7 +168,7 @@ void pre_tokenize(BpePreTokenizer kind, std::string_view text, std::vector<ByteP
   decode_chars(text, &chars);
   const size_t n = chars.size() - 1;
   if (kind != BpePreTokenizer::kSmolLm) {
-    split_with_regex(chars, 0, n, kind == BpePreTokenizer::kLlama3, pieces);
+    split_with_regex(chars, 0, n, kind, pieces);
     return;
   }
   // Digits(individual_digits=true): each number character is a piece; the text between goes to
@@ -172,7 +176,7 @@ void pre_tokenize(BpePreTokenizer kind, std::string_view text, std::vector<ByteP
   size_t start = 0;
   for (size_t i = 0; i <= n; ++i) {
     if (i < n && chars[i].cls != kNumber) continue;
-    if (i > start) split_with_regex(chars, start, i, false, pieces);
+    if (i > start) split_with_regex(chars, start, i, BpePreTokenizer::kGpt2, pieces);
     if (i < n) pieces->push_back({chars[i].begin, chars[i + 1].begin});
     start = i + 1;
   }

@@ -20,6 +20,8 @@ enum class BpePreTokenizer {
   // (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|
   // \s*[\r\n]+|\s+(?!\S)|\s+
   kLlama3,
+  // Llama 3's with \p{N} for \p{N}{1,3}: each digit alone (Qwen2's tokenizer.json, llama.cpp).
+  kQwen2,
 };
 
 // The GGUF `tokenizer.ggml.pre` names: "gpt2", "smollm", "qwen2" and "llama-bpe" (Llama 3's).

@@ -22,7 +22,8 @@ struct BpeVocabulary {
   // means all normal. Control and user-defined tokens are matched whole in the input text.
   std::vector<int32_t> token_types;
   // Pre-tokenizer: "gpt2" (GPT-2's regex), "smollm" (each digit alone, then GPT-2's),
-  // "qwen2" / "llama-bpe" (Llama 3's regex). Others are refused by name.
+  // "llama-bpe" (Llama 3's regex; a piece that is a token skips merging, as its ignore_merges),
+  // "qwen2" (Llama 3's regex with single digits). Others are refused by name.
   std::string pre = "gpt2";
   int bos_id = -1;
   int eos_id = -1;
@@ -34,6 +35,9 @@ class BpeTokenizer final : public Tokenizer {
   // Checks: ids of merges' halves and results exist, bos/eos in range, pre known, tokens unique.
   static Result<std::shared_ptr<const BpeTokenizer>> create(BpeVocabulary vocab, const std::string& source);
   // A Hugging Face tokenizer.json whose model is BPE with a ByteLevel pre-tokenizer/decoder.
+  // Special added tokens become control tokens, others user-defined. BOS/EOS come from a
+  // TemplateProcessing post-processor when there is one ([BOS] $A [EOS]); tokenizer.json does not
+  // name them otherwise (tokenizer_config.json does), so they stay -1.
   static Result<std::shared_ptr<const BpeTokenizer>> from_tokenizer_json(const std::string& json,
                                                                          const std::string& source);
   // The inverse of serialize().

@@ -31,6 +31,7 @@ from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_token
 CONTROL, USER_DEFINED = 3, 4
 LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
                 r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+QWEN2_REGEX = LLAMA3_REGEX.replace(r"\p{N}{1,3}", r"\p{N}")
 
 
 def fail(message):
@@ -79,8 +80,9 @@ def build_hf(tokens, merges, types, pre):
     elif pre == "smollm":
         pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
     elif pre in ("llama-bpe", "qwen2"):
+        regex = LLAMA3_REGEX if pre == "llama-bpe" else QWEN2_REGEX
         pre_tokenizer = pre_tokenizers.Sequence([
-            pre_tokenizers.Split(Regex(LLAMA3_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
         ignore_merges = pre == "llama-bpe"
     else:
@@ -131,7 +133,7 @@ def main():
     for path in inputs + [sweep]:
         with open(path, "rb") as f:
             texts.append(f.read().decode("utf-8"))  # strict: the inputs must be valid UTF-8
-    for pre in dict.fromkeys([meta["pre"], "smollm", "gpt2", "llama-bpe"]):
+    for pre in dict.fromkeys([meta["pre"], "smollm", "gpt2", "llama-bpe", "qwen2"]):
         tok = build_hf(tokens, merges, types, pre)
         tok.save(os.path.join(out_dir, f"tokenizer.{pre}.json"))
         for path, text in zip(inputs + [sweep], texts):

@@ -16,7 +16,7 @@ namespace {
 
 using testing::read_text;
 
-constexpr const char* kPres[] = {"smollm", "gpt2", "llama-bpe"};
+constexpr const char* kPres[] = {"smollm", "gpt2", "llama-bpe", "qwen2"};
 
 std::vector<std::string> edge_cases() {
   return {
@@ -187,6 +187,26 @@ std::string without_dropped_bytes(const BpeTokenizer& tok, const std::string& te
     if (!dropped[b]) kept.push_back(static_cast<char>(b));
   }
   return kept;
+}
+
+TEST_CASE("BPE from_tokenizer_json gives HF's ids from HF's own tokenizer.json", "[bpe]") {
+  const Reference& ref = reference();
+  if (!ref.ok) return;
+  for (size_t p = 0; p < std::size(kPres); ++p) {
+    const std::string path = ref.dir + "/tokenizer." + kPres[p] + ".json";
+    auto tok = BpeTokenizer::from_tokenizer_json(read_text(path), path);
+    INFO(tok.status().message());
+    REQUIRE(tok.is_ok());
+    const BpeVocabulary& v = tok.value()->vocabulary();
+    CHECK(v.pre == kPres[p]);
+    CHECK(v.tokens == ref.vocab.tokens);
+    CHECK(v.merges == ref.vocab.merges);
+    CHECK(v.token_types == ref.vocab.token_types);  // control tokens were added as special
+    for (const Input& in : ref.inputs) {
+      INFO("pre " << kPres[p] << ", " << in.name);
+      CHECK(difference(*tok.value(), tok.value()->encode(in.text, false, false), in.hf_ids[p]) == "");
+    }
+  }
 }
 
 TEST_CASE("BPE decode(encode(text)) gives the text back", "[bpe]") {

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "formats/byte_alphabet.h"
+#include "formats/json.h"
 
 namespace llmc {
 namespace {
@@ -219,6 +220,74 @@ TEST_CASE("BPE deserialize refuses hostile bytes without crashing", "[bpe]") {
     }
   }
   WARN("BPE hostile bytes: " << accepted << " of 2000 flipped copies still valid tokenizers");
+}
+
+// A tokenizer.json for the bytes plus "ab", with `pre` as its pre_tokenizer and `extra` members.
+std::string tokenizer_json(const std::string& pre, const std::string& extra = "",
+                           const std::string& merges = R"(["a b"])") {
+  std::string vocab;
+  for (int b = 0; b < 256; ++b)
+    vocab += json_quote(bytes_to_alphabet(std::string(1, static_cast<char>(b)))) + ":" + std::to_string(b) + ",";
+  vocab += R"("ab":256,"<s>":257)";
+  return R"({"added_tokens":[{"id":257,"content":"<s>","special":true}],"normalizer":null,)"
+         R"("pre_tokenizer":)" + pre + "," + extra +
+         R"("post_processor":{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<s>","type_id":0}},)"
+         R"({"Sequence":{"id":"A","type_id":0}}]},)"
+         R"("decoder":{"type":"ByteLevel"},"model":{"type":"BPE","vocab":{)" + vocab + R"(},"merges":)" +
+         merges + "}}";
+}
+
+TEST_CASE("BPE from_tokenizer_json reads vocab, merges, added tokens and the BOS template", "[bpe]") {
+  const std::string byte_level = R"({"type":"ByteLevel","add_prefix_space":false,"use_regex":true})";
+  auto tok = BpeTokenizer::from_tokenizer_json(tokenizer_json(byte_level), "tokenizer.json");
+  INFO(tok.status().message());
+  REQUIRE(tok.is_ok());
+  const BpeVocabulary& v = tok.value()->vocabulary();
+  CHECK(v.pre == "gpt2");
+  CHECK((v.bos_id == 257 && v.add_bos && v.eos_id == -1 && v.token_types[257] == 3));
+  CHECK(tok.value()->encode("ab<s>", true, true) == std::vector<int32_t>{257, 256, 257});
+  // Merges as [a, b] pairs, as newer tokenizers write them.
+  auto pairs = BpeTokenizer::from_tokenizer_json(tokenizer_json(byte_level, "", R"([["a","b"]])"), "t");
+  REQUIRE(pairs.is_ok());
+  CHECK(pairs.value()->vocabulary().merges == std::vector<std::string>{"a b"});
+}
+
+TEST_CASE("BPE from_tokenizer_json refuses what it cannot reproduce, naming it", "[bpe]") {
+  auto fails = [](const std::string& json, const std::string& expected) {
+    auto tok = BpeTokenizer::from_tokenizer_json(json, "tokenizer.json");
+    REQUIRE_FALSE(tok.is_ok());
+    INFO(tok.status().message());
+    CHECK(tok.status().message().find("tokenizer.json: ") == 0);
+    CHECK(tok.status().message().find(expected) != std::string::npos);
+  };
+  const std::string byte_level = R"({"type":"ByteLevel","add_prefix_space":false,"use_regex":true})";
+  fails(tokenizer_json(R"({"type":"Metaspace","replacement":"_"})"), "pre_tokenizer Metaspace");
+  fails(tokenizer_json(R"({"type":"Sequence","pretokenizers":[{"type":"Digits","individual_digits":false},)" +
+                       byte_level + "]}"),
+        "pre_tokenizer Sequence[Digits,ByteLevel]");
+  fails(tokenizer_json(R"({"type":"ByteLevel","add_prefix_space":true,"use_regex":true})"), "ByteLevel");
+  std::string nfc = tokenizer_json(byte_level);
+  const std::string null_normalizer = R"("normalizer":null)";
+  nfc.replace(nfc.find(null_normalizer), null_normalizer.size(), R"("normalizer":{"type":"NFC"})");
+  fails(nfc, "normalizer NFC");
+  fails(tokenizer_json(byte_level, "", R"(["a zz"])"), "'zz', which is not in the vocabulary");
+  fails(tokenizer_json(byte_level, "", R"([["a b","c"]])"), "token with a space");
+  fails(R"({"model":{"type":"WordPiece","vocab":{}}})", "model type 'WordPiece' is not BPE");
+  fails(R"({"model":)", "tokenizer.json");
+  fails("", "tokenizer.json");
+  // Flipped bytes: an error or a working tokenizer, never a crash.
+  const std::string good = tokenizer_json(byte_level);
+  std::mt19937 rng(5);
+  for (int trial = 0; trial < 1000; ++trial) {
+    std::string bad = good;
+    bad[rng() % bad.size()] ^= static_cast<char>(1 << (rng() % 8));
+    auto tok = BpeTokenizer::from_tokenizer_json(bad, "tokenizer.json");
+    if (!tok.is_ok()) continue;
+    for (int32_t id : tok.value()->encode("abc<s>", true, true)) {
+      CHECK((id >= 0 && id < tok.value()->vocab_size()));
+      tok.value()->decode_piece(-1, id);
+    }
+  }
 }
 
 }  // namespace
