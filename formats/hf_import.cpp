@@ -21,8 +21,7 @@ Result<Model> import_hf_checkpoint(const std::string& dir) {
   if (!llama)
     return unsupported(config.path(), ": architecture '", arch,
                        "' is not supported (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM are)");
-  LLMC_ASSIGN_OR_RETURN(SafetensorsCheckpoint weights, open_safetensors_checkpoint(dir));
-  return hf_llama_to_model(config, weights);
+  return hf_llama_to_model(config, dir);
 }
 
 }  // namespace llmc

@@ -17,7 +17,8 @@ bool is_hf_checkpoint_dir(const std::string& path);
 // The model (formats/model_loader.h's load_model attaches the directory's tokenizer.json).
 Result<Model> import_hf_checkpoint(const std::string& dir);
 
-// The Llama-family graph from a parsed config and opened weights (hf_llama.cpp).
-Result<Model> hf_llama_to_model(const HfConfig& config, const SafetensorsCheckpoint& weights);
+// The Llama-family graph from a parsed config and the checkpoint's weights in `dir`, opened once
+// the config has been checked (hf_llama.cpp).
+Result<Model> hf_llama_to_model(const HfConfig& config, const std::string& dir);
 
 }  // namespace llmc

@@ -148,9 +148,10 @@ Result<LlamaHyperparams> hyperparams(const HfConfig& c, const std::string& arch)
 
 }  // namespace
 
-Result<Model> hf_llama_to_model(const HfConfig& c, const SafetensorsCheckpoint& ck) {
+Result<Model> hf_llama_to_model(const HfConfig& c, const std::string& dir) {
   LLMC_ASSIGN_OR_RETURN(std::string arch, c.architecture());
   LLMC_ASSIGN_OR_RETURN(LlamaHyperparams hp, hyperparams(c, arch));
+  LLMC_ASSIGN_OR_RETURN(SafetensorsCheckpoint ck, open_safetensors_checkpoint(dir));
   const HfWeights src(ck, c.path());
   const int64_t d = hp.dim, kv = hp.kv_dim(), hid = hp.hidden_dim, v = hp.vocab_size, hs = hp.head_size();
   const auto q_rows = interleave_rows(hp.n_heads, hs), k_rows = interleave_rows(hp.n_kv_heads, hs);

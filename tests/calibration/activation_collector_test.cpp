@@ -7,6 +7,7 @@
 
 #include "calibration/activation_collector.h"
 #include "formats/llama2c_import.h"
+#include "formats/llama2c_tokenizer.h"
 #include "tests/support/test_data.h"
 #include "tools/calibration_loader.h"
 

@@ -102,7 +102,7 @@ TEST_CASE("json numbers follow the grammar, keep their text, and convert exactly
   expect_error_at("[1.]", 1, 4, "after the decimal point");
 }
 
-TEST_CASE("json strings decode every escape and surrogate pairs; lone surrogates fail", "[json]") {
+TEST_CASE("json strings decode every escape and surrogate pair, and lone surrogates fail", "[json]") {
   CHECK(parse_ok(R"("\" \\ \/ \b \f \n \r \t")").as_string() == "\" \\ / \b \f \n \r \t");
   CHECK(parse_ok(R"("\u0041\u00e9\u20AC")").as_string() == "A\xC3\xA9\xE2\x82\xAC");
   CHECK(parse_ok(R"("\u0000")").as_string() == std::string(1, '\0'));

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "formats/llama2c_import.h"
+#include "formats/llama2c_tokenizer.h"
 #include "formats/npy.h"
 #include "tests/support/npz_files.h"
 #include "tests/support/small_models.h"
