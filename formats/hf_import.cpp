@@ -17,6 +17,7 @@ Result<Model> import_hf_checkpoint(const std::string& dir) {
     return invalid_input(dir, ": not a Hugging Face checkpoint directory (no config.json)");
   LLMC_ASSIGN_OR_RETURN(HfConfig config, HfConfig::read((fs::path(dir) / "config.json").string()));
   LLMC_ASSIGN_OR_RETURN(std::string arch, config.architecture());
+  if (arch == "GPT2LMHeadModel") return hf_gpt2_to_model(config, dir);
   const bool llama = arch == "LlamaForCausalLM" || arch == "MistralForCausalLM" || arch == "Qwen2ForCausalLM";
   if (!llama)
     return unsupported(config.path(), ": architecture '", arch,
