@@ -21,7 +21,7 @@ Result<Model> import_hf_checkpoint(const std::string& dir) {
   const bool llama = arch == "LlamaForCausalLM" || arch == "MistralForCausalLM" || arch == "Qwen2ForCausalLM";
   if (!llama)
     return unsupported(config.path(), ": architecture '", arch,
-                       "' is not supported (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM are)");
+                       "' is not supported (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel are)");
   return hf_llama_to_model(config, dir);
 }
 
