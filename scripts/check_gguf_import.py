@@ -124,6 +124,7 @@ def main():
             chunk = [nxt]
         ort_text = tok.decode(ids_g)
         ours_text = cli(a.bin, "run", model, "--prompt", prompt, "--tokens", str(steps_n), "--temperature", "0")
+        ours_text = ours_text[:-1] if ours_text.endswith("\n") else ours_text  # `run` ends its line
         print(f"  greedy, ONNX Runtime: {ort_text!r}")
         print(f"  greedy, ours:         {ours_text!r}")
         ppl = cli(a.bin, "eval", model, "--text", a.text, "--limit", "512").strip().splitlines()[-1]
