@@ -15,7 +15,5 @@ inline constexpr const char* kMetaTokenizer = "llmcompress.tokenizer.llama2c";
 inline constexpr const char* kMetaChatTemplate = "llmcompress.chat_template";
 // What made an artifact (JSON): tool version, input SHA-256, canonical recipe, steps, metrics.
 inline constexpr const char* kMetaManifest = "llmcompress.manifest";
-// A GGUF model's chat template (tokenizer.chat_template, Jinja), kept as its file gives it.
-inline constexpr const char* kMetaChatTemplate = "llmcompress.chat_template";
 
 }  // namespace llmc
