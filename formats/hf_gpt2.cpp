@@ -182,17 +182,6 @@ Result<Weights> read_weights(const Gpt2Config& g, const HfConfig& c, const Safet
   return w;
 }
 
-ValueInfo tensor_info(const std::string& name, DType elem, std::vector<Dim> dims) {
-  ValueInfo v;
-  v.name = name;
-  v.type.kind = ValueType::Kind::kTensor;
-  v.type.elem = elem;
-  v.type.has_shape = true;
-  v.type.dims = std::move(dims);
-  return v;
-}
-Dim sym(const char* s) { return Dim{-1, s, ""}; }
-Dim num(int64_t v) { return Dim{v, "", ""}; }
 std::string past_name(int64_t l, const char* kv) { return "past_key_values." + std::to_string(l) + "." + kv; }
 std::string present_name(int64_t l, const char* kv) { return "present." + std::to_string(l) + "." + kv; }
 
@@ -203,15 +192,15 @@ class Gpt2Graph {
   void build() {
     const int64_t hs = c_.head_size();
     g_.name = "hf_GPT2LMHeadModel";
-    g_.inputs.push_back(tensor_info("input_ids", DType::kI64, {sym("batch_size"), sym("sequence_length")}));
+    g_.inputs.push_back(tensor_value("input_ids", DType::kI64, {sym("batch_size"), sym("sequence_length")}));
     for (int64_t l = 0; l < c_.layers; ++l)
       for (const char* kv : {"key", "value"})
-        g_.inputs.push_back(tensor_info(past_name(l, kv), DType::kF32,
+        g_.inputs.push_back(tensor_value(past_name(l, kv), DType::kF32,
                                         {sym("batch_size"), num(c_.heads), sym("past_sequence_length"), num(hs)}));
-    g_.outputs.push_back(tensor_info("logits", DType::kF32, {sym("batch_size"), sym("sequence_length"), num(c_.vocab)}));
+    g_.outputs.push_back(tensor_value("logits", DType::kF32, {sym("batch_size"), sym("sequence_length"), num(c_.vocab)}));
     for (int64_t l = 0; l < c_.layers; ++l)
       for (const char* kv : {"key", "value"})
-        g_.outputs.push_back(tensor_info(present_name(l, kv), DType::kF32,
+        g_.outputs.push_back(tensor_value(present_name(l, kv), DType::kF32,
                                          {sym("batch_size"), num(c_.heads), sym("total_sequence_length"), num(hs)}));
     const std::string positions = positions_and_mask();
     const std::string tok = b_.op("Gather", "/transformer/wte/Gather", {b_.initializer(std::move(w_.wte)), "input_ids"},

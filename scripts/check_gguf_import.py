@@ -18,7 +18,6 @@ up to 7e-5 from float64. Prints the errors and the conversion time.
 """
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,23 +27,7 @@ import onnxruntime as ort
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf_reference  # noqa: E402
-
-
-def default_models():
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.environ.get("LLMC_MODELS") or os.path.join(cache, "llmcompress", "models")
-
-
-def fail(msg):
-    print(f"check_gguf_import.py: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
-def cli(bin_path, *args):
-    r = subprocess.run([bin_path, *args], capture_output=True, text=True)
-    if r.returncode != 0:
-        fail(f"llmcompress {' '.join(args)} failed ({r.returncode}): {r.stderr.strip()}")
-    return r.stdout
+from llmc_script import cli, default_models, fail  # noqa: E402
 
 
 def feeds_for(session_inputs, ids, past):

@@ -29,25 +29,9 @@ import onnxruntime as ort
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf_reference  # noqa: E402
+from llmc_script import cli, default_models, fail  # noqa: E402
 
 LIMIT = 1e-3
-
-
-def default_models():
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.environ.get("LLMC_MODELS") or os.path.join(cache, "llmcompress", "models")
-
-
-def fail(msg):
-    print(f"check_gguf_keep_quant.py: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
-def cli(bin_path, *args):
-    r = subprocess.run([bin_path, *args], capture_output=True, text=True)
-    if r.returncode != 0:
-        fail(f"llmcompress {' '.join(args)} failed ({r.returncode}): {r.stderr.strip()}")
-    return r.stdout
 
 
 def artifact_bytes(path):

@@ -24,15 +24,6 @@ void write(const std::string& path, const std::string& text) { std::ofstream(pat
 
 std::string script(const std::string& name) { return shell_quote(std::string(LLMC_SOURCE_DIR) + "/scripts/" + name); }
 
-void expect_cli_error(const std::string& model, const std::string& what, const std::string& dir) {
-  const std::string out = dir + "/out.onnx";
-  auto r = run_cli("convert " + shell_quote(model) + " -o " + shell_quote(out));
-  INFO(r.errors);
-  CHECK(r.exit_code == 2);
-  CHECK(r.errors.find(what) != std::string::npos);
-  CHECK(std::count(r.errors.begin(), r.errors.end(), '\n') == 1);
-  CHECK_FALSE(file_exists(out));
-}
 
 // A safetensors file holding float32 zeros of the given shapes.
 std::string safetensors_of(const std::vector<std::pair<std::string, std::vector<int64_t>>>& tensors) {
@@ -128,19 +119,19 @@ TEST_CASE("bad GPT-2 checkpoints: one line naming the file and the problem, exit
     write(dir + "/" + name + "/model.safetensors", safetensors_of({{"transformer.wte.weight", {4, 8}}}));
     return dir + "/" + name;
   };
-  expect_cli_error(make("no_embd", config(R"("n_positions": 16)")), "'n_embd' is missing", dir);
-  expect_cli_error(make("relu", config(R"("n_embd": 8, "n_positions": 16, "activation_function": "relu")")),
+  expect_convert_rejects(make("no_embd", config(R"("n_positions": 16)")), "'n_embd' is missing", dir);
+  expect_convert_rejects(make("relu", config(R"("n_embd": 8, "n_positions": 16, "activation_function": "relu")")),
                    "activation_function 'relu'", dir);
-  expect_cli_error(make("heads", config(R"("n_embd": 9, "n_positions": 16)")), "n_head 2 does not divide n_embd 9",
+  expect_convert_rejects(make("heads", config(R"("n_embd": 9, "n_positions": 16)")), "n_head 2 does not divide n_embd 9",
                    dir);
-  expect_cli_error(make("positions", config(R"("n_embd": 8, "n_positions": 100000000)")), "'n_positions'", dir);
-  expect_cli_error(make("cross", config(R"("n_embd": 8, "n_ctx": 16, "add_cross_attention": true)")),
+  expect_convert_rejects(make("positions", config(R"("n_embd": 8, "n_positions": 100000000)")), "'n_positions'", dir);
+  expect_convert_rejects(make("cross", config(R"("n_embd": 8, "n_ctx": 16, "add_cross_attention": true)")),
                    "add_cross_attention", dir);
   // The config is fine; the weights stop after wte.
-  expect_cli_error(make("tensor", ok), "model.safetensors: tensor 'transformer.wpe.weight' is missing", dir);
+  expect_convert_rejects(make("tensor", ok), "model.safetensors: tensor 'transformer.wpe.weight' is missing", dir);
   // wpe shorter than n_positions.
   const std::string shape = make("shape", ok);
   write(shape + "/model.safetensors",
         safetensors_of({{"transformer.wte.weight", {4, 8}}, {"transformer.wpe.weight", {8, 8}}}));
-  expect_cli_error(shape, "'transformer.wpe.weight' has shape [8,8], expected [16,8]", dir);
+  expect_convert_rejects(shape, "'transformer.wpe.weight' has shape [8,8], expected [16,8]", dir);
 }
