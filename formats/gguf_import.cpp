@@ -162,36 +162,4 @@ Result<Model> gguf_to_model(const GgufFile& g, const GgufImportOptions& options)
   return m;
 }
 
-Result<BpeVocabulary> gguf_bpe_vocabulary(const GgufFile& g) {
-  LLMC_ASSIGN_OR_RETURN(std::string model, g.get_string("tokenizer.ggml.model"));
-  if (model != "gpt2")
-    return unsupported(g.path(), ": tokenizer.ggml.model '", model, "' is not byte-level BPE ('gpt2')");
-  BpeVocabulary v;
-  LLMC_ASSIGN_OR_RETURN(v.tokens, g.get_strings("tokenizer.ggml.tokens"));
-  LLMC_ASSIGN_OR_RETURN(v.merges, g.get_strings("tokenizer.ggml.merges"));
-  if (g.find("tokenizer.ggml.token_type")) {
-    LLMC_ASSIGN_OR_RETURN(auto types, g.get_ints("tokenizer.ggml.token_type"));
-    if (types.size() != v.tokens.size())
-      return invalid_input(g.path(), ": tokenizer.ggml.token_type has ", types.size(), " entries for ",
-                           v.tokens.size(), " tokens");
-    v.token_types.assign(types.begin(), types.end());
-  }
-  v.pre = "gpt2";
-  if (g.find("tokenizer.ggml.pre")) {
-    LLMC_ASSIGN_OR_RETURN(v.pre, g.get_string("tokenizer.ggml.pre"));
-  }
-  const int64_t n = static_cast<int64_t>(v.tokens.size()) - 1;
-  if (g.find("tokenizer.ggml.bos_token_id")) {
-    LLMC_ASSIGN_OR_RETURN(int64_t bos, g.get_int("tokenizer.ggml.bos_token_id", 0, n));
-    v.bos_id = static_cast<int>(bos);
-  }
-  if (g.find("tokenizer.ggml.eos_token_id")) {
-    LLMC_ASSIGN_OR_RETURN(int64_t eos, g.get_int("tokenizer.ggml.eos_token_id", 0, n));
-    v.eos_id = static_cast<int>(eos);
-  }
-  if (const GgufValue* b = g.find("tokenizer.ggml.add_bos_token"); b && b->kind == GgufValue::Kind::kBool)
-    v.add_bos = b->b;
-  return v;
-}
-
 }  // namespace llmc

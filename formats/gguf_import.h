@@ -5,11 +5,11 @@
 // GGUF keeps Q/K rows in llama.cpp's interleaved rotary order, which is the graph's, so they are
 // used as stored. With GgufImportOptions::keep_quant, the layers' projections whose blocks
 // MatMulNBits can hold stay quantised (formats/gguf_keep_quant.h); the embedding and the LM head
-// stay float32. The tokenizer (tokenizer.ggml.*) and chat template come along in metadata.
+// stay float32. The chat template comes along in metadata; the tokenizer (tokenizer.ggml.*) is
+// read by formats/gguf_tokenizer.h.
 #pragma once
 #include <string>
 
-#include "formats/bpe_tokenizer.h"
 #include "formats/gguf_keep_quant.h"
 #include "formats/gguf_reader.h"
 #include "ir/graph.h"
@@ -24,9 +24,5 @@ struct GgufImportOptions {
 };
 
 Result<Model> gguf_to_model(const GgufFile& gguf, const GgufImportOptions& options = {});
-
-// The byte-level BPE vocabulary of a GGUF whose tokenizer.ggml.model is "gpt2"; an error naming
-// the model kind otherwise.
-Result<BpeVocabulary> gguf_bpe_vocabulary(const GgufFile& gguf);
 
 }  // namespace llmc

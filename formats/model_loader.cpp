@@ -5,6 +5,7 @@
 #include "formats/base64.h"
 #include "formats/bpe_tokenizer.h"
 #include "formats/gguf_import.h"
+#include "formats/gguf_tokenizer.h"
 #include "formats/hf_import.h"
 #include "formats/llama2c_checkpoint.h"
 #include "formats/llama2c_import.h"
@@ -28,12 +29,6 @@ Result<std::shared_ptr<const Tokenizer>> parse_tokenizer(const std::string& kind
     return std::shared_ptr<const Tokenizer>(std::make_shared<Llama2cTokenizer>(std::move(tok)));
   }
   LLMC_ASSIGN_OR_RETURN(auto tok, BpeTokenizer::deserialize(bytes, source));
-  return std::shared_ptr<const Tokenizer>(std::move(tok));
-}
-
-Result<std::shared_ptr<const Tokenizer>> gguf_tokenizer(const GgufFile& gguf) {
-  LLMC_ASSIGN_OR_RETURN(BpeVocabulary vocab, gguf_bpe_vocabulary(gguf));
-  LLMC_ASSIGN_OR_RETURN(auto tok, BpeTokenizer::create(std::move(vocab), gguf.path()));
   return std::shared_ptr<const Tokenizer>(std::move(tok));
 }
 
