@@ -16,6 +16,18 @@ constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
 // scratch and the scattered writes in cache.
 constexpr int64_t kRowTile = 16;
 
+// Rows of `cols` GGML values -> the [cols][rows] float32 transpose, a tile of rows at a time.
+void dequantize_transposed(GgmlType type, const uint8_t* src, int64_t row_bytes, int64_t rows, int64_t cols,
+                           float* dst) {
+  std::vector<float> tile(static_cast<size_t>(kRowTile * cols));
+  for (int64_t r0 = 0; r0 < rows; r0 += kRowTile) {
+    const int64_t n = std::min(kRowTile, rows - r0);
+    ggml_dequantize(type, src + r0 * row_bytes, tile.data(), n * cols);
+    for (int64_t c = 0; c < cols; ++c)
+      for (int64_t r = 0; r < n; ++r) dst[c * rows + r0 + r] = tile[static_cast<size_t>(r * cols + c)];
+  }
+}
+
 class GgufWeights {
  public:
   explicit GgufWeights(const GgufFile& g) : g_(g) {}
@@ -37,24 +49,21 @@ class GgufWeights {
     const int64_t row_bytes = *ggml_row_bytes(t->type, cols);
     const uint8_t* src = g_.tensor_data(*t);
     if (transpose) matrices_.emplace_back(name, gguf_name);
-    if (!transpose || rows == 1) {
-      std::vector<int64_t> dims(ne.rbegin(), ne.rend());
-      if (t->type == GgmlType::kF32)  // no conversion: a view of the mapping
-        return Tensor::view(name, DType::kF32, std::move(dims), g_.mapping(), src, static_cast<size_t>(t->nbytes));
-      Tensor out = Tensor::uninitialized(name, DType::kF32, std::move(dims));
-      ggml_dequantize(t->type, src, reinterpret_cast<float*>(out.mutable_data()), t->numel());
-      return out;
-    }
-    Tensor out = Tensor::uninitialized(name, DType::kF32, {cols, rows});
-    float* dst = reinterpret_cast<float*>(out.mutable_data());
-    std::vector<float> tile(static_cast<size_t>(kRowTile * cols));
-    for (int64_t r0 = 0; r0 < rows; r0 += kRowTile) {
-      const int64_t n = std::min(kRowTile, rows - r0);
-      ggml_dequantize(t->type, src + r0 * row_bytes, tile.data(), n * cols);
-      for (int64_t c = 0; c < cols; ++c)
-        for (int64_t r = 0; r < n; ++r) dst[c * rows + r0 + r] = tile[static_cast<size_t>(r * cols + c)];
-    }
-    return out;
+    std::vector<int64_t> dims(ne.rbegin(), ne.rend());
+    if (t->type == GgmlType::kF32 && (!transpose || rows == 1))  // no conversion: a view of the mapping
+      return Tensor::view(name, DType::kF32, std::move(dims), g_.mapping(), src, static_cast<size_t>(t->nbytes));
+    if (transpose && rows != 1) dims = {cols, rows};
+    // Dequantised when written (or first read): `convert` streams each weight to the file
+    // without ever holding the float32 model. The mapping stays alive with the producer.
+    const GgmlType type = t->type;
+    const int64_t numel = t->numel();
+    return Tensor::deferred(name, DType::kF32, std::move(dims),
+                            [owner = g_.mapping(), src, type, cols, rows, row_bytes, numel,
+                             transposed = transpose && rows != 1](uint8_t* bytes) {
+                              float* dst = reinterpret_cast<float*>(bytes);
+                              if (!transposed) return ggml_dequantize(type, src, dst, numel);
+                              dequantize_transposed(type, src, row_bytes, rows, cols, dst);
+                            });
   }
 
  private:

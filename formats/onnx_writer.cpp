@@ -30,6 +30,28 @@ void restore_unknown_fields(const std::string& bytes, google::protobuf::Message&
   if (!bytes.empty()) msg.GetReflection()->MutableUnknownFields(&msg)->ParseFromString(bytes);
 }
 
+// The bytes of a tensor to write: its own memory, or for a deferred tensor (a GGUF weight still
+// to be dequantised) bytes produced into one scratch buffer reused from tensor to tensor, so a
+// converted model is never held whole: no second copy of it in memory, and the pages written
+// from stay mapped and warm instead of being faulted in fresh for every weight.
+class PayloadSource {
+ public:
+  const void* bytes(const Tensor& t) {
+    if (!t.is_deferred()) return t.data();
+    if (size_ < t.nbytes()) {
+      scratch_.reset();  // the old buffer goes before the bigger one comes
+      scratch_.reset(new uint8_t[t.nbytes()]);
+      size_ = t.nbytes();
+    }
+    t.produce_into(scratch_.get());
+    return scratch_.get();
+  }
+
+ private:
+  std::unique_ptr<uint8_t[]> scratch_;
+  size_t size_ = 0;
+};
+
 // Collects large initializers into the side file as the proto is built.
 class ExternalWriter {
  public:
@@ -48,7 +70,7 @@ class ExternalWriter {
     static const char zeros[4096] = {};
     LLMC_RETURN_IF_ERROR(file_->write(zeros, pad));
     offset_ += pad;
-    LLMC_RETURN_IF_ERROR(file_->write(t.data(), t.nbytes()));
+    LLMC_RETURN_IF_ERROR(file_->write(payload_.bytes(t), t.nbytes()));
     tp.set_data_location(onnx::TensorProto::EXTERNAL);
     auto add = [&tp](const char* k, const std::string& v) {
       auto* e = tp.add_external_data();
@@ -67,6 +89,7 @@ class ExternalWriter {
   std::string location_;
   size_t threshold_;
   size_t offset_ = 0;
+  PayloadSource payload_;
 };
 
 // An initializer as streamed: its TensorProto's fields before raw_data, the payload (when
@@ -344,6 +367,7 @@ Status write_model(const Model& m, const std::string& path, const OnnxWriteOptio
   std::optional<Releaser> releaser;
   if (owned) releaser.emplace();
   Sink sink(out);
+  PayloadSource payload;
   LLMC_RETURN_IF_ERROR(sink.put(model_head));
   LLMC_RETURN_IF_ERROR(sink.tag_and_length(kModelGraphTag, graph_size));
   LLMC_RETURN_IF_ERROR(sink.put(graph_head_bytes));
@@ -353,7 +377,7 @@ Status write_model(const Model& m, const std::string& path, const OnnxWriteOptio
     LLMC_RETURN_IF_ERROR(sink.put(t.head));
     if (t.raw) {
       LLMC_RETURN_IF_ERROR(sink.tag_and_length(kTensorRawDataTag, t.raw->nbytes()));
-      LLMC_RETURN_IF_ERROR(sink.put(t.raw->data(), t.raw->nbytes()));
+      LLMC_RETURN_IF_ERROR(sink.put(payload.bytes(*t.raw), t.raw->nbytes()));
     }
     LLMC_RETURN_IF_ERROR(sink.put(t.tail));
     if (pad[i]) LLMC_RETURN_IF_ERROR(sink.put(padding_field(pad[i])));

@@ -87,6 +87,43 @@ Tensor Tensor::uninitialized(std::string name, DType dtype, std::vector<int64_t>
   return t;
 }
 
+Tensor Tensor::deferred(std::string name, DType dtype, std::vector<int64_t> dims, TensorProducer produce) {
+  Tensor t;
+  t.name_ = std::move(name);
+  t.dtype_ = dtype;
+  t.dims_ = std::move(dims);
+  t.nbytes_ = dtype_storage_bytes(dtype, shape_numel(t.dims_));
+  t.deferred_ = std::make_shared<Deferred>();
+  t.deferred_->produce = std::move(produce);
+  return t;
+}
+
+const uint8_t* Tensor::materialize() const {
+  Deferred& d = *deferred_;
+  std::call_once(d.once, [&] {
+    auto bytes = own_uninitialized(nbytes_);
+    if (nbytes_) d.produce(const_cast<uint8_t*>(bytes.get()));
+    d.bytes = std::move(bytes);
+    d.ready.store(true, std::memory_order_release);
+  });
+  return d.bytes.get();
+}
+
+void Tensor::produce_into(uint8_t* dst) const {
+  if (!nbytes_) return;
+  if (!deferred_) {
+    std::memcpy(dst, data_.get(), nbytes_);
+    return;
+  }
+  // Bytes a data() call already produced are copied; otherwise they are produced straight into
+  // dst and not kept. (A data() racing with this produces its own copy: the producer is pure.)
+  if (deferred_->ready.load(std::memory_order_acquire)) {
+    std::memcpy(dst, deferred_->bytes.get(), nbytes_);
+    return;
+  }
+  deferred_->produce(dst);
+}
+
 Tensor Tensor::strings(std::string name, std::vector<int64_t> dims,
                        std::vector<std::string> values) {
   Tensor t;
@@ -98,6 +135,11 @@ Tensor Tensor::strings(std::string name, std::vector<int64_t> dims,
 }
 
 uint8_t* Tensor::mutable_data() {
+  if (deferred_) {  // produced, then owned like any other bytes (shared with copies until written)
+    materialize();
+    data_ = deferred_->bytes;
+    deferred_.reset();
+  }
   if (is_view_ || data_.use_count() > 1) {
     data_ = own_copy(data_.get(), nbytes_);
     is_view_ = false;

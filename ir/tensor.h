@@ -2,9 +2,12 @@
 // both are held through one shared_ptr (the aliasing constructor keeps the owner alive), so
 // copying a Tensor never copies weights.
 #pragma once
+#include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -14,6 +17,9 @@ namespace llmc {
 
 int64_t shape_numel(const std::vector<int64_t>& dims);
 std::string shape_str(const std::vector<int64_t>& dims);
+
+// Fills all nbytes() of a deferred tensor (see Tensor::deferred).
+using TensorProducer = std::function<void(uint8_t* dst)>;
 
 class Tensor {
  public:
@@ -33,6 +39,11 @@ class Tensor {
   // Owned bytes left unwritten, for a producer that fills every byte through mutable_data()
   // (a quantised or converted weight): no zero fill to pay for first.
   static Tensor uninitialized(std::string name, DType dtype, std::vector<int64_t> dims);
+  // Bytes produced when first needed: a weight decoded from a mapped file (a GGUF block format)
+  // that a streaming writer can produce into a scratch buffer with produce_into() and never hold
+  // whole, so converting a model does not keep a second copy of it in memory. data() produces
+  // them once, thread-safely, and keeps them (copies of the tensor share them).
+  static Tensor deferred(std::string name, DType dtype, std::vector<int64_t> dims, TensorProducer produce);
   static Tensor strings(std::string name, std::vector<int64_t> dims,
                         std::vector<std::string> values);
   template <typename T>
@@ -50,9 +61,13 @@ class Tensor {
   size_t nbytes() const { return nbytes_; }
   // Bytes the shape and dtype call for (strings: 0).
   size_t expected_nbytes() const { return dtype_storage_bytes(dtype_, numel()); }
-  const uint8_t* data() const { return data_.get(); }
+  const uint8_t* data() const { return deferred_ ? materialize() : data_.get(); }
   template <typename T>
-  const T* data_as() const { return reinterpret_cast<const T*>(data_.get()); }
+  const T* data_as() const { return reinterpret_cast<const T*>(data()); }
+  // True while the bytes may not exist yet (Tensor::deferred).
+  bool is_deferred() const { return deferred_ != nullptr; }
+  // Writes the nbytes() bytes into `dst` without keeping them (copies them if already produced).
+  void produce_into(uint8_t* dst) const;
   // Copy-on-write: returns writable bytes, copying first if the bytes are shared or mapped.
   uint8_t* mutable_data();
   bool is_view() const { return is_view_; }
@@ -71,6 +86,14 @@ class Tensor {
   size_t nbytes_ = 0;
   bool is_view_ = false;
   std::vector<std::string> strings_;  // only for DType::kString
+  struct Deferred {
+    TensorProducer produce;
+    std::once_flag once;
+    std::shared_ptr<const uint8_t> bytes;
+    std::atomic<bool> ready{false};  // bytes set (release) by the call_once
+  };
+  std::shared_ptr<Deferred> deferred_;
+  const uint8_t* materialize() const;
   std::string doc_string_;
 };
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Real-model import and decode speed (issue 11), measured in one run:
 #  1. GGUF -> ONNX of SmolLM2-135M: `llmcompress convert` wall time against copying the written
-#     file (`cp`, page cache warm), interleaved 3 times, medians; peak RSS of the conversion
-#     over the output's weight bytes.
+#     file (`cp`, page cache warm) and against a durable copy (`cp` then `sync FILE`: convert
+#     fsyncs its output before the rename), interleaved 3 times, medians; peak RSS of the
+#     conversion over the output's weight bytes.
 #  2. Decode of SmolLM2 as float32, fp16 and int8-dynamic artifacts: ours (`llmcompress bench`)
 #     and ONNX Runtime (scripts/ort_bench.py) on the same files, each pair run back to back.
 # Usage: scripts/bench_import.sh [--threads N] [--prompt-len N] [--tokens N]
@@ -34,15 +35,20 @@ for i in 1 2 3; do
   cp "$work/smollm2.onnx" "$work/copy.onnx"
   t2=$(date +%s.%N)
   rm -f "$work/copy.onnx"
-  stamps+=("$t0:$t1:$t2"); rss_kb+=("$(cat "$work/rss.txt")")
+  t3=$(date +%s.%N)
+  cp "$work/smollm2.onnx" "$work/copy.onnx" && sync "$work/copy.onnx"
+  t4=$(date +%s.%N)
+  rm -f "$work/copy.onnx"
+  stamps+=("$t0:$t1:$t2:$t3:$t4"); rss_kb+=("$(cat "$work/rss.txt")")
 done
 weights=$("$bin" inspect "$work/smollm2.onnx" --json | "$py" -c 'import json,sys; print(json.load(sys.stdin)["weight_bytes"])')
 "$py" - "$weights" "${stamps[*]}" "${rss_kb[*]}" <<'PY'
 import statistics as st, sys
 w = int(sys.argv[1]); t = [[float(x) for x in s.split(":")] for s in sys.argv[2].split()]
-conv = [b - a for a, b, c in t]; copy = [c - b for a, b, c in t]; rss = [int(x) * 1024 for x in sys.argv[3].split()]
+conv = [x[1] - x[0] for x in t]; copy = [x[2] - x[1] for x in t]; durable = [x[4] - x[3] for x in t]; rss = [int(x) * 1024 for x in sys.argv[3].split()]
 print("GGUF -> ONNX, SmolLM2-135M (Q4_1 -> float32), 3 interleaved runs")
 print(f"  convert {st.median(conv):.2f} s, cp of the output {st.median(copy):.2f} s: ratio {st.median(conv)/st.median(copy):.2f} (target < 2)")
+print(f"  cp + sync of the output {st.median(durable):.2f} s: ratio {st.median(conv)/st.median(durable):.2f} (convert fsyncs too)")
 print(f"  peak RSS {max(rss)/1e6:.0f} MB, output weights {w/1e6:.0f} MB: ratio {max(rss)/w:.2f} (target < 1.3)")
 PY
 

@@ -2,6 +2,7 @@
 // must be exactly what protobuf writes for the whole message, so parsing the file and
 // serialising it again gives it back unchanged, with inline payloads still 64-byte aligned.
 #include <catch2/catch.hpp>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -113,6 +114,29 @@ TEST_CASE("the streamed ONNX file is protobuf's own serialisation of the model",
   REQUIRE(ext.is_ok());
   for (size_t i = 0; i < m.graph.initializers.size(); ++i)
     CHECK(ext->graph.initializers[i].identical_to(m.graph.initializers[i]));
+
+  // Deferred weights (a GGUF import's) are produced into the writer's scratch buffer as they are
+  // written: the same bytes, inline and external, each produced exactly once.
+  Model deferred = m;
+  auto produced = std::make_shared<int>(0);
+  for (auto& t : deferred.graph.initializers) {
+    if (t.dtype() == DType::kString) continue;
+    Tensor source = t;
+    Tensor d = Tensor::deferred(t.name(), t.dtype(), t.dims(), [source, produced](uint8_t* dst) {
+      ++*produced;
+      std::memcpy(dst, source.data(), source.nbytes());
+    });
+    d.set_doc_string(t.doc_string());
+    t = d;
+  }
+  const std::string deferred_dir = scratch_dir("writer_stream_deferred");
+  REQUIRE(write_onnx(deferred, deferred_dir + "/inline.onnx").is_ok());
+  CHECK(file_bytes(deferred_dir + "/inline.onnx") == bytes);
+  CHECK(*produced == static_cast<int>(m.graph.initializers.size()) - 1);
+  REQUIRE(write_onnx(deferred, deferred_dir + "/external.onnx", o).is_ok());
+  CHECK(file_bytes(deferred_dir + "/external.onnx") == file_bytes(ext_path));
+  CHECK(file_bytes(deferred_dir + "/external.onnx.data") == file_bytes(ext_path + ".data"));
+  CHECK(*produced == 2 * (static_cast<int>(m.graph.initializers.size()) - 1));
 }
 
 TEST_CASE("late metadata lands where set_metadata would put it and its error leaves no file", "[formats][onnx]") {

@@ -229,5 +229,35 @@ TEST_CASE("identical_to compares name, dtype, dims and bytes", "[ir][tensor]") {
   }
 }
 
+TEST_CASE("Tensor::deferred produces its bytes once, on first use, shared by copies", "[ir][tensor]") {
+  auto calls = std::make_shared<int>(0);
+  Tensor t = Tensor::deferred("w", DType::kF32, {2, 3}, [calls](uint8_t* dst) {
+    ++*calls;
+    float* f = reinterpret_cast<float*>(dst);
+    for (int i = 0; i < 6; ++i) f[i] = static_cast<float>(i) * 0.5f;
+  });
+  CHECK(t.is_deferred());
+  CHECK(t.nbytes() == 24);
+  // produce_into: straight into the caller's buffer, nothing kept.
+  float streamed[6] = {};
+  t.produce_into(reinterpret_cast<uint8_t*>(streamed));
+  CHECK(streamed[5] == 2.5f);
+  CHECK(*calls == 1);
+  Tensor copy = t;
+  CHECK(t.data_as<float>()[4] == 2.0f);  // produced and kept
+  CHECK(copy.data() == t.data());        // the copy shares them
+  CHECK(*calls == 2);
+  float again[6] = {};
+  t.produce_into(reinterpret_cast<uint8_t*>(again));  // now a copy of the kept bytes
+  CHECK(again[1] == 0.5f);
+  CHECK(*calls == 2);
+  // Writing one copy leaves the other's bytes alone.
+  reinterpret_cast<float*>(copy.mutable_data())[0] = 7.0f;
+  CHECK_FALSE(copy.is_deferred());
+  CHECK(t.data_as<float>()[0] == 0.0f);
+  CHECK(copy.data_as<float>()[0] == 7.0f);
+  CHECK(*calls == 2);
+}
+
 }  // namespace
 }  // namespace llmc
