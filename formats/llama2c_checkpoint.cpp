@@ -1,5 +1,6 @@
 #include "formats/llama2c_checkpoint.h"
 
+#include <cstdint>
 #include <cstring>
 
 namespace llmc {
@@ -45,7 +46,8 @@ Llama2cConfig parse_header(const uint8_t* p) {
   c.n_heads = h[3];
   c.n_kv_heads = h[4];
   c.shared_classifier = h[5] > 0;
-  c.vocab_size = h[5] > 0 ? h[5] : -h[5];
+  // Negative: an unshared classifier. INT32_MIN has no positive counterpart: 0, refused below.
+  c.vocab_size = h[5] > 0 ? h[5] : h[5] == INT32_MIN ? 0 : -h[5];
   c.seq_len = h[6];
   return c;
 }

@@ -20,7 +20,8 @@ struct Llama2cConfig {
   int seq_len = 0;
   bool shared_classifier = true;
   int head_size() const { return dim / n_heads; }
-  int kv_dim() const { return dim * n_kv_heads / n_heads; }
+  // In 64 bits: a hostile header's dim * n_kv_heads overflows int before it is validated.
+  int kv_dim() const { return static_cast<int>(static_cast<int64_t>(dim) * n_kv_heads / n_heads); }
 };
 
 // Views into the mapped file, each matrix row-major [out][in] as llama2.c stores it.

@@ -390,10 +390,11 @@ Status write_model(const Model& m, const std::string& path, const OnnxWriteOptio
   if (options.late_metadata) {
     auto late = options.late_metadata();
     if (!late.is_ok()) return late.status();
-    for (auto& [key, value] : *late) {
+    for (auto& entry : *late) {
+      const std::string& key = entry.first;  // a named local: C++20 lambdas cannot capture bindings
       auto it = std::find_if(metadata.begin(), metadata.end(), [&](const auto& kv) { return kv.first == key; });
-      if (it != metadata.end()) it->second = std::move(value);
-      else metadata.emplace_back(key, std::move(value));
+      if (it != metadata.end()) it->second = std::move(entry.second);
+      else metadata.emplace_back(key, std::move(entry.second));
     }
   }
   onnx::ModelProto tail;

@@ -75,8 +75,14 @@ __attribute__((target_clones("avx2", "default"))) uint32_t span_range(const floa
 
 // One row of values: x / scale rounded, clamped to the grid (symmetric int8 or uint8 with zero
 // points). PerElement: scale[i] and zp[i] per column; else scale[0] and zp[0] for the row.
+// Clang (the sanitizer and fuzz build) cannot clone templates: there they get the default ISA.
+#if defined(__clang__)
+#define LLMC_TEMPLATE_CLONES
+#else
+#define LLMC_TEMPLATE_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
 template <bool PerElement>
-__attribute__((target_clones("avx2", "default"))) void quantize_row_sym(const float* x, int64_t n, const float* scale,
+LLMC_TEMPLATE_CLONES void quantize_row_sym(const float* x, int64_t n, const float* scale,
                                                                         float qmax, int8_t* out) {
   for (int64_t i = 0; i < n; ++i) {
     const float r = round_even_small(x[i] / scale[PerElement ? i : 0]);
@@ -84,7 +90,7 @@ __attribute__((target_clones("avx2", "default"))) void quantize_row_sym(const fl
   }
 }
 template <bool PerElement>
-__attribute__((target_clones("avx2", "default"))) void quantize_row_asym(const float* x, int64_t n, const float* scale,
+LLMC_TEMPLATE_CLONES void quantize_row_asym(const float* x, int64_t n, const float* scale,
                                                                          const float* zp, float qmax, uint8_t* out) {
   for (int64_t i = 0; i < n; ++i) {
     const float r = round_even_small(x[i] / scale[PerElement ? i : 0]);

@@ -1,5 +1,7 @@
 #include "runtime/kernels/hgemm.h"
 
+#include <cpuid.h>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -59,9 +61,9 @@ const Variant kVariants[] = {
 const Variant& variant() {
   // sgemm's choice, except that the AVX2 variant also needs F16C (every AVX2 CPU shipped so
   // far has it; AVX-512F includes the zmm conversions).
-  static const bool f16c = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("f16c") != 0;
+  static const bool f16c = [] {  // CPUID leaf 1, ECX bit 29 (clang 14 has no "f16c" for
+    unsigned a = 0, b = 0, c = 0, d = 0;  // __builtin_cpu_supports)
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
   }();
   Isa isa = active_isa();
   if (isa == Isa::kAvx2 && !f16c) isa = Isa::kPortable;

@@ -45,7 +45,7 @@ Result<std::vector<int64_t>> read_int_values(const Value& v, const char* what) {
   if (v.rank() > 1) return invalid_input(what, " must be 0-D or 1-D, got shape ", shape_str(v.shape()));
   std::vector<int64_t> out(static_cast<size_t>(v.numel()));
   if (v.dtype() == DType::kI64) {
-    std::memcpy(out.data(), v.raw(), out.size() * sizeof(int64_t));
+    if (!out.empty()) std::memcpy(out.data(), v.raw(), out.size() * sizeof(int64_t));  // empty: raw() may be null
   } else if (v.dtype() == DType::kI32) {
     for (size_t i = 0; i < out.size(); ++i) out[i] = v.data<int32_t>()[i];
   } else {
