@@ -11,6 +11,8 @@
 #include "formats/llama2c_tokenizer.h"
 #include "formats/mapped_file.h"
 #include "formats/onnx_format.h"
+#include "formats/tokenizer_json.h"
+#include "formats/wordpiece_tokenizer.h"
 
 namespace llmc {
 
@@ -19,7 +21,7 @@ std::string extension(const std::string& path) {
   return std::filesystem::path(path).extension().string();
 }
 
-const char* const kTokenizerKinds[] = {"llama2c", "bpe"};
+const char* const kTokenizerKinds[] = {"llama2c", "bpe", "wordpiece"};
 
 Result<std::shared_ptr<const Tokenizer>> parse_tokenizer(const std::string& kind, const std::string& bytes,
                                                          const std::string& source) {
@@ -27,7 +29,25 @@ Result<std::shared_ptr<const Tokenizer>> parse_tokenizer(const std::string& kind
     LLMC_ASSIGN_OR_RETURN(auto tok, Llama2cTokenizer::from_bytes(bytes, source));
     return std::shared_ptr<const Tokenizer>(std::make_shared<Llama2cTokenizer>(std::move(tok)));
   }
+  if (kind == "wordpiece") {
+    LLMC_ASSIGN_OR_RETURN(auto tok, WordPieceTokenizer::deserialize(bytes, source));
+    return std::shared_ptr<const Tokenizer>(std::move(tok));
+  }
   LLMC_ASSIGN_OR_RETURN(auto tok, BpeTokenizer::deserialize(bytes, source));
+  return std::shared_ptr<const Tokenizer>(std::move(tok));
+}
+
+// A Hugging Face tokenizer.json: its model.type picks the tokenizer (BPE is the default, as
+// files without a readable type are reported by the BPE reader).
+Result<std::shared_ptr<const Tokenizer>> json_tokenizer(const std::string& path) {
+  LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
+  const std::string text(reinterpret_cast<const char*>(file->data()), file->size());
+  LLMC_ASSIGN_OR_RETURN(JsonValue root, parse_json(text, path));
+  if (component_type(root.find("model")) == "WordPiece") {
+    LLMC_ASSIGN_OR_RETURN(auto tok, WordPieceTokenizer::from_tokenizer_json(text, path));
+    return std::shared_ptr<const Tokenizer>(std::move(tok));
+  }
+  LLMC_ASSIGN_OR_RETURN(auto tok, BpeTokenizer::from_tokenizer_json(text, path));
   return std::shared_ptr<const Tokenizer>(std::move(tok));
 }
 
@@ -107,12 +127,7 @@ Result<std::shared_ptr<const Tokenizer>> load_tokenizer(const std::string& path)
     LLMC_ASSIGN_OR_RETURN(auto model, read_onnx(path));
     return model_tokenizer(model, path, "");
   }
-  if (ext == ".json") {
-    LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
-    const std::string text(reinterpret_cast<const char*>(file->data()), file->size());
-    LLMC_ASSIGN_OR_RETURN(auto tok, BpeTokenizer::from_tokenizer_json(text, path));
-    return std::shared_ptr<const Tokenizer>(std::move(tok));
-  }
+  if (ext == ".json") return json_tokenizer(path);
   LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
   if (looks_like_gguf(*file)) {
     LLMC_ASSIGN_OR_RETURN(GgufFile gguf, GgufFile::open(path));

@@ -11,6 +11,8 @@ inline constexpr const char* kMetaMaxSequenceLength = "llmcompress.max_sequence_
 inline constexpr const char* kMetaSource = "llmcompress.source";
 // A llama2.c tokenizer file's bytes, base64, so a converted model carries its tokenizer.
 inline constexpr const char* kMetaTokenizer = "llmcompress.tokenizer.llama2c";
+// The chat template (Jinja text) a GGUF or Hugging Face model came with, shown by `inspect`.
+inline constexpr const char* kMetaChatTemplate = "llmcompress.chat_template";
 // What made an artifact (JSON): tool version, input SHA-256, canonical recipe, steps, metrics.
 inline constexpr const char* kMetaManifest = "llmcompress.manifest";
 
