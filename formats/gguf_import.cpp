@@ -20,10 +20,13 @@ class GgufWeights {
  public:
   explicit GgufWeights(const GgufFile& g) : g_(g) {}
 
+  // (name, GGUF name) of every matrix get() returned transposed: the MatMul weights.
+  const std::vector<std::pair<std::string, std::string>>& matrices() const { return matrices_; }
+
   // The tensor named `gguf_name`, which must have GGML shape `ne`, as float32 named `name`:
   // either as stored ([rows][ne0]) or transposed to [ne0][rows] (a MatMul B of y = x W).
   Result<Tensor> get(const std::string& gguf_name, const std::string& name, std::vector<int64_t> ne,
-                     bool transpose) const {
+                     bool transpose) {
     const GgufTensorInfo* t = g_.find_tensor(gguf_name);
     if (!t) return invalid_input(g_.path(), ": tensor '", gguf_name, "' is missing");
     if (t->ne != ne)
@@ -33,6 +36,7 @@ class GgufWeights {
     const int64_t rows = t->numel() / std::max<int64_t>(cols, 1);
     const int64_t row_bytes = *ggml_row_bytes(t->type, cols);
     const uint8_t* src = g_.tensor_data(*t);
+    if (transpose) matrices_.emplace_back(name, gguf_name);
     if (!transpose || rows == 1) {
       std::vector<int64_t> dims(ne.rbegin(), ne.rend());
       if (t->type == GgmlType::kF32)  // no conversion: a view of the mapping
@@ -55,6 +59,7 @@ class GgufWeights {
 
  private:
   const GgufFile& g_;
+  std::vector<std::pair<std::string, std::string>> matrices_;
 };
 
 Result<LlamaHyperparams> llama_hyperparams(const GgufFile& g) {
@@ -103,8 +108,7 @@ Result<LlamaHyperparams> llama_hyperparams(const GgufFile& g) {
   return hp;
 }
 
-Result<LlamaWeights> llama_weights(const GgufFile& g, const LlamaHyperparams& hp) {
-  const GgufWeights src(g);
+Result<LlamaWeights> llama_weights(const GgufFile& g, const LlamaHyperparams& hp, GgufWeights& src) {
   const int64_t d = hp.dim, kv = hp.kv_dim(), hid = hp.hidden_dim, v = hp.vocab_size;
   LlamaWeights w;
   LLMC_ASSIGN_OR_RETURN(w.embedding, src.get("token_embd.weight", "model.embed_tokens.weight", {d, v}, false));
@@ -132,14 +136,24 @@ Result<LlamaWeights> llama_weights(const GgufFile& g, const LlamaHyperparams& hp
 
 }  // namespace
 
-Result<Model> gguf_to_model(const GgufFile& g) {
+Result<Model> gguf_to_model(const GgufFile& g, const GgufImportOptions& options) {
   LLMC_ASSIGN_OR_RETURN(std::string arch, g.get_string("general.architecture"));
   if (arch != "llama")
     return unsupported(g.path(), ": architecture '", arch, "' is not supported (GGUF import reads 'llama')");
   LLMC_ASSIGN_OR_RETURN(LlamaHyperparams hp, llama_hyperparams(g));
-  LLMC_ASSIGN_OR_RETURN(LlamaWeights w, llama_weights(g, hp));
+  GgufWeights src(g);
+  LLMC_ASSIGN_OR_RETURN(LlamaWeights w, llama_weights(g, hp, src));
   LLMC_RETURN_IF_ERROR(check_llama_weights(hp, w, g.path()));
   Model m = build_llama_model(hp, std::move(w), "gguf_llama");
+  if (options.keep_quant) {
+    // The LM head stays float32: it is the largest matrix (vocab x dim), and ONNX Runtime 1.31's
+    // CPU MatMulNBits is fast only at 4 bits with integer zero points; SmolLM2's tied Q8_0 head
+    // as 8-bit MatMulNBits took 177 ms a token against 3 ms as a float32 MatMul.
+    auto matrices = src.matrices();
+    std::erase_if(matrices, [](const auto& named) { return named.first == "lm_head.weight"; });
+    LLMC_ASSIGN_OR_RETURN(KeepQuantReport report, keep_gguf_quant(g, matrices, m));
+    if (options.keep_quant_report) *options.keep_quant_report = std::move(report);
+  }
   std::string name = "GGUF";
   if (const GgufValue* n = g.find("general.name"); n && n->kind == GgufValue::Kind::kString) name += " " + n->s;
   m.set_metadata(kMetaSource, name);

@@ -18,9 +18,11 @@ Result<Model> import_hf_checkpoint(const std::string& dir) {
   LLMC_ASSIGN_OR_RETURN(std::string arch, config.architecture());
   if (arch == "LlamaForCausalLM" || arch == "MistralForCausalLM" || arch == "Qwen2ForCausalLM")
     return hf_llama_to_model(config, dir);
+  if (arch == "GPT2LMHeadModel") return hf_gpt2_to_model(config, dir);
   if (arch == "BertModel") return hf_bert_to_model(config, dir);
   return unsupported(config.path(), ": architecture '", arch,
-                     "' is not supported (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, BertModel are)");
+                     "' is not supported (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel, "
+                     "BertModel are)");
 }
 
 }  // namespace llmc

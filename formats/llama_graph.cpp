@@ -10,17 +10,6 @@ namespace llmc {
 
 namespace {
 
-ValueInfo tensor_info(const std::string& name, DType elem, std::vector<Dim> dims) {
-  ValueInfo v;
-  v.name = name;
-  v.type.kind = ValueType::Kind::kTensor;
-  v.type.elem = elem;
-  v.type.has_shape = true;
-  v.type.dims = std::move(dims);
-  return v;
-}
-Dim sym(const char* s) { return Dim{-1, s, ""}; }
-Dim num(int64_t v) { return Dim{v, "", ""}; }
 
 class LlamaGraph {
  public:
@@ -29,17 +18,17 @@ class LlamaGraph {
   void build(const std::string& graph_name) {
     const int hs = c_.head_size();
     g_.name = graph_name;
-    g_.inputs.push_back(tensor_info("input_ids", DType::kI64, {sym("batch_size"), sym("sequence_length")}));
+    g_.inputs.push_back(tensor_value("input_ids", DType::kI64, {sym("batch_size"), sym("sequence_length")}));
     for (int l = 0; l < c_.n_layers; ++l)
       for (const char* kv : {"key", "value"})
-        g_.inputs.push_back(tensor_info(past_name(l, kv), DType::kF32,
+        g_.inputs.push_back(tensor_value(past_name(l, kv), DType::kF32,
                                         {sym("batch_size"), num(c_.n_kv_heads),
                                          sym("past_sequence_length"), num(hs)}));
-    g_.outputs.push_back(tensor_info("logits", DType::kF32,
+    g_.outputs.push_back(tensor_value("logits", DType::kF32,
                                      {sym("batch_size"), sym("sequence_length"), num(c_.vocab_size)}));
     for (int l = 0; l < c_.n_layers; ++l)
       for (const char* kv : {"key", "value"})
-        g_.outputs.push_back(tensor_info(present_name(l, kv), DType::kF32,
+        g_.outputs.push_back(tensor_value(present_name(l, kv), DType::kF32,
                                          {sym("batch_size"), num(c_.n_kv_heads),
                                           sym("total_sequence_length"), num(hs)}));
     positions_and_mask();

@@ -57,9 +57,12 @@ Result<std::shared_ptr<const Tokenizer>> gguf_tokenizer(const GgufFile& gguf) {
   return std::shared_ptr<const Tokenizer>(std::move(tok));
 }
 
-Result<Model> load_gguf(const std::string& path) {
+Result<Model> load_gguf(const std::string& path, const LoadOptions& options) {
   LLMC_ASSIGN_OR_RETURN(GgufFile gguf, GgufFile::open(path));
-  LLMC_ASSIGN_OR_RETURN(Model model, gguf_to_model(gguf));
+  GgufImportOptions import;
+  import.keep_quant = options.keep_quant;
+  import.keep_quant_report = options.keep_quant_report;
+  LLMC_ASSIGN_OR_RETURN(Model model, gguf_to_model(gguf, import));
   LLMC_ASSIGN_OR_RETURN(auto tok, gguf_tokenizer(gguf));
   attach_tokenizer(model, *tok);
   return model;
@@ -88,10 +91,17 @@ Result<ModelFormat> detect_model_format(const std::string& path) {
 }
 
 Result<Model> load_model(const std::string& path, std::vector<std::string>* external_files) {
+  return load_model(path, LoadOptions{}, external_files);
+}
+
+Result<Model> load_model(const std::string& path, const LoadOptions& options,
+                         std::vector<std::string>* external_files) {
   LLMC_ASSIGN_OR_RETURN(auto format, detect_model_format(path));
+  if (options.keep_quant && format != ModelFormat::kGguf)
+    return invalid_input(path, ": keeping quantised blocks (--keep-quant) applies to GGUF input only");
   switch (format) {
     case ModelFormat::kLlama2c: return import_llama2c(path);
-    case ModelFormat::kGguf: return load_gguf(path);
+    case ModelFormat::kGguf: return load_gguf(path, options);
     case ModelFormat::kHuggingFace: return load_hf(path);
     case ModelFormat::kOnnx: break;
   }

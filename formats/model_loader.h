@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/gguf_keep_quant.h"  // KeepQuantReport
 #include "formats/tokenizer.h"
 #include "ir/graph.h"
 #include "ir/metadata_keys.h"  // kMetaTokenizer, where the llama2.c tokenizer is stored
@@ -23,6 +24,15 @@ Result<ModelFormat> detect_model_format(const std::string& path);
 // comes with the tokenizer its file describes attached, a Hugging Face directory with its
 // tokenizer.json's.
 Result<Model> load_model(const std::string& path, std::vector<std::string>* external_files = nullptr);
+
+struct LoadOptions {
+  // GGUF input: Q4_0 / Q4_1 / Q8_0 MatMul weights stay quantised as com.microsoft MatMulNBits
+  // (formats/gguf_keep_quant.h); an error for any other input format.
+  bool keep_quant = false;
+  KeepQuantReport* keep_quant_report = nullptr;  // filled when keep_quant
+};
+Result<Model> load_model(const std::string& path, const LoadOptions& options,
+                         std::vector<std::string>* external_files = nullptr);
 
 // Stores the tokenizer's serialized bytes (base64) in the model's metadata_props under
 // tokenizer_metadata_key(kind), replacing any tokenizer stored before.

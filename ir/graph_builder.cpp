@@ -2,6 +2,16 @@
 
 namespace llmc {
 
+ValueInfo tensor_value(const std::string& name, DType elem, std::vector<Dim> dims) {
+  ValueInfo v;
+  v.name = name;
+  v.type.kind = ValueType::Kind::kTensor;
+  v.type.elem = elem;
+  v.type.has_shape = true;
+  v.type.dims = std::move(dims);
+  return v;
+}
+
 std::vector<std::string> GraphBuilder::add(const std::string& op_type, const std::string& name,
                                            std::vector<std::string> inputs,
                                            std::vector<Attribute> attributes, int num_outputs,

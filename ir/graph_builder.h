@@ -9,6 +9,11 @@
 
 namespace llmc {
 
+// A typed tensor graph input/output; sym("batch") a symbolic dim, num(4) a fixed one.
+ValueInfo tensor_value(const std::string& name, DType elem, std::vector<Dim> dims);
+inline Dim sym(const char* s) { return Dim{-1, s, ""}; }
+inline Dim num(int64_t n) { return Dim{n, "", ""}; }
+
 class GraphBuilder {
  public:
   explicit GraphBuilder(Graph& graph) : graph_(graph), names_(graph) {}

@@ -8,7 +8,9 @@ The first N tokens of the TinyStories text (Hugging Face `tokenizers` rebuilt fr
 vocabulary) run through three forwards: scripts/gguf_reference.py's float64 numpy pass (weights
 dequantised by the `gguf` package, the Hugging Face layout), our runtime (`llmcompress run`) and
 ONNX Runtime on the ONNX file we wrote. A prefill of N-1 tokens, then one KV-cache step feeding
-the presents back. Exit 1 unless ours and ONNX Runtime's logits are within 1e-3 of float64 and
+the presents back. Then greedy continuation of "Once upon a time" (20 tokens): `llmcompress run
+--temperature 0` against a greedy ONNX Runtime loop decoded by `tokenizers`, which must give
+the same text; and our perplexity on the first 512 TinyStories tokens is printed. Exit 1 unless ours and ONNX Runtime's logits are within 1e-3 of float64 and
 within 2e-4 of each other. Issue 11 asks 1e-4 for the latter, and this machine (AVX2) measures
 8.8e-5; the gate leaves room because both runtimes pick their float32 summation order by CPU
 (AVX2 / AVX-512 kernels), and over 30 layers with logits up to 32 each order alone moves them by
@@ -16,7 +18,6 @@ up to 7e-5 from float64. Prints the errors and the conversion time.
 """
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,23 +27,7 @@ import onnxruntime as ort
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf_reference  # noqa: E402
-
-
-def default_models():
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.environ.get("LLMC_MODELS") or os.path.join(cache, "llmcompress", "models")
-
-
-def fail(msg):
-    print(f"check_gguf_import.py: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
-def cli(bin_path, *args):
-    r = subprocess.run([bin_path, *args], capture_output=True, text=True)
-    if r.returncode != 0:
-        fail(f"llmcompress {' '.join(args)} failed ({r.returncode}): {r.stderr.strip()}")
-    return r.stdout
+from llmc_script import cli, default_models, fail  # noqa: E402
 
 
 def feeds_for(session_inputs, ids, past):
@@ -108,6 +93,27 @@ def main():
         print(f"  max |ORT  - float64|  = {worst['ort']:.2e}   (limit 1e-3)")
         print(f"  max |ours - ORT|      = {worst['ours_vs_ort']:.2e}   (limit 2e-4; issue 11 asks 1e-4)")
         print(f"  logits range of float64: [{want.min():.2f}, {want.max():.2f}]")
+        prompt, steps_n = "Once upon a time", 20
+        ids_g = tok.encode(prompt).ids
+        past_g = past
+        chunk = ids_g
+        for _ in range(steps_n):
+            out = dict(zip(out_names, sess.run(None, feeds_for(sess.get_inputs(), chunk, past_g))))
+            nxt = int(np.argmax(out["logits"][0, -1]))
+            if nxt in (1, 2):  # SmolLM2 BOS and EOS, where `run` stops too
+                break
+            ids_g.append(nxt)
+            past_g = {n: out[n.replace("past_key_values.", "present.")] for n in past_names}
+            chunk = [nxt]
+        ort_text = tok.decode(ids_g)
+        ours_text = cli(a.bin, "run", model, "--prompt", prompt, "--tokens", str(steps_n), "--temperature", "0")
+        ours_text = ours_text[:-1] if ours_text.endswith("\n") else ours_text  # `run` ends its line
+        print(f"  greedy, ONNX Runtime: {ort_text!r}")
+        print(f"  greedy, ours:         {ours_text!r}")
+        ppl = cli(a.bin, "eval", model, "--text", a.text, "--limit", "512").strip().splitlines()[-1]
+        print(f"  ours on {os.path.basename(a.text)}: {ppl}")
+        if ours_text != ort_text:
+            fail("greedy continuations differ")
         if worst["ours"] > 1e-3 or worst["ort"] > 1e-3 or worst["ours_vs_ort"] > 2e-4:
             fail("logits outside the limits")
 

@@ -1,4 +1,5 @@
-// llmcompress convert IN -o OUT: ONNX round trip, llama2.c or GGUF import, written atomically.
+// llmcompress convert IN -o OUT: ONNX round trip, llama2.c or GGUF import, written atomically;
+// --keep-quant keeps a GGUF's Q4_0 / Q4_1 / Q8_0 weights as MatMulNBits.
 #include <cstdio>
 
 #include "formats/model_loader.h"
@@ -14,10 +15,15 @@ struct ConvertArgs {
   std::string output;
   std::string tokenizer;
   bool external_data = false;
+  bool keep_quant = false;
 };
 
 Status run_convert(const ConvertArgs& a) {
-  LLMC_ASSIGN_OR_RETURN(Model model, load_model(a.input));
+  LoadOptions load;
+  KeepQuantReport kept;
+  load.keep_quant = a.keep_quant;
+  load.keep_quant_report = &kept;
+  LLMC_ASSIGN_OR_RETURN(Model model, load_model(a.input, load));
   if (!a.tokenizer.empty()) {
     LLMC_ASSIGN_OR_RETURN(auto tok, load_tokenizer(a.tokenizer));
     attach_tokenizer(model, *tok);
@@ -30,6 +36,7 @@ Status run_convert(const ConvertArgs& a) {
   std::printf("wrote %s: %zu nodes, %zu initializers, %.2f MB of weights%s\n", a.output.c_str(),
               model.graph.nodes.size(), model.graph.initializers.size(), bytes / 1e6,
               a.external_data || bytes > kInlineWeightLimit ? " (external data beside it)" : "");
+  if (a.keep_quant) std::printf("%s\n", kept.summary().c_str());
   return Status::ok();
 }
 }  // namespace
@@ -45,6 +52,9 @@ void add_convert_command(CLI::App& app, int& exit_code) {
                   "Hugging Face tokenizer.json, or a model file carrying one");
   cmd->add_flag("--external-data", args->external_data,
                 "store weights in OUTPUT.data beside the model (automatic above 2 GB)");
+  cmd->add_flag("--keep-quant", args->keep_quant,
+                "GGUF input: keep Q4_0 / Q4_1 / Q8_0 weights as com.microsoft MatMulNBits (block 32) "
+                "instead of dequantising them to float32; other types are dequantised");
   cmd->callback([args, &exit_code] { exit_code = report("convert", run_convert(*args)); });
 }
 

@@ -2,5 +2,6 @@
 #define HGEMM_NS hgemm_avx512
 #define HGEMM_LEVEL 2
 #define SGEMM_MR 8
+#define SGEMM_VW 16
 #define SGEMM_NV 2
 #include "runtime/kernels/hgemm_kernels.inc"

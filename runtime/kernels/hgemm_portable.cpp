@@ -2,5 +2,6 @@
 #define HGEMM_NS hgemm_portable
 #define HGEMM_LEVEL 0
 #define SGEMM_MR 2
+#define SGEMM_VW 4
 #define SGEMM_NV 1
 #include "runtime/kernels/hgemm_kernels.inc"

@@ -25,15 +25,6 @@ std::map<std::string, const Tensor*> by_name(const Model& m) {
 
 void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
 
-void expect_cli_error(const std::string& model, const std::string& what, const std::string& dir) {
-  const std::string out = dir + "/out.onnx";
-  auto r = run_cli("convert " + shell_quote(model) + " -o " + shell_quote(out));
-  INFO(r.errors);
-  CHECK(r.exit_code == 2);
-  CHECK(r.errors.find(what) != std::string::npos);
-  CHECK(std::count(r.errors.begin(), r.errors.end(), '\n') == 1);
-  CHECK_FALSE(file_exists(out));
-}
 
 }  // namespace
 
@@ -97,21 +88,21 @@ TEST_CASE("bad Hugging Face checkpoints: one line naming the file, exit 2, nothi
   fs::create_directories(dir + "/nokey");
   write(dir + "/nokey/config.json", R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 8})");
   write(dir + "/nokey/model.safetensors", std::string(8, '\0'));
-  expect_cli_error(dir + "/nokey", "'num_hidden_layers' is missing", dir);
+  expect_convert_rejects(dir + "/nokey", "'num_hidden_layers' is missing", dir);
   // An architecture this tool does not build, refused by name.
   fs::create_directories(dir + "/arch");
   write(dir + "/arch/config.json", R"({"architectures": ["FalconForCausalLM"]})");
-  expect_cli_error(dir + "/arch", "'FalconForCausalLM'", dir);
+  expect_convert_rejects(dir + "/arch", "'FalconForCausalLM'", dir);
   // Not JSON.
   fs::create_directories(dir + "/json");
   write(dir + "/json/config.json", "{\"architectures\": [\"LlamaForCausalLM\"],");
-  expect_cli_error(dir + "/json", "config.json", dir);
+  expect_convert_rejects(dir + "/json", "config.json", dir);
   // A shard the index names is missing.
   fs::create_directories(dir + "/shard");
   write(dir + "/shard/config.json", ok_config);
   write(dir + "/shard/model.safetensors.index.json",
         R"({"weight_map": {"model.norm.weight": "model-00001-of-00002.safetensors"}})");
-  expect_cli_error(dir + "/shard", "model-00001-of-00002.safetensors", dir);
+  expect_convert_rejects(dir + "/shard", "model-00001-of-00002.safetensors", dir);
   // Safetensors header length past the end of the file.
   fs::create_directories(dir + "/header");
   write(dir + "/header/config.json", ok_config);
@@ -119,7 +110,7 @@ TEST_CASE("bad Hugging Face checkpoints: one line naming the file, exit 2, nothi
   st[0] = '\x40';
   st[1] = '\x42';
   write(dir + "/header/model.safetensors", st + "{}");
-  expect_cli_error(dir + "/header", "model.safetensors", dir);
+  expect_convert_rejects(dir + "/header", "model.safetensors", dir);
   // A tensor of the wrong dtype (int32 embedding).
   fs::create_directories(dir + "/dtype");
   write(dir + "/dtype/config.json", ok_config);
@@ -128,5 +119,5 @@ TEST_CASE("bad Hugging Face checkpoints: one line naming the file, exit 2, nothi
   std::string len(8, '\0');
   for (int i = 0; i < 8; ++i) len[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
   write(dir + "/dtype/model.safetensors", len + header + std::string(128, '\0'));
-  expect_cli_error(dir + "/dtype", "'model.embed_tokens.weight' is i32", dir);
+  expect_convert_rejects(dir + "/dtype", "'model.embed_tokens.weight' is i32", dir);
 }

@@ -25,15 +25,6 @@ Model matmul_with_dead_branch() {
   return m;
 }
 
-ValueInfo tensor_value(const std::string& name, DType type, std::vector<Dim> dims) {
-  ValueInfo v;
-  v.name = name;
-  v.type.kind = ValueType::Kind::kTensor;
-  v.type.elem = type;
-  v.type.has_shape = true;
-  v.type.dims = std::move(dims);
-  return v;
-}
 
 Model tiny_lm_interface(int64_t vocab, bool mask_and_positions) {
   Model m;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "ir/graph_builder.h"  // tensor_value, sym, num
 
 namespace llmc::testing {
 
@@ -12,10 +13,6 @@ namespace llmc::testing {
 // "orphan" no node reads.
 Model matmul_with_dead_branch();
 
-// A tensor graph input/output with the given dims; sym("b") a symbolic dim, num(4) a fixed one.
-ValueInfo tensor_value(const std::string& name, DType type, std::vector<Dim> dims);
-inline Dim sym(const char* s) { return Dim{-1, s, ""}; }
-inline Dim num(int64_t n) { return Dim{n, "", ""}; }
 // The inputs and outputs of a one-layer causal LM export (no nodes: only the interface matters
 // to calibration data): input_ids, [attention_mask, position_ids,] past_key_values.0.key/value
 // [b, 2, p, 4] -> logits [b, s, vocab].

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
@@ -84,6 +85,16 @@ std::string read_text(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+void expect_convert_rejects(const std::string& model, const std::string& what, const std::string& dir) {
+  const std::string out = dir + "/out.onnx";
+  auto r = run_cli("convert " + shell_quote(model) + " -o " + shell_quote(out));
+  INFO(r.errors);
+  CHECK(r.exit_code == 2);
+  CHECK(r.errors.find(what) != std::string::npos);
+  CHECK(std::count(r.errors.begin(), r.errors.end(), '\n') == 1);
+  CHECK_FALSE(file_exists(out));
 }
 
 bool file_exists(const std::string& path) {

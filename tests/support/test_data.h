@@ -22,6 +22,9 @@ struct CommandResult {
   std::string errors;  // stderr
 };
 CommandResult run_cli(const std::string& args);
+// `llmcompress convert MODEL -o DIR/out.onnx` must fail as bad input: exit 2, one stderr line
+// containing `what`, and no output file.
+void expect_convert_rejects(const std::string& model, const std::string& what, const std::string& dir);
 // Runs any shell command the same way.
 CommandResult run_shell(const std::string& command);
 std::string read_text(const std::string& path);
