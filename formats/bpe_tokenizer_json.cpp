@@ -84,24 +84,7 @@ Status read_added_tokens(const JsonValue* added, const std::string& source, BpeV
   if (!added || added->is_null()) return Status::ok();
   if (!added->is_array()) return invalid_input(source, ": added_tokens is not an array");
   for (const JsonValue& t : added->as_array()) {
-    const JsonValue* id_value = t.find("id");
-    const JsonValue* content = t.find("content");
-    std::optional<int64_t> id = id_value ? id_value->as_int() : std::nullopt;
-    if (!id || *id < 0 || !content || !content->is_string() || content->as_string().empty())
-      return invalid_input(source, ": added_tokens has an entry without an id and content");
-    if (static_cast<size_t>(*id) >= v->tokens.size() + added->as_array().size())
-      return invalid_input(source, ": added token '", content->as_string(), "' has id ", *id, " past the vocabulary");
-    for (const char* key : {"lstrip", "rstrip", "single_word"}) {
-      if (json_flag(t, key, false))
-        return unsupported(source, ": added token '", content->as_string(), "' sets ", key, ", which is not supported");
-    }
-    size_t i = static_cast<size_t>(*id);
-    if (i >= v->tokens.size()) v->tokens.resize(i + 1);
-    if (!v->tokens[i].empty() && v->tokens[i] != content->as_string()) {
-      return invalid_input(source, ": added token '", content->as_string(), "' has id ", i,
-                           ", which model.vocab gives to '", v->tokens[i], "'");
-    }
-    v->tokens[i] = content->as_string();
+    LLMC_ASSIGN_OR_RETURN(size_t i, place_added_token(t, added->as_array().size(), source, &v->tokens));
     v->token_types.resize(v->tokens.size(), 1);
     v->token_types[i] = json_flag(t, "special", false) ? 3 : 4;
   }

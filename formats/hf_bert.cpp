@@ -56,27 +56,16 @@ Result<BertHyperparams> bert_hyperparams(const HfConfig& c) {
   return hp;
 }
 
-ValueInfo int64_input(const std::string& name) {
-  ValueInfo v;
-  v.name = name;
-  v.type.kind = ValueType::Kind::kTensor;
-  v.type.elem = DType::kI64;
-  v.type.has_shape = true;
-  v.type.dims = {Dim{-1, "batch_size", ""}, Dim{-1, "sequence_length", ""}};
-  return v;
-}
-
 class BertGraph {
  public:
   BertGraph(const BertHyperparams& hp, const HfWeights& src, std::string prefix, Graph& g)
       : c_(hp), src_(src), prefix_(std::move(prefix)), g_(g), b_(g) {}
 
   Status build() {
-    for (const char* name : {"input_ids", "attention_mask", "token_type_ids"}) g_.inputs.push_back(int64_input(name));
-    ValueInfo out = int64_input("last_hidden_state");
-    out.type.elem = DType::kF32;
-    out.type.dims.push_back(Dim{c_.hidden, "", ""});
-    g_.outputs.push_back(out);
+    for (const char* name : {"input_ids", "attention_mask", "token_type_ids"})
+      g_.inputs.push_back(tensor_value(name, DType::kI64, {sym("batch_size"), sym("sequence_length")}));
+    g_.outputs.push_back(
+        tensor_value("last_hidden_state", DType::kF32, {sym("batch_size"), sym("sequence_length"), num(c_.hidden)}));
     LLMC_ASSIGN_OR_RETURN(std::string h, embeddings());
     attention_mask();
     for (int64_t l = 0; l < c_.layers; ++l) {

@@ -51,6 +51,21 @@ Result<std::shared_ptr<const Tokenizer>> json_tokenizer(const std::string& path)
   return std::shared_ptr<const Tokenizer>(std::move(tok));
 }
 
+// BERT's vocab.txt, with tokenizer_config.json beside it when there is one.
+Result<std::shared_ptr<const Tokenizer>> vocab_txt_tokenizer(const std::string& path) {
+  LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
+  const std::string text(reinterpret_cast<const char*>(file->data()), file->size());
+  const std::string config_path = (std::filesystem::path(path).parent_path() / "tokenizer_config.json").string();
+  std::string config;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(config_path, ec)) {
+    LLMC_ASSIGN_OR_RETURN(auto cf, MappedFile::open(config_path));
+    config.assign(reinterpret_cast<const char*>(cf->data()), cf->size());
+  }
+  LLMC_ASSIGN_OR_RETURN(auto tok, WordPieceTokenizer::from_vocab_txt(text, config, path));
+  return std::shared_ptr<const Tokenizer>(std::move(tok));
+}
+
 Result<std::shared_ptr<const Tokenizer>> gguf_tokenizer(const GgufFile& gguf) {
   LLMC_ASSIGN_OR_RETURN(BpeVocabulary vocab, gguf_bpe_vocabulary(gguf));
   LLMC_ASSIGN_OR_RETURN(auto tok, BpeTokenizer::create(std::move(vocab), gguf.path()));
@@ -69,11 +84,14 @@ Result<Model> load_gguf(const std::string& path, const LoadOptions& options) {
 }
 Result<Model> load_hf(const std::string& dir) {
   LLMC_ASSIGN_OR_RETURN(Model model, import_hf_checkpoint(dir));
-  const std::string tokenizer_json = (std::filesystem::path(dir) / "tokenizer.json").string();
-  std::error_code ec;
-  if (std::filesystem::is_regular_file(tokenizer_json, ec)) {
-    LLMC_ASSIGN_OR_RETURN(auto tok, load_tokenizer(tokenizer_json));
+  // tokenizer.json says everything; BERT checkpoints may carry only vocab.txt.
+  for (const char* name : {"tokenizer.json", "vocab.txt"}) {
+    const std::string path = (std::filesystem::path(dir) / name).string();
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) continue;
+    LLMC_ASSIGN_OR_RETURN(auto tok, load_tokenizer(path));
     attach_tokenizer(model, *tok);
+    break;
   }
   return model;
 }
@@ -138,6 +156,7 @@ Result<std::shared_ptr<const Tokenizer>> load_tokenizer(const std::string& path)
     return model_tokenizer(model, path, "");
   }
   if (ext == ".json") return json_tokenizer(path);
+  if (ext == ".txt") return vocab_txt_tokenizer(path);
   LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
   if (looks_like_gguf(*file)) {
     LLMC_ASSIGN_OR_RETURN(GgufFile gguf, GgufFile::open(path));

@@ -46,4 +46,27 @@ Status read_tokenizer_json_vocab(const JsonValue& vocab, const std::string& sour
   return Status::ok();
 }
 
+Result<size_t> place_added_token(const JsonValue& t, size_t count, const std::string& source,
+                                 std::vector<std::string>* tokens) {
+  const JsonValue* id_value = t.find("id");
+  const JsonValue* content = t.find("content");
+  std::optional<int64_t> id = id_value ? id_value->as_int() : std::nullopt;
+  if (!id || *id < 0 || !content || !content->is_string() || content->as_string().empty())
+    return invalid_input(source, ": added_tokens has an entry without an id and content");
+  const std::string& text = content->as_string();
+  if (static_cast<size_t>(*id) >= tokens->size() + count)
+    return invalid_input(source, ": added token '", text, "' has id ", *id, " past the vocabulary");
+  for (const char* key : {"lstrip", "rstrip", "single_word"}) {
+    if (json_flag(t, key, false))
+      return unsupported(source, ": added token '", text, "' sets ", key, ", which is not supported");
+  }
+  const size_t i = static_cast<size_t>(*id);
+  if (i >= tokens->size()) tokens->resize(i + 1);
+  std::string& slot = (*tokens)[i];
+  if (!slot.empty() && slot != text)
+    return invalid_input(source, ": added token '", text, "' has id ", i, ", which model.vocab gives to '", slot, "'");
+  slot = text;
+  return i;
+}
+
 }  // namespace llmc

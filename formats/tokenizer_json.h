@@ -20,4 +20,10 @@ std::string describe_component(const JsonValue* v);
 // checks, as added tokens may fill them).
 Status read_tokenizer_json_vocab(const JsonValue& vocab, const std::string& source, std::vector<std::string>* tokens);
 
+// One added_tokens entry ({"id", "content", "special", ...}) put into `tokens` at its id:
+// checked for an id and content, an id within `count` entries past the vocabulary, no
+// lstrip/rstrip/single_word (not reproduced), and agreement with model.vocab. Gives the id.
+Result<size_t> place_added_token(const JsonValue& t, size_t count, const std::string& source,
+                                 std::vector<std::string>* tokens);
+
 }  // namespace llmc

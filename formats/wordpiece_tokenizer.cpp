@@ -57,6 +57,7 @@ int WordPieceTokenizer::vocab_size() const { return static_cast<int>(state_->voc
 int WordPieceTokenizer::bos_id() const { return state_->vocab.bos_id; }
 int WordPieceTokenizer::eos_id() const { return state_->vocab.eos_id; }
 bool WordPieceTokenizer::adds_bos() const { return state_->vocab.add_bos; }
+bool WordPieceTokenizer::adds_eos() const { return state_->vocab.add_bos && state_->vocab.eos_id >= 0; }
 const WordPieceVocabulary& WordPieceTokenizer::vocabulary() const { return state_->vocab; }
 
 // Greedy longest-match-first from each position (WordPiece::tokenize in `tokenizers`): the

@@ -29,7 +29,7 @@ struct WordPieceVocabulary {
   std::vector<Added> added;
   int bos_id = -1;  // [CLS] when the post-processor wraps sequences as [CLS] $A [SEP]
   int eos_id = -1;  // [SEP]
-  bool add_bos = false;
+  bool add_bos = false;  // wrap: [CLS] first, and [SEP] last when there is one (adds_eos)
   bool decoder_cleanup = true;  // the WordPiece decoder's cleanup: no space before . , ! ?
 };
 
@@ -41,6 +41,11 @@ class WordPieceTokenizer final : public Tokenizer {
   // A Hugging Face tokenizer.json whose model is WordPiece (wordpiece_tokenizer_json.cpp).
   static Result<std::shared_ptr<const WordPieceTokenizer>> from_tokenizer_json(const std::string& json,
                                                                                const std::string& source);
+  // BERT's vocab.txt, with tokenizer_config.json's text ("" when there is none) for the casing
+  // and special tokens (wordpiece_vocab_txt.cpp).
+  static Result<std::shared_ptr<const WordPieceTokenizer>> from_vocab_txt(const std::string& vocab_txt,
+                                                                          const std::string& config_json,
+                                                                          const std::string& source);
   // The inverse of serialize() (wordpiece_tokenizer_io.cpp).
   static Result<std::shared_ptr<const WordPieceTokenizer>> deserialize(const std::string& bytes,
                                                                        const std::string& source);
@@ -51,6 +56,7 @@ class WordPieceTokenizer final : public Tokenizer {
   int bos_id() const override;
   int eos_id() const override;
   bool adds_bos() const override;
+  bool adds_eos() const override;
   std::vector<int32_t> encode(const std::string& text, bool bos, bool eos) const override;
   // As Hugging Face's WordPiece decoder with special tokens skipped: "##ing" gives "ing", other
   // tokens " " + token (no space before . , ! ? when it cleans up), the first token (no

@@ -1,30 +1,18 @@
-#!/usr/bin/env python3
-"""Float64 reference of a BertModel's last_hidden_state (tests/formats/hf_bert_test.cpp).
+"""Float64 reference of a BertModel's last_hidden_state, for scripts/check_bert_import.py.
 
-Reads MODEL_DIR's config.json and model.safetensors with json + numpy alone (no torch), tokenizes
-the SENTENCES (one per line of SENTENCES_FILE) with `tokenizers` from its tokenizer.json, padded
-to the longest so attention_mask matters, and writes into OUT_DIR:
-
-  input_ids.npy, attention_mask.npy, token_type_ids.npy   int64 [batch, seq] (type ids all 0)
-  last_hidden_state.npy                                   float64 [batch, seq, hidden]
-
-The forward pass is transformers' BertModel in float64: embeddings (word + token type +
-position) and LayerNorm, then per layer self-attention with the additive mask (1 - mask) * min,
-residual + LayerNorm, exact-erf GELU feed-forward, residual + LayerNorm. As a check of the mask,
-each sentence run alone (no padding) must give the same values at its own positions.
-
-Usage: bert_reference.py MODEL_DIR SENTENCES_FILE OUT_DIR
+read_safetensors reads a model.safetensors (F32, F16, BF16) with numpy alone (no torch) into
+float64 arrays; forward(cfg, weights, ids, mask, types) is transformers' BertModel in float64:
+embeddings (word + token type + position) and LayerNorm, then per layer self-attention with the
+additive mask (1 - mask) * min, residual + LayerNorm, exact-erf GELU feed-forward, residual +
+LayerNorm. Weights may carry task models' "bert." prefix.
 """
 import json
 import math
-import os
 import struct
-import sys
 
 import numpy as np
-from tokenizers import Tokenizer
 
-DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64}
+DTYPES = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64, "BF16": np.uint16}
 
 
 def read_safetensors(path):
@@ -38,7 +26,9 @@ def read_safetensors(path):
             continue
         begin, end = info["data_offsets"]
         a = np.frombuffer(data[begin:end], dtype=DTYPES[info["dtype"]]).reshape(info["shape"])
-        out[name] = a.astype(np.float64) if a.dtype != np.int64 else a
+        if info["dtype"] == "BF16":  # the high half of a float32
+            a = (a.astype(np.uint32) << 16).view(np.float32)
+        out[name.removeprefix("bert.")] = a.astype(np.float64) if a.dtype != np.int64 else a
     return out
 
 
@@ -83,36 +73,3 @@ def forward(cfg, w, ids, mask, types):
         x = layer_norm(linear(p + "output.dense", act) + x, w[p + "output.LayerNorm.weight"],
                        w[p + "output.LayerNorm.bias"], eps)
     return x
-
-
-def main():
-    if len(sys.argv) != 4:
-        sys.exit("usage: bert_reference.py MODEL_DIR SENTENCES_FILE OUT_DIR")
-    model_dir, sentences_file, out_dir = sys.argv[1:]
-    with open(os.path.join(model_dir, "config.json")) as f:
-        cfg = json.load(f)
-    with open(sentences_file, encoding="utf-8") as f:
-        sentences = [line.rstrip("\n") for line in f if line.strip()]
-    w = read_safetensors(os.path.join(model_dir, "model.safetensors"))
-    tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
-    tok.no_truncation()
-    tok.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest
-    enc = tok.encode_batch(sentences)
-    ids = np.array([e.ids for e in enc], dtype=np.int64)
-    mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
-    types = np.zeros_like(ids)
-    out = forward(cfg, w, ids, mask, types)
-    for i in range(len(sentences)):
-        n = int(mask[i].sum())
-        alone = forward(cfg, w, ids[i:i + 1, :n], mask[i:i + 1, :n], types[i:i + 1, :n])
-        gap = float(np.abs(alone[0] - out[i, :n]).max())
-        if gap > 1e-9:
-            sys.exit(f"bert_reference.py: sentence {i} padded differs from alone by {gap}")
-    os.makedirs(out_dir, exist_ok=True)
-    for name, a in (("input_ids", ids), ("attention_mask", mask), ("token_type_ids", types),
-                    ("last_hidden_state", out)):
-        np.save(os.path.join(out_dir, name + ".npy"), a)
-
-
-if __name__ == "__main__":
-    main()

@@ -13,10 +13,12 @@
 #include "formats/model_loader.h"
 #include "formats/wordpiece_tokenizer.h"
 #include "tests/support/test_data.h"
+#include "tests/support/tokenizer_parity.h"
 
 namespace llmc {
 namespace {
 
+using testing::ids_of;
 using testing::read_text;
 
 std::vector<std::string> edge_cases() {
@@ -33,20 +35,6 @@ std::vector<std::string> edge_cases() {
       "Pneumonoultramicroscopicsilicovolcanoconiosis antidisestablishmentarianism",
       "\xff\xfe invalid utf8 \xc3", "tab\tseparated\tvalues\n", "   leading and trailing   ",
   };
-}
-
-// The first 100 KB of `text`, not splitting a UTF-8 character.
-std::string utf8_prefix(const std::string& text, size_t max_bytes) {
-  size_t cut = std::min(text.size(), max_bytes);
-  while (cut > 0 && cut < text.size() && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-  return text.substr(0, cut);
-}
-
-std::vector<int32_t> ids_of(const std::string& text) {
-  std::vector<int32_t> ids;
-  std::istringstream in(text);
-  for (int32_t id; in >> id;) ids.push_back(id);
-  return ids;
 }
 
 // Text as Python reads it back from the file we write: invalid UTF-8 is not valid Python input,
@@ -102,11 +90,7 @@ Reference build_reference() {
     name.append(text, 0, 40).append("'");
     add(name, text);
   }
-  std::vector<std::filesystem::path> files;
-  for (const auto& entry : std::filesystem::directory_iterator(corpora))
-    if (entry.is_regular_file() && entry.path().extension() == ".txt") files.push_back(entry.path());
-  std::sort(files.begin(), files.end());
-  for (const auto& f : files) add("corpus " + f.filename().string(), utf8_prefix(read_text(f), 100000));
+  for (auto& [name, text] : testing::corpus_slices(corpora)) add(name, text);
   std::string command = testing::shell_quote(python) + " " +
                         testing::shell_quote(std::string(LLMC_SOURCE_DIR) + "/scripts/wordpiece_reference.py") +
                         " " + testing::shell_quote(ref.tokenizer_json);
@@ -200,6 +184,40 @@ TEST_CASE("WordPiece serialization round trips through model metadata", "[wordpi
     INFO(in.name);
     CHECK((*back)->encode(in.text, true, true) == in.hf_cls_ids);
     CHECK((*from_model)->encode(in.text, false, false) == in.hf_ids);
+  }
+}
+
+TEST_CASE("WordPiece from vocab.txt and tokenizer_config.json gives the tokenizer.json ids", "[wordpiece]") {
+  const Reference& ref = reference();
+  if (!ref.ok) return;
+  const std::string dir = std::filesystem::path(ref.tokenizer_json).parent_path().string();
+  auto tok = load_tokenizer(dir + "/vocab.txt");
+  INFO(tok.status().message());
+  REQUIRE(tok.is_ok());
+  CHECK((*tok)->kind() == "wordpiece");
+  CHECK((*tok)->vocab_size() == 30522);
+  size_t equal_inputs = 0;
+  for (const Input& in : ref.inputs) {
+    INFO(in.name);
+    const bool plain = (*tok)->encode(in.text, false, false) == in.hf_ids;
+    const bool wrapped = (*tok)->encode(in.text, (*tok)->adds_bos(), (*tok)->adds_eos()) == in.hf_cls_ids;
+    CHECK(plain);
+    CHECK(wrapped);
+    equal_inputs += plain && wrapped;
+  }
+  WARN("WordPiece from vocab.txt: " << equal_inputs << " of " << ref.inputs.size() << " inputs equal HF's");
+}
+
+TEST_CASE("tokenize wraps text in [CLS] ... [SEP] with a BERT tokenizer", "[wordpiece]") {
+  const std::string dir = testing::model_path(testing::kMiniLmDir);
+  if (dir.empty()) return;
+  for (const char* file : {"/tokenizer.json", "/vocab.txt"}) {
+    auto r = testing::run_cli("tokenize " + testing::shell_quote(dir + file) + " --text 'Hello, world!'");
+    INFO(r.errors);
+    CHECK(r.exit_code == 0);
+    CHECK(r.output == "101 7592 1010 2088 999 102\n");
+    auto bare = testing::run_cli("tokenize " + testing::shell_quote(dir + file) + " --text 'Hello, world!' --no-bos");
+    CHECK(bare.output == "7592 1010 2088 999\n");
   }
 }
 
