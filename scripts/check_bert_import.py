@@ -29,7 +29,7 @@ from tokenizers import Tokenizer
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bert_reference  # noqa: E402
 from gguf_to_hf import write_safetensors  # noqa: E402
-from llmc_script import cli, default_models, fail  # noqa: E402
+from llmc_script import cli, default_models, fail, run_outputs  # noqa: E402
 
 PAIRS = [
     ("A man is eating food.", "A man is eating a piece of bread."),
@@ -52,16 +52,6 @@ def batch(rows):
         out["attention_mask"][r, :len(ids)] = 1
         out["token_type_ids"][r, :len(ids)] = types
     return out
-
-
-def ours_run(bin_path, model, feeds, tmp, tag):
-    args = ["run", model, "--output-dir", os.path.join(tmp, tag)]
-    for name, value in feeds.items():
-        path = os.path.join(tmp, f"{tag}.{name}.npy")
-        np.save(path, value)
-        args += ["--input", f"{name}={path}"]
-    cli(bin_path, *args)
-    return np.load(os.path.join(tmp, tag, "last_hidden_state.npy"))
 
 
 def sentence_embeddings(hidden, mask):
@@ -115,7 +105,7 @@ def main():
                 print(f"tokenizer: {sum(map(len, ids))} ids of {len(sentences)} sentences equal Hugging Face's")
             w = bert_reference.read_safetensors(os.path.join(src, "model.safetensors"))
             want = bert_reference.forward(cfg, w, feeds["input_ids"], feeds["attention_mask"], feeds["token_type_ids"])
-            ours = ours_run(a.bin, model, feeds, tmp, dtype)
+            ours = run_outputs(a.bin, model, feeds, tmp, dtype)["last_hidden_state"]
             sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
             theirs = sess.run(["last_hidden_state"], feeds)[0]
             err = {"ours": float(np.abs(ours - want).max()), "ort": float(np.abs(theirs - want).max()),
