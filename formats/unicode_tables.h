@@ -15,6 +15,8 @@ bool is_number(char32_t c);
 // Oniguruma's Unicode \s: U+0009..U+000D, U+0085, categories Zs, Zl, Zp. This is also the
 // White_Space property, Rust's char::is_whitespace.
 bool is_whitespace(char32_t c);
+// The three WordPiece classes below hold characters assigned by Unicode 8.0 only: HF tokenizers
+// takes them from the unicode_categories crate, whose tables are 8.0's.
 // General category Mn (nonspacing marks: combining accents).
 bool is_mark_nonspacing(char32_t c);
 // General category Cc, Cf or Co: what HF's BertNormalizer drops as control characters (tab,

@@ -7,9 +7,13 @@
   whitespace \\s     Oniguruma's Unicode \\s, which HF tokenizers' regexes run on:
                     U+0009..U+000D, U+0085 and categories Zs, Zl, Zp (the White_Space property)
 
-and for WordPiece (HF tokenizers' BertNormalizer / BertPreTokenizer, Rust semantics):
+and for WordPiece (HF tokenizers' BertNormalizer / BertPreTokenizer, Rust semantics). These three
+classes come from the unicode_categories crate (0.1.1), whose tables are Unicode 8.0's: a
+character assigned later is in none of them there (measured: U+1172B, Mn in 8.0, is stripped;
+U+08D4, Mn since 9.0, is not), so they hold only characters of age <= 8.0 (DerivedAge.txt of
+Debian's unicode-data package):
   mark_nonspacing   general category Mn (what strip_accents drops after NFD)
-  control           Cc, Cf, Co (the unicode_categories crate's is_other, which clean_text drops)
+  control           Cc, Cf, Co (the crate's is_other, which clean_text drops)
   punctuation       P* (Pc Pd Ps Pe Pi Pf Po; BertPreTokenizer isolates these)
   lowercase         the full per-character lowercase mapping (Rust's char::to_lowercase, not
                     Python's str.lower() on a string, which special-cases final sigma): runs
@@ -48,16 +52,51 @@ PUNCTUATION = ("Pc", "Pd", "Ps", "Pe", "Pi", "Pf", "Po")
 HANGUL_FIRST, HANGUL_LAST = 0xAC00, 0xD7A3
 
 
+DERIVED_AGE = "/usr/share/unicode/DerivedAge.txt"
+CRATE_UNICODE = (8, 0)
+
+
+def read_old_codepoints():
+    """The codepoints assigned by Unicode CRATE_UNICODE, from DERIVED_AGE."""
+    if not os.path.isfile(DERIVED_AGE):
+        sys.exit(f"gen_unicode_tables.py: {DERIVED_AGE} is missing (apt-get install unicode-data)")
+    old = set()
+    with open(DERIVED_AGE, encoding="utf-8") as f:
+        for line in f:
+            line = line.split("#")[0].strip()
+            if not line:
+                continue
+            cps, age = (x.strip() for x in line.split(";"))
+            if tuple(int(x) for x in age.split(".")) > CRATE_UNICODE:
+                continue
+            lo, _, hi = cps.partition("..")
+            old.update(range(int(lo, 16), int(hi or lo, 16) + 1))
+    return old
+
+
+OLD = read_old_codepoints()
+# Characters of 8.0 whose category has changed since, as 8.0 had it (a sweep of every assigned
+# codepoint through `tokenizers` found exactly these six differing from this Python's categories).
+CATEGORY_IN_8_0 = {0x166D: "Po", 0x1734: "Mn", 0x1885: "Lo", 0x1886: "Lo", 0xA9BD: "Mc", 0x111C9: "Po"}
+
+
+def crate_category(c):
+    """The general category as the unicode_categories crate knows it ("Cn": unassigned then)."""
+    if c not in OLD:
+        return "Cn"
+    return CATEGORY_IN_8_0.get(c) or unicodedata.category(chr(c))
+
+
 def is_mark_nonspacing(c):
-    return unicodedata.category(chr(c)) == "Mn"
+    return crate_category(c) == "Mn"
 
 
 def is_control(c):
-    return unicodedata.category(chr(c)) in CATEGORY_OTHER
+    return crate_category(c) in CATEGORY_OTHER
 
 
 def is_punctuation(c):
-    return unicodedata.category(chr(c)) in PUNCTUATION
+    return crate_category(c) in PUNCTUATION
 
 
 def lowercase_runs():
@@ -87,7 +126,8 @@ def lowercase_runs():
 
 
 def stripped():
-    """{codepoint: NFD without Mn marks} where that is not the codepoint itself; Hangul excluded."""
+    """{codepoint: NFD without the crate's Mn marks} where that is not the codepoint itself; Hangul
+    excluded."""
     out = {}
     for c in range(MAX_CODEPOINT + 1):
         if 0xD800 <= c <= 0xDFFF or HANGUL_FIRST <= c <= HANGUL_LAST:
@@ -95,7 +135,7 @@ def stripped():
         nfd = unicodedata.normalize("NFD", chr(c))
         if nfd == chr(c):
             continue
-        out[c] = [ord(x) for x in nfd if unicodedata.category(x) != "Mn"]
+        out[c] = [ord(x) for x in nfd if not is_mark_nonspacing(ord(x))]
     return out
 
 

@@ -8,9 +8,14 @@ tokenizer gives whole sequences) and, for each INPUT file (UTF-8 text), writes n
   INPUT.cls.ids   the same with the post-processor's [CLS] ... [SEP]
   INPUT.decoded   HF's decode of INPUT.cls.ids (special tokens skipped), as UTF-8
 
-Usage: wordpiece_reference.py TOKENIZER_JSON INPUT...
+With --sweep PATH it first writes PATH, a Unicode sweep: for every assigned codepoint (and every
+97th unassigned one) c, the word c + "a" + c.upper(), space-separated; PATH is then an INPUT too.
+It reaches every class and mapping of the normalizer and pre-tokenizer.
+
+Usage: wordpiece_reference.py TOKENIZER_JSON [--sweep PATH] INPUT...
 """
 import sys
+import unicodedata
 
 from tokenizers import Tokenizer
 
@@ -21,7 +26,14 @@ def main():
     tok = Tokenizer.from_file(sys.argv[1])
     tok.no_truncation()
     tok.no_padding()
-    for path in sys.argv[2:]:
+    inputs = sys.argv[2:]
+    if inputs[:1] == ["--sweep"]:
+        words = [chr(c) + "a" + chr(c).upper() for c in range(0x20, 0x110000)
+                 if not 0xD800 <= c <= 0xDFFF and (unicodedata.category(chr(c)) != "Cn" or c % 97 == 0)]
+        with open(inputs[1], "w", encoding="utf-8", newline="") as f:
+            f.write(" ".join(words))
+        inputs = inputs[1:]
+    for path in inputs:
         with open(path, encoding="utf-8", newline="") as f:
             text = f.read()
         plain = tok.encode(text, add_special_tokens=False).ids

@@ -1,5 +1,5 @@
 // WordPiece against Hugging Face `tokenizers` on all-MiniLM-L6-v2's tokenizer.json: every id equal
-// on the first 100 KB of each corpus and on edge cases (accents, CJK, emoji, scripts, whitespace
+// on the first 100 KB of each corpus, on a sweep of every assigned codepoint, and on edge cases (accents, CJK, emoji, scripts, whitespace
 // and control characters, punctuation runs, special tokens in the text, over-long words), with
 // and without [CLS]/[SEP]; decode equal to HF's where the text holds no special tokens. Serialization round trips; hostile bytes give
 // errors, never crashes.
@@ -94,12 +94,16 @@ Reference build_reference() {
   std::string command = testing::shell_quote(python) + " " +
                         testing::shell_quote(std::string(LLMC_SOURCE_DIR) + "/scripts/wordpiece_reference.py") +
                         " " + testing::shell_quote(ref.tokenizer_json);
+  const std::string sweep = scratch + "/unicode_sweep.txt";  // written by the script
+  command += " --sweep " + testing::shell_quote(sweep);
   for (const std::string& p : paths) command += " " + testing::shell_quote(p);
   const testing::CommandResult r = testing::run_shell(command);
   if (r.exit_code != 0) {
     FAIL("wordpiece_reference.py failed (" << r.exit_code << "): " << r.errors);
     return ref;
   }
+  paths.push_back(sweep);
+  ref.inputs.push_back({"unicode sweep", read_text(sweep), {}, {}, ""});
   for (size_t i = 0; i < paths.size(); ++i) {
     ref.inputs[i].hf_ids = ids_of(read_text(paths[i] + ".ids"));
     ref.inputs[i].hf_cls_ids = ids_of(read_text(paths[i] + ".cls.ids"));
