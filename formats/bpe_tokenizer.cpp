@@ -5,6 +5,7 @@
 #include <limits>
 #include <string_view>
 
+#include "formats/added_token_matcher.h"
 #include "formats/bpe_merges.h"
 #include "formats/bpe_pretokenizer.h"
 #include "formats/byte_alphabet.h"
@@ -15,34 +16,6 @@ namespace {
 constexpr int32_t kControl = 3;      // GGUF token types that are matched whole in the text
 constexpr int32_t kUserDefined = 4;
 
-// Control and user-defined tokens, found anywhere in the text: at the leftmost position where
-// one starts, the longest wins (HF's added-vocabulary split, Aho-Corasick leftmost-longest).
-class SpecialTokenMatcher {
- public:
-  void add(std::string_view text, int32_t id) {
-    if (text.empty()) return;
-    auto& bucket = by_first_byte_[static_cast<unsigned char>(text[0])];
-    bucket.push_back({text, id});
-    // Longest first, so the first hit at a position is the longest.
-    std::stable_sort(bucket.begin(), bucket.end(),
-                     [](const Entry& a, const Entry& b) { return a.text.size() > b.text.size(); });
-  }
-  // The special token starting at text[pos] (longest), or nullptr.
-  struct Entry {
-    std::string_view text;
-    int32_t id;
-  };
-  const Entry* match(std::string_view text, size_t pos) const {
-    for (const Entry& e : by_first_byte_[static_cast<unsigned char>(text[pos])]) {
-      if (text.compare(pos, e.text.size(), e.text) == 0) return &e;
-    }
-    return nullptr;
-  }
-
- private:
-  std::array<std::vector<Entry>, 256> by_first_byte_;
-};
-
 }  // namespace
 
 struct BpeTokenizer::State {
@@ -50,7 +23,7 @@ struct BpeTokenizer::State {
   BpePreTokenizer pre = BpePreTokenizer::kGpt2;
   std::array<int32_t, 256> byte_token{};  // the token of each single byte
   BpeMerges merges;
-  SpecialTokenMatcher specials;  // views into vocab.tokens
+  AddedTokenMatcher specials;  // views into vocab.tokens
   std::vector<std::string> pieces;  // decode_piece's text per id
   // Llama 3 (ignore_merges in its tokenizer.json, and llama.cpp's "llama-bpe"): a piece that is
   // itself a token becomes that token without merging. Keys are the tokens' bytes.
@@ -173,7 +146,7 @@ std::vector<int32_t> BpeTokenizer::encode(const std::string& text, bool bos, boo
   std::string_view all(text);
   size_t span_start = 0;
   for (size_t pos = 0; pos < all.size();) {
-    const SpecialTokenMatcher::Entry* special = state_->specials.match(all, pos);
+    const AddedTokenMatcher::Entry* special = state_->specials.match(all, pos);
     if (!special) {
       ++pos;
       continue;

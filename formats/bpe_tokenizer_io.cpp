@@ -12,68 +12,13 @@
 #include <unordered_map>
 
 #include "formats/bpe_tokenizer.h"
+#include "formats/serial_io.h"
 
 namespace llmc {
 namespace {
 
 constexpr std::string_view kMagic = "llmc.bpe";
 constexpr uint64_t kVersion = 1;
-
-void put_varint(uint64_t v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>((v & 0x7F) | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
-
-void put_string(std::string_view s, std::string* out) {
-  put_varint(s.size(), out);
-  out->append(s);
-}
-
-class Reader {
- public:
-  Reader(std::string_view bytes, const std::string& source) : bytes_(bytes), source_(source) {}
-
-  Status varint(uint64_t limit, const char* what, uint64_t* v) {
-    *v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (pos_ >= bytes_.size()) return truncated(what);
-      uint8_t b = static_cast<uint8_t>(bytes_[pos_++]);
-      *v |= uint64_t{b & 0x7Fu} << shift;
-      if ((b & 0x80) == 0) {
-        if (*v > limit)
-          return error(what, " is ", *v, ", more than ", limit);
-        return Status::ok();
-      }
-    }
-    return error(what, " is not a valid varint");
-  }
-  Status string(const char* what, std::string* s) {
-    uint64_t len;
-    LLMC_RETURN_IF_ERROR(varint(remaining(), what, &len));
-    s->assign(bytes_.substr(pos_, len));
-    pos_ += len;
-    return Status::ok();
-  }
-  // A count of items that take at least one byte each, so it cannot exceed what remains.
-  Status count(const char* what, uint64_t* n) { return varint(remaining(), what, n); }
-  size_t remaining() const { return bytes_.size() - pos_; }
-  bool at_end() const { return pos_ == bytes_.size(); }
-  size_t pos() const { return pos_; }
-
-  template <typename... Args>
-  Status error(const Args&... args) const {
-    return invalid_input(source_, ": serialized BPE tokenizer, byte ", pos_, ": ", args...);
-  }
-
- private:
-  Status truncated(const char* what) const { return error("truncated in ", what); }
-  std::string_view bytes_;
-  const std::string& source_;
-  size_t pos_ = 0;
-};
 
 }  // namespace
 
@@ -105,7 +50,7 @@ Result<std::shared_ptr<const BpeTokenizer>> BpeTokenizer::deserialize(const std:
                                                                       const std::string& source) {
   if (bytes.compare(0, kMagic.size(), kMagic) != 0)
     return invalid_input(source, ": not a serialized BPE tokenizer (no '", kMagic, "' header)");
-  Reader in(std::string_view(bytes).substr(kMagic.size()), source);
+  SerialReader in(std::string_view(bytes).substr(kMagic.size()), source, "serialized BPE tokenizer");
   uint64_t version, bos, eos, count, has_types;
   LLMC_RETURN_IF_ERROR(in.varint(~uint64_t{0}, "version", &version));
   if (version != kVersion)

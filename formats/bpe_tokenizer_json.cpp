@@ -7,6 +7,7 @@
 #include "formats/bpe_tokenizer.h"
 #include "formats/byte_alphabet.h"
 #include "formats/json.h"
+#include "formats/tokenizer_json.h"
 
 namespace llmc {
 namespace {
@@ -18,20 +19,9 @@ constexpr const char* kQwen2Regex =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
     "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
-std::string type_of(const JsonValue* v) {
-  const JsonValue* t = v && v->is_object() ? v->find("type") : nullptr;
-  return t && t->is_string() ? t->as_string() : "";
-}
-
-// The boolean member `key`, or `fallback` when absent.
-bool flag(const JsonValue& v, const char* key, bool fallback) {
-  const JsonValue* f = v.find(key);
-  return f && f->is_bool() ? f->as_bool() : fallback;
-}
-
 bool is_byte_level(const JsonValue& v, bool use_regex) {
-  return type_of(&v) == "ByteLevel" && flag(v, "use_regex", true) == use_regex &&
-         !flag(v, "add_prefix_space", false);
+  return component_type(&v) == "ByteLevel" && json_flag(v, "use_regex", true) == use_regex &&
+         !json_flag(v, "add_prefix_space", false);
 }
 
 // The GGUF pre-tokenizer name equal to the tokenizer.json pre_tokenizer, or "" when none is.
@@ -39,12 +29,12 @@ std::string pre_name(const JsonValue* pre, bool ignore_merges) {
   if (!pre || !pre->is_object()) return "";
   if (is_byte_level(*pre, true)) return ignore_merges ? "" : "gpt2";
   const JsonValue* list = pre->find("pretokenizers");
-  if (type_of(pre) != "Sequence" || !list || !list->is_array() || list->as_array().size() != 2) return "";
+  if (component_type(pre) != "Sequence" || !list || !list->is_array() || list->as_array().size() != 2) return "";
   const JsonValue& first = list->as_array()[0];
   const JsonValue& second = list->as_array()[1];
-  if (type_of(&first) == "Digits" && flag(first, "individual_digits", false) && is_byte_level(second, true))
+  if (component_type(&first) == "Digits" && json_flag(first, "individual_digits", false) && is_byte_level(second, true))
     return ignore_merges ? "" : "smollm";
-  if (type_of(&first) != "Split" || !is_byte_level(second, false) || flag(first, "invert", false)) return "";
+  if (component_type(&first) != "Split" || !is_byte_level(second, false) || json_flag(first, "invert", false)) return "";
   const JsonValue* behavior = first.find("behavior");
   const JsonValue* pattern = first.find("pattern");
   const JsonValue* regex = pattern && pattern->is_object() ? pattern->find("Regex") : nullptr;
@@ -52,21 +42,6 @@ std::string pre_name(const JsonValue* pre, bool ignore_merges) {
   if (regex->as_string() == kLlama3Regex) return ignore_merges ? "llama-bpe" : "";
   if (regex->as_string() == kQwen2Regex) return ignore_merges ? "" : "qwen2";
   return "";
-}
-
-// A short description of a JSON value for error messages: its type, or its text when small.
-std::string describe(const JsonValue* v) {
-  if (!v || v->is_null()) return "null";
-  std::string type = type_of(v);
-  if (type == "Sequence" && v->find("pretokenizers") && v->find("pretokenizers")->is_array()) {
-    std::string s = "Sequence[";
-    for (const JsonValue& item : v->find("pretokenizers")->as_array()) {
-      if (s.back() != '[') s += ",";
-      s += describe(&item);
-    }
-    return s + "]";
-  }
-  return type.empty() ? "(no type)" : type;
 }
 
 Status check_model_options(const JsonValue& model, const std::string& source) {
@@ -78,25 +53,8 @@ Status check_model_options(const JsonValue& model, const std::string& source) {
     if (v && v->is_string() && !v->as_string().empty())
       return unsupported(source, ": BPE ", key, " '", v->as_string(), "' is not supported");
   }
-  if (flag(model, "byte_fallback", false))
+  if (json_flag(model, "byte_fallback", false))
     return unsupported(source, ": BPE byte_fallback is not supported (byte-level BPE needs none)");
-  return Status::ok();
-}
-
-Status read_vocab(const JsonValue& vocab, const std::string& source, std::vector<std::string>* tokens) {
-  if (!vocab.is_object()) return invalid_input(source, ": model.vocab is not an object");
-  for (const auto& [token, id_value] : vocab.as_object()) {
-    std::optional<int64_t> id = id_value.as_int();
-    if (!id_value.is_number() || !id || *id < 0 || *id > std::numeric_limits<int32_t>::max() / 2)
-      return invalid_input(source, ": model.vocab['", token, "'] is not a token id");
-    // Ids are bounded by the entries seen so far (x2 for slack) so a huge id cannot allocate.
-    if (static_cast<size_t>(*id) >= 2 * vocab.as_object().size() + 1024)
-      return invalid_input(source, ": model.vocab['", token, "'] has id ", *id, ", far past the vocabulary size");
-    if (static_cast<size_t>(*id) >= tokens->size()) tokens->resize(static_cast<size_t>(*id) + 1);
-    std::string& slot = (*tokens)[static_cast<size_t>(*id)];
-    if (!slot.empty()) return invalid_input(source, ": model.vocab gives id ", *id, " to '", slot, "' and '", token, "'");
-    slot = token;
-  }
   return Status::ok();
 }
 
@@ -126,33 +84,16 @@ Status read_added_tokens(const JsonValue* added, const std::string& source, BpeV
   if (!added || added->is_null()) return Status::ok();
   if (!added->is_array()) return invalid_input(source, ": added_tokens is not an array");
   for (const JsonValue& t : added->as_array()) {
-    const JsonValue* id_value = t.find("id");
-    const JsonValue* content = t.find("content");
-    std::optional<int64_t> id = id_value ? id_value->as_int() : std::nullopt;
-    if (!id || *id < 0 || !content || !content->is_string() || content->as_string().empty())
-      return invalid_input(source, ": added_tokens has an entry without an id and content");
-    if (static_cast<size_t>(*id) >= v->tokens.size() + added->as_array().size())
-      return invalid_input(source, ": added token '", content->as_string(), "' has id ", *id, " past the vocabulary");
-    for (const char* key : {"lstrip", "rstrip", "single_word"}) {
-      if (flag(t, key, false))
-        return unsupported(source, ": added token '", content->as_string(), "' sets ", key, ", which is not supported");
-    }
-    size_t i = static_cast<size_t>(*id);
-    if (i >= v->tokens.size()) v->tokens.resize(i + 1);
-    if (!v->tokens[i].empty() && v->tokens[i] != content->as_string()) {
-      return invalid_input(source, ": added token '", content->as_string(), "' has id ", i,
-                           ", which model.vocab gives to '", v->tokens[i], "'");
-    }
-    v->tokens[i] = content->as_string();
+    LLMC_ASSIGN_OR_RETURN(size_t i, place_added_token(t, added->as_array().size(), source, &v->tokens));
     v->token_types.resize(v->tokens.size(), 1);
-    v->token_types[i] = flag(t, "special", false) ? 3 : 4;
+    v->token_types[i] = json_flag(t, "special", false) ? 3 : 4;
   }
   return Status::ok();
 }
 
 // BOS/EOS as a TemplateProcessing post-processor wraps a single sequence ([BOS] $A [EOS]).
 void read_template(const JsonValue* post, BpeVocabulary* v) {
-  const JsonValue* single = post && type_of(post) == "TemplateProcessing" ? post->find("single") : nullptr;
+  const JsonValue* single = post && component_type(post) == "TemplateProcessing" ? post->find("single") : nullptr;
   if (!single || !single->is_array() || single->as_array().empty()) return;
   auto special_id = [&](const JsonValue& piece) -> int {
     const JsonValue* s = piece.find("SpecialToken");
@@ -174,21 +115,21 @@ Result<std::shared_ptr<const BpeTokenizer>> BpeTokenizer::from_tokenizer_json(co
                                                                               const std::string& source) {
   LLMC_ASSIGN_OR_RETURN(JsonValue root, parse_json(json, source));
   const JsonValue* model = root.find("model");
-  if (!model || type_of(model) != "BPE")
-    return unsupported(source, ": tokenizer.json model type '", type_of(model), "' is not BPE");
+  if (!model || component_type(model) != "BPE")
+    return unsupported(source, ": tokenizer.json model type '", component_type(model), "' is not BPE");
   LLMC_RETURN_IF_ERROR(check_model_options(*model, source));
   const JsonValue* normalizer = root.find("normalizer");
   if (normalizer && !normalizer->is_null())
-    return unsupported(source, ": tokenizer.json normalizer ", describe(normalizer), " is not supported");
+    return unsupported(source, ": tokenizer.json normalizer ", describe_component(normalizer), " is not supported");
   const JsonValue* decoder = root.find("decoder");
-  if (decoder && !decoder->is_null() && type_of(decoder) != "ByteLevel")
-    return unsupported(source, ": tokenizer.json decoder ", describe(decoder), " is not ByteLevel");
+  if (decoder && !decoder->is_null() && component_type(decoder) != "ByteLevel")
+    return unsupported(source, ": tokenizer.json decoder ", describe_component(decoder), " is not ByteLevel");
 
-  const bool ignore_merges = flag(*model, "ignore_merges", false);
+  const bool ignore_merges = json_flag(*model, "ignore_merges", false);
   BpeVocabulary v;
   v.pre = pre_name(root.find("pre_tokenizer"), ignore_merges);
   if (v.pre.empty()) {
-    return unsupported(source, ": tokenizer.json pre_tokenizer ", describe(root.find("pre_tokenizer")),
+    return unsupported(source, ": tokenizer.json pre_tokenizer ", describe_component(root.find("pre_tokenizer")),
                        ignore_merges ? " (with ignore_merges)" : "",
                        " is not supported (ByteLevel; Sequence[Digits, ByteLevel]; Sequence[Split(Llama 3 "
                        "or Qwen2 regex), ByteLevel])");
@@ -196,7 +137,7 @@ Result<std::shared_ptr<const BpeTokenizer>> BpeTokenizer::from_tokenizer_json(co
   const JsonValue* vocab = model->find("vocab");
   const JsonValue* merges = model->find("merges");
   if (!vocab || !merges) return invalid_input(source, ": tokenizer.json model has no vocab or merges");
-  LLMC_RETURN_IF_ERROR(read_vocab(*vocab, source, &v.tokens));
+  LLMC_RETURN_IF_ERROR(read_tokenizer_json_vocab(*vocab, source, &v.tokens));
   LLMC_RETURN_IF_ERROR(read_merges(*merges, source, &v.merges));
   LLMC_RETURN_IF_ERROR(read_added_tokens(root.find("added_tokens"), source, &v));
   if (!v.token_types.empty()) v.token_types.resize(v.tokens.size(), 1);

@@ -17,8 +17,8 @@
 #include <limits>
 #include <optional>
 
-#include "formats/gguf_quants.h"
 #include "formats/hf_import.h"
+#include "formats/hf_weights.h"
 #include "ir/graph_builder.h"
 #include "ir/metadata_keys.h"
 
@@ -69,64 +69,27 @@ Result<Gpt2Config> read_config(const HfConfig& c) {
   return g;
 }
 
-// Float32 copy of `n` elements of a float32/float16/bfloat16 tensor.
-void widen(const Tensor& t, int64_t n, float* out) {
-  switch (t.dtype()) {
-    case DType::kF32: std::copy_n(t.data_as<float>(), n, out); break;
-    case DType::kF16: ggml_dequantize(GgmlType::kF16, t.data(), out, n); break;
-    case DType::kBF16: ggml_dequantize(GgmlType::kBF16, t.data(), out, n); break;
-    default: break;  // refused by find()
-  }
-}
-
 // The checkpoint's tensors under one prefix, as float32 tensors named "transformer.<name>".
 class Gpt2Weights {
  public:
-  Gpt2Weights(const SafetensorsCheckpoint& ck, std::string source) : ck_(ck), source_(std::move(source)) {
-    prefix_ = ck_.find("transformer.wte.weight") ? "transformer." : "";
+  Gpt2Weights(const SafetensorsCheckpoint& ck, std::string source) : src_(ck, std::move(source)) {
+    prefix_ = src_.has("transformer.wte.weight") ? "transformer." : "";
   }
 
-  bool has(const std::string& name) const { return ck_.find(name) != nullptr; }
+  bool has(const std::string& name) const { return src_.has(name); }
 
   // `name` (without the prefix) as float32 of shape `dims`: a view when stored as float32.
   Result<Tensor> get(const std::string& name, const std::vector<int64_t>& dims) const {
-    const std::string stored = prefix_ + name;
-    LLMC_ASSIGN_OR_RETURN(const Tensor* t, find(stored, dims));
-    return as_f32(*t, "transformer." + name);
+    return src_.plain(prefix_ + name, dims, "transformer." + name);
   }
 
   // A tensor stored under exactly `name`.
   Result<Tensor> get_exact(const std::string& name, const std::vector<int64_t>& dims) const {
-    LLMC_ASSIGN_OR_RETURN(const Tensor* t, find(name, dims));
-    return as_f32(*t, name);
+    return src_.plain(name, dims, name);
   }
 
  private:
-  Result<const Tensor*> find(const std::string& name, const std::vector<int64_t>& dims) const {
-    const Tensor* t = ck_.find(name);
-    if (!t) return invalid_input(source_, ": tensor '", name, "' is missing");
-    if (t->dtype() != DType::kF32 && t->dtype() != DType::kF16 && t->dtype() != DType::kBF16)
-      return unsupported(ck_.file_of(name), ": tensor '", name, "' is ", dtype_name(t->dtype()),
-                         " (float32, float16 and bfloat16 weights are read)");
-    if (t->dims() != dims)
-      return invalid_input(ck_.file_of(name), ": tensor '", name, "' has shape ", shape_str(t->dims()),
-                           ", expected ", shape_str(dims));
-    return t;
-  }
-
-  static Tensor as_f32(const Tensor& t, const std::string& as) {
-    if (t.dtype() == DType::kF32) {
-      Tensor v = t;
-      v.set_name(as);
-      return v;
-    }
-    Tensor out = Tensor::uninitialized(as, DType::kF32, t.dims());
-    widen(t, t.numel(), reinterpret_cast<float*>(out.mutable_data()));
-    return out;
-  }
-
-  const SafetensorsCheckpoint& ck_;
-  std::string source_;
+  HfWeights src_;
   std::string prefix_;
 };
 

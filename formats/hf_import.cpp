@@ -2,7 +2,6 @@
 
 #include <filesystem>
 
-
 namespace llmc {
 
 namespace fs = std::filesystem;
@@ -17,12 +16,13 @@ Result<Model> import_hf_checkpoint(const std::string& dir) {
     return invalid_input(dir, ": not a Hugging Face checkpoint directory (no config.json)");
   LLMC_ASSIGN_OR_RETURN(HfConfig config, HfConfig::read((fs::path(dir) / "config.json").string()));
   LLMC_ASSIGN_OR_RETURN(std::string arch, config.architecture());
+  if (arch == "LlamaForCausalLM" || arch == "MistralForCausalLM" || arch == "Qwen2ForCausalLM")
+    return hf_llama_to_model(config, dir);
   if (arch == "GPT2LMHeadModel") return hf_gpt2_to_model(config, dir);
-  const bool llama = arch == "LlamaForCausalLM" || arch == "MistralForCausalLM" || arch == "Qwen2ForCausalLM";
-  if (!llama)
-    return unsupported(config.path(), ": architecture '", arch,
-                       "' is not supported (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel are)");
-  return hf_llama_to_model(config, dir);
+  if (arch == "BertModel") return hf_bert_to_model(config, dir);
+  return unsupported(config.path(), ": architecture '", arch,
+                     "' is not supported (LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, GPT2LMHeadModel, "
+                     "BertModel are)");
 }
 
 }  // namespace llmc

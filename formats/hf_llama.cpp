@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <limits>
 
-#include "formats/gguf_quants.h"
 #include "formats/hf_import.h"
+#include "formats/hf_weights.h"
 #include "formats/llama_graph.h"
 #include "ir/metadata_keys.h"
 
@@ -16,80 +16,6 @@ namespace llmc {
 namespace {
 
 constexpr int64_t kMaxInt = std::numeric_limits<int32_t>::max();
-
-// Float32 copy of one row of a float32/float16/bfloat16 tensor.
-void widen_row(const Tensor& t, int64_t row, int64_t cols, float* out) {
-  const uint8_t* base = t.data();
-  switch (t.dtype()) {
-    case DType::kF32:
-      std::copy_n(reinterpret_cast<const float*>(base) + row * cols, cols, out);
-      break;
-    case DType::kF16: ggml_dequantize(GgmlType::kF16, base + row * cols * 2, out, cols); break;
-    case DType::kBF16: ggml_dequantize(GgmlType::kBF16, base + row * cols * 2, out, cols); break;
-    default: break;  // refused by the caller
-  }
-}
-
-class HfWeights {
- public:
-  HfWeights(const SafetensorsCheckpoint& ck, std::string source) : ck_(ck), source_(std::move(source)) {}
-
-  Result<const Tensor*> find(const std::string& name, const std::vector<int64_t>& dims) const {
-    const Tensor* t = ck_.find(name);
-    if (!t) return invalid_input(source_, ": tensor '", name, "' is missing");
-    if (t->dtype() != DType::kF32 && t->dtype() != DType::kF16 && t->dtype() != DType::kBF16)
-      return unsupported(ck_.file_of(name), ": tensor '", name, "' is ", dtype_name(t->dtype()),
-                         " (float32, float16 and bfloat16 weights are read)");
-    if (t->dims() != dims)
-      return invalid_input(ck_.file_of(name), ": tensor '", name, "' has shape ", shape_str(t->dims()), ", expected ",
-                           shape_str(dims));
-    return t;
-  }
-
-  // A vector or a matrix as stored, float32 (a view when it already is).
-  Result<Tensor> plain(const std::string& name, std::vector<int64_t> dims, const std::string& as) const {
-    LLMC_ASSIGN_OR_RETURN(const Tensor* t, find(name, dims));
-    if (t->dtype() == DType::kF32) {
-      Tensor v = *t;
-      v.set_name(as);
-      return v;
-    }
-    Tensor out = Tensor::uninitialized(as, DType::kF32, dims);
-    const int64_t cols = dims.back(), rows = t->numel() / std::max<int64_t>(cols, 1);
-    for (int64_t r = 0; r < rows; ++r) widen_row(*t, r, cols, reinterpret_cast<float*>(out.mutable_data()) + r * cols);
-    return out;
-  }
-
-  // Linear weight [out, in] -> MatMul B [in, out], output column c taken from stored row
-  // rows[c] (identity when `rows` is empty).
-  Result<Tensor> linear(const std::string& name, int64_t out, int64_t in, const std::string& as,
-                        const std::vector<int64_t>& rows = {}) const {
-    LLMC_ASSIGN_OR_RETURN(const Tensor* t, find(name, {out, in}));
-    Tensor result = Tensor::uninitialized(as, DType::kF32, {in, out});
-    float* dst = reinterpret_cast<float*>(result.mutable_data());
-    std::vector<float> row(static_cast<size_t>(in));
-    for (int64_t c = 0; c < out; ++c) {
-      widen_row(*t, rows.empty() ? c : rows[c], in, row.data());
-      for (int64_t i = 0; i < in; ++i) dst[i * out + c] = row[i];
-    }
-    return result;
-  }
-
-  // A bias [out], entries reordered like linear()'s columns.
-  Result<Tensor> bias(const std::string& name, int64_t out, const std::string& as, const std::vector<int64_t>& rows) const {
-    LLMC_ASSIGN_OR_RETURN(Tensor b, plain(name, {out}, as));
-    if (rows.empty()) return b;
-    std::vector<float> v(static_cast<size_t>(out));
-    for (int64_t c = 0; c < out; ++c) v[c] = b.data_as<float>()[rows[c]];
-    return Tensor::from_vector(as, DType::kF32, {out}, v);
-  }
-
-  bool has(const std::string& name) const { return ck_.find(name) != nullptr; }
-
- private:
-  const SafetensorsCheckpoint& ck_;
-  std::string source_;
-};
 
 // Row order that turns rotate-half heads into interleaved pairs: new row h*hd + 2i + s comes
 // from old row h*hd + s*hd/2 + i.

@@ -12,6 +12,8 @@
 #include "formats/llama2c_tokenizer.h"
 #include "formats/mapped_file.h"
 #include "formats/onnx_format.h"
+#include "formats/tokenizer_json.h"
+#include "formats/wordpiece_tokenizer.h"
 
 namespace llmc {
 
@@ -20,7 +22,7 @@ std::string extension(const std::string& path) {
   return std::filesystem::path(path).extension().string();
 }
 
-const char* const kTokenizerKinds[] = {"llama2c", "bpe"};
+const char* const kTokenizerKinds[] = {"llama2c", "bpe", "wordpiece"};
 
 Result<std::shared_ptr<const Tokenizer>> parse_tokenizer(const std::string& kind, const std::string& bytes,
                                                          const std::string& source) {
@@ -28,7 +30,40 @@ Result<std::shared_ptr<const Tokenizer>> parse_tokenizer(const std::string& kind
     LLMC_ASSIGN_OR_RETURN(auto tok, Llama2cTokenizer::from_bytes(bytes, source));
     return std::shared_ptr<const Tokenizer>(std::make_shared<Llama2cTokenizer>(std::move(tok)));
   }
+  if (kind == "wordpiece") {
+    LLMC_ASSIGN_OR_RETURN(auto tok, WordPieceTokenizer::deserialize(bytes, source));
+    return std::shared_ptr<const Tokenizer>(std::move(tok));
+  }
   LLMC_ASSIGN_OR_RETURN(auto tok, BpeTokenizer::deserialize(bytes, source));
+  return std::shared_ptr<const Tokenizer>(std::move(tok));
+}
+
+// A Hugging Face tokenizer.json: its model.type picks the tokenizer (BPE is the default, as
+// files without a readable type are reported by the BPE reader).
+Result<std::shared_ptr<const Tokenizer>> json_tokenizer(const std::string& path) {
+  LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
+  const std::string text(reinterpret_cast<const char*>(file->data()), file->size());
+  LLMC_ASSIGN_OR_RETURN(JsonValue root, parse_json(text, path));
+  if (component_type(root.find("model")) == "WordPiece") {
+    LLMC_ASSIGN_OR_RETURN(auto tok, WordPieceTokenizer::from_tokenizer_json(text, path));
+    return std::shared_ptr<const Tokenizer>(std::move(tok));
+  }
+  LLMC_ASSIGN_OR_RETURN(auto tok, BpeTokenizer::from_tokenizer_json(text, path));
+  return std::shared_ptr<const Tokenizer>(std::move(tok));
+}
+
+// BERT's vocab.txt, with tokenizer_config.json beside it when there is one.
+Result<std::shared_ptr<const Tokenizer>> vocab_txt_tokenizer(const std::string& path) {
+  LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
+  const std::string text(reinterpret_cast<const char*>(file->data()), file->size());
+  const std::string config_path = (std::filesystem::path(path).parent_path() / "tokenizer_config.json").string();
+  std::string config;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(config_path, ec)) {
+    LLMC_ASSIGN_OR_RETURN(auto cf, MappedFile::open(config_path));
+    config.assign(reinterpret_cast<const char*>(cf->data()), cf->size());
+  }
+  LLMC_ASSIGN_OR_RETURN(auto tok, WordPieceTokenizer::from_vocab_txt(text, config, path));
   return std::shared_ptr<const Tokenizer>(std::move(tok));
 }
 
@@ -44,11 +79,14 @@ Result<Model> load_gguf(const std::string& path, const LoadOptions& options) {
 }
 Result<Model> load_hf(const std::string& dir) {
   LLMC_ASSIGN_OR_RETURN(Model model, import_hf_checkpoint(dir));
-  const std::string tokenizer_json = (std::filesystem::path(dir) / "tokenizer.json").string();
-  std::error_code ec;
-  if (std::filesystem::is_regular_file(tokenizer_json, ec)) {
-    LLMC_ASSIGN_OR_RETURN(auto tok, load_tokenizer(tokenizer_json));
+  // tokenizer.json says everything; BERT checkpoints may carry only vocab.txt.
+  for (const char* name : {"tokenizer.json", "vocab.txt"}) {
+    const std::string path = (std::filesystem::path(dir) / name).string();
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) continue;
+    LLMC_ASSIGN_OR_RETURN(auto tok, load_tokenizer(path));
     attach_tokenizer(model, *tok);
+    break;
   }
   return model;
 }
@@ -112,12 +150,8 @@ Result<std::shared_ptr<const Tokenizer>> load_tokenizer(const std::string& path)
     LLMC_ASSIGN_OR_RETURN(auto model, read_onnx(path));
     return model_tokenizer(model, path, "");
   }
-  if (ext == ".json") {
-    LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
-    const std::string text(reinterpret_cast<const char*>(file->data()), file->size());
-    LLMC_ASSIGN_OR_RETURN(auto tok, BpeTokenizer::from_tokenizer_json(text, path));
-    return std::shared_ptr<const Tokenizer>(std::move(tok));
-  }
+  if (ext == ".json") return json_tokenizer(path);
+  if (ext == ".txt") return vocab_txt_tokenizer(path);
   LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
   if (looks_like_gguf(*file)) {
     LLMC_ASSIGN_OR_RETURN(GgufFile gguf, GgufFile::open(path));

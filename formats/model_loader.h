@@ -41,7 +41,7 @@ void attach_tokenizer(Model& model, const Tokenizer& tokenizer);
 // Fails with a message that says how to supply one when there is none.
 Result<std::shared_ptr<const Tokenizer>> model_tokenizer(const Model& model, const std::string& model_path,
                                                          const std::string& override_path);
-// A tokenizer file (llama2.c tokenizer.bin, Hugging Face tokenizer.json), or any model file
+// A tokenizer file (llama2.c tokenizer.bin, Hugging Face tokenizer.json, BERT vocab.txt), or any model file
 // carrying one (ONNX with metadata, GGUF).
 Result<std::shared_ptr<const Tokenizer>> load_tokenizer(const std::string& path);
 

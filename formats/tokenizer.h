@@ -20,6 +20,8 @@ class Tokenizer {
   virtual int eos_id() const = 0;
   // Whether the model expects BOS before a prompt (llama2.c yes, SmolLM2 no, per GGUF/HF config).
   virtual bool adds_bos() const = 0;
+  // Whether a whole input ends with EOS (BERT's [CLS] text [SEP]); decoders' prompts do not.
+  virtual bool adds_eos() const { return false; }
   // `text` as bytes (invalid UTF-8 is encoded, never rejected); bos/eos add those tokens when the
   // vocabulary has them.
   virtual std::vector<int32_t> encode(const std::string& text, bool bos, bool eos) const = 0;

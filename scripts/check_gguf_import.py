@@ -27,7 +27,7 @@ import onnxruntime as ort
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gguf_reference  # noqa: E402
-from llmc_script import cli, default_models, fail  # noqa: E402
+from llmc_script import cli, default_models, fail, run_outputs  # noqa: E402
 
 
 def feeds_for(session_inputs, ids, past):
@@ -36,17 +36,6 @@ def feeds_for(session_inputs, ids, past):
         if i.name.startswith("past_key_values."):
             feeds[i.name] = past[i.name]
     return feeds
-
-
-def ours_run(bin_path, model, feeds, tmp, tag):
-    args = ["run", model, "--output-dir", os.path.join(tmp, tag)]
-    for name, value in feeds.items():
-        path = os.path.join(tmp, f"{tag}.{name}.npy")
-        np.save(path, value)
-        args += ["--input", f"{name}={path}"]
-    cli(bin_path, *args)
-    out = os.path.join(tmp, tag)
-    return {f[:-4]: np.load(os.path.join(out, f)) for f in os.listdir(out)}
 
 
 def main():
@@ -80,7 +69,7 @@ def main():
         ort_past, our_past = past, past
         for step, (chunk, first) in enumerate(steps):
             ort_out = dict(zip(out_names, sess.run(None, feeds_for(sess.get_inputs(), chunk, ort_past))))
-            our_out = ours_run(a.bin, model, feeds_for(sess.get_inputs(), chunk, our_past), tmp, f"step{step}")
+            our_out = run_outputs(a.bin, model, feeds_for(sess.get_inputs(), chunk, our_past), tmp, f"step{step}")
             ref_rows = want[first:first + len(chunk)]
             worst["ours"] = max(worst["ours"], float(np.abs(our_out["logits"][0] - ref_rows).max()))
             worst["ort"] = max(worst["ort"], float(np.abs(ort_out["logits"][0] - ref_rows).max()))

@@ -23,15 +23,11 @@ import onnxruntime as ort
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import gpt2_reference  # noqa: E402
+from llmc_script import fail, run_outputs  # noqa: E402
 
 VARIANTS = [("f32", ["--dtype", "F32", "--layers", "3", "--seed", "1"]),
             ("f16_no_prefix_scale_by_layer", ["--dtype", "F16", "--no-prefix", "--scale-by-layer", "--seed", "2"]),
             ("bf16_exact_gelu", ["--dtype", "BF16", "--activation", "gelu", "--seed", "3"])]
-
-
-def fail(msg):
-    print(f"check_gpt2_import.py: {msg}", file=sys.stderr)
-    sys.exit(1)
 
 
 def run(cmd):
@@ -39,17 +35,6 @@ def run(cmd):
     if r.returncode != 0:
         fail(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr.strip()}")
     return r.stdout
-
-
-def ours_run(bin_path, model, feeds, tmp, tag):
-    out = os.path.join(tmp, tag)
-    args = [bin_path, "run", model, "--output-dir", out]
-    for name, value in feeds.items():
-        path = os.path.join(tmp, f"{tag}.{name}.npy")
-        np.save(path, value)
-        args += ["--input", f"{name}={path}"]
-    run(args)
-    return {f[:-4]: np.load(os.path.join(out, f)) for f in os.listdir(out)}
 
 
 def check(bin_path, tmp, tag, make_args, n_tokens):
@@ -72,7 +57,7 @@ def check(bin_path, tmp, tag, make_args, n_tokens):
         want, ref_past = ref.forward(chunk, ref_past)
         span = max(span, float(np.abs(want).max()))
         ort_out = dict(zip(names, sess.run(None, {"input_ids": np.array([chunk], dtype=np.int64), **ort_past})))
-        our_out = ours_run(bin_path, model, {"input_ids": np.array([chunk], dtype=np.int64), **our_past}, tmp,
+        our_out = run_outputs(bin_path, model, {"input_ids": np.array([chunk], dtype=np.int64), **our_past}, tmp,
                            f"{tag}.step{step}")
         for who, out in (("ours", our_out), ("ort", ort_out)):
             if out["logits"].shape != (1, len(chunk), vocab):
@@ -90,7 +75,7 @@ def check(bin_path, tmp, tag, make_args, n_tokens):
     rows = [ids[:-1], ids[-2::-1]]
     batch = {"input_ids": np.array(rows, dtype=np.int64), **{n: np.zeros((2,) + empty.shape[1:], np.float32) for n in past}}
     ort_logits = sess.run(["logits"], batch)[0]
-    our_logits = ours_run(bin_path, model, batch, tmp, f"{tag}.batch")["logits"]
+    our_logits = run_outputs(bin_path, model, batch, tmp, f"{tag}.batch")["logits"]
     for b, row in enumerate(rows):
         want = ref.forward(row)[0]
         worst["ours"] = max(worst["ours"], float(np.abs(our_logits[b] - want).max()))

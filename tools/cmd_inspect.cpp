@@ -97,7 +97,8 @@ Status run_inspect(const InspectArgs& a) {
   if (auto tok = model_tokenizer(m, a.model, ""); tok.is_ok())
     tokenizer = str_cat((*tok)->kind(), ", ", (*tok)->vocab_size(), " tokens, bos ", (*tok)->bos_id(), ", eos ",
                         (*tok)->eos_id(), (*tok)->adds_bos() ? ", adds bos" : "");
-  else if (m.find_metadata(kMetaTokenizer) || m.find_metadata(tokenizer_metadata_key("bpe")))
+  else if (m.find_metadata(kMetaTokenizer) || m.find_metadata(tokenizer_metadata_key("bpe")) ||
+           m.find_metadata(tokenizer_metadata_key("wordpiece")))
     tokenizer = "unreadable: " + tok.status().message();
 
   if (a.json) {

@@ -29,7 +29,7 @@ Status run_tokenize(const TokenizeArgs& a) {
     ids = tok->encode_corpus(std::string(reinterpret_cast<const char*>(f->data()), f->size()));
     if (ids.empty()) return invalid_input(a.file, ": no text to tokenize");
   } else {
-    ids = tok->encode(a.text, !a.no_bos && tok->adds_bos(), false);
+    ids = tok->encode(a.text, !a.no_bos && tok->adds_bos(), !a.no_bos && tok->adds_eos());
   }
   if (!a.output.empty()) {
     auto t = Tensor::from_vector("ids", DType::kI32, {static_cast<int64_t>(ids.size())}, ids);
@@ -61,12 +61,12 @@ void add_tokenize_command(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand("tokenize", "Encode text with a model's tokenizer");
   cmd->add_option("tokenizer", args->tokenizer,
                   "llama2.c tokenizer.bin, tokenizer.json, or a model (.onnx, .gguf) carrying one")->required();
-  cmd->add_option("--text", args->text, "text to encode (printed as ids, BOS first when the model adds one)");
+  cmd->add_option("--text", args->text, "text to encode (printed as ids, BOS first when the model adds one, and EOS last when it wraps inputs as BERT does)");
   cmd->add_option("--file", args->file,
                   "text file, encoded as evaluation reads it (llama2.c: each non-empty line with BOS)");
   cmd->add_option("-o,--output", args->output, "write the ids as a 1-D int32 .npy");
   cmd->add_flag("--json", args->json, "print JSON");
-  cmd->add_flag("--no-bos", args->no_bos, "do not put BOS before --text");
+  cmd->add_flag("--no-bos", args->no_bos, "do not put BOS (nor a wrapping EOS) around --text");
   cmd->callback([args, &exit_code] { exit_code = report("tokenize", run_tokenize(*args)); });
 }
 

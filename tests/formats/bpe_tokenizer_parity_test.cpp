@@ -10,10 +10,12 @@
 
 #include "formats/bpe_tokenizer.h"
 #include "tests/support/test_data.h"
+#include "tests/support/tokenizer_parity.h"
 
 namespace llmc {
 namespace {
 
+using testing::ids_of;
 using testing::read_text;
 
 constexpr const char* kPres[] = {"smollm", "gpt2", "llama-bpe", "qwen2"};
@@ -36,25 +38,11 @@ std::vector<std::string> edge_cases() {
   };
 }
 
-// The first 100 KB of `text`, not splitting a UTF-8 character.
-std::string utf8_prefix(const std::string& text, size_t max_bytes) {
-  size_t cut = std::min(text.size(), max_bytes);
-  while (cut > 0 && cut < text.size() && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-  return text.substr(0, cut);
-}
-
 std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> lines;
   std::istringstream in(text);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
-}
-
-std::vector<int32_t> ids_of(const std::string& text) {
-  std::vector<int32_t> ids;
-  std::istringstream in(text);
-  for (int32_t id; in >> id;) ids.push_back(id);
-  return ids;
 }
 
 struct Input {
@@ -90,12 +78,7 @@ Reference build_reference() {
     name.append(text, 0, 40).append("'");
     add(name, text, false);
   }
-  std::vector<std::filesystem::path> files;
-  for (const auto& entry : std::filesystem::directory_iterator(corpora)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".txt") files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
-  for (const auto& f : files) add("corpus " + f.filename().string(), utf8_prefix(read_text(f), 100000), true);
+  for (auto& [name, text] : testing::corpus_slices(corpora)) add(name, text, true);
 
   std::string command = testing::shell_quote(python);
   for (const std::string& arg : {std::string(LLMC_SOURCE_DIR) + "/scripts/bpe_reference.py", gguf, ref.dir})
