@@ -1,10 +1,24 @@
 #include "runtime/kernel.h"
 
+#include "ir/checked_math.h"
+
 namespace llmc::rt {
 
 Status KernelContext::require_inputs(size_t n) const {
   for (size_t i = 0; i < n; ++i)
     if (!input(i)) return invalid_input("input ", i, " is required");
+  return Status::ok();
+}
+
+Status KernelContext::check_output(DType dtype, const std::vector<int64_t>& shape) const {
+  const auto bytes = checked_shape_bytes(dtype, shape);
+  if (!bytes)
+    return invalid_input("output shape ", shape_str(shape), " of ", dtype_name(dtype),
+                         " is too large (its size overflows 64 bits)");
+  if (*bytes > max_tensor_bytes_)
+    return invalid_input("output shape ", shape_str(shape), " of ", dtype_name(dtype), " is too large: ", *bytes,
+                         " bytes, over the limit of ", max_tensor_bytes_,
+                         " bytes per tensor (raise it with LLMC_MAX_TENSOR_BYTES)");
   return Status::ok();
 }
 

@@ -25,8 +25,12 @@ Session::Session(std::shared_ptr<const Model> model, std::shared_ptr<ThreadPool>
 
 Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> model,
                                                  const SessionOptions& options) {
+  if (options.threads < 0 || options.threads > kMaxThreads)
+    return invalid_input("threads must be between 0 (one per core) and ", kMaxThreads, ", got ", options.threads);
+  if (options.max_tensor_bytes == 0) return invalid_input("the largest tensor size must be positive");
   auto pool = options.pool ? options.pool : std::make_shared<ThreadPool>(options.threads);
   std::unique_ptr<Session> s(new Session(std::move(model), std::move(pool)));
+  s->max_tensor_bytes_ = options.max_tensor_bytes;
   LLMC_RETURN_IF_ERROR(s->plan());
   return s;
 }
@@ -391,6 +395,7 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
     }
     KernelContext ctx(*st.node, st.opset, ins, step_outputs_, *pool_, &buffers_);
     ctx.set_session_state(&st.constant_inputs, &st.cache, &arena_, &st.streams);
+    ctx.set_max_tensor_bytes(max_tensor_bytes_);
     const size_t streams_before = st.streams.size();
     const auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     Status status = (*st.kernel)(ctx);

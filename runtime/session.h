@@ -17,15 +17,22 @@
 
 namespace llmc::rt {
 
+// More threads than this is a usage error, not an attempt to start them (the OS refuses
+// long before, with an exception).
+inline constexpr int kMaxThreads = 1024;
+
 struct SessionOptions {
   SessionOptions() = default;
   SessionOptions(int threads_) : threads(threads_) {}  // NOLINT: {n} reads as "n threads"
-  int threads = 0;  // 0: one per core
+  int threads = 0;  // 0: one per core; at most kMaxThreads
   // Optional: a pool shared with other sessions (then `threads` is ignored). Sessions that run
   // in turn in one process (bench comparing models token by token) share one, so no idle
   // worker of one spins on a core while the other runs. Such sessions must not run at the
   // same time (a pool runs one parallel loop at a time).
   std::shared_ptr<ThreadPool> pool;
+  // The largest tensor a kernel may allocate: sizes computed from data (Expand's shape input,
+  // Range's limits) beyond it are an error naming the node, not an attempt to allocate them.
+  uint64_t max_tensor_bytes = kDefaultMaxTensorBytes;
 };
 
 class Session {
@@ -111,6 +118,7 @@ class Session {
   std::shared_ptr<const Model> model_;
   PackArena arena_;  // packed weights; declared before steps_ so it outlives their caches
   std::shared_ptr<ThreadPool> pool_;
+  uint64_t max_tensor_bytes_ = kDefaultMaxTensorBytes;
   BufferPool buffers_;
   std::map<std::string, int> slot_of_;
   std::vector<Value> constants_;  // per slot; empty unless an initializer

@@ -1,0 +1,32 @@
+#include "ir/checked_math.h"
+
+namespace llmc {
+
+std::optional<int64_t> checked_numel(const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) {
+    if (d < 0) return std::nullopt;
+    auto m = checked_mul(n, d);
+    if (!m) return std::nullopt;
+    n = *m;
+  }
+  return n;
+}
+
+std::optional<uint64_t> checked_storage_bytes(DType dtype, int64_t numel) {
+  if (numel < 0) return std::nullopt;
+  const int bits = dtype_bits(dtype);
+  auto b = checked_mul_u64(static_cast<uint64_t>(numel), static_cast<uint64_t>(bits < 0 ? 0 : bits));
+  if (!b) return std::nullopt;
+  auto r = checked_add_u64(*b, 7);
+  if (!r) return std::nullopt;
+  return *r / 8;
+}
+
+std::optional<uint64_t> checked_shape_bytes(DType dtype, const std::vector<int64_t>& dims) {
+  auto n = checked_numel(dims);
+  if (!n) return std::nullopt;
+  return checked_storage_bytes(dtype, *n);
+}
+
+}  // namespace llmc
