@@ -29,4 +29,18 @@ std::optional<uint64_t> checked_shape_bytes(DType dtype, const std::vector<int64
   return checked_storage_bytes(dtype, *n);
 }
 
+std::optional<uint64_t> parse_u64(std::string_view s) {
+  if (s.empty()) return std::nullopt;
+  uint64_t v = 0;
+  for (const char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    auto m = checked_mul_u64(v, 10);
+    if (!m) return std::nullopt;
+    auto a = checked_add_u64(*m, static_cast<uint64_t>(c - '0'));
+    if (!a) return std::nullopt;
+    v = *a;
+  }
+  return v;
+}
+
 }  // namespace llmc

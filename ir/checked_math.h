@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "ir/dtype.h"
@@ -39,5 +40,8 @@ std::optional<int64_t> checked_numel(const std::vector<int64_t>& dims);
 std::optional<uint64_t> checked_storage_bytes(DType dtype, int64_t numel);
 // Both at once: the bytes a shape of `dtype` takes, nullopt when it cannot be represented.
 std::optional<uint64_t> checked_shape_bytes(DType dtype, const std::vector<int64_t>& dims);
+// A whole string of decimal digits as a number; nullopt for "", a sign, trailing text ("12abc")
+// or a value past 2^64 - 1. Offsets, lengths and limits from files and the environment.
+std::optional<uint64_t> parse_u64(std::string_view s);
 
 }  // namespace llmc

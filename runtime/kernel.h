@@ -16,10 +16,14 @@
 
 namespace llmc::rt {
 
-// Default for the largest tensor one kernel output may take (SessionOptions::max_tensor_bytes):
-// far above any activation of the models we run, far below what a 100-byte hostile file may
-// ask for.
-inline constexpr uint64_t kDefaultMaxTensorBytes = uint64_t{16} << 30;
+// What a session's kernels may allocate. Output sizes computed from data (Expand's shape input,
+// Range's limits) beyond these are an error naming the node, not an attempt to allocate them.
+// The defaults are far above any activation of the models we run and far below what a 100-byte
+// hostile file may ask for.
+struct MemoryLimits {
+  uint64_t max_tensor_bytes = uint64_t{16} << 30;  // one kernel output
+  uint64_t max_total_bytes = uint64_t{64} << 30;   // activations alive at once (the buffer pool)
+};
 
 class KernelContext {
  public:
@@ -57,11 +61,10 @@ class KernelContext {
   // pass check_output first.
   Value& output(size_t i, DType dtype, std::vector<int64_t> shape);
   // An error unless a tensor of `shape` and `dtype` has a representable size within the
-  // session's max_tensor_bytes: kernels whose output shape comes from data call it before
+  // session's MemoryLimits: kernels whose output shape comes from data call it before
   // output(), so a hostile shape is an error, never an overflowed (tiny) or absurd buffer.
   Status check_output(DType dtype, const std::vector<int64_t>& shape) const;
-  void set_max_tensor_bytes(uint64_t bytes) { max_tensor_bytes_ = bytes; }
-  uint64_t max_tensor_bytes() const { return max_tensor_bytes_; }
+  void set_limits(const MemoryLimits& limits) { limits_ = limits; }
   // Sets output i to an existing value (aliasing, e.g. Reshape).
   void set_output(size_t i, Value v) { outputs_[i] = std::move(v); }
   std::vector<Value>& outputs() { return outputs_; }
@@ -124,7 +127,7 @@ class KernelContext {
   std::shared_ptr<void>* cache_ = nullptr;
   PackArena* arena_ = nullptr;
   std::vector<ThreadPool::Range>* streams_ = nullptr;
-  uint64_t max_tensor_bytes_ = kDefaultMaxTensorBytes;
+  MemoryLimits limits_;
 };
 
 using KernelFn = std::function<Status(KernelContext&)>;

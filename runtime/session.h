@@ -30,9 +30,7 @@ struct SessionOptions {
   // worker of one spins on a core while the other runs. Such sessions must not run at the
   // same time (a pool runs one parallel loop at a time).
   std::shared_ptr<ThreadPool> pool;
-  // The largest tensor a kernel may allocate: sizes computed from data (Expand's shape input,
-  // Range's limits) beyond it are an error naming the node, not an attempt to allocate them.
-  uint64_t max_tensor_bytes = kDefaultMaxTensorBytes;
+  MemoryLimits limits;
 };
 
 class Session {
@@ -118,7 +116,7 @@ class Session {
   std::shared_ptr<const Model> model_;
   PackArena arena_;  // packed weights; declared before steps_ so it outlives their caches
   std::shared_ptr<ThreadPool> pool_;
-  uint64_t max_tensor_bytes_ = kDefaultMaxTensorBytes;
+  MemoryLimits limits_;
   BufferPool buffers_;
   std::map<std::string, int> slot_of_;
   std::vector<Value> constants_;  // per slot; empty unless an initializer

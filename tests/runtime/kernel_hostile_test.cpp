@@ -126,7 +126,7 @@ TEST_CASE("the session's tensor size limit is enforced with a clear error", "[ru
   m.graph.inputs.push_back(testing::tensor_info("shape", DType::kI64, {2}));
   m.graph.outputs.push_back(testing::tensor_info("y", DType::kF32, {}));
   rt::SessionOptions o(1);
-  o.max_tensor_bytes = 1 << 20;
+  o.limits.max_tensor_bytes = 1 << 20;
   auto s = rt::Session::create(std::make_shared<const Model>(m), o);
   REQUIRE(s.is_ok());
   auto small = (*s)->run({{"shape", i64s({256, 256})}});
