@@ -3,6 +3,8 @@
 #include <cstdio>
 
 #include "runtime/eval.h"
+#include "runtime/session.h"
+#include "tools/recipe.h"
 #include "tools/cli_common.h"
 #include "tools/commands.h"
 #include "tools/model_session.h"
@@ -67,11 +69,12 @@ void add_eval_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--text", a->text, "text file, tokenized line by line with BOS (as `tokenize --file`)");
   cmd->add_option("--tokens", a->tokens, "1-D int32/int64 .npy token file");
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer file (default: the one inside the model)");
-  cmd->add_option("--ctx", a->ctx, "window length (default: the model's maximum sequence length)");
-  cmd->add_option("--stride", a->stride, "window step for overlapping windows (default: --ctx)");
-  cmd->add_option("--limit", a->limit, "score only the first N tokens");
+  cmd->add_option("--ctx", a->ctx, "window length (default: the model's maximum sequence length)")
+      ->check(CLI::Range(int64_t{0}, kMaxSequence));
+  cmd->add_option("--stride", a->stride, "window step for overlapping windows (default: --ctx)")->check(CLI::Range(int64_t{0}, kMaxSequence));
+  cmd->add_option("--limit", a->limit, "score only the first N tokens")->check(CLI::NonNegativeNumber);
   cmd->add_option("--compare", a->compare, "second model: top-1 agreement, KL, logit error vs MODEL");
-  cmd->add_option("--threads", a->threads, "threads (0 = all cores)");
+  cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->check(CLI::Range(0, rt::kMaxThreads));
   cmd->add_flag("--json", a->json, "print JSON");
   cmd->callback([a, &exit_code] { exit_code = report("eval", run_eval(*a)); });
 }

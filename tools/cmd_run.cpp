@@ -6,6 +6,8 @@
 
 #include "formats/model_loader.h"
 #include "formats/npy.h"
+#include "runtime/session.h"
+#include "tools/recipe.h"
 #include "tools/cli_common.h"
 #include "tools/commands.h"
 #include "tools/model_session.h"
@@ -70,8 +72,14 @@ Status generate(const RunArgs& a, const LoadedModel& m) {
   int32_t prev = prompt.back();
   int32_t next = rt::sample_token(logits.data<float>() + (logits.dim(0) - 1) * vocab, vocab, a.sampling, rng);
   int generated = 0;
+  // A tokenizer smaller than the model's vocabulary cannot spell every id the model samples:
+  // stop with an error naming both sizes rather than print a guess.
+  const std::string tok_source = a.tokenizer.empty() ? m.path + " (its tokenizer)" : a.tokenizer;
   for (; generated < a.tokens; ++generated) {
     if (next == tok->bos_id() || next == tok->eos_id()) break;
+    if (next < 0 || next >= tok->vocab_size())
+      return invalid_input(tok_source, ": the model (vocabulary ", vocab, ") sampled token id ", next,
+                           ", which the tokenizer (", tok->vocab_size(), " tokens) does not have");
     std::fputs(tok->decode_piece(prev, next).c_str(), stdout);
     std::fflush(stdout);
     if (generated + 1 == a.tokens) {
@@ -105,13 +113,13 @@ void add_run_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--input", a->inputs, "NAME=FILE.npy (repeat for each graph input)");
   cmd->add_option("--output-dir", a->output_dir, "write each graph output as DIR/<name>.npy");
   cmd->add_option("--prompt", a->prompt, "generate a continuation of this text");
-  cmd->add_option("--tokens", a->tokens, "number of tokens to generate")->capture_default_str();
+  cmd->add_option("--tokens", a->tokens, "number of tokens to generate")->capture_default_str()->check(CLI::Range(1, int{kMaxSequence}));
   cmd->add_option("--temperature", a->sampling.temperature, "0 = greedy")->capture_default_str();
   cmd->add_option("--top-k", a->sampling.top_k, "sample from the k most likely (0 = all)")->capture_default_str();
   cmd->add_option("--top-p", a->sampling.top_p, "nucleus sampling mass")->capture_default_str();
   cmd->add_option("--seed", a->sampling.seed, "sampling seed")->capture_default_str();
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer file (default: the one inside the model)");
-  cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->capture_default_str()->check(CLI::Range(0, rt::kMaxThreads));
   cmd->callback([a, &exit_code] { exit_code = report("run", run_command(*a)); });
 }
 

@@ -147,6 +147,21 @@ TEST_CASE("out of memory is one line and exit 2, not an abort", "[cli][hostile]"
   CHECK(r.errors.find("out of memory") != std::string::npos);
 }
 
+TEST_CASE("under ulimit -v, LLMC_MAX_TENSOR_BYTES refuses before allocating", "[cli][hostile]") {
+  // The same 4 GiB request from a tiny .npy, with the limit below the address space: the limit
+  // names the node before anything is allocated, so the message is not "out of memory".
+  const std::string dir = scratch_dir("hostile_ulimit");
+  const std::string model = one_node_model(dir, "ConstantOfShape", {"shape"}, {kI64}, kF32);
+  const std::string shape = npy_i64(dir, "shape", {1}, {int64_t{1} << 30});
+  REQUIRE(fs::file_size(shape) <= 200);
+  const std::string args = "run " + shell_quote(model) + " --threads 1 --input shape=" + shell_quote(shape) +
+                           " --output-dir " + shell_quote(dir + "/out");
+  auto r = run_shell("ulimit -v 1000000 && LLMC_MAX_TENSOR_BYTES=256M " + shell_quote(LLMC_BINARY) + " " + args);
+  expect_clean_failure(r, model, "ConstantOfShape_node", dir + "/out");
+  CHECK(r.errors.find("268435456") != std::string::npos);
+  CHECK(r.errors.find("out of memory") == std::string::npos);
+}
+
 TEST_CASE("absurd --threads and --calib-samples are usage errors", "[cli][hostile]") {
   const std::string dir = scratch_dir("hostile_flags");
   const std::string model = one_node_model(dir, "ConstantOfShape", {"shape"}, {kI64}, kF32);
