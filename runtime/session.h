@@ -50,6 +50,9 @@ class Session {
   const Model& model() const { return *model_; }
   // Graph inputs the caller must feed (those without an initializer of the same name).
   const std::vector<ValueInfo>& inputs() const { return inputs_; }
+  // Whether `v` may feed graph input `info` (dtype, rank, fixed dims): run() checks it too, but a
+  // caller holding the feed's file checks first so the error can name that file.
+  Status check_feed(const ValueInfo& info, const Value& v) const;
   const std::vector<ValueInfo>& outputs() const { return model_->graph.outputs; }
   int threads() const { return pool_->size(); }
   // Bytes of packed weights the steps stream every run (declared as the first run packs them);
@@ -111,7 +114,6 @@ class Session {
                    std::vector<int> outputs, std::vector<bool>& drop);
   // Drops the steps marked in `drop`; their outputs become folded_ (never materialised).
   void remove_folded_steps(const std::vector<bool>& drop);
-  Status check_feed(const ValueInfo& info, const Value& v) const;
 
   std::shared_ptr<const Model> model_;
   PackArena arena_;  // packed weights; declared before steps_ so it outlives their caches

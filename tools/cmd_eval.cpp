@@ -36,7 +36,9 @@ Status run_eval(const EvalArgs& a) {
   Json j;
   j.begin_object().field("model", a.model).field("ctx", w.ctx).field("stride", w.stride > 0 ? w.stride : w.ctx);
   if (a.compare.empty()) {
-    LLMC_ASSIGN_OR_RETURN(auto r, rt::perplexity(*base, tokens, w));
+    auto ran = rt::perplexity(*base, tokens, w);
+    if (!ran.is_ok()) return ran.status().with_context(a.model);
+    const auto& r = ran.value();
     ppl_json(j, "result", r);
     if (!a.json)
       std::printf("perplexity %.4f over %lld scored tokens (%lld windows of %lld, %lld tokens)\n", r.perplexity(),
@@ -44,7 +46,9 @@ Status run_eval(const EvalArgs& a) {
   } else {
     LLMC_ASSIGN_OR_RETURN(auto other_model, open_model(a.compare, a.threads));
     LLMC_ASSIGN_OR_RETURN(auto other, open_decoder(other_model));
-    LLMC_ASSIGN_OR_RETURN(auto r, rt::compare_models(*base, *other, tokens, w));
+    auto ran = rt::compare_models(*base, *other, tokens, w);
+    if (!ran.is_ok()) return ran.status().with_context(a.model + " vs " + a.compare);
+    const auto& r = ran.value();
     j.field("compare", a.compare);
     ppl_json(j, "base", r.base_ppl);
     ppl_json(j, "other", r.other_ppl);

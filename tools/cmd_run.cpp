@@ -26,10 +26,21 @@ struct RunArgs {
   rt::SamplingOptions sampling;
 };
 
-std::string file_safe(std::string name) {
-  for (char& c : name)
-    if (c == '/' || c == ':' || c == '\\') c = '_';
-  return name;
+// An output name as a file name: '/', ':', '\\' and '%' percent-encoded, so distinct names stay
+// distinct files ("a/b" -> a%2Fb.npy, "a:b" -> a%3Ab.npy) and none leaves the output directory.
+std::string file_safe(const std::string& name) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char c : name) {
+    if (c == '/' || c == ':' || c == '\\' || c == '%' || c < 0x20) {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out == "." || out == ".." ? "%2E" + out.substr(1) : out;
 }
 
 Status run_once(const RunArgs& a, const LoadedModel& m) {
@@ -39,7 +50,14 @@ Status run_once(const RunArgs& a, const LoadedModel& m) {
     if (eq == std::string::npos || eq == 0) return invalid_input("--input '", spec, "' must be NAME=FILE.npy");
     const std::string name = spec.substr(0, eq), file = spec.substr(eq + 1);
     LLMC_ASSIGN_OR_RETURN(Tensor t, read_npy(file, name));
-    feeds[name] = rt::Value::copy_of(t);
+    // A feed that does not fit is the .npy's fault, not the model's: name the file.
+    const ValueInfo* info = nullptr;
+    for (const auto& in : m.model->graph.inputs)
+      if (in.name == name) info = &in;
+    if (!info) return invalid_input("--input '", spec, "': ", m.path, " has no input named '", name, "'");
+    rt::Value v = rt::Value::copy_of(t);
+    LLMC_RETURN_IF_ERROR(m.session->check_feed(*info, v).with_context(file + " (for " + m.path + ")"));
+    feeds[name] = std::move(v);
   }
   auto outputs = m.session->run(feeds);
   if (!outputs.is_ok()) return outputs.status().with_context(m.path);
@@ -111,7 +129,7 @@ void add_run_command(CLI::App& app, int& exit_code) {
   CLI::App* cmd = app.add_subcommand("run", "Run a model once on .npy inputs, or generate text with the KV cache");
   cmd->add_option("model", a->model, "ONNX model, llama2.c checkpoint or GGUF file")->required();
   cmd->add_option("--input", a->inputs, "NAME=FILE.npy (repeat for each graph input)");
-  cmd->add_option("--output-dir", a->output_dir, "write each graph output as DIR/<name>.npy");
+  cmd->add_option("--output-dir", a->output_dir, "write each graph output as DIR/<name>.npy ('/', ':', '\\', '%' in names as %2F %3A %5C %25)");
   cmd->add_option("--prompt", a->prompt, "generate a continuation of this text");
   cmd->add_option("--tokens", a->tokens, "number of tokens to generate")->capture_default_str()->check(CLI::Range(1, int{kMaxSequence}));
   cmd->add_option("--temperature", a->sampling.temperature, "0 = greedy")->capture_default_str();

@@ -88,13 +88,15 @@ Result<std::vector<int32_t>> load_tokens(const LoadedModel& m, const std::string
   LLMC_ASSIGN_OR_RETURN(Tensor t, read_npy(tokens_file, "tokens"));
   if (t.dims().size() != 1)
     return invalid_input(tokens_file, ": token file must be 1-D, got shape ", shape_str(t.dims()));
-  std::vector<int32_t> ids(static_cast<size_t>(t.numel()));
-  if (t.dtype() == DType::kI32) {
-    std::copy(t.data_as<int32_t>(), t.data_as<int32_t>() + ids.size(), ids.begin());
-  } else if (t.dtype() == DType::kI64) {
-    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int32_t>(t.data_as<int64_t>()[i]);
-  } else {
+  if (t.dtype() != DType::kI32 && t.dtype() != DType::kI64)
     return invalid_input(tokens_file, ": token file must be int32 or int64, got ", dtype_name(t.dtype()));
+  std::vector<int32_t> ids(static_cast<size_t>(t.numel()));
+  for (size_t i = 0; i < ids.size(); ++i) {
+    // Refused, not truncated: an int64 id past 2^31 would otherwise become some other token.
+    const int64_t id = t.dtype() == DType::kI32 ? t.data_as<int32_t>()[i] : t.data_as<int64_t>()[i];
+    if (id < 0 || id > INT32_MAX)
+      return invalid_input(tokens_file, ": token ", i, " is ", id, ", not a valid token id (0 to 2^31 - 1)");
+    ids[i] = static_cast<int32_t>(id);
   }
   return ids;
 }
