@@ -169,6 +169,7 @@ Status run_bench(const BenchArgs& a) {
 void add_bench_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Prefill and decode latency, tokens/s, peak memory");
+  cmd->footer(memory_limits_help());
   cmd->add_option("models", a->models,
                  "ONNX model, llama2.c checkpoint or GGUF file; several are run interleaved and compared with the first");
   cmd->add_flag("--memory-bandwidth", a->bandwidth, "measure the machine's memory read bandwidth instead");

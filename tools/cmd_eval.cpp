@@ -69,6 +69,7 @@ Status run_eval(const EvalArgs& a) {
 void add_eval_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<EvalArgs>();
   CLI::App* cmd = app.add_subcommand("eval", "Perplexity of a causal LM; agreement of two models");
+  cmd->footer(memory_limits_help());
   cmd->add_option("model", a->model, "ONNX model, llama2.c checkpoint or GGUF file")->required();
   cmd->add_option("--text", a->text, "text file, tokenized line by line with BOS (as `tokenize --file`)");
   cmd->add_option("--tokens", a->tokens, "1-D int32/int64 .npy token file");

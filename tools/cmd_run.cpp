@@ -127,6 +127,7 @@ Status run_command(const RunArgs& a) {
 void add_run_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<RunArgs>();
   CLI::App* cmd = app.add_subcommand("run", "Run a model once on .npy inputs, or generate text with the KV cache");
+  cmd->footer(memory_limits_help());
   cmd->add_option("model", a->model, "ONNX model, llama2.c checkpoint or GGUF file")->required();
   cmd->add_option("--input", a->inputs, "NAME=FILE.npy (repeat for each graph input)");
   cmd->add_option("--output-dir", a->output_dir, "write each graph output as DIR/<name>.npy ('/', ':', '\\', '%' in names as %2F %3A %5C %25)");
