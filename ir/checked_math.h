@@ -7,29 +7,24 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "ir/dtype.h"
 
 namespace llmc {
 
-inline std::optional<int64_t> checked_mul(int64_t a, int64_t b) {
-  int64_t r;
+// a * b and a + b in T (int64_t for element counts, uint64_t for byte sizes); nullopt when the
+// exact result does not fit. The second operand converts to T, so checked_mul(n, 2) works.
+template <typename T>
+std::optional<T> checked_mul(T a, std::type_identity_t<T> b) {
+  T r;
   if (__builtin_mul_overflow(a, b, &r)) return std::nullopt;
   return r;
 }
-inline std::optional<int64_t> checked_add(int64_t a, int64_t b) {
-  int64_t r;
-  if (__builtin_add_overflow(a, b, &r)) return std::nullopt;
-  return r;
-}
-inline std::optional<uint64_t> checked_mul_u64(uint64_t a, uint64_t b) {
-  uint64_t r;
-  if (__builtin_mul_overflow(a, b, &r)) return std::nullopt;
-  return r;
-}
-inline std::optional<uint64_t> checked_add_u64(uint64_t a, uint64_t b) {
-  uint64_t r;
+template <typename T>
+std::optional<T> checked_add(T a, std::type_identity_t<T> b) {
+  T r;
   if (__builtin_add_overflow(a, b, &r)) return std::nullopt;
   return r;
 }

@@ -25,6 +25,13 @@ TEST_CASE("checked_numel rejects overflow and negative dims", "[ir][hostile]") {
   CHECK(checked_add(kMax, 1) == std::nullopt);
 }
 
+TEST_CASE("parse_u64 takes whole decimal strings only", "[ir][hostile]") {
+  CHECK(parse_u64("0") == 0u);
+  CHECK(parse_u64("18446744073709551615") == ~uint64_t{0});
+  CHECK_FALSE(parse_u64("18446744073709551616").has_value());
+  for (const char* bad : {"", "-7", "12abc", " 1", "+3", "1e3"}) CHECK_FALSE(parse_u64(bad).has_value());
+}
+
 TEST_CASE("checked byte sizes and saturating shape_numel", "[ir][hostile]") {
   CHECK(checked_shape_bytes(DType::kF32, {2, 3}) == 24u);
   CHECK(checked_shape_bytes(DType::kI4, {3}) == 2u);

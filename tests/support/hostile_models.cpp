@@ -6,9 +6,15 @@
 #include <fstream>
 
 #include "formats/npy.h"
-#include "onnx/onnx_pb.h"
 
 namespace llmc::testing {
+
+onnx::ModelProto new_model() {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(17);
+  return m;
+}
 
 void add_io(onnx::ValueInfoProto* v, const std::string& name, int elem) {
   v->set_name(name);
@@ -21,9 +27,7 @@ void write_bytes(const std::string& path, const std::string& bytes) {
 
 std::string one_node_model(const std::string& dir, const std::string& op, const std::vector<std::string>& ins,
                            const std::vector<int>& elems, int out_elem, const std::vector<std::string>& outs) {
-  onnx::ModelProto m;
-  m.set_ir_version(8);
-  m.add_opset_import()->set_version(17);
+  onnx::ModelProto m = new_model();
   auto* g = m.mutable_graph();
   g->set_name("hostile");
   auto* n = g->add_node();

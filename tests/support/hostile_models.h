@@ -7,12 +7,12 @@
 
 #include "tests/support/test_data.h"
 
-namespace onnx {
-class ValueInfoProto;
-}
+#include "onnx/onnx_pb.h"
 
 namespace llmc::testing {
 
+// An empty model at IR version 8, opset 17.
+onnx::ModelProto new_model();
 // Names `v` and gives it tensor type `elem` (an onnx::TensorProto element type).
 void add_io(onnx::ValueInfoProto* v, const std::string& name, int elem);
 void write_bytes(const std::string& path, const std::string& bytes);

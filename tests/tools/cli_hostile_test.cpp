@@ -24,9 +24,7 @@ constexpr int kF32 = onnx::TensorProto::FLOAT, kI64 = onnx::TensorProto::INT64;
 
 TEST_CASE("an initializer whose declared size overflows is refused naming it", "[cli][hostile]") {
   const std::string dir = scratch_dir("hostile_init");
-  onnx::ModelProto m;
-  m.set_ir_version(8);
-  m.add_opset_import()->set_version(17);
+  onnx::ModelProto m = new_model();
   auto* g = m.mutable_graph();
   auto* w = g->add_initializer();
   w->set_name("huge_w");

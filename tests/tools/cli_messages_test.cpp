@@ -15,7 +15,7 @@ namespace {
 constexpr int kF32 = onnx::TensorProto::FLOAT, kI64 = onnx::TensorProto::INT64;
 
 std::string npy_f32(const std::string& dir) {
-  // write_npy of a float tensor, through the int64 helper's sibling: bytes by hand are simpler.
+  // Two floats as numpy writes them (version 1.0 header padded to 64 bytes).
   const std::string path = dir + "/x.npy";
   std::string h = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
   while ((10 + h.size() + 1) % 64) h += ' ';
@@ -29,9 +29,7 @@ std::string npy_f32(const std::string& dir) {
 // An initializer "w" of 4 floats in external data with the given key/value pairs.
 std::string external_model(const std::string& dir, const std::vector<std::pair<std::string, std::string>>& kv) {
   write_bytes(dir + "/w.bin", std::string(64, '\0'));
-  onnx::ModelProto m;
-  m.set_ir_version(8);
-  m.add_opset_import()->set_version(17);
+  onnx::ModelProto m = new_model();
   auto* g = m.mutable_graph();
   auto* w = g->add_initializer();
   w->set_name("w");
@@ -96,7 +94,7 @@ TEST_CASE("external data with a negative length or a non-numeric offset is refus
   }
 }
 
-TEST_CASE("-o '' and -o DIR/ are refused with a sensible message", "[cli][hostile]") {
+TEST_CASE("an empty output path or one ending in / is refused with a sensible message", "[cli][hostile]") {
   const std::string dir = scratch_dir("msg_empty_out");
   const std::string model = one_node_model(dir, "Relu", {"x"}, {kF32}, kF32);
   auto r = run_cli("convert " + shell_quote(model) + " -o ''");
