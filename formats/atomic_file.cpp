@@ -11,6 +11,8 @@
 namespace llmc {
 
 Result<AtomicFile> AtomicFile::create(const std::string& path) {
+  if (path.empty()) return invalid_input("the output path is empty");
+  if (path.back() == '/') return invalid_input(path, ": ends with '/', expected an output file path");
   struct stat st {};
   const bool exists = ::stat(path.c_str(), &st) == 0;
   if (exists && S_ISDIR(st.st_mode)) return invalid_input(path, ": is a directory, expected an output file path");

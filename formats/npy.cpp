@@ -230,21 +230,27 @@ std::string dims_tuple(const std::vector<int64_t>& dims) {
 
 }  // namespace
 
-Result<Tensor> read_npy(const std::string& path, const std::string& name) {
-  LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
+Result<Tensor> parse_npy_bytes(const uint8_t* data, size_t size, const std::string& name,
+                               std::shared_ptr<const void> owner) {
   NpyType type{};
   std::vector<int64_t> dims;
   size_t offset = 0;
-  Status s = parse_npy(file->data(), file->size(), &type, &dims, &offset);
-  if (!s.is_ok()) return s.with_context(path);
-  const size_t nbytes = file->size() - offset;
+  LLMC_RETURN_IF_ERROR(parse_npy(data, size, &type, &dims, &offset));
+  const size_t nbytes = size - offset;
   if (nbytes == 0) return Tensor::from_bytes(name, type.dtype, std::move(dims), nullptr, 0);
-  const uint8_t* bytes = file->data() + offset;
-  // The map is page-aligned, so the data is naturally aligned whenever the header length
+  const uint8_t* bytes = data + offset;
+  // A mapped file is page-aligned, so the data is naturally aligned whenever the header length
   // keeps it so (always for numpy's 64-byte padding); otherwise copy, so data_as<T> is safe.
   if (reinterpret_cast<uintptr_t>(bytes) % type.itemsize == 0)
-    return Tensor::view(name, type.dtype, std::move(dims), file, bytes, nbytes);
+    return Tensor::view(name, type.dtype, std::move(dims), std::move(owner), bytes, nbytes);
   return Tensor::from_bytes(name, type.dtype, std::move(dims), bytes, nbytes);
+}
+
+Result<Tensor> read_npy(const std::string& path, const std::string& name) {
+  LLMC_ASSIGN_OR_RETURN(auto file, MappedFile::open(path));
+  auto t = parse_npy_bytes(file->data(), file->size(), name, file);
+  if (!t.is_ok()) return t.status().with_context(path);
+  return t;
 }
 
 Status write_npy(const std::string& path, const Tensor& tensor) {

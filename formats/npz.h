@@ -18,9 +18,4 @@ namespace llmc {
 // a .npy, duplicate keys, an unsupported dtype.
 Result<std::vector<Tensor>> read_npz(const std::string& path);
 
-// One .npy image in memory (as a .npz member holds it); `owner` keeps `data` alive for views.
-// Supports the dtypes formats/npy.h reads.
-Result<Tensor> parse_npy_bytes(const uint8_t* data, size_t size, const std::string& name,
-                               std::shared_ptr<const void> owner);
-
 }  // namespace llmc

@@ -15,6 +15,7 @@
 #include "formats/mapped_file.h"
 #include "formats/onnx_skeleton.h"
 #include "formats/onnx_format.h"
+#include "ir/checked_math.h"
 #include "ir/graph_utils.h"
 #include "onnx/onnx_pb.h"
 
@@ -37,16 +38,21 @@ class ExternalFiles {
 
   Result<Tensor> view(const onnx::TensorProto& tp, DType dtype, std::vector<int64_t> dims) {
     std::string location;
-    int64_t offset = 0, length = -1;
+    uint64_t offset = 0, length = 0;
+    bool has_length = false;
     for (const auto& kv : tp.external_data()) {
-      try {
-        if (kv.key() == "location") location = kv.value();
-        else if (kv.key() == "offset") offset = std::stoll(kv.value());
-        else if (kv.key() == "length") length = std::stoll(kv.value());
-      } catch (const std::exception&) {
-        return invalid_input("tensor '", tp.name(), "': external data ", kv.key(), " '",
-                             kv.value(), "' is not a number");
+      if (kv.key() == "location") {
+        location = kv.value();
+        continue;
       }
+      if (kv.key() != "offset" && kv.key() != "length") continue;
+      // The whole value must be a non-negative decimal: "12abc" is not 12, "-7" is not "unset".
+      auto v = parse_u64(kv.value());
+      if (!v)
+        return invalid_input("tensor '", tp.name(), "': external data ", kv.key(), " '", kv.value(),
+                             "' is not a non-negative integer");
+      if (kv.key() == "offset") offset = *v;
+      else length = *v, has_length = true;
     }
     if (location.empty())
       return invalid_input("tensor '", tp.name(), "' is marked external but has no location");
@@ -64,13 +70,13 @@ class ExternalFiles {
       it = files_.emplace(full, std::move(mf).value()).first;
     }
     const auto& file = it->second;
-    const size_t expected = dtype_storage_bytes(dtype, shape_numel(dims));
-    if (length < 0) length = static_cast<int64_t>(expected);
-    if (offset < 0 || static_cast<size_t>(length) != expected)
+    const size_t expected = dtype_storage_bytes(dtype, shape_numel(dims));  // checked by tensor()
+    if (!has_length) length = expected;
+    if (length != expected)
       return invalid_input("tensor '", tp.name(), "': external data length ", length,
                            " does not match shape ", shape_str(dims), " of ", dtype_name(dtype),
                            " (", expected, " bytes)");
-    if (static_cast<size_t>(offset) + static_cast<size_t>(length) > file->size())
+    if (offset > file->size() || length > file->size() - offset)
       return invalid_input("tensor '", tp.name(), "': external data file ", full, " is ",
                            file->size(), " bytes, too short for offset ", offset, " + length ",
                            length);
@@ -151,6 +157,10 @@ class Reader {
     std::vector<int64_t> dims(tp.dims().begin(), tp.dims().end());
     for (int64_t d : dims)
       if (d < 0) return invalid_input("tensor '", tp.name(), "' has negative dim ", d);
+    // Checked before any byte count is compared: a product that wraps would match empty data.
+    if (!checked_shape_bytes(dtype, dims))
+      return invalid_input("tensor '", tp.name(), "' has shape ", shape_str(dims), " of ", dtype_name(dtype),
+                           ", whose size overflows 64 bits");
     if (tp.has_segment()) return unsupported("tensor '", tp.name(), "' is segmented");
     Tensor t;
     if (dtype == DType::kString) {

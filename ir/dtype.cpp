@@ -1,5 +1,7 @@
 #include "ir/dtype.h"
 
+#include <cstdint>
+
 namespace llmc {
 
 int dtype_bits(DType t) {
@@ -19,8 +21,11 @@ int dtype_bits(DType t) {
 }
 
 size_t dtype_storage_bytes(DType t, int64_t numel) {
-  const int bits = dtype_bits(t);
-  return (static_cast<size_t>(numel) * bits + 7) / 8;
+  // Saturates like shape_numel, so an overflowing size never matches a real byte count.
+  const auto bits = static_cast<size_t>(dtype_bits(t));
+  size_t b = 0;
+  if (__builtin_mul_overflow(static_cast<size_t>(numel), bits, &b) || b > SIZE_MAX - 7) return SIZE_MAX;
+  return (b + 7) / 8;
 }
 
 std::string dtype_name(DType t) {

@@ -1,12 +1,16 @@
 #include "ir/tensor.h"
 
+#include <limits>
 #include <sstream>
 
 namespace llmc {
 
 int64_t shape_numel(const std::vector<int64_t>& dims) {
+  // Saturates: a shape read from a file whose product overflows must never equal a real (small)
+  // element count. Callers that size buffers from untrusted shapes use checked_numel instead.
   int64_t n = 1;
-  for (int64_t d : dims) n *= d;
+  for (int64_t d : dims)
+    if (__builtin_mul_overflow(n, d, &n)) return std::numeric_limits<int64_t>::max();
   return n;
 }
 

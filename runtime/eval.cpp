@@ -45,6 +45,8 @@ Result<PerplexityResult> perplexity(Decoder& model, const std::vector<int32_t>& 
     LLMC_ASSIGN_OR_RETURN(Value logits, model.forward_fresh(slice));
     const int64_t vocab = logits.dim(1);
     for (int64_t p = w.first_scored; p < w.end; ++p) {
+      if (tokens[p] < 0 || tokens[p] >= vocab)
+        return invalid_input("token ", p, " is ", tokens[p], ", beyond the model's vocabulary of ", vocab);
       log_softmax(logits.data<float>() + (p - 1 - w.begin) * vocab, vocab, lp);
       r.nll_sum -= lp[tokens[p]];
       ++r.scored;

@@ -1,10 +1,31 @@
 #include "runtime/kernel.h"
 
+#include "ir/checked_math.h"
+
 namespace llmc::rt {
 
 Status KernelContext::require_inputs(size_t n) const {
   for (size_t i = 0; i < n; ++i)
     if (!input(i)) return invalid_input("input ", i, " is required");
+  return Status::ok();
+}
+
+Status KernelContext::check_output(DType dtype, const std::vector<int64_t>& shape) const {
+  const auto bytes = checked_shape_bytes(dtype, shape);
+  if (!bytes)
+    return invalid_input("output shape ", shape_str(shape), " of ", dtype_name(dtype),
+                         " is too large (its size overflows 64 bits)");
+  // The hint names the CLI's knobs: the library never reads the environment, but its errors
+  // reach users of the CLI, who need to know what to raise.
+  if (*bytes > limits_.max_tensor_bytes)
+    return invalid_input("output shape ", shape_str(shape), " of ", dtype_name(dtype), " is too large: ", *bytes,
+                         " bytes, over the limit of ", limits_.max_tensor_bytes,
+                         " bytes per tensor (raise it with LLMC_MAX_TENSOR_BYTES)");
+  const uint64_t live = buffers_ ? buffers_->bytes_in_use() : 0;
+  if (*bytes > limits_.max_total_bytes || live > limits_.max_total_bytes - *bytes)
+    return invalid_input("output shape ", shape_str(shape), " of ", dtype_name(dtype), " needs ", *bytes,
+                         " bytes with ", live, " in use, over the total limit of ", limits_.max_total_bytes,
+                         " bytes (raise it with LLMC_MAX_TOTAL_BYTES)");
   return Status::ok();
 }
 

@@ -16,6 +16,15 @@
 
 namespace llmc::rt {
 
+// What a session's kernels may allocate. Output sizes computed from data (Expand's shape input,
+// Range's limits) beyond these are an error naming the node, not an attempt to allocate them.
+// The defaults are far above any activation of the models we run and far below what a 100-byte
+// hostile file may ask for.
+struct MemoryLimits {
+  uint64_t max_tensor_bytes = uint64_t{16} << 30;  // one kernel output
+  uint64_t max_total_bytes = uint64_t{64} << 30;   // activations alive at once (the buffer pool)
+};
+
 class KernelContext {
  public:
   KernelContext(const Node& node, int64_t opset, std::vector<const Value*> inputs,
@@ -48,8 +57,14 @@ class KernelContext {
   Status require_inputs(size_t n) const;
   size_t num_outputs() const { return outputs_.size(); }
   bool wants_output(size_t i) const { return i < node_.outputs.size() && !node_.outputs[i].empty(); }
-  // Allocates output i (from the session's buffer pool).
+  // Allocates output i (from the session's buffer pool). A shape computed from input data must
+  // pass check_output first.
   Value& output(size_t i, DType dtype, std::vector<int64_t> shape);
+  // An error unless a tensor of `shape` and `dtype` has a representable size within the
+  // session's MemoryLimits: kernels whose output shape comes from data call it before
+  // output(), so a hostile shape is an error, never an overflowed (tiny) or absurd buffer.
+  Status check_output(DType dtype, const std::vector<int64_t>& shape) const;
+  void set_limits(const MemoryLimits& limits) { limits_ = limits; }
   // Sets output i to an existing value (aliasing, e.g. Reshape).
   void set_output(size_t i, Value v) { outputs_[i] = std::move(v); }
   std::vector<Value>& outputs() { return outputs_; }
@@ -112,6 +127,7 @@ class KernelContext {
   std::shared_ptr<void>* cache_ = nullptr;
   PackArena* arena_ = nullptr;
   std::vector<ThreadPool::Range>* streams_ = nullptr;
+  MemoryLimits limits_;
 };
 
 using KernelFn = std::function<Status(KernelContext&)>;

@@ -25,8 +25,13 @@ Session::Session(std::shared_ptr<const Model> model, std::shared_ptr<ThreadPool>
 
 Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> model,
                                                  const SessionOptions& options) {
+  if (options.threads < 0 || options.threads > kMaxThreads)
+    return invalid_input("threads must be between 0 (one per core) and ", kMaxThreads, ", got ", options.threads);
+  if (options.limits.max_tensor_bytes == 0 || options.limits.max_total_bytes == 0)
+    return invalid_input("memory limits must be positive");
   auto pool = options.pool ? options.pool : std::make_shared<ThreadPool>(options.threads);
   std::unique_ptr<Session> s(new Session(std::move(model), std::move(pool)));
+  s->limits_ = options.limits;
   LLMC_RETURN_IF_ERROR(s->plan());
   return s;
 }
@@ -391,6 +396,7 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
     }
     KernelContext ctx(*st.node, st.opset, ins, step_outputs_, *pool_, &buffers_);
     ctx.set_session_state(&st.constant_inputs, &st.cache, &arena_, &st.streams);
+    ctx.set_limits(limits_);
     const size_t streams_before = st.streams.size();
     const auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     Status status = (*st.kernel)(ctx);
@@ -406,8 +412,10 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
     auto& produced = ctx.outputs();
     for (size_t i = 0; i < st.outputs.size(); ++i) {
       if (st.outputs[i] < 0) continue;
+      // The model's fault, not ours: the node declares more outputs than its op defines.
       if (produced[i].empty())
-        return internal_error(describe(*st.node), " did not produce output ", i);
+        return invalid_input(describe(*st.node), " declares output ", i, " ('", st.node->outputs[i],
+                             "'), which its kernel does not produce (the op defines fewer outputs)");
       slots[st.outputs[i]] = std::move(produced[i]);
     }
     for (int s : st.release)

@@ -17,15 +17,20 @@
 
 namespace llmc::rt {
 
+// More threads than this is a usage error, not an attempt to start them (the OS refuses
+// long before, with an exception).
+inline constexpr int kMaxThreads = 1024;
+
 struct SessionOptions {
   SessionOptions() = default;
   SessionOptions(int threads_) : threads(threads_) {}  // NOLINT: {n} reads as "n threads"
-  int threads = 0;  // 0: one per core
+  int threads = 0;  // 0: one per core; at most kMaxThreads
   // Optional: a pool shared with other sessions (then `threads` is ignored). Sessions that run
   // in turn in one process (bench comparing models token by token) share one, so no idle
   // worker of one spins on a core while the other runs. Such sessions must not run at the
   // same time (a pool runs one parallel loop at a time).
   std::shared_ptr<ThreadPool> pool;
+  MemoryLimits limits;
 };
 
 class Session {
@@ -45,6 +50,9 @@ class Session {
   const Model& model() const { return *model_; }
   // Graph inputs the caller must feed (those without an initializer of the same name).
   const std::vector<ValueInfo>& inputs() const { return inputs_; }
+  // Whether `v` may feed graph input `info` (dtype, rank, fixed dims): run() checks it too, but a
+  // caller holding the feed's file checks first so the error can name that file.
+  Status check_feed(const ValueInfo& info, const Value& v) const;
   const std::vector<ValueInfo>& outputs() const { return model_->graph.outputs; }
   int threads() const { return pool_->size(); }
   // Bytes of packed weights the steps stream every run (declared as the first run packs them);
@@ -106,11 +114,11 @@ class Session {
                    std::vector<int> outputs, std::vector<bool>& drop);
   // Drops the steps marked in `drop`; their outputs become folded_ (never materialised).
   void remove_folded_steps(const std::vector<bool>& drop);
-  Status check_feed(const ValueInfo& info, const Value& v) const;
 
   std::shared_ptr<const Model> model_;
   PackArena arena_;  // packed weights; declared before steps_ so it outlives their caches
   std::shared_ptr<ThreadPool> pool_;
+  MemoryLimits limits_;
   BufferPool buffers_;
   std::map<std::string, int> slot_of_;
   std::vector<Value> constants_;  // per slot; empty unless an initializer

@@ -21,6 +21,7 @@ struct BufferPool::State {
   // per step of a run) then allocates nothing once the lists have grown.
   std::unordered_map<size_t, std::vector<uint8_t*>> free;
   size_t bytes = 0;
+  size_t in_use = 0;
   ~State() {
     for (auto& [n, list] : free)
       for (uint8_t* p : list) ::operator delete[](p, std::align_val_t(64));
@@ -32,6 +33,11 @@ BufferPool::BufferPool() : state_(std::make_shared<State>()) {}
 size_t BufferPool::bytes_free() const {
   std::lock_guard<std::mutex> lock(state_->mu);
   return state_->bytes;
+}
+
+size_t BufferPool::bytes_in_use() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->in_use;
 }
 
 namespace {
@@ -60,13 +66,19 @@ std::shared_ptr<uint8_t> BufferPool::get(size_t nbytes) {
       p = it->second.back();
       it->second.pop_back();
       state_->bytes -= bucket;
+      state_->in_use += bucket;
     }
   }
-  if (!p) p = static_cast<uint8_t*>(::operator new[](bucket, std::align_val_t(64)));
+  if (!p) {
+    p = static_cast<uint8_t*>(::operator new[](bucket, std::align_val_t(64)));
+    std::lock_guard<std::mutex> lock(state_->mu);
+    state_->in_use += bucket;
+  }
   std::weak_ptr<State> weak = state_;
   return std::shared_ptr<uint8_t>(p, [weak, bucket](uint8_t* q) {
     if (auto s = weak.lock()) {
       std::lock_guard<std::mutex> lock(s->mu);
+      s->in_use -= bucket;
       if (s->bytes + bucket <= kMaxParkedBytes) {
         s->free[bucket].push_back(q);
         s->bytes += bucket;

@@ -79,6 +79,9 @@ class BufferPool {
   std::shared_ptr<uint8_t> get(size_t nbytes);
   // Bytes currently parked in the free lists.
   size_t bytes_free() const;
+  // Bytes handed out and not yet returned (the activations alive now), for the session's
+  // total-bytes limit.
+  size_t bytes_in_use() const;
 
  private:
   struct State;

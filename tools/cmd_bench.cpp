@@ -6,6 +6,8 @@
 #include <map>
 
 #include "runtime/bench.h"
+#include "runtime/session.h"
+#include "tools/recipe.h"
 #include "tools/cli_common.h"
 #include "tools/commands.h"
 #include "tools/model_session.h"
@@ -167,15 +169,16 @@ Status run_bench(const BenchArgs& a) {
 void add_bench_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<BenchArgs>();
   CLI::App* cmd = app.add_subcommand("bench", "Prefill and decode latency, tokens/s, peak memory");
+  cmd->footer(memory_limits_help());
   cmd->add_option("models", a->models,
                  "ONNX model, llama2.c checkpoint or GGUF file; several are run interleaved and compared with the first");
   cmd->add_flag("--memory-bandwidth", a->bandwidth, "measure the machine's memory read bandwidth instead");
-  cmd->add_option("--prompt-len", a->options.prompt_len, "prompt tokens for prefill")->capture_default_str();
-  cmd->add_option("--tokens", a->options.decode_tokens, "tokens to decode")->capture_default_str();
-  cmd->add_option("--repeats", a->options.repeats, "prefill repetitions (median)")->capture_default_str();
-  cmd->add_option("--warmup", a->options.warmup, "warm-up runs, excluded")->capture_default_str();
+  cmd->add_option("--prompt-len", a->options.prompt_len, "prompt tokens for prefill")->capture_default_str()->check(CLI::Range(int64_t{1}, kMaxSequence));
+  cmd->add_option("--tokens", a->options.decode_tokens, "tokens to decode")->capture_default_str()->check(CLI::Range(int64_t{0}, kMaxSequence));
+  cmd->add_option("--repeats", a->options.repeats, "prefill repetitions (median)")->capture_default_str()->check(CLI::Range(1, 100000));
+  cmd->add_option("--warmup", a->options.warmup, "warm-up runs, excluded")->capture_default_str()->check(CLI::Range(0, 100000));
   cmd->add_option("--seed", a->options.seed, "seed of the random prompt")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->capture_default_str()->check(CLI::Range(0, rt::kMaxThreads));
   cmd->add_flag("--json", a->json, "print JSON");
   cmd->add_flag("--profile", a->profile, "print time per op type");
   cmd->callback([a, &exit_code] { exit_code = report("bench", run_bench(*a)); });

@@ -3,6 +3,8 @@
 #include <cstdio>
 
 #include "runtime/eval.h"
+#include "runtime/session.h"
+#include "tools/recipe.h"
 #include "tools/cli_common.h"
 #include "tools/commands.h"
 #include "tools/model_session.h"
@@ -34,7 +36,9 @@ Status run_eval(const EvalArgs& a) {
   Json j;
   j.begin_object().field("model", a.model).field("ctx", w.ctx).field("stride", w.stride > 0 ? w.stride : w.ctx);
   if (a.compare.empty()) {
-    LLMC_ASSIGN_OR_RETURN(auto r, rt::perplexity(*base, tokens, w));
+    auto ran = rt::perplexity(*base, tokens, w);
+    if (!ran.is_ok()) return ran.status().with_context(a.model);
+    const auto& r = ran.value();
     ppl_json(j, "result", r);
     if (!a.json)
       std::printf("perplexity %.4f over %lld scored tokens (%lld windows of %lld, %lld tokens)\n", r.perplexity(),
@@ -42,7 +46,9 @@ Status run_eval(const EvalArgs& a) {
   } else {
     LLMC_ASSIGN_OR_RETURN(auto other_model, open_model(a.compare, a.threads));
     LLMC_ASSIGN_OR_RETURN(auto other, open_decoder(other_model));
-    LLMC_ASSIGN_OR_RETURN(auto r, rt::compare_models(*base, *other, tokens, w));
+    auto ran = rt::compare_models(*base, *other, tokens, w);
+    if (!ran.is_ok()) return ran.status().with_context(a.model + " vs " + a.compare);
+    const auto& r = ran.value();
     j.field("compare", a.compare);
     ppl_json(j, "base", r.base_ppl);
     ppl_json(j, "other", r.other_ppl);
@@ -63,15 +69,17 @@ Status run_eval(const EvalArgs& a) {
 void add_eval_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<EvalArgs>();
   CLI::App* cmd = app.add_subcommand("eval", "Perplexity of a causal LM; agreement of two models");
+  cmd->footer(memory_limits_help());
   cmd->add_option("model", a->model, "ONNX model, llama2.c checkpoint or GGUF file")->required();
   cmd->add_option("--text", a->text, "text file, tokenized line by line with BOS (as `tokenize --file`)");
   cmd->add_option("--tokens", a->tokens, "1-D int32/int64 .npy token file");
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer file (default: the one inside the model)");
-  cmd->add_option("--ctx", a->ctx, "window length (default: the model's maximum sequence length)");
-  cmd->add_option("--stride", a->stride, "window step for overlapping windows (default: --ctx)");
-  cmd->add_option("--limit", a->limit, "score only the first N tokens");
+  cmd->add_option("--ctx", a->ctx, "window length (default: the model's maximum sequence length)")
+      ->check(CLI::Range(int64_t{0}, kMaxSequence));
+  cmd->add_option("--stride", a->stride, "window step for overlapping windows (default: --ctx)")->check(CLI::Range(int64_t{0}, kMaxSequence));
+  cmd->add_option("--limit", a->limit, "score only the first N tokens")->check(CLI::NonNegativeNumber);
   cmd->add_option("--compare", a->compare, "second model: top-1 agreement, KL, logit error vs MODEL");
-  cmd->add_option("--threads", a->threads, "threads (0 = all cores)");
+  cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->check(CLI::Range(0, rt::kMaxThreads));
   cmd->add_flag("--json", a->json, "print JSON");
   cmd->callback([a, &exit_code] { exit_code = report("eval", run_eval(*a)); });
 }

@@ -6,6 +6,8 @@
 
 #include "formats/model_loader.h"
 #include "formats/npy.h"
+#include "runtime/session.h"
+#include "tools/recipe.h"
 #include "tools/cli_common.h"
 #include "tools/commands.h"
 #include "tools/model_session.h"
@@ -24,10 +26,21 @@ struct RunArgs {
   rt::SamplingOptions sampling;
 };
 
-std::string file_safe(std::string name) {
-  for (char& c : name)
-    if (c == '/' || c == ':' || c == '\\') c = '_';
-  return name;
+// An output name as a file name: '/', ':', '\\' and '%' percent-encoded, so distinct names stay
+// distinct files ("a/b" -> a%2Fb.npy, "a:b" -> a%3Ab.npy) and none leaves the output directory.
+std::string file_safe(const std::string& name) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char c : name) {
+    if (c == '/' || c == ':' || c == '\\' || c == '%' || c < 0x20) {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out == "." || out == ".." ? "%2E" + out.substr(1) : out;
 }
 
 Status run_once(const RunArgs& a, const LoadedModel& m) {
@@ -37,7 +50,14 @@ Status run_once(const RunArgs& a, const LoadedModel& m) {
     if (eq == std::string::npos || eq == 0) return invalid_input("--input '", spec, "' must be NAME=FILE.npy");
     const std::string name = spec.substr(0, eq), file = spec.substr(eq + 1);
     LLMC_ASSIGN_OR_RETURN(Tensor t, read_npy(file, name));
-    feeds[name] = rt::Value::copy_of(t);
+    // A feed that does not fit is the .npy's fault, not the model's: name the file.
+    const ValueInfo* info = nullptr;
+    for (const auto& in : m.model->graph.inputs)
+      if (in.name == name) info = &in;
+    if (!info) return invalid_input("--input '", spec, "': ", m.path, " has no input named '", name, "'");
+    rt::Value v = rt::Value::copy_of(t);
+    LLMC_RETURN_IF_ERROR(m.session->check_feed(*info, v).with_context(file + " (for " + m.path + ")"));
+    feeds[name] = std::move(v);
   }
   auto outputs = m.session->run(feeds);
   if (!outputs.is_ok()) return outputs.status().with_context(m.path);
@@ -70,8 +90,14 @@ Status generate(const RunArgs& a, const LoadedModel& m) {
   int32_t prev = prompt.back();
   int32_t next = rt::sample_token(logits.data<float>() + (logits.dim(0) - 1) * vocab, vocab, a.sampling, rng);
   int generated = 0;
+  // A tokenizer smaller than the model's vocabulary cannot spell every id the model samples:
+  // stop with an error naming both sizes rather than print a guess.
+  const std::string tok_source = a.tokenizer.empty() ? m.path + " (its tokenizer)" : a.tokenizer;
   for (; generated < a.tokens; ++generated) {
     if (next == tok->bos_id() || next == tok->eos_id()) break;
+    if (next < 0 || next >= tok->vocab_size())
+      return invalid_input(tok_source, ": the model (vocabulary ", vocab, ") sampled token id ", next,
+                           ", which the tokenizer (", tok->vocab_size(), " tokens) does not have");
     std::fputs(tok->decode_piece(prev, next).c_str(), stdout);
     std::fflush(stdout);
     if (generated + 1 == a.tokens) {
@@ -101,17 +127,18 @@ Status run_command(const RunArgs& a) {
 void add_run_command(CLI::App& app, int& exit_code) {
   auto a = std::make_shared<RunArgs>();
   CLI::App* cmd = app.add_subcommand("run", "Run a model once on .npy inputs, or generate text with the KV cache");
+  cmd->footer(memory_limits_help());
   cmd->add_option("model", a->model, "ONNX model, llama2.c checkpoint or GGUF file")->required();
   cmd->add_option("--input", a->inputs, "NAME=FILE.npy (repeat for each graph input)");
-  cmd->add_option("--output-dir", a->output_dir, "write each graph output as DIR/<name>.npy");
+  cmd->add_option("--output-dir", a->output_dir, "write each graph output as DIR/<name>.npy ('/', ':', '\\', '%' in names as %2F %3A %5C %25)");
   cmd->add_option("--prompt", a->prompt, "generate a continuation of this text");
-  cmd->add_option("--tokens", a->tokens, "number of tokens to generate")->capture_default_str();
+  cmd->add_option("--tokens", a->tokens, "number of tokens to generate")->capture_default_str()->check(CLI::Range(1, int{kMaxSequence}));
   cmd->add_option("--temperature", a->sampling.temperature, "0 = greedy")->capture_default_str();
   cmd->add_option("--top-k", a->sampling.top_k, "sample from the k most likely (0 = all)")->capture_default_str();
   cmd->add_option("--top-p", a->sampling.top_p, "nucleus sampling mass")->capture_default_str();
   cmd->add_option("--seed", a->sampling.seed, "sampling seed")->capture_default_str();
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer file (default: the one inside the model)");
-  cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->capture_default_str()->check(CLI::Range(0, rt::kMaxThreads));
   cmd->callback([a, &exit_code] { exit_code = report("run", run_command(*a)); });
 }
 

@@ -19,6 +19,8 @@
 #include "calibration/calibration_data.h"
 #include "formats/model_loader.h"
 #include "runtime/bench.h"
+#include "runtime/session.h"
+#include "tools/recipe.h"
 #include "tools/calibration_loader.h"
 #include "tools/cli_common.h"
 #include "tools/commands.h"
@@ -156,11 +158,11 @@ void add_stats_command(CLI::App& app, int& exit_code) {
                   "matmul (inputs of MatMul/Gemm with a constant weight), all-matmul, or comma-separated value names")
       ->capture_default_str();
   cmd->add_option("--kinds", a->kinds, "comma-separated: absmax, mean-abs, l2, histogram, gram, range")->capture_default_str();
-  cmd->add_option("--calib-samples", a->calib_samples, "calibration windows")->capture_default_str();
-  cmd->add_option("--calib-seq-len", a->calib_seq_len, "tokens per calibration window")->capture_default_str();
+  cmd->add_option("--calib-samples", a->calib_samples, "calibration windows")->capture_default_str()->check(CLI::Range(int64_t{1}, kMaxSamples));
+  cmd->add_option("--calib-seq-len", a->calib_seq_len, "tokens per calibration window")->capture_default_str()->check(CLI::Range(int64_t{1}, kMaxSequence));
   cmd->add_option("--calib-seed", a->calib_seed, "seed for the calibration window offsets")->capture_default_str();
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer for a text --calib (default: the one inside the model)");
-  cmd->add_option("--threads", a->threads, "threads (0 = all cores)");
+  cmd->add_option("--threads", a->threads, "threads (0 = all cores)")->check(CLI::Range(0, rt::kMaxThreads));
   cmd->add_flag("--json", a->json, "print the summary as JSON");
   cmd->callback([a, &exit_code] { exit_code = report("stats", run_stats(*a)); });
 }

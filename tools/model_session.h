@@ -17,6 +17,13 @@ struct LoadedModel {
   std::string path;
 };
 
+// The runtime's memory limits, from LLMC_MAX_TENSOR_BYTES (one tensor) and LLMC_MAX_TOTAL_BYTES
+// (activations alive at once): bytes, or with a K/M/G/T suffix (powers of 1024); unset keeps
+// the defaults. Environment, not flags: every command that runs a model honours them alike.
+Result<rt::MemoryLimits> memory_limits_from_env();
+// The help text's paragraph on those variables.
+std::string memory_limits_help();
+
 // With `pool`, the session runs on that shared pool (`threads` is then ignored).
 Result<LoadedModel> open_model(const std::string& path, int threads, std::shared_ptr<rt::ThreadPool> pool = nullptr);
 Result<std::unique_ptr<rt::Decoder>> open_decoder(const LoadedModel& m);

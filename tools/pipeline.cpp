@@ -53,7 +53,9 @@ Result<calib::CalibrationSet> load_calibration(const CalibrationSpec& c, const M
 
 Result<rt::Decoder*> keep_decoder(std::vector<std::unique_ptr<rt::Decoder>>& keep, std::shared_ptr<const Model> model,
                                   const rt::SessionOptions& so) {
-  LLMC_ASSIGN_OR_RETURN(auto s, rt::Session::create(std::move(model), so));
+  rt::SessionOptions limited = so;
+  LLMC_ASSIGN_OR_RETURN(limited.limits, memory_limits_from_env());
+  LLMC_ASSIGN_OR_RETURN(auto s, rt::Session::create(std::move(model), limited));
   LLMC_ASSIGN_OR_RETURN(auto d, rt::Decoder::create(std::shared_ptr<rt::Session>(std::move(s))));
   keep.push_back(std::move(d));
   return keep.back().get();

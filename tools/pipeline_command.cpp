@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "formats/atomic_file.h"
+#include "runtime/session.h"
 
 namespace llmc::cli {
 
@@ -25,7 +26,7 @@ void add_pipeline_flags(CLI::App* cmd, PipelineFlags& f) {
       ->check(CLI::NonNegativeNumber)->needs(eval);
   cmd->add_option("--eval-ctx", f.eval_ctx, "window length for --eval (default: model maximum)")
       ->check(CLI::Range(int64_t{0}, kMaxSequence))->needs(eval);
-  cmd->add_option("--threads", f.threads, "threads for calibration and --eval (0 = all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--threads", f.threads, "threads for calibration and --eval (0 = all cores)")->check(CLI::Range(0, rt::kMaxThreads));
   cmd->add_option("--keep-intermediate", f.keep_intermediate,
                   "directory: write the model after each step (kept for debugging even when a later step fails)");
   cmd->add_option("--report", f.report, "write the JSON report to this file");

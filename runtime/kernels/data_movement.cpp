@@ -365,18 +365,21 @@ Status slice(KernelContext& ctx) {
     int64_t s = starts[i], e = ends[i];
     if (s < 0) s += d;
     if (e < 0) e += d;
+    // A step longer than the dim takes one element, as the dim's length does: clamping it keeps
+    // the count and the strides below (step * stride) free of overflow for steps near 2^63.
+    const int64_t stp = std::clamp<int64_t>(steps[i], -std::max<int64_t>(d, 1), std::max<int64_t>(d, 1));
     int64_t count;
-    if (steps[i] > 0) {
+    if (stp > 0) {
       s = std::clamp<int64_t>(s, 0, d);
       e = std::clamp<int64_t>(e, 0, d);
-      count = e > s ? (e - s + steps[i] - 1) / steps[i] : 0;
+      count = e > s ? (e - s - 1) / stp + 1 : 0;
     } else {
       s = std::clamp<int64_t>(s, 0, d - 1);
       e = std::clamp<int64_t>(e, -1, d - 1);
-      count = s > e ? (s - e + (-steps[i]) - 1) / (-steps[i]) : 0;
+      count = s > e ? (s - e - 1) / -stp + 1 : 0;
     }
     st[ax] = s;
-    step[ax] = steps[i];
+    step[ax] = stp;
     out_shape[ax] = count;
   }
   if (out_shape == x.shape() && std::all_of(step.begin(), step.end(), [](int64_t v) { return v == 1; })) {

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 
+#include "ir/checked_math.h"
 #include "runtime/kernels/data_movement_util.h"
 #include "runtime/kernels/kernel_util.h"
 #include "runtime/kernels/register.h"
@@ -35,6 +36,7 @@ Status gather(KernelContext& ctx) {
   std::vector<int64_t> out_shape(x.shape().begin(), x.shape().begin() + axis);
   out_shape.insert(out_shape.end(), ind.shape().begin(), ind.shape().end());
   out_shape.insert(out_shape.end(), x.shape().begin() + axis + 1, x.shape().end());
+  LLMC_RETURN_IF_ERROR(ctx.check_output(x.dtype(), out_shape));
   Value& out = ctx.output(0, x.dtype(), out_shape);
   int64_t outer = 1, inner = 1;
   for (int d = 0; d < axis; ++d) outer *= x.shape()[d];
@@ -108,8 +110,11 @@ Status tile(KernelContext& ctx) {
   std::vector<int64_t> out_shape(r);
   for (int d = 0; d < r; ++d) {
     if (reps[d] < 0) return ctx.fail("repeats ", shape_str(reps), " has a negative entry");
-    out_shape[d] = x.shape()[d] * reps[d];
+    const auto n = checked_mul(x.shape()[d], reps[d]);
+    if (!n) return ctx.fail("repeats ", shape_str(reps), " of ", shape_str(x.shape()), " make an output too large");
+    out_shape[d] = *n;
   }
+  LLMC_RETURN_IF_ERROR(ctx.check_output(x.dtype(), out_shape));
   Value& out = ctx.output(0, x.dtype(), out_shape);
   if (out.numel() == 0) return Status::ok();
   if (r == 0) {
@@ -186,11 +191,24 @@ Status pad(KernelContext& ctx) {
   std::vector<int64_t> out_shape(r);
   std::vector<std::vector<int64_t>> maps(r);  // output coordinate -> input coordinate, -1 = constant
   // Negative pads crop first; the remaining pads grow the cropped input (as onnxruntime does).
+  // Pads come from data: a crop past the dim or a size past int64 is refused before anything
+  // (the coordinate maps included) is sized from them.
+  std::vector<int64_t> kept(r);
   for (int d = 0; d < r; ++d) {
-    const int64_t crop_b = std::max<int64_t>(0, -pb[d]), crop_e = std::max<int64_t>(0, -pe[d]);
-    const int64_t D = x.shape()[d] - crop_b - crop_e, before = std::max<int64_t>(0, pb[d]);
-    if (D < 0) return ctx.fail("pads ", shape_str(pads), " remove more than dim ", d, " of ", shape_str(x.shape()));
-    out_shape[d] = D + before + std::max<int64_t>(0, pe[d]);
+    const int64_t dim = x.shape()[d];
+    if ((pb[d] < 0 && pb[d] < -dim) || (pe[d] < 0 && pe[d] < -dim) ||
+        (pb[d] < 0 && pe[d] < 0 && -pb[d] > dim + pe[d]))
+      return ctx.fail("pads ", shape_str(pads), " remove more than dim ", d, " of ", shape_str(x.shape()));
+    kept[d] = dim + std::min<int64_t>(0, pb[d]) + std::min<int64_t>(0, pe[d]);
+    auto grown = checked_add(kept[d], std::max<int64_t>(0, pb[d]));
+    if (grown) grown = checked_add(*grown, std::max<int64_t>(0, pe[d]));
+    if (!grown) return ctx.fail("pads ", shape_str(pads), " make dim ", d, " too large");
+    out_shape[d] = *grown;
+  }
+  LLMC_RETURN_IF_ERROR(ctx.check_output(x.dtype(), out_shape));
+  for (int d = 0; d < r; ++d) {
+    const int64_t crop_b = std::max<int64_t>(0, -pb[d]);
+    const int64_t D = kept[d], before = std::max<int64_t>(0, pb[d]);
     if (mode != "constant" && D == 0 && out_shape[d] > 0)
       return ctx.fail("mode '", mode, "' cannot pad empty dim ", d, " of ", shape_str(x.shape()));
     maps[d].resize(out_shape[d]);
@@ -279,7 +297,9 @@ Status trilu(KernelContext& ctx) {
     for (int64_t row = b; row < e; ++row) {
       const int64_t i = row % N;
       // upper keeps j >= i + k; lower keeps j <= i + k.
-      const int64_t split = upper ? std::clamp<int64_t>(i + k, 0, M) : std::clamp<int64_t>(i + k + 1, 0, M);
+      // k comes from data: clamp it first so i + k + 1 cannot overflow.
+      const int64_t kk = std::clamp<int64_t>(k, -N - 1, M + 1);
+      const int64_t split = upper ? std::clamp<int64_t>(i + kk, 0, M) : std::clamp<int64_t>(i + kk + 1, 0, M);
       uint8_t* o = dst + row * M * esz;
       const uint8_t* s = src + row * M * esz;
       if (upper) {

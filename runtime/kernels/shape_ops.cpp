@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 
+#include "ir/checked_math.h"
 #include "runtime/kernels/kernel_util.h"
 #include "runtime/kernels/register.h"
 
@@ -69,7 +70,10 @@ Status reshape(KernelContext& ctx) {
     }
     if (d < 0) return ctx.fail("shape ", shape_str(spec), " has negative dim ", d);
     shape[i] = d;
-    known *= d;
+    // A product that wraps could equal the input's element count: overflow cannot match it.
+    const auto k = checked_mul(known, d);
+    if (!k) return ctx.fail("cannot reshape ", shape_str(x.shape()), " to ", shape_str(spec), ": its size overflows");
+    known = *k;
   }
   if (infer >= 0) {
     if (known == 0 || x.numel() % known != 0)
@@ -199,6 +203,7 @@ Status constant_of_shape(KernelContext& ctx) {
     elem = t->data();
   }
   LLMC_ASSIGN_OR_RETURN(size_t esz, elem_bytes(dtype));
+  LLMC_RETURN_IF_ERROR(ctx.check_output(dtype, shape));
   Value& out = ctx.output(0, dtype, shape);
   fill_repeat(static_cast<uint8_t*>(out.mutable_raw()), elem, esz, out.numel());
   return Status::ok();
@@ -244,22 +249,28 @@ Status range_typed(KernelContext& ctx) {
   if (delta == T(0)) return ctx.fail("delta is 0");
   int64_t n;
   if constexpr (std::is_integral_v<T>) {
-    const int64_t diff = static_cast<int64_t>(limit) - static_cast<int64_t>(start);
-    const int64_t d = static_cast<int64_t>(delta);
-    // ceil(diff / d) with exact integer arithmetic.
-    int64_t q = diff / d;
+    // ceil(diff / d) in 128 bits: limit - start of two int64s needs 65, and INT64_MIN / -1
+    // traps (SIGFPE) in 64.
+    const __int128 diff = static_cast<__int128>(limit) - static_cast<__int128>(start);
+    const __int128 d = static_cast<__int128>(delta);
+    __int128 q = diff / d;
     if (diff % d != 0 && ((diff < 0) == (d < 0))) ++q;
-    n = std::max<int64_t>(q, 0);
+    if (q > std::numeric_limits<int64_t>::max())
+      return ctx.fail("range from ", static_cast<int64_t>(start), " to ", static_cast<int64_t>(limit), " by ",
+                      static_cast<int64_t>(delta), " is too large");
+    n = std::max<int64_t>(static_cast<int64_t>(q), 0);
   } else {
     const double c = std::ceil(static_cast<double>(limit - start) / static_cast<double>(delta));
     if (!std::isfinite(c)) return ctx.fail("range has a non-finite length");
+    if (c >= 0x1p63) return ctx.fail("range from ", start, " to ", limit, " by ", delta, " is too large");
     n = std::max<int64_t>(static_cast<int64_t>(c), 0);
   }
+  LLMC_RETURN_IF_ERROR(ctx.check_output(ctx.in(0).dtype(), {n}));
   Value& out = ctx.output(0, ctx.in(0).dtype(), {n});
   T* o = out.mutable_data<T>();
   for (int64_t i = 0; i < n; ++i) {
-    if constexpr (std::is_integral_v<T>)
-      o[i] = static_cast<T>(start + static_cast<T>(i) * delta);
+    if constexpr (std::is_integral_v<T>)  // modulo 2^64: every value is in [start, limit), the steps may not be
+      o[i] = static_cast<T>(static_cast<uint64_t>(start) + static_cast<uint64_t>(i) * static_cast<uint64_t>(delta));
     else
       o[i] = static_cast<T>(static_cast<double>(start) + static_cast<double>(i) * static_cast<double>(delta));
   }
@@ -312,6 +323,7 @@ Status expand(KernelContext& ctx) {
     ctx.set_output(0, x);
     return Status::ok();
   }
+  LLMC_RETURN_IF_ERROR(ctx.check_output(x.dtype(), out_shape));
   Value& out = ctx.output(0, x.dtype(), out_shape);
   if (out.numel() == 0) return Status::ok();
   auto strides = broadcast_strides(x.shape(), out_shape);
