@@ -1,7 +1,7 @@
 // A mutated small model loaded and run once: every graph input fed a small tensor (symbolic
 // dims 2, known dims up to 64; integer inputs 0..3 so ids and indices stay mostly valid, floats
-// 0.5). Whatever the graph says, the runtime must return a result or an error; libFuzzer's
-// -malloc_limit_mb turns any allocation past the limit into a finding.
+// 0.5), with 64 MB / 256 MB memory limits. Whatever the graph says, the runtime must return a
+// result or an error; libFuzzer's -malloc_limit_mb turns any allocation past it into a finding.
 #include <map>
 
 #include "formats/onnx_format.h"
@@ -28,7 +28,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto model = llmc::read_onnx(llmc::fuzz::write_input(data, size, ".onnx"));
   if (!model.is_ok()) return 0;
   auto shared = std::make_shared<const llmc::Model>(std::move(*model));
-  auto session = llmc::rt::Session::create(shared, llmc::rt::SessionOptions(1));
+  llmc::rt::SessionOptions options(1);
+  options.limits.max_tensor_bytes = 64 << 20;  // far below -malloc_limit_mb: a bigger tensor must be refused
+  options.limits.max_total_bytes = 256 << 20;
+  auto session = llmc::rt::Session::create(shared, options);
   if (!session.is_ok()) return 0;
   std::map<std::string, llmc::rt::Value> feeds;
   for (const auto& in : shared->graph.inputs) {
