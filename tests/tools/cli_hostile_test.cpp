@@ -83,7 +83,7 @@ TEST_CASE("run: LLMC_MAX_TENSOR_BYTES bounds what a kernel may allocate", "[cli]
   CHECK(bad.errors.find("LLMC_MAX_TENSOR_BYTES") != std::string::npos);
 }
 
-TEST_CASE("out of memory is one line and exit 2, not an abort", "[cli][hostile]") {
+TEST_CASE("out of memory is one line and exit 2, not an abort", "[cli][hostile][ulimit]") {
   // 4 GiB is under the default tensor limit, but not under a 1 GiB address-space limit.
   const std::string dir = scratch_dir("hostile_oom");
   const std::string model = one_node_model(dir, "ConstantOfShape", {"shape"}, {kI64}, kF32);
@@ -97,7 +97,7 @@ TEST_CASE("out of memory is one line and exit 2, not an abort", "[cli][hostile]"
   CHECK(r.errors.find("out of memory") != std::string::npos);
 }
 
-TEST_CASE("under ulimit -v, LLMC_MAX_TENSOR_BYTES refuses before allocating", "[cli][hostile]") {
+TEST_CASE("under ulimit -v, LLMC_MAX_TENSOR_BYTES refuses before allocating", "[cli][hostile][ulimit]") {
   // The same 4 GiB request from a tiny .npy, with the limit below the address space: the limit
   // names the node before anything is allocated, so the message is not "out of memory".
   const std::string dir = scratch_dir("hostile_ulimit");
