@@ -30,6 +30,9 @@ Status KernelContext::check_output(DType dtype, const std::vector<int64_t>& shap
 }
 
 Value& KernelContext::output(size_t i, DType dtype, std::vector<int64_t> shape) {
+  // A node may declare fewer outputs than its op always fills (a hostile model: Shape with no
+  // outputs); what lands past the declared ones is computed and dropped, never out of bounds.
+  if (i >= outputs_.size()) outputs_.resize(i + 1);
   outputs_[i] = Value::allocate(dtype, std::move(shape), buffers_);
   return outputs_[i];
 }

@@ -66,7 +66,10 @@ class KernelContext {
   Status check_output(DType dtype, const std::vector<int64_t>& shape) const;
   void set_limits(const MemoryLimits& limits) { limits_ = limits; }
   // Sets output i to an existing value (aliasing, e.g. Reshape).
-  void set_output(size_t i, Value v) { outputs_[i] = std::move(v); }
+  void set_output(size_t i, Value v) {  // past the declared outputs: kept and dropped (see output())
+    if (i >= outputs_.size()) outputs_.resize(i + 1);
+    outputs_[i] = std::move(v);
+  }
   std::vector<Value>& outputs() { return outputs_; }
   ThreadPool& pool() { return pool_; }
 
