@@ -36,7 +36,9 @@ std::vector<int64_t> broadcast_strides(const std::vector<int64_t>& in, const std
 }
 
 Result<int> normalize_axis(int64_t axis, int rank) {
-  if (axis < -rank || axis >= std::max(rank, 1))
+  // A scalar has no axis: ops that accept rank 0 handle it before asking (a hostile graph's
+  // Squeeze or Split of a scalar would otherwise index an empty shape).
+  if (axis < -rank || axis >= rank)
     return invalid_input("axis ", axis, " is out of range for rank ", rank);
   return static_cast<int>(axis < 0 ? axis + rank : axis);
 }
