@@ -258,7 +258,6 @@ Status concat(KernelContext& ctx) {
 Status split(KernelContext& ctx) {
   if (!ctx.input(0)) return ctx.fail("input 0 (data) is required");
   const Value& x = ctx.in(0);
-  if (x.rank() == 0) return ctx.fail("input 0 (data) is a scalar; Split needs rank >= 1");
   LLMC_ASSIGN_OR_RETURN(int axis, normalize_axis(ctx.attr_int("axis", 0), x.rank()));
   LLMC_ASSIGN_OR_RETURN(size_t esz, elem_bytes(x.dtype()));
   const int64_t n_out = static_cast<int64_t>(ctx.num_outputs());
