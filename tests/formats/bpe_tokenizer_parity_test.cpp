@@ -67,18 +67,10 @@ Reference build_reference() {
   if (gguf.empty() || corpora.empty() || python.empty()) return ref;
   ref.dir = testing::scratch_dir("bpe_ref");
   std::vector<std::string> paths;
-  auto add = [&](std::string name, std::string text, bool from_corpus) {
-    std::string path = ref.dir + "/input" + std::to_string(ref.inputs.size()) + ".txt";
-    std::ofstream(path, std::ios::binary) << text;
-    paths.push_back(path);
-    ref.inputs.push_back({std::move(name), std::move(text), from_corpus, {}});
-  };
-  for (const std::string& text : edge_cases()) {
-    std::string name = "edge case '";  // appended piecewise: GCC 12 warns falsely on a + chain
-    name.append(text, 0, 40).append("'");
-    add(name, text, false);
+  for (auto& t : testing::write_parity_texts(ref.dir, edge_cases(), corpora)) {
+    paths.push_back(t.path);
+    ref.inputs.push_back({std::move(t.name), std::move(t.text), t.from_corpus, {}});
   }
-  for (auto& [name, text] : testing::corpus_slices(corpora)) add(name, text, true);
 
   std::string command = testing::shell_quote(python);
   for (const std::string& arg : {std::string(LLMC_SOURCE_DIR) + "/scripts/bpe_reference.py", gguf, ref.dir})

@@ -79,24 +79,16 @@ Reference build_reference() {
   ref.tokenizer_json = dir + "/tokenizer.json";
   const std::string scratch = testing::scratch_dir("wordpiece_ref");
   std::vector<std::string> paths;
-  auto add = [&](std::string name, std::string text) {
-    const std::string path = scratch + "/input" + std::to_string(paths.size()) + ".txt";
-    std::ofstream(path, std::ios::binary) << valid_utf8(text);
-    paths.push_back(path);
-    ref.inputs.push_back({std::move(name), std::move(text), {}, {}, ""});
-  };
-  for (const std::string& text : edge_cases()) {
-    std::string name = "edge case '";
-    name.append(text, 0, 40).append("'");
-    add(name, text);
+  for (auto& t : testing::write_parity_texts(scratch, edge_cases(), corpora, valid_utf8)) {
+    paths.push_back(t.path);
+    ref.inputs.push_back({std::move(t.name), std::move(t.text), {}, {}, ""});
   }
-  for (auto& [name, text] : testing::corpus_slices(corpora)) add(name, text);
   std::string command = testing::shell_quote(python) + " " +
                         testing::shell_quote(std::string(LLMC_SOURCE_DIR) + "/scripts/wordpiece_reference.py") +
                         " " + testing::shell_quote(ref.tokenizer_json);
   const std::string sweep = scratch + "/unicode_sweep.txt";  // written by the script
   command += " --sweep " + testing::shell_quote(sweep);
-  for (const std::string& p : paths) command += " " + testing::shell_quote(p);
+  for (const std::string& p : paths) command.append(" ").append(testing::shell_quote(p));  // GCC 12: no + chain
   const testing::CommandResult r = testing::run_shell(command);
   if (r.exit_code != 0) {
     FAIL("wordpiece_reference.py failed (" << r.exit_code << "): " << r.errors);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "tests/support/test_data.h"
@@ -29,6 +30,24 @@ std::vector<std::pair<std::string, std::string>> corpus_slices(const std::string
   std::sort(files.begin(), files.end());
   std::vector<std::pair<std::string, std::string>> out;
   for (const auto& f : files) out.emplace_back("corpus " + f.filename().string(), utf8_prefix(read_text(f), 100000));
+  return out;
+}
+
+std::vector<ParityText> write_parity_texts(const std::string& dir, const std::vector<std::string>& edge_cases,
+                                           const std::string& corpora_dir,
+                                           std::string (*file_text)(const std::string&)) {
+  std::vector<ParityText> out;
+  auto add = [&](std::string name, std::string text, bool from_corpus) {
+    std::string path = dir + "/input" + std::to_string(out.size()) + ".txt";
+    std::ofstream(path, std::ios::binary) << (file_text ? file_text(text) : text);
+    out.push_back({std::move(name), std::move(text), std::move(path), from_corpus});
+  };
+  for (const std::string& text : edge_cases) {
+    std::string name = "edge case '";  // appended piecewise: GCC 12 warns falsely on a + chain
+    name.append(text, 0, 40).append("'");
+    add(std::move(name), text, false);
+  }
+  for (auto& [name, text] : corpus_slices(corpora_dir)) add(name, text, true);
   return out;
 }
 

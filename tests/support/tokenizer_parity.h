@@ -15,4 +15,15 @@ std::vector<int32_t> ids_of(const std::string& text);
 // ("corpus NAME", first 100 KB) of every .txt file in `corpora_dir`, sorted by name.
 std::vector<std::pair<std::string, std::string>> corpus_slices(const std::string& corpora_dir);
 
+// A parity test's inputs for its reference script: every edge case (named by its first 40
+// bytes), then the corpus slices, each written to DIR/inputN.txt (as `file_text` maps it, when
+// given: the text a script can read), in that order.
+struct ParityText {
+  std::string name, text, path;
+  bool from_corpus = false;
+};
+std::vector<ParityText> write_parity_texts(const std::string& dir, const std::vector<std::string>& edge_cases,
+                                           const std::string& corpora_dir,
+                                           std::string (*file_text)(const std::string&) = nullptr);
+
 }  // namespace llmc::testing
