@@ -1,6 +1,10 @@
 #include "formats/atomic_file.h"
 
+#include "formats/input_files.h"
+#include "formats/temp_files.h"
+
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,40 +18,55 @@ Result<AtomicFile> AtomicFile::create(const std::string& path) {
   if (path.empty()) return invalid_input("the output path is empty");
   if (path.back() == '/') return invalid_input(path, ": ends with '/', expected an output file path");
   struct stat st {};
-  const bool exists = ::stat(path.c_str(), &st) == 0;
+  const bool exists = ::stat(path.c_str(), &st) == 0;  // through symlinks: what would be lost
   if (exists && S_ISDIR(st.st_mode)) return invalid_input(path, ": is a directory, expected an output file path");
+  // A FIFO, device or socket would be replaced by a regular file (as root, -o /dev/null would
+  // replace the real one): we only ever replace regular files.
+  if (exists && !S_ISREG(st.st_mode))
+    return invalid_input(path, ": is not a regular file (a device, FIFO or socket); give a file path for the output");
+  if (exists && outputs_over_inputs_refused()) {
+    const std::string input = input_file_named(st.st_dev, st.st_ino);
+    if (!input.empty())
+      return invalid_input(path, ": is ", input == path ? "an input" : "the same file as input " + input,
+                           " of this command; write the output to another path");
+  }
   // The file this one will replace keeps its bytes until the rename, but its cached pages are
   // dead weight from here on: handing them back now (clean pages only; the file is untouched)
   // lets the new file's page cache reuse them, as cp's truncation does. On this VM a 268 MB
   // write into newly allocated page cache ran 0.15-0.2 s or, when the memory had gone back to
   // the host, 0.4-0.56 s; with the old copy's pages handed back first, 0.14-0.21 s in 24 runs.
-  if (exists && S_ISREG(st.st_mode)) {
+  if (exists) {
     const int old = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (old >= 0) ::posix_fadvise(old, 0, 0, POSIX_FADV_DONTNEED), ::close(old);
   }
+  sweep_stale_temp_files(path);  // left by a writer that was SIGKILLed
   AtomicFile f;
   f.path_ = path;
-  std::string tmpl = path + ".tmp.XXXXXX";
+  std::string tmpl = temp_file_template(path);
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
   int fd = ::mkstemp(buf.data());
   if (fd < 0) return io_error(path, ": cannot create output file: ", std::strerror(errno));
+  ::flock(fd, LOCK_EX);  // held until close: tells sweep_stale_temp_files this writer is alive
   ::fchmod(fd, 0644);
   f.fd_ = fd;
   f.temp_path_ = buf.data();
+  f.temp_slot_ = remember_temp_file(f.temp_path_);
   return f;
 }
 
 AtomicFile::AtomicFile(AtomicFile&& o) noexcept
     : path_(std::move(o.path_)), temp_path_(std::move(o.temp_path_)), fd_(o.fd_),
-      written_(o.written_), flushed_(o.flushed_), committed_(o.committed_) {
+      temp_slot_(o.temp_slot_), written_(o.written_), flushed_(o.flushed_), finished_(o.finished_), committed_(o.committed_) {
   o.fd_ = -1;
+  o.temp_slot_ = -1;
   o.committed_ = true;  // the moved-from object owns nothing to clean up
 }
 
 AtomicFile::~AtomicFile() {
   if (fd_ >= 0) ::close(fd_);
   if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
+  forget_temp_file(temp_slot_);
 }
 
 Status AtomicFile::write(const void* data, size_t n) {
@@ -71,16 +90,24 @@ Status AtomicFile::write(const void* data, size_t n) {
   return Status::ok();
 }
 
-Status AtomicFile::commit() {
+Status AtomicFile::finish() {
+  if (finished_) return Status::ok();
   if (::fsync(fd_) != 0) return io_error(path_, ": fsync failed: ", std::strerror(errno));
-  if (::close(fd_) != 0) {
-    fd_ = -1;
-    return io_error(path_, ": close failed: ", std::strerror(errno));
-  }
-  fd_ = -1;
+  finished_ = true;
+  return Status::ok();
+}
+
+Status AtomicFile::commit() {
+  LLMC_RETURN_IF_ERROR(finish());
+  // Renamed while still open: its flock tells sweepers the temporary is alive until then.
   if (::rename(temp_path_.c_str(), path_.c_str()) != 0)
     return io_error(path_, ": rename failed: ", std::strerror(errno));
   committed_ = true;
+  forget_temp_file(temp_slot_);
+  temp_slot_ = -1;
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) return io_error(path_, ": close failed: ", std::strerror(errno));
   return Status::ok();
 }
 

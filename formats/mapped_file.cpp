@@ -1,5 +1,7 @@
 #include "formats/mapped_file.h"
 
+#include "formats/input_files.h"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -11,12 +13,19 @@
 namespace llmc {
 
 Result<std::shared_ptr<const MappedFile>> MappedFile::open(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) return io_error(path, ": ", std::strerror(errno));
-  if (S_ISDIR(st.st_mode)) return invalid_input(path, ": is a directory, expected a file");
-  if (!S_ISREG(st.st_mode)) return invalid_input(path, ": not a regular file");
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return io_error(path, ": ", std::strerror(errno));
+  struct stat st {};  // of the file opened, not of whatever the path names a moment later
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    const int err = errno;
+    const bool dir = S_ISDIR(st.st_mode);
+    ::close(fd);
+    if (dir) return invalid_input(path, ": is a directory, expected a file");
+    if (st.st_mode == 0) return io_error(path, ": ", std::strerror(err));
+    return invalid_input(path, ": not a regular file");
+  }
+  note_input_file(st.st_dev, st.st_ino, path);
   std::shared_ptr<MappedFile> f(new MappedFile());
   f->path_ = path;
   f->size_ = static_cast<size_t>(st.st_size);

@@ -253,7 +253,8 @@ Result<Tensor> read_npy(const std::string& path, const std::string& name) {
   return t;
 }
 
-Status write_npy(const std::string& path, const Tensor& tensor) {
+Status write_npy(AtomicFile& out, const Tensor& tensor) {
+  const std::string& path = out.path();
   const NpyType* type = nullptr;
   for (const NpyType& t : kTypes)
     if (t.dtype == tensor.dtype()) type = &t;
@@ -291,9 +292,14 @@ Status write_npy(const std::string& path, const Tensor& tensor) {
   for (size_t i = 0; i < prefix - kMagicLen - 2; ++i)
     head += static_cast<char>((len >> (8 * i)) & 0xFF);
   head += dict;
-  LLMC_ASSIGN_OR_RETURN(auto out, AtomicFile::create(path));
   LLMC_RETURN_IF_ERROR(out.write(head.data(), head.size()));
   if (tensor.nbytes() > 0) LLMC_RETURN_IF_ERROR(out.write(tensor.data(), tensor.nbytes()));
+  return Status::ok();
+}
+
+Status write_npy(const std::string& path, const Tensor& tensor) {
+  LLMC_ASSIGN_OR_RETURN(auto out, AtomicFile::create(path));
+  LLMC_RETURN_IF_ERROR(write_npy(out, tensor));
   return out.commit();
 }
 

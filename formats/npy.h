@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "formats/atomic_file.h"
 #include "ir/status.h"
 #include "ir/tensor.h"
 
@@ -19,5 +20,7 @@ Result<Tensor> parse_npy_bytes(const uint8_t* data, size_t size, const std::stri
                                std::shared_ptr<const void> owner);
 // Writes atomically (temp file + rename).
 Status write_npy(const std::string& path, const Tensor& tensor);
+// Writes the .npy bytes into `out`, leaving the commit to the caller (several files at once).
+Status write_npy(AtomicFile& out, const Tensor& tensor);
 
 }  // namespace llmc

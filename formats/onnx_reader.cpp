@@ -34,7 +34,29 @@ class ExternalFiles {
     return out;
   }
   explicit ExternalFiles(std::string model_path)
-      : base_dir_(fs::path(model_path).parent_path().string()) {}
+      : model_path_(model_path), base_dir_(fs::path(model_path).parent_path().string()) {}
+
+  // A location may not leave the model's folder through a symlink (file or folder) either: a
+  // shared model with "weights -> ~/.ssh/id_rsa" would copy the key into our output. The folder
+  // is the model path's, or the real file's when the model is itself a symlink (a Hugging Face
+  // cache links snapshots/REV/model.onnx and its data to blobs/, side by side).
+  Status check_contained(const std::string& full) const {
+    std::error_code ec;
+    const fs::path real = fs::canonical(full, ec);
+    if (ec) return Status::ok();  // missing: MappedFile::open names it
+    const auto inside = [&](const fs::path& dir) {
+      std::error_code e;
+      const fs::path d = fs::canonical(dir.empty() ? fs::path(".") : dir, e);
+      if (e) return false;
+      const auto rel = real.lexically_relative(d);
+      return !rel.empty() && *rel.begin() != "..";
+    };
+    if (inside(base_dir_)) return Status::ok();
+    const fs::path real_model = fs::canonical(model_path_, ec);
+    if (!ec && inside(real_model.parent_path())) return Status::ok();
+    return invalid_input("external data file ", full, " resolves to ", real.string(),
+                         ", outside the model's folder (through a symlink); copy the file there");
+  }
 
   Result<Tensor> view(const onnx::TensorProto& tp, DType dtype, std::vector<int64_t> dims) {
     std::string location;
@@ -63,6 +85,7 @@ class ExternalFiles {
     const std::string full = (fs::path(base_dir_.empty() ? "." : base_dir_) / loc).string();
     auto it = files_.find(full);
     if (it == files_.end()) {
+      LLMC_RETURN_IF_ERROR(check_contained(full).with_context("tensor '" + tp.name() + "'"));
       auto mf = MappedFile::open(full);
       if (!mf.is_ok())
         return invalid_input("tensor '", tp.name(), "': cannot open external data file: ",
@@ -85,7 +108,7 @@ class ExternalFiles {
   }
 
  private:
-  std::string base_dir_;
+  std::string model_path_, base_dir_;
   std::map<std::string, std::shared_ptr<const MappedFile>> files_;
 };
 

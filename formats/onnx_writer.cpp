@@ -415,6 +415,9 @@ Status write_model(const Model& m, const std::string& path, const OnnxWriteOptio
   if (before_tail + model_tail.size() > static_cast<size_t>(INT_MAX)) return too_big();
   LLMC_RETURN_IF_ERROR(sink.put(model_tail));
   LLMC_RETURN_IF_ERROR(sink.flush());
+  // Both on disk before either replaces its target: a failure leaves the old pair intact.
+  if (data_file) LLMC_RETURN_IF_ERROR(data_file->finish());
+  LLMC_RETURN_IF_ERROR(out.finish());
   if (data_file) LLMC_RETURN_IF_ERROR(data_file->commit());
   return out.commit();
 }

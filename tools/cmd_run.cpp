@@ -64,11 +64,20 @@ Status run_once(const RunArgs& a, const LoadedModel& m) {
   std::error_code ec;
   std::filesystem::create_directories(a.output_dir, ec);
   if (ec) return io_error(a.output_dir, ": cannot create directory: ", ec.message());
+  // All or nothing: every output is written and flushed to its temporary before any replaces
+  // its target, so a full disk halfway leaves the folder as it was.
   const auto& infos = m.session->outputs();
+  std::vector<AtomicFile> files;
+  files.reserve(infos.size());
   for (size_t i = 0; i < infos.size(); ++i) {
-    const std::string path = a.output_dir + "/" + file_safe(infos[i].name) + ".npy";
-    LLMC_RETURN_IF_ERROR(write_npy(path, outputs.value()[i].to_tensor(infos[i].name)));
-    std::printf("%s %s %s\n", path.c_str(), dtype_name(outputs.value()[i].dtype()).c_str(),
+    LLMC_ASSIGN_OR_RETURN(auto f, AtomicFile::create(a.output_dir + "/" + file_safe(infos[i].name) + ".npy"));
+    files.push_back(std::move(f));
+    LLMC_RETURN_IF_ERROR(write_npy(files.back(), outputs.value()[i].to_tensor(infos[i].name)));
+    LLMC_RETURN_IF_ERROR(files.back().finish());
+  }
+  for (size_t i = 0; i < infos.size(); ++i) {
+    LLMC_RETURN_IF_ERROR(files[i].commit());
+    std::printf("%s %s %s\n", files[i].path().c_str(), dtype_name(outputs.value()[i].dtype()).c_str(),
                 shape_str(outputs.value()[i].shape()).c_str());
   }
   return Status::ok();

@@ -6,6 +6,8 @@
 #include <string>
 #include <system_error>
 
+#include "formats/input_files.h"
+#include "formats/temp_files.h"
 #include "tools/commands.h"
 #include "tools/model_session.h"
 
@@ -27,6 +29,8 @@ int report_escaped(const CLI::App& app, const std::string& what, int code) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  llmc::remove_temp_files_on_signals();  // Ctrl-C during a write leaves no OUT.tmp.XXXXXX
+  llmc::refuse_outputs_over_inputs();    // -o onto an input (any name for it) loses nothing
   CLI::App app{"llmcompress: make language models smaller and faster, offline"};
   app.set_version_flag("--version", std::string("llmcompress ") + LLMC_VERSION);
   app.require_subcommand(1);
