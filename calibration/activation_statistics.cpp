@@ -154,7 +154,7 @@ unsigned missing_kinds(const ChannelStatistics& stats, const StatisticsRequest& 
 }
 
 // Streams the calibration set through `model` once, measuring every pending value.
-Status measure(const Model& model, const CalibrationSet& set, int threads,
+Status measure(const Model& model, const CalibrationSet& set, int threads, const rt::MemoryLimits& limits,
                const std::function<void(size_t, size_t)>& progress, std::vector<Pending>& pending) {
   std::vector<std::string> names;
   for (Pending& p : pending) {
@@ -170,6 +170,7 @@ Status measure(const Model& model, const CalibrationSet& set, int threads,
   auto pool = std::make_shared<rt::ThreadPool>(threads);
   rt::SessionOptions options;
   options.pool = pool;
+  options.limits = limits;
   auto session = rt::Session::create(std::make_shared<const Model>(model), options);  // the copy shares weight bytes
   if (!session.is_ok()) return session.status().with_context("calibration session");
   std::vector<double> scratch;
@@ -219,7 +220,7 @@ Result<std::map<std::string, const ChannelStatistics*>> ActivationStatistics::ge
     pending.push_back(std::move(p));
   }
   if (!pending.empty()) {
-    LLMC_RETURN_IF_ERROR(measure(model, *set_, threads_, progress, pending));
+    LLMC_RETURN_IF_ERROR(measure(model, *set_, threads_, limits, progress, pending));
     ++streams_;
     for (Pending& p : pending) {
       std::unique_ptr<ChannelStatistics>& slot = cache_[p.name];

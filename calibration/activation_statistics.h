@@ -29,6 +29,7 @@
 #include "calibration/observers.h"
 #include "ir/graph.h"
 #include "ir/status.h"
+#include "runtime/kernel.h"
 
 namespace llmc::calib {
 
@@ -70,6 +71,8 @@ class ActivationStatistics {
   size_t streams() const { return streams_; }
   // progress callback (samples done, total), optional
   std::function<void(size_t, size_t)> progress;
+  // Bounds what the calibration session's kernels may allocate (commands: the LLMC_MAX_* env).
+  rt::MemoryLimits limits;
 
  private:
   const CalibrationSet* set_;

@@ -61,6 +61,9 @@ void remove_temp_files_now() {
 
 void remove_temp_files_on_signals() {
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    // An ignored signal stays ignored (nohup's SIGHUP, SIGINT of a shell's background job).
+    struct sigaction old {};
+    if (::sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;
     struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);

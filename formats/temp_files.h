@@ -15,8 +15,9 @@ void forget_temp_file(int slot);
 // Unlinks every remembered temporary. Async-signal-safe: only unlink() on fixed buffers.
 void remove_temp_files_now();
 
-// Installs handlers for SIGINT, SIGTERM and SIGHUP that remove the temporaries, then die of the
-// same signal (the exit status a shell expects). For programs, not libraries: call from main.
+// Installs handlers for SIGINT, SIGTERM and SIGHUP (those not ignored) that remove the
+// temporaries, then die of the same signal (the exit status a shell expects). For programs, not
+// libraries: call from main.
 void remove_temp_files_on_signals();
 
 // The temporary name pattern of `target`: "<target>.tmp.XXXXXX" (mkstemp's six characters).

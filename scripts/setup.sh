@@ -7,7 +7,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 packages=(cmake ninja-build g++ ccache libonnx-dev libprotobuf-dev protobuf-compiler
           libeigen3-dev libcli11-dev catch2 python3-venv libonnx-testdata python3-torch
-          libyaml-cpp-dev libssl-dev)
+          libyaml-cpp-dev libssl-dev clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

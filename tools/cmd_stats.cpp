@@ -104,10 +104,13 @@ Status run_stats(const StatsArgs& a) {
   request.kinds = kinds;
   if (request.values.empty()) return invalid_input(a.model, ": no values to measure (--values ", a.values, ")");
   calib::ActivationStatistics service(&*set, a.threads);
+  LLMC_ASSIGN_OR_RETURN(service.limits, memory_limits_from_env());
   Progress progress("statistics", !a.json);
   service.progress = [&progress](size_t done, size_t total) { progress.update(done, total); };
   const auto t1 = std::chrono::steady_clock::now();
-  LLMC_ASSIGN_OR_RETURN(auto stats, service.get(model, request));
+  auto got = service.get(model, request);
+  if (!got.is_ok()) return got.status().with_context(a.model);
+  auto stats = std::move(got).value();
   const auto t2 = std::chrono::steady_clock::now();
   progress.finish();
   const double load_s = std::chrono::duration<double>(t1 - t0).count();

@@ -1,6 +1,7 @@
 // llmcompress: load a model, compress it, write an artifact, measure it.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -24,6 +25,17 @@ int report_escaped(const CLI::App& app, const std::string& what, int code) {
   for (const CLI::App* sub : app.get_subcommands()) command += " " + sub->get_name();
   std::fprintf(stderr, "%s: error: %s\n", command.c_str(), line.c_str());
   return code;
+}
+
+// LLMC_FAULT_INJECTION=logic_error|bad_alloc|system_error throws that exception as a command
+// starts: the tests' only way to reach the last-resort handler, which no input should reach.
+void inject_fault() {
+  const char* fault = std::getenv("LLMC_FAULT_INJECTION");
+  if (!fault) return;
+  const std::string f = fault;
+  if (f == "logic_error") throw std::logic_error("injected fault");
+  if (f == "bad_alloc") throw std::bad_alloc();
+  if (f == "system_error") throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again), "injected fault");
 }
 
 }  // namespace
@@ -50,6 +62,7 @@ int main(int argc, char** argv) {
   llmc::cli::add_pipeline_command(app, exit_code);
   llmc::cli::add_prune_command(app, exit_code);
   llmc::cli::add_stats_command(app, exit_code);
+  for (CLI::App* sub : app.get_subcommands({})) sub->preparse_callback([](size_t) { inject_fault(); });
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -232,6 +232,7 @@ Result<PipelineResult> run_pipeline(const Recipe& recipe, const PipelineOptions&
   // One statistics service for the whole pipeline: a step reuses what an earlier one measured
   // until a step changes the graph.
   calib::ActivationStatistics statistics(&calibration, options.threads);
+  LLMC_ASSIGN_OR_RETURN(statistics.limits, memory_limits_from_env());
   Progress stats_progress("calibration: samples", !options.quiet);
   statistics.progress = [&](size_t done, size_t total) {
     stats_progress.update(done, total);

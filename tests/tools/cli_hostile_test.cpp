@@ -10,6 +10,7 @@
 #include "formats/npy.h"
 #include "onnx/onnx_pb.h"
 #include "tests/support/hostile_models.h"
+#include "tests/support/npz_files.h"
 #include "tests/support/test_data.h"
 
 using namespace llmc;
@@ -81,6 +82,20 @@ TEST_CASE("run: LLMC_MAX_TENSOR_BYTES bounds what a kernel may allocate", "[cli]
   auto bad = run_shell("LLMC_MAX_TENSOR_BYTES=lots " + shell_quote(LLMC_BINARY) + " " + args);
   CHECK(bad.exit_code == 2);
   CHECK(bad.errors.find("LLMC_MAX_TENSOR_BYTES") != std::string::npos);
+}
+
+TEST_CASE("stats: the calibration session honours LLMC_MAX_TENSOR_BYTES too", "[cli][hostile]") {
+  const std::string dir = scratch_dir("hostile_limit_stats");
+  const std::string model = one_node_model(dir, "ConstantOfShape", {"shape"}, {kI64}, kF32);
+  const std::string calib = dir + "/calib.npz";  // one sample: shape = [100, 100]
+  write_bytes(calib, make_zip({{"shape.npy", npy_bytes(llmc::Tensor::from_vector(
+                                                 "shape", llmc::DType::kI64, {1, 2}, std::vector<int64_t>{100, 100}))}}));
+  const std::string args = "stats " + shell_quote(model) + " --calib " + shell_quote(calib) + " --values y";
+  auto ok = run_cli(args);
+  INFO(ok.errors);
+  REQUIRE(ok.exit_code == 0);
+  expect_clean_failure(run_shell("LLMC_MAX_TENSOR_BYTES=1000 " + shell_quote(LLMC_BINARY) + " " + args), model,
+                       "LLMC_MAX_TENSOR_BYTES");
 }
 
 TEST_CASE("out of memory is one line and exit 2, not an abort", "[cli][hostile][ulimit]") {

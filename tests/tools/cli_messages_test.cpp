@@ -1,7 +1,9 @@
 // Messages and exit codes for bad input the runtime only meets while running (issue 12, item 7):
 // each is exit 2 and one stderr line blaming the right file, node or flag.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <tuple>
 
 #include "onnx/onnx_pb.h"
 #include "tests/support/hostile_models.h"
@@ -117,4 +119,18 @@ TEST_CASE("run --output-dir keeps outputs named a/b and a:b apart", "[cli][hosti
   CHECK(fs::exists(dir + "/out/a%2Fb.npy"));
   CHECK(fs::exists(dir + "/out/a%3Ab.npy"));
   CHECK(std::distance(fs::directory_iterator(dir + "/out"), fs::directory_iterator{}) == 2);
+}
+
+TEST_CASE("an escaped exception is one line: exit 3 for a bug, exit 2 for resources", "[cli][hostile]") {
+  // LLMC_FAULT_INJECTION throws as the command starts, reaching main's last-resort handler.
+  for (const auto& [fault, code, says] : {std::tuple{"logic_error", 3, "please report"},
+                                          std::tuple{"bad_alloc", 2, "out of memory"},
+                                          std::tuple{"system_error", 2, "system error"}}) {
+    auto r = run_shell(std::string("LLMC_FAULT_INJECTION=") + fault + " " + shell_quote(LLMC_BINARY) + " inspect nothing.onnx");
+    INFO(fault << ": " << r.errors);
+    CHECK(r.exit_code == code);
+    CHECK(r.errors.find(says) != std::string::npos);
+    CHECK(r.errors.find("llmcompress inspect: error:") == 0);
+    CHECK(std::count(r.errors.begin(), r.errors.end(), '\n') == 1);
+  }
 }

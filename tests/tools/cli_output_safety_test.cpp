@@ -158,3 +158,24 @@ TEST_CASE("run --output-dir is all or nothing: a later output that cannot be wri
   CHECK(file_exists(out + "/a.npy"));
   CHECK(file_exists(out + "/b.npy"));
 }
+
+TEST_CASE("convert killed by SIGTERM or SIGHUP mid-write leaves no temporary and the old output", "[cli][hostile]") {
+  const std::string gguf = model_path(kSmolLm2Gguf);  // a 540 MB write: long enough to interrupt
+  if (gguf.empty()) return;
+  const std::string dir = scratch_dir("convert_sigterm");
+  const std::string out = dir + "/out.onnx";
+  write_bytes(out, "old bytes");
+  for (const char* sig : {"TERM", "HUP"}) {  // (a background job of sh ignores SIGINT)
+    // Waits for the temporary to appear (at most ~20 s), then signals; prints the exit status.
+    const std::string script =
+        shell_quote(LLMC_BINARY) + " convert " + shell_quote(gguf) + " -o " + shell_quote(out) + " & pid=$!; " +
+        "for i in $(seq 2000); do ls " + shell_quote(out) + ".tmp.* >/dev/null 2>&1 && break; sleep 0.01; done; " +
+        "kill -" + sig + " $pid; wait $pid; echo $?";
+    auto r = run_shell(script);
+    INFO(sig << ": " << r.errors);
+    CHECK(r.output == std::string(std::string(sig) == "TERM" ? "143\n" : "129\n"));  // 128 + signal: died of it
+    CHECK(read_text(out) == "old bytes");
+    for (const auto& e : fs::directory_iterator(dir))
+      CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
+  }
+}
