@@ -70,13 +70,18 @@ void check_qgemm(int64_t M, int64_t N, int64_t K, bool a_signed, bool b_signed, 
     p.packed_b = packed.get();
   }
   qgemm(p, pool);
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j <= N; ++j) {  // j == N: the padding between rows is never written
-      if (got[i * ldc + j] == want[i * ldc + j]) continue;
-      INFO("M=" << M << " N=" << N << " K=" << K << " a_signed=" << a_signed << " b_signed=" << b_signed
-                << " zp_mode=" << zp_mode << " packed=" << pack << " i=" << i << " j=" << j << " isa=" << qgemm_isa_name(qgemm_active_isa()));
-      REQUIRE(got[i * ldc + j] == want[i * ldc + j]);
-    }
+  // One assertion per product (millions otherwise), naming the first cell that differs.
+  int64_t bad_i = -1, bad_j = -1;
+  for (int64_t i = 0; i < M && bad_i < 0; ++i)
+    for (int64_t j = 0; j <= N; ++j)  // j == N: the padding between rows is never written
+      if (got[i * ldc + j] != want[i * ldc + j]) {
+        bad_i = i, bad_j = j;
+        break;
+      }
+  INFO("M=" << M << " N=" << N << " K=" << K << " a_signed=" << a_signed << " b_signed=" << b_signed
+            << " zp_mode=" << zp_mode << " packed=" << pack << " first difference at i=" << bad_i << " j=" << bad_j
+            << " isa=" << qgemm_isa_name(qgemm_active_isa()));
+  REQUIRE(bad_i == -1);
 }
 
 const QIsa kAllIsas[] = {QIsa::kPortable, QIsa::kAvx2, QIsa::kAvx512Vnni};
