@@ -16,17 +16,18 @@ struct PruneArgs {
   PipelineFlags flags;
 };
 
-// --structured ffn: the prune-ffn pass (whole neurons removed, a smaller dense model).
+// --structured ffn|heads: the prune-ffn / prune-heads passes (whole neurons or head groups
+// removed, a smaller dense model).
 Result<PassStep> structured_step(const PruneArgs& a) {
   if (!a.sparsity.empty() || !a.pattern.empty() || !a.scope.empty())
     return invalid_input("--structured removes whole neurons by --ratio; --sparsity, --pattern and --scope are for unstructured pruning");
-  if (a.structured == "heads")
-    return unsupported("--structured heads is not implemented yet (attention heads); available: ffn");
-  if (a.structured != "ffn") return invalid_input("unknown --structured '", a.structured, "' (available: ffn)");
+  if (a.structured != "ffn" && a.structured != "heads")
+    return invalid_input("unknown --structured '", a.structured, "' (available: ffn, heads)");
+  if (a.structured == "heads" && !a.multiple_of.empty()) return invalid_input("--multiple-of is for --structured ffn");
   PassOptions options;
   if (!a.ratio.empty()) options["ratio"] = a.ratio;
   if (!a.multiple_of.empty()) options["multiple-of"] = a.multiple_of;
-  return PassStep{"prune-ffn", options, "--structured ffn"};
+  return PassStep{"prune-" + a.structured, options, "--structured " + a.structured};
 }
 
 Status run_prune(const PruneArgs& a) {
@@ -39,7 +40,7 @@ Status run_prune(const PruneArgs& a) {
     apply_pipeline_flags(a.flags, recipe);
     return run_recipe(recipe, a.flags, /*require_change=*/true);
   }
-  if (!a.ratio.empty() || !a.multiple_of.empty()) return invalid_input("--ratio and --multiple-of need --structured ffn");
+  if (!a.ratio.empty() || !a.multiple_of.empty()) return invalid_input("--ratio and --multiple-of need --structured ffn|heads");
   const std::string pass = "prune-" + a.method;
   if (!make_pass(pass).is_ok()) {
     std::string known;
@@ -77,7 +78,7 @@ void add_prune_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--sparsity", a->sparsity, "fraction of weights zeroed, in (0, 1) (default 0.5)");
   cmd->add_option("--pattern", a->pattern, "N:M: at most N nonzeros in every M weights along the input dimension");
   cmd->add_option("--scope", a->scope, "compare scores per output row, per layer or globally (default: the method's)");
-  cmd->add_option("--structured", a->structured, "ffn: remove whole feed-forward neurons instead (a smaller dense model; needs --calib)");
+  cmd->add_option("--structured", a->structured, "ffn or heads: remove whole feed-forward neurons or attention head groups instead (a smaller dense model; needs --calib)");
   cmd->add_option("--ratio", a->ratio, "with --structured: fraction of each block's neurons removed, in (0, 1) (default 0.25)");
   cmd->add_option("--multiple-of", a->multiple_of, "with --structured: kept neuron count rounded down to a multiple of this");
   cmd->add_option("--include", a->include, "only these nodes/weights (names or regexes, comma-separated)");

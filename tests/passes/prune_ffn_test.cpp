@@ -8,7 +8,6 @@
 #include <cstring>
 #include <map>
 
-#include "runtime/session.h"
 #include "tests/support/pass_fixtures.h"
 #include "tests/support/test_data.h"
 
@@ -50,21 +49,8 @@ TEST_CASE("prune-ffn removes the lowest-scoring neurons and keeps the others exa
     downs.push_back("/model/layers." + std::to_string(l) + "/mlp/down_proj/MatMul");
     taps.push_back(node_named(g, downs.back()).inputs[0]);
   }
-  auto session = rt::Session::create(std::make_shared<const Model>(s.model), {2});
-  REQUIRE(session.is_ok());
-  std::map<std::string, std::vector<double>> sumsq;
-  for (const auto& feeds : s.calib.samples) {
-    auto outs = (*session)->run(feeds, taps);
-    REQUIRE(outs.is_ok());
-    for (size_t i = 0; i < taps.size(); ++i) {
-      const rt::Value& v = (*outs)[i];
-      REQUIRE(v.shape().back() == F);
-      auto& acc = sumsq[taps[i]];
-      acc.resize(F, 0.0);
-      for (int64_t t = 0; t < v.numel() / F; ++t)
-        for (int64_t j = 0; j < F; ++j) acc[j] += double(v.data<float>()[t * F + j]) * v.data<float>()[t * F + j];
-    }
-  }
+  auto sumsq = activation_sumsq(s.model, s.calib.samples, taps);
+  for (const auto& t : taps) REQUIRE(sumsq[t].size() == size_t(F));
   Model zeroed = s.model;  // the dense model with the removed neurons' down rows zeroed
   for (size_t l = 0; l < downs.size(); ++l) {
     const Node& down = node_named(g, downs[l]);

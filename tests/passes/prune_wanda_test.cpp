@@ -7,7 +7,6 @@
 #include <cstdio>
 
 #include "ir/graph_utils.h"
-#include "runtime/session.h"
 #include "tests/support/pass_fixtures.h"
 #include "tests/support/test_data.h"
 
@@ -33,21 +32,7 @@ TEST_CASE("prune-wanda zeroes the lowest |w| x input norm of every output row", 
       taps.push_back(n.inputs[0]);
     }
   REQUIRE(mms.size() == 35);
-  auto session = rt::Session::create(std::make_shared<const Model>(s.model), {2});
-  REQUIRE(session.is_ok());
-  std::map<std::string, std::vector<double>> sumsq;
-  for (const auto& feeds : s.calib.samples) {
-    auto outs = (*session)->run(feeds, taps);
-    REQUIRE(outs.is_ok());
-    for (size_t i = 0; i < taps.size(); ++i) {
-      const rt::Value& v = (*outs)[i];
-      const int64_t K = v.shape().back(), rows = v.numel() / K;
-      auto& acc = sumsq[taps[i]];
-      acc.resize(K, 0.0);
-      for (int64_t t = 0; t < rows; ++t)
-        for (int64_t k = 0; k < K; ++k) acc[k] += double(v.data<float>()[t * K + k]) * v.data<float>()[t * K + k];
-    }
-  }
+  const auto sumsq = activation_sumsq(s.model, s.calib.samples, taps);
   int64_t checked_rows = 0;
   for (const Node* n : mms) {
     const Tensor* before = g.find_initializer(n->inputs[1]);

@@ -43,6 +43,26 @@ Result<PassResult> run_named_pass(const std::string& name, Model& m, const PassO
   return run_pass(name, m, o, ctx);
 }
 
+std::map<std::string, std::vector<double>> activation_sumsq(const Model& m, const std::vector<Feeds>& samples,
+                                                            const std::vector<std::string>& taps) {
+  auto session = rt::Session::create(std::make_shared<const Model>(m), {2});
+  REQUIRE(session.is_ok());
+  std::map<std::string, std::vector<double>> sumsq;
+  for (const auto& feeds : samples) {
+    auto outs = (*session)->run(feeds, taps);
+    REQUIRE(outs.is_ok());
+    for (size_t i = 0; i < taps.size(); ++i) {
+      const rt::Value& v = (*outs)[i];
+      const int64_t K = v.shape().back(), rows = v.numel() / K;
+      auto& acc = sumsq[taps[i]];
+      acc.resize(K, 0.0);
+      for (int64_t t = 0; t < rows; ++t)
+        for (int64_t k = 0; k < K; ++k) acc[k] += double(v.data<float>()[t * K + k]) * v.data<float>()[t * K + k];
+    }
+  }
+  return sumsq;
+}
+
 std::unique_ptr<rt::Decoder> decoder_for(const Model& m) {
   auto s = rt::Session::create(std::make_shared<const Model>(m), {2});
   REQUIRE(s.is_ok());

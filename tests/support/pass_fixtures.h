@@ -1,6 +1,7 @@
 // Shared by the pass tests: the real stories260K model with evaluation tokens and a calibration
 // set, running a pass by name, and measuring a model with the runtime.
 #pragma once
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,6 +26,10 @@ Result<PassResult> run_named_pass(const std::string& name, Model& m, const PassO
                                   const std::vector<Feeds>* calibration = nullptr);
 
 std::unique_ptr<rt::Decoder> decoder_for(const Model& m);
+// Float64 sum over every calibration token of x_k^2, per channel k of each value in `taps`
+// (what Wanda's and prune-ffn's norms square), measured here with the runtime.
+std::map<std::string, std::vector<double>> activation_sumsq(const Model& m, const std::vector<Feeds>& samples,
+                                                            const std::vector<std::string>& taps);
 // Perplexity over non-overlapping 256-token windows.
 double perplexity_of(const Model& m, const std::vector<int32_t>& tokens);
 

