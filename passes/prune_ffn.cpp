@@ -7,6 +7,7 @@
 
 #include "ir/graph_utils.h"
 #include "passes/pass_statistics.h"
+#include "passes/weight_slices.h"
 
 namespace llmc {
 
@@ -81,25 +82,6 @@ std::string trace_block(const Graph& g, const GraphIndex& index, int down, FfnBl
       if (!inside.count(c)) return "value '" + v + "' is also read by '" + g.nodes[c].name + "'";
   }
   return "";
-}
-
-// Keeps `keep` (sorted) of the neurons along `axis` (0: rows, 1: columns) of a float32 matrix or
-// vector, replacing the initializer.
-void keep_neurons(Graph& g, const std::string& name, const std::vector<int64_t>& keep, int axis) {
-  Tensor* t = g.find_initializer(name);
-  const float* src = t->data_as<float>();
-  std::vector<int64_t> dims = t->dims();
-  std::vector<float> out;
-  if (dims.size() == 1) {
-    for (int64_t j : keep) out.push_back(src[j]);
-  } else if (axis == 0) {
-    for (int64_t j : keep) out.insert(out.end(), src + j * dims[1], src + (j + 1) * dims[1]);
-  } else {
-    for (int64_t r = 0; r < dims[0]; ++r)
-      for (int64_t j : keep) out.push_back(src[r * dims[1] + j]);
-  }
-  dims[dims.size() == 1 ? 0 : axis] = static_cast<int64_t>(keep.size());
-  *t = Tensor::from_vector(name, DType::kF32, dims, out);
 }
 
 // Value shapes recorded with the old neuron count on their last axis get the new one.
@@ -177,9 +159,9 @@ Result<PassResult> PruneFfn::run(Model& model, const PassOptions& options, PassC
     std::stable_sort(order.begin(), order.end(), [&](int64_t x, int64_t y) { return score[x] > score[y]; });
     std::vector<int64_t> keep(order.begin(), order.begin() + kept);
     std::sort(keep.begin(), keep.end());
-    for (int up : b.ups) keep_neurons(g, g.nodes[up].inputs[1], keep, 1);
-    for (const std::string& bias : b.biases) keep_neurons(g, bias, keep, 0);
-    keep_neurons(g, down.inputs[1], keep, 0);
+    for (int up : b.ups) keep_slices(g, g.nodes[up].inputs[1], keep, 1);
+    for (const std::string& bias : b.biases) keep_slices(g, bias, keep, 0);
+    keep_slices(g, down.inputs[1], keep, 0);
     resize_value_infos(g, b.values, b.F, kept);
     int64_t per_neuron = b.D + static_cast<int64_t>(b.biases.size());  // a down row, a bias each
     for (int up : b.ups) per_neuron += g.find_initializer(g.nodes[up].inputs[1])->dims()[0];  // an up column

@@ -7,6 +7,7 @@
 
 #include "ir/graph_utils.h"
 #include "passes/pass_statistics.h"
+#include "passes/weight_slices.h"
 
 namespace llmc {
 
@@ -200,24 +201,6 @@ std::string follow_attention(const Graph& g, const GraphIndex& index, int o, Att
   if (!f.perm(tk, {0, 2, 1, 3})) return f.why();
   if (!f.rope(tk->inputs[0], b.Hkv, b.hs, false, b, xk) || !f.projection(xk, b.Hkv * b.hs, b.k)) return f.why();
   return "";
-}
-
-// Keeps the columns (axis 1) or rows (axis 0) in `keep` of a float32 matrix, or entries of a vector.
-void keep_slices(Graph& g, const std::string& name, const std::vector<int64_t>& keep, int axis) {
-  Tensor* t = g.find_initializer(name);
-  const float* src = t->data_as<float>();
-  std::vector<int64_t> dims = t->dims();
-  std::vector<float> out;
-  if (dims.size() == 1) {
-    for (int64_t j : keep) out.push_back(src[j]);
-  } else if (axis == 0) {
-    for (int64_t j : keep) out.insert(out.end(), src + j * dims[1], src + (j + 1) * dims[1]);
-  } else {
-    for (int64_t r = 0; r < dims[0]; ++r)
-      for (int64_t j : keep) out.push_back(src[r * dims[1] + j]);
-  }
-  dims[dims.size() == 1 ? 0 : axis] = static_cast<int64_t>(keep.size());
-  *t = Tensor::from_vector(name, DType::kF32, dims, out);
 }
 
 // Channels [h * hs, (h + 1) * hs) of each head h in `heads`.

@@ -14,23 +14,6 @@
 using namespace llmc;
 using namespace llmc::testing;
 
-namespace {
-
-int64_t parameters(const Model& m) {
-  int64_t n = 0;
-  for (const Tensor& t : m.graph.initializers) n += t.numel();
-  return n;
-}
-
-const Node& node_named(const Graph& g, const std::string& name) {
-  for (const Node& n : g.nodes)
-    if (n.name == name) return n;
-  FAIL("no node " << name);
-  return g.nodes[0];
-}
-
-}  // namespace
-
 TEST_CASE("prune-ffn removes the lowest-scoring neurons and keeps the others exact", "[passes][prune][ffn][llama2c]") {
   StoriesFixture s;
   if (!load_stories(s, 4, 64)) return;
@@ -40,7 +23,7 @@ TEST_CASE("prune-ffn removes the lowest-scoring neurons and keeps the others exa
   INFO(r->summary);
   CHECK(r->rewrites == 5);
   const int64_t F = 172, D = 64, removed = 43;  // floor(0.25 * 172)
-  CHECK(parameters(s.model) - parameters(pruned) == 5 * removed * 3 * D);
+  CHECK(parameter_count(s.model) - parameter_count(pruned) == 5 * removed * 3 * D);
 
   // Float64 ||h_j|| over the calibration tokens, h = each down projection's input.
   const Graph& g = s.model.graph;

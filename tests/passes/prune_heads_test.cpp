@@ -13,29 +13,6 @@
 using namespace llmc;
 using namespace llmc::testing;
 
-namespace {
-
-int64_t parameters(const Model& m) {
-  int64_t n = 0;
-  for (const Tensor& t : m.graph.initializers) n += t.numel();
-  return n;
-}
-
-const Node* node_named(const Graph& g, const std::string& name) {
-  for (const Node& n : g.nodes)
-    if (n.name == name) return &n;
-  return nullptr;
-}
-
-double max_gap(const rt::Value& a, const rt::Value& b) {
-  REQUIRE(a.shape() == b.shape());
-  double worst = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, double(std::fabs(a.data<float>()[i] - b.data<float>()[i])));
-  return worst;
-}
-
-}  // namespace
-
 TEST_CASE("prune-heads removes the lowest-scoring KV group and keeps the other heads exact", "[passes][prune][heads][llama2c]") {
   StoriesFixture s;
   if (!load_stories(s, 4, 64)) return;
@@ -46,19 +23,18 @@ TEST_CASE("prune-heads removes the lowest-scoring KV group and keeps the other h
   CHECK(r->rewrites == 5);
   const int64_t Hq = 8, Hkv = 4, hs = 8, D = 64, rep = 2;
   // Per layer: 2 query heads (Q columns, O rows) and 1 KV head (K and V columns).
-  CHECK(parameters(s.model) - parameters(pruned) == 5 * (2 * hs * 2 * D + 1 * hs * 2 * D));
+  CHECK(parameter_count(s.model) - parameter_count(pruned) == 5 * (2 * hs * 2 * D + 1 * hs * 2 * D));
 
   const Graph& g = s.model.graph;
   std::vector<std::string> taps;
   for (int l = 0; l < 5; ++l) {
-    const Node* o = node_named(g, "/model/layers." + std::to_string(l) + "/self_attn/o_proj/MatMul");
-    REQUIRE(o);
+    const Node* o = &node_named(g, "/model/layers." + std::to_string(l) + "/self_attn/o_proj/MatMul");
     taps.push_back(o->inputs[0]);
   }
   const auto sumsq = activation_sumsq(s.model, s.calib.samples, taps);
   Model zeroed = s.model;
   for (int l = 0; l < 5; ++l) {
-    const Node* o = node_named(g, "/model/layers." + std::to_string(l) + "/self_attn/o_proj/MatMul");
+    const Node* o = &node_named(g, "/model/layers." + std::to_string(l) + "/self_attn/o_proj/MatMul");
     const float* wo = g.find_initializer(o->inputs[1])->data_as<float>();
     std::vector<double> score(Hkv, 0.0);
     for (int64_t c = 0; c < Hq * hs; ++c) {
@@ -88,7 +64,7 @@ TEST_CASE("prune-heads removes the lowest-scoring KV group and keeps the other h
   auto b = dense->forward_fresh(tokens);
   REQUIRE(a.is_ok());
   REQUIRE(b.is_ok());
-  const double prefill_gap = max_gap(*a, *b);
+  const double prefill_gap = max_abs_gap(*a, *b);
   // Decoding with the narrower cache: 40 tokens, then 8 one by one.
   const std::vector<int32_t> head(tokens.begin(), tokens.begin() + 40);
   REQUIRE(narrow->forward(head).is_ok());
@@ -99,7 +75,7 @@ TEST_CASE("prune-heads removes the lowest-scoring KV group and keeps the other h
     auto y = dense->forward({tokens[i]});
     REQUIRE(x.is_ok());
     REQUIRE(y.is_ok());
-    decode_gap = std::max(decode_gap, max_gap(*x, *y));
+    decode_gap = std::max(decode_gap, max_abs_gap(*x, *y));
   }
   const double p_dense = perplexity_of(s.model, s.eval_tokens), p_narrow = perplexity_of(pruned, s.eval_tokens);
   std::printf("stories260K prune-heads 25%%: perplexity %.4f -> %.4f, max |narrow - zeroed dense| prefill %.2e, decode %.2e\n",
@@ -134,5 +110,5 @@ TEST_CASE("prune-heads bad input: ratio, no calibration, attention it cannot fol
   CHECK(refused.status().message().find("cannot follow the attention before '/model/layers.2/self_attn/o_proj/MatMul'") !=
         std::string::npos);
   CHECK(refused.status().message().find("expected Softmax") != std::string::npos);
-  CHECK(parameters(odd) == parameters(before));  // nothing changed before the refusal
+  CHECK(parameter_count(odd) == parameter_count(before));  // nothing changed before the refusal
 }

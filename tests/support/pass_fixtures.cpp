@@ -1,6 +1,8 @@
 #include "tests/support/pass_fixtures.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 
 #include "formats/llama2c_import.h"
 #include "formats/llama2c_tokenizer.h"
@@ -61,6 +63,26 @@ std::map<std::string, std::vector<double>> activation_sumsq(const Model& m, cons
     }
   }
   return sumsq;
+}
+
+int64_t parameter_count(const Model& m) {
+  int64_t n = 0;
+  for (const Tensor& t : m.graph.initializers) n += t.numel();
+  return n;
+}
+
+const Node& node_named(const Graph& g, const std::string& name) {
+  for (const Node& n : g.nodes)
+    if (n.name == name) return n;
+  FAIL("no node " << name);
+  return g.nodes[0];
+}
+
+double max_abs_gap(const rt::Value& a, const rt::Value& b) {
+  REQUIRE(a.shape() == b.shape());
+  double worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, double(std::fabs(a.data<float>()[i] - b.data<float>()[i])));
+  return worst;
 }
 
 std::unique_ptr<rt::Decoder> decoder_for(const Model& m) {

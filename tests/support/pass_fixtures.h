@@ -30,6 +30,12 @@ std::unique_ptr<rt::Decoder> decoder_for(const Model& m);
 // (what Wanda's and prune-ffn's norms square), measured here with the runtime.
 std::map<std::string, std::vector<double>> activation_sumsq(const Model& m, const std::vector<Feeds>& samples,
                                                             const std::vector<std::string>& taps);
+// Every initializer's element count.
+int64_t parameter_count(const Model& m);
+// The node named `name` (a test failure when there is none).
+const Node& node_named(const Graph& g, const std::string& name);
+// max |a - b| of two float32 values of one shape.
+double max_abs_gap(const rt::Value& a, const rt::Value& b);
 // Perplexity over non-overlapping 256-token windows.
 double perplexity_of(const Model& m, const std::vector<int32_t>& tokens);
 
