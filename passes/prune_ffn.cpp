@@ -28,6 +28,18 @@ struct FfnBlock {
 
 bool float_matrix(const Tensor* t) { return t && t->dtype() == DType::kF32 && t->dims().size() == 2; }
 
+// A one-element constant: an initializer, or a Constant node's value (as PyTorch exports the
+// 0.5, 1 and sqrt(2) of GELU).
+bool scalar_constant(const Graph& g, const GraphIndex& index, const std::string& v) {
+  if (const Tensor* c = g.find_initializer(v)) return c->numel() == 1;
+  const int p = index.producer(v);
+  if (p < 0 || g.nodes[p].op_type != "Constant") return false;
+  const Attribute* value = g.nodes[p].find_attr("value");
+  if (value && value->tensors.size() == 1) return value->tensors[0].numel() == 1;
+  const Attribute* f = g.nodes[p].find_attr("value_float");
+  return f != nullptr;
+}
+
 // Traces node `down`'s activation input back to its up projections; "" and `block` filled when
 // the neurons are independent, else the reason they are not.
 std::string trace_block(const Graph& g, const GraphIndex& index, int down, FfnBlock& block) {
@@ -62,8 +74,8 @@ std::string trace_block(const Graph& g, const GraphIndex& index, int down, FfnBl
       if (i > 0 && kUnary.count(n.op_type)) {
         return "op " + n.op_type + " ('" + n.name + "') has extra inputs";
       }
+      if (scalar_constant(g, index, in)) continue;  // a scalar acts on every neuron alike
       if (const Tensor* c = g.find_initializer(in)) {
-        if (c->numel() == 1) continue;  // a scalar acts on every neuron alike
         if (n.op_type == "Add" && c->dims().size() == 1 && c->dims()[0] == block.F &&
             c->dtype() == DType::kF32 && index.consumers(in).size() == 1) {
           block.biases.push_back(in);
@@ -123,9 +135,13 @@ Result<PassResult> PruneFfn::run(Model& model, const PassOptions& options, PassC
     }
     blocks.push_back(std::move(block));
   }
-  if (blocks.empty())
+  if (blocks.empty()) {
+    // Name the last candidate (an LM head or down projection, usually) and why it failed.
+    const std::string last = result.decisions.empty() ? std::string("no MatMul with a float32 weight")
+                                                      : result.decisions.back().node + ": " + result.decisions.back().reason;
     return invalid_input(context.model_path, ": prune-ffn found no feed-forward block (MatMul -> element-wise -> ",
-                         "MatMul with float32 weights, neurons independent); see the skipped decisions with --json");
+                         "MatMul with float32 weights, neurons independent); last candidate ", last);
+  }
   PassStatistics stats(context);
   if (stats.samples() == 0)
     return invalid_input(context.model_path, ": prune-ffn needs calibration data (--calib DATA or a calibration ",

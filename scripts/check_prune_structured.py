@@ -15,11 +15,17 @@ turn. Then
     one KV-cache step) must match our runtime's within 1e-4 (stories260K) / 2e-4 (SmolLM2, the
     tolerance of check_gguf_import.py for 30 layers of CPU-dependent summation order);
   - perplexity on the first 512 TinyStories tokens, dense and pruned, is printed (ours).
+Then exports no one here laid out: a GPT-2 checkpoint (scripts/make_gpt2_checkpoint.py, seeded
+weights; biases, GELU) imported, and a PyTorch `torch.onnx.export` of a GPT
+(scripts/export_gpt_torch.py: Erf GELU with Constant-node scalars, no KV cache): FFN 25% with the
+same two checks (64 of 256 neurons per layer: up column, bias, down row), and heads refused with
+one line naming the projection (their fused QKV is not the Llama layout).
 Exit 1 on any failure.
 """
 import argparse
 import math
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -104,8 +110,41 @@ def main():
                     bad.append(f"{name} {label}: {before - after} parameters removed, expected {expected}")
                 if gap > tol:
                     bad.append(f"{name} {label}: ours and ONNX Runtime differ by {gap:.2e} (limit {tol:.0e})")
+        foreign(a.bin, text, tmp, bad)
     if bad:
         fail("; ".join(bad))
+
+
+def foreign(bin_path, text, tmp, bad):
+    here = os.path.dirname(os.path.abspath(__file__))
+    ckpt, gpt2, torch_onnx = (os.path.join(tmp, n) for n in ("gpt2_ckpt", "gpt2.onnx", "gpt_torch.onnx"))
+    subprocess.run([sys.executable, os.path.join(here, "make_gpt2_checkpoint.py"), ckpt], check=True, capture_output=True)
+    cli(bin_path, "convert", ckpt, "-o", gpt2)
+    r = subprocess.run(["/usr/bin/python3", os.path.join(here, "export_gpt_torch.py"), torch_onnx, "--opset", "17"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        fail(f"export_gpt_torch.py failed (Debian's python3-torch): {r.stderr.strip()[-300:]}")
+    tokens = os.path.join(tmp, "tokens.npy")
+    np.save(tokens, (np.arange(4096) * 7919 % 97).astype(np.int64))
+    ids = [int(t) for t in (np.arange(24) * 31 % 97)]
+    for name, model, calib in (("GPT-2 ckpt", gpt2, ["--calib", text]),
+                               ("GPT torch", torch_onnx, ["--calib", tokens, "--calib-seq-len", "32"])):
+        pruned = model[:-5] + ".ffn.onnx"
+        cli(bin_path, "prune", model, "--structured", "ffn", "--ratio", "0.25", *calib, "--quiet", "-o", pruned)
+        before, after = params(model), params(pruned)
+        expected = 2 * 64 * (64 + 1 + 64)
+        gap = logits_gap(bin_path, pruned, ids, tmp)
+        print(f"{name:<14}{'ffn 0.25':<20}{after:>12}{before - after:>11}{expected:>11}{'':>9}{gap:>12.2e}")
+        if before - after != expected:
+            bad.append(f"{name}: {before - after} parameters removed, expected {expected}")
+        if gap > 1e-4:
+            bad.append(f"{name}: ours and ONNX Runtime differ by {gap:.2e} (limit 1e-04)")
+        h = subprocess.run([bin_path, "prune", model, "--structured", "heads", "--ratio", "0.25", *calib, "-o",
+                            model[:-5] + ".heads.onnx"], capture_output=True, text=True)
+        if h.returncode != 2 or "cannot follow the attention" not in h.stderr or h.stderr.count("\n") != 1:
+            bad.append(f"{name}: heads pruning not refused in one line (exit {h.returncode}: {h.stderr.strip()})")
+        elif os.path.exists(model[:-5] + ".heads.onnx"):
+            bad.append(f"{name}: a refused heads pruning wrote its output")
 
 
 if __name__ == "__main__":
