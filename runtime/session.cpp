@@ -353,6 +353,21 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
     }
   }
   std::set<int> pinned(want.begin(), want.end());
+  // Asked for taps: run only the steps they depend on. Calibration asks for the inputs of the
+  // weight MatMuls and never for the logits, so the LM head (a fifth of a small LLM's compute)
+  // and the KV-cache outputs are skipped.
+  std::vector<char> needed;
+  if (!outputs.empty()) {
+    std::vector<char> slot_needed(constants_.size(), 0);
+    for (int s : want) slot_needed[s] = 1;
+    needed.assign(steps_.size(), 0);
+    for (size_t i = steps_.size(); i-- > 0;) {
+      for (int s : steps_[i].outputs) needed[i] = needed[i] || (s >= 0 && slot_needed[s]);
+      if (needed[i])
+        for (int s : steps_[i].inputs)
+          if (s >= 0) slot_needed[s] = 1;
+    }
+  }
   // While the small steps between two weight-streaming steps run on this thread, idle workers
   // read the next streaming step's weights into the caches (ThreadPool::prefetch).
   auto read_ahead = [&](long next) {
@@ -381,6 +396,7 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
   } end_of_run{*this};
   bool new_streams = false;
   for (size_t si = 0; si < steps_.size(); ++si) {
+    if (!needed.empty() && !needed[si]) continue;  // its values are freed when the run ends
     Step& st = steps_[si];
     if (!st.streams.empty()) pool_->prefetch(nullptr, 0);  // its own loop streams them now
     std::vector<const Value*>& ins = step_inputs_;  // reused: no allocation per step

@@ -82,6 +82,33 @@ TEST_CASE("session checks feeds and releases intermediates", "[runtime][session]
   CHECK(!s->run({{"nope", x}}).is_ok());
 }
 
+TEST_CASE("a run asking for taps runs only the steps they depend on", "[runtime][session]") {
+  // x -> Neg -> y -> Exp -> z, and x -> Abs -> w: asking for y runs Neg alone.
+  Model m;
+  m.opset_imports = {{"", 17}};
+  m.graph.inputs = {f32_input("x")};
+  m.graph.outputs = {f32_input("z"), f32_input("w")};
+  m.graph.nodes = {Node{"neg", "Neg", "", {"x"}, {"y"}, {}, "", "", {}}, Node{"exp", "Exp", "", {"y"}, {"z"}, {}, "", "", {}},
+                   Node{"abs", "Abs", "", {"x"}, {"w"}, {}, "", "", {}}};
+  auto s = session_for(m);
+  Value x = Value::allocate(DType::kF32, {3});
+  for (int i = 0; i < 3; ++i) x.mutable_data<float>()[i] = float(i) - 1;
+  s->set_profiling(true);
+  auto tap = s->run({{"x", x}}, {"y"});
+  REQUIRE(tap.is_ok());
+  for (int i = 0; i < 3; ++i) CHECK(tap.value()[0].data<float>()[i] == 1.f - i);
+  CHECK(s->profile().count("Neg") == 1);
+  CHECK(s->profile().count("Exp") == 0);
+  CHECK(s->profile().count("Abs") == 0);
+  auto both = s->run({{"x", x}}, {"z", "w"});  // then the rest, each once
+  REQUIRE(both.is_ok());
+  CHECK(both.value()[0].data<float>()[0] == Approx(std::exp(1.f)));
+  CHECK(both.value()[1].data<float>()[0] == 1.f);
+  CHECK(s->profile().at("Neg").calls == 2);
+  CHECK(s->profile().at("Exp").calls == 1);
+  CHECK(s->profile().at("Abs").calls == 1);
+}
+
 TEST_CASE("KV-cache decoding gives the logits of a full re-run and of float64 llama2.c", "[runtime][decoder][llama2c]") {
   const std::string bin = data_path("llama2c/stories260K.bin");
   if (bin.empty()) return;
