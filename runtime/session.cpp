@@ -163,9 +163,16 @@ void Session::merge_steps(const std::vector<size_t>& group, Node fused, const Ke
 
 long Session::sole_reader(const Links& l, int slot, const char* op) const {
   if (slot < 0 || l.readers[slot] != 1 || l.graph_outputs.count(slot)) return -1;
+  // Node arity is checked when a kernel runs, after the folds: a hostile graph's Mul may have
+  // one input or no output. The folds index inputs[0..1] of binary ops and outputs[0].
+  static const std::set<std::string> binary = {"Add", "Sub", "Mul", "Div", "Pow"};
   for (size_t i = 0; i < steps_.size(); ++i)
     for (int in : steps_[i].inputs)
-      if (in == slot) return steps_[i].node->op_type == op && steps_[i].node->domain.empty() ? long(i) : -1;
+      if (in == slot) {
+        const Step& st = steps_[i];
+        if (st.node->op_type != op || !st.node->domain.empty() || st.outputs.empty() || st.outputs[0] < 0) return -1;
+        return binary.count(op) && st.inputs.size() != 2 ? -1 : long(i);
+      }
   return -1;
 }
 
@@ -217,20 +224,28 @@ void Session::fold_dynamic_quant_matmul() {
   std::vector<bool> drop(steps_.size(), false);
   for (size_t m = 0; m < steps_.size(); ++m) {
     const Step& mm = steps_[m];
-    if (drop[m] || mm.node->op_type != "MatMulInteger" || !mm.node->domain.empty() || mm.inputs.size() < 3) continue;
+    // Arity is checked when a kernel runs, not here: a hostile graph's nodes may have any number
+    // of inputs and outputs, so every index below is checked first.
+    if (drop[m] || mm.node->op_type != "MatMulInteger" || !mm.node->domain.empty() || mm.inputs.size() < 3 ||
+        mm.outputs.empty() || mm.outputs[0] < 0)
+      continue;
     auto dq = producer.find(mm.inputs[0]);
     if (dq == producer.end() || steps_[dq->second].node->op_type != "DynamicQuantizeLinear") continue;
     const Step& d = steps_[dq->second];
     if (d.outputs.size() != 3 || mm.inputs[2] != d.outputs[2] || !is_const(mm.inputs[1])) continue;
     if (mm.inputs.size() > 3 && mm.inputs[3] >= 0 && !is_const(mm.inputs[3])) continue;
     const long c = single_reader_step(mm.outputs[0], "Cast");
-    if (c < 0 || steps_[c].node->attr_int("to", 0) != static_cast<int64_t>(DType::kF32)) continue;
+    if (c < 0 || steps_[c].outputs.empty() || steps_[c].outputs[0] < 0 ||
+        steps_[c].node->attr_int("to", 0) != static_cast<int64_t>(DType::kF32))
+      continue;
     const long f = single_reader_step(steps_[c].outputs[0], "Mul");
-    if (f < 0) continue;
+    if (f < 0 || steps_[f].inputs.size() != 2) continue;
     const Step& fin = steps_[f];
     const int scale = fin.inputs[0] == steps_[c].outputs[0] ? fin.inputs[1] : fin.inputs[0];
     auto sp = producer.find(scale);
-    if (sp == producer.end() || steps_[sp->second].node->op_type != "Mul") continue;
+    if (sp == producer.end() || steps_[sp->second].node->op_type != "Mul" || steps_[sp->second].inputs.size() != 2 ||
+        steps_[sp->second].inputs[0] < 0 || steps_[sp->second].inputs[1] < 0)
+      continue;
     const Step& sm = steps_[sp->second];
     int ws = -1;
     if (sm.inputs[0] == d.outputs[1] && is_const(sm.inputs[1])) ws = sm.inputs[1];

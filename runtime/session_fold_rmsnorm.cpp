@@ -35,7 +35,9 @@ void Session::fold_rmsnorm() {
   for (size_t p = 0; p < steps_.size(); ++p) {
     const Step& pow = steps_[p];
     float two = 0, eps = 0;
-    if (drop[p] || pow.node->op_type != "Pow" || !pow.node->domain.empty() || pow.inputs.size() != 2) continue;
+    if (drop[p] || pow.node->op_type != "Pow" || !pow.node->domain.empty() || pow.inputs.size() != 2 ||
+        pow.outputs.empty())
+      continue;
     if (!f32_scalar(pow.inputs[1], two) || two != 2.0f) continue;
     const int x = pow.inputs[0];
     const long rm = next(pow.outputs[0], "ReduceMean");
@@ -59,6 +61,7 @@ void Session::fold_rmsnorm() {
     long widen = -1, narrow = -1;
     int x_mul = x;
     if (auto pr = l.producer.find(x); pr != l.producer.end() && steps_[pr->second].node->op_type == "Cast" &&
+                                      !steps_[pr->second].inputs.empty() &&
                                       steps_[pr->second].node->domain.empty() &&
                                       steps_[pr->second].node->attr_int("to", 0) == static_cast<int64_t>(DType::kF32) &&
                                       sole_reader(l, x, "Pow") == long(p)) {

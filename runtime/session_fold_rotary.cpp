@@ -20,7 +20,8 @@ namespace llmc::rt {
 void Session::fold_rotary() {
   const Links l = links();
   auto is_op = [&](size_t i, const char* op) {
-    return steps_[i].node->op_type == op && steps_[i].node->domain.empty() && steps_[i].inputs.size() == 2;
+    return steps_[i].node->op_type == op && steps_[i].node->domain.empty() && steps_[i].inputs.size() == 2 &&
+           !steps_[i].outputs.empty() && steps_[i].outputs[0] >= 0;  // a hostile Mul may have no output
   };
   // The two steps reading `slot` (not a graph output), both default-domain Muls; else false.
   auto two_muls = [&](int slot, long out[2]) {
@@ -53,7 +54,9 @@ void Session::fold_rotary() {
   for (size_t p = 0; p < steps_.size(); ++p) {
     const Step& sp = steps_[p];
     int64_t k = 0;
-    if (drop[p] || sp.node->op_type != "Split" || !sp.node->domain.empty() || sp.outputs.size() != 2) continue;
+    if (drop[p] || sp.node->op_type != "Split" || !sp.node->domain.empty() || sp.outputs.size() != 2 ||
+        sp.inputs.empty() || sp.inputs[0] < 0)
+      continue;
     if (sp.node->attr_int("axis", 0) != -1 || !half_split(sp, k)) continue;
     const int e = sp.outputs[0], o = sp.outputs[1];
     long em[2], om[2];
