@@ -2,7 +2,7 @@
 
 namespace llmc {
 
-PassStatistics::PassStatistics(const PassContext& context) {
+PassStatistics::PassStatistics(const PassContext& context) : model_path_(context.model_path) {
   if (context.statistics) {
     service_ = context.statistics;
   } else if (context.calibration) {
@@ -16,6 +16,16 @@ Result<std::map<std::string, const calib::ChannelStatistics*>> PassStatistics::g
     const Model& model, const calib::StatisticsRequest& request) {
   if (!service_) return invalid_input("activation statistics need calibration samples, and none were given");
   return service_->get(model, request);
+}
+
+Result<std::map<std::string, const calib::ChannelStatistics*>> PassStatistics::require(
+    const Model& model, const calib::StatisticsRequest& request, const std::string& pass, const std::string& what) {
+  if (samples() == 0)
+    return invalid_input(model_path_, ": ", pass, " needs calibration data (--calib DATA or a calibration section) to measure ",
+                         what);
+  auto measured = get(model, request);
+  if (!measured.is_ok()) return measured.status().with_context(model_path_ + ": " + pass + " statistics");
+  return measured;
 }
 
 }  // namespace llmc

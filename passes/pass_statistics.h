@@ -23,8 +23,14 @@ class PassStatistics {
   // ActivationStatistics::get; pointers valid while this object lives and the service is not invalidated.
   Result<std::map<std::string, const calib::ChannelStatistics*>> get(const Model& model,
                                                                      const calib::StatisticsRequest& request);
+  // get() for a pass that cannot work without calibration: without samples, "<model>: <pass>
+  // needs calibration data (...) to measure <what>"; its errors prefixed "<model>: <pass> statistics".
+  Result<std::map<std::string, const calib::ChannelStatistics*>> require(const Model& model,
+                                                                         const calib::StatisticsRequest& request,
+                                                                         const std::string& pass, const std::string& what);
 
  private:
+  std::string model_path_;
   calib::CalibrationSet own_set_;
   std::unique_ptr<calib::ActivationStatistics> own_;
   calib::ActivationStatistics* service_ = nullptr;

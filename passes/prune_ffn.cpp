@@ -59,7 +59,8 @@ std::string trace_block(const Graph& g, const GraphIndex& index, int down, FfnBl
     const Node& n = g.nodes[p];
     inside.insert(p);
     if (n.op_type == "MatMul" && n.domain.empty()) {
-      const Tensor* w = g.find_initializer(n.inputs[1]);
+      // A hostile MatMul may have one input: node arity is only checked when a kernel runs.
+      const Tensor* w = n.inputs.size() == 2 ? g.find_initializer(n.inputs[1]) : nullptr;
       if (!float_matrix(w) || w->dims()[1] != block.F)
         return "MatMul '" + n.name + "' feeding it has no float32 [D, " + std::to_string(block.F) + "] weight";
       if (index.consumers(n.inputs[1]).size() != 1) return "the weight of '" + n.name + "' is shared";
@@ -143,17 +144,13 @@ Result<PassResult> PruneFfn::run(Model& model, const PassOptions& options, PassC
                          "MatMul with float32 weights, neurons independent); last candidate ", last);
   }
   PassStatistics stats(context);
-  if (stats.samples() == 0)
-    return invalid_input(context.model_path, ": prune-ffn needs calibration data (--calib DATA or a calibration ",
-                         "section) to measure each neuron's activation norm");
   calib::StatisticsRequest request;
   request.kinds = calib::kL2Norm;
   for (const FfnBlock& b : blocks) request.values.push_back(g.nodes[b.down].inputs[0]);
-  auto measured = stats.get(model, request);
-  if (!measured.is_ok()) return measured.status().with_context(context.model_path + ": prune-ffn statistics");
+  LLMC_ASSIGN_OR_RETURN(auto measured, stats.require(model, request, "prune-ffn", "each neuron's activation norm"));
   for (const FfnBlock& b : blocks) {
     const Node& down = g.nodes[b.down];
-    const calib::ChannelStatistics* s = measured->at(down.inputs[0]);
+    const calib::ChannelStatistics* s = measured.at(down.inputs[0]);
     if (s->channels != b.F)
       return invalid_input("node '", down.name, "': activation has ", s->channels, " channels, the weight ", b.F, " rows");
     int64_t kept = b.F - static_cast<int64_t>(std::floor(ratio * double(b.F)));

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <deque>
 #include <numeric>
 
 #include "ir/graph_utils.h"
@@ -38,28 +37,31 @@ class Follower {
  public:
   Follower(const Graph& g, const GraphIndex& index) : g_(g), index_(index) {}
 
-  // The node producing `value` when it is `op`, else nullptr (and the trail's end is noted).
+  // The node producing `value` when it is `op` with the inputs the layout reads (a hostile node
+  // may have fewer: arity is only checked when a kernel runs), else nullptr (the trail's end noted).
   const Node* producer(const std::string& value, const std::string& op) {
     const int p = index_.producer(value);
-    if (p < 0 || g_.nodes[p].op_type != op || !g_.nodes[p].domain.empty()) {
+    const size_t arity = op == "Where" ? 3 : op == "Reshape" || op == "MatMul" || op == "Sub" || op == "Mul" ? 2 : 1;
+    if (p < 0 || g_.nodes[p].op_type != op || !g_.nodes[p].domain.empty() || g_.nodes[p].inputs.size() < arity) {
       if (lost_.empty())
-        lost_ = "expected " + op + " producing '" + value + "', found " + (p < 0 ? "none" : g_.nodes[p].op_type);
+        lost_ = "expected " + op + " producing '" + value + "', found " +
+                (p < 0 ? "none" : g_.nodes[p].op_type + " with " + std::to_string(g_.nodes[p].inputs.size()) + " inputs");
       return nullptr;
     }
     return &g_.nodes[p];
   }
   int index_of(const Node* n) const { return static_cast<int>(n - g_.nodes.data()); }
-  const std::vector<int64_t>* ints(const std::string& name) {
+  // A 1-D int64 initializer's values; empty when `name` is none.
+  std::vector<int64_t> ints(const std::string& name) const {
     const Tensor* t = g_.find_initializer(name);
-    if (!t || t->dtype() != DType::kI64 || t->dims().size() != 1) return nullptr;
-    cache_.emplace_back(t->data_as<int64_t>(), t->data_as<int64_t>() + t->numel());
-    return &cache_.back();
+    if (!t || t->dtype() != DType::kI64 || t->dims().size() != 1) return {};
+    return {t->data_as<int64_t>(), t->data_as<int64_t>() + t->numel()};
   }
   // A Reshape's constant shape, recorded when entry `index` equals per_head * heads.
   bool head_constant(const Node* reshape, size_t index, int64_t per_head, int64_t heads, bool query,
                      std::vector<HeadConstant>& out) {
-    const std::vector<int64_t>* s = reshape ? ints(reshape->inputs[1]) : nullptr;
-    if (!s || s->size() <= index || (*s)[index] != per_head * heads || index_.consumers(reshape->inputs[1]).size() != 1) {
+    const std::vector<int64_t> s = reshape ? ints(reshape->inputs[1]) : std::vector<int64_t>{};
+    if (s.size() <= index || s[index] != per_head * heads || index_.consumers(reshape->inputs[1]).size() != 1) {
       if (lost_.empty()) lost_ = "shape constant of '" + (reshape ? reshape->name : std::string("?")) + "' does not count heads as expected";
       return false;
     }
@@ -77,7 +79,7 @@ class Follower {
   bool projection(const std::string& value, int64_t cols, Projection& p) {
     std::string x = value;
     const int a = index_.producer(x);
-    if (a >= 0 && g_.nodes[a].op_type == "Add") {
+    if (a >= 0 && g_.nodes[a].op_type == "Add" && g_.nodes[a].inputs.size() == 2) {
       for (int side = 0; side < 2; ++side) {
         const Tensor* b = g_.find_initializer(g_.nodes[a].inputs[side]);
         if (b && b->dtype() == DType::kF32 && b->numel() == cols && index_.consumers(b->name()).size() == 1) {
@@ -106,8 +108,8 @@ class Follower {
     const Node* split = mul ? producer(mul->inputs[0], "Split") : nullptr;
     const Node* r5 = split ? producer(split->inputs[0], "Reshape") : nullptr;
     if (!r5 || !head_constant(r5, 2, 1, heads, query, b.constants)) return false;
-    const std::vector<int64_t>* s5 = ints(r5->inputs[1]);
-    if (s5->size() != 5 || (*s5)[3] * (*s5)[4] != hs) return lost("rotary reshape of '" + r5->name + "' does not split the head");
+    const std::vector<int64_t> s5 = ints(r5->inputs[1]);
+    if (s5.size() != 5 || s5[3] * s5[4] != hs) return lost("rotary reshape of '" + r5->name + "' does not split the head");
     x = r5->inputs[0];
     return true;
   }
@@ -118,8 +120,8 @@ class Follower {
     const int p = index_.producer(x);
     repeated = p >= 0 && g_.nodes[p].op_type == "Reshape";
     if (repeated) {  // repeat_kv: Reshape(Expand(Unsqueeze(present)), [0, Hq, -1, hs])
-      const Node* r = &g_.nodes[p];
-      if (!head_constant(r, 1, 1, b.Hq, true, b.constants)) return false;
+      const Node* r = producer(x, "Reshape");
+      if (!r || !head_constant(r, 1, 1, b.Hq, true, b.constants)) return false;
       const Node* e = producer(r->inputs[0], "Expand");
       const Node* u = e ? producer(e->inputs[0], "Unsqueeze") : nullptr;
       if (!u) return false;
@@ -143,7 +145,6 @@ class Follower {
   const Graph& g_;
   const GraphIndex& index_;
   std::string lost_;
-  std::deque<std::vector<int64_t>> cache_;
 };
 
 // Follows the attention feeding output projection `o`; "" when it is the expected layout.
@@ -156,8 +157,8 @@ std::string follow_attention(const Graph& g, const GraphIndex& index, int o, Att
   const int64_t merged = wo->dims()[0];
   // ctx = Reshape(Transpose(MatMul(probs, values), [0,2,1,3]), [0, 0, Hq*hs])
   const Node* merge = f.producer(out.inputs[0], "Reshape");
-  const std::vector<int64_t>* ms = merge ? f.ints(merge->inputs[1]) : nullptr;
-  if (!ms || ms->size() != 3 || (*ms)[2] != merged) return f.why().empty() ? "no head merge Reshape before it" : f.why();
+  const std::vector<int64_t> ms = merge ? f.ints(merge->inputs[1]) : std::vector<int64_t>{};
+  if (ms.size() != 3 || ms[2] != merged) return f.why().empty() ? "no head merge Reshape before it" : f.why();
   const Node* tc = f.producer(merge->inputs[0], "Transpose");
   if (!f.perm(tc, {0, 2, 1, 3})) return f.why();
   const Node* pv = f.producer(tc->inputs[0], "MatMul");
@@ -173,11 +174,11 @@ std::string follow_attention(const Graph& g, const GraphIndex& index, int o, Att
   if (!f.perm(tq, {0, 2, 1, 3})) return f.why();
   // Head counts from the query rotary Reshape [0, 0, Hq, hs] and the value Reshape [0, 0, Hkv, hs].
   const Node* rq = f.producer(tq->inputs[0], "Reshape");
-  const std::vector<int64_t>* qs = rq ? f.ints(rq->inputs[1]) : nullptr;
-  if (!qs || qs->size() != 4 || (*qs)[2] <= 0 || (*qs)[3] <= 0 || (*qs)[2] * (*qs)[3] != merged)
+  const std::vector<int64_t> qs = rq ? f.ints(rq->inputs[1]) : std::vector<int64_t>{};
+  if (qs.size() != 4 || qs[2] <= 0 || qs[3] <= 0 || qs[2] * qs[3] != merged)
     return f.why().empty() ? "query heads Reshape does not split " + std::to_string(merged) + " channels" : f.why();
-  b.Hq = (*qs)[2];
-  b.hs = (*qs)[3];
+  b.Hq = qs[2];
+  b.hs = qs[3];
   b.constants.push_back({merge->inputs[1], 2, b.hs, true});
   if (index.consumers(merge->inputs[1]).size() != 1) return "the head merge shape constant is shared";
   std::string fresh_v, fresh_k;
@@ -186,10 +187,10 @@ std::string follow_attention(const Graph& g, const GraphIndex& index, int o, Att
   const Node* tv = f.producer(fresh_v, "Transpose");
   if (!f.perm(tv, {0, 2, 1, 3})) return f.why();
   const Node* rv = f.producer(tv->inputs[0], "Reshape");
-  const std::vector<int64_t>* vs = rv ? f.ints(rv->inputs[1]) : nullptr;
-  if (!vs || vs->size() != 4 || (*vs)[3] != b.hs || (*vs)[2] <= 0 || b.Hq % (*vs)[2] != 0)
+  const std::vector<int64_t> vs = rv ? f.ints(rv->inputs[1]) : std::vector<int64_t>{};
+  if (vs.size() != 4 || vs[3] != b.hs || vs[2] <= 0 || b.Hq % vs[2] != 0)
     return f.why().empty() ? "value heads Reshape not understood" : f.why();
-  b.Hkv = (*vs)[2];
+  b.Hkv = vs[2];
   if (b.Hkv != b.Hq && !repeat_v) return "grouped-query attention without the repeat_kv Reshape";
   if (!f.head_constant(rv, 2, 1, b.Hkv, false, b.constants)) return f.why();
   if (!f.projection(rv->inputs[0], b.Hkv * b.hs, b.v)) return f.why();
@@ -234,7 +235,7 @@ Result<PassResult> PruneHeads::run(Model& model, const PassOptions& options, Pas
   std::vector<AttentionBlock> blocks;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const Node& n = g.nodes[i];
-    if (n.op_type != "MatMul" || !n.domain.empty()) continue;
+    if (n.op_type != "MatMul" || !n.domain.empty() || n.inputs.size() != 2) continue;
     const Tensor* w = g.find_initializer(n.inputs[1]);
     if (!w || w->dtype() != DType::kF32 || w->dims().size() != 2) continue;
     const int p = index.producer(n.inputs[0]);
@@ -255,17 +256,13 @@ Result<PassResult> PruneHeads::run(Model& model, const PassOptions& options, Pas
                            "' (whole groups go: the smallest ratio here is ", 1.0 / b.Hkv, ")");
   }
   PassStatistics stats(context);
-  if (stats.samples() == 0)
-    return invalid_input(context.model_path, ": prune-heads needs calibration data (--calib DATA or a calibration ",
-                         "section) to measure each head's output norm");
   calib::StatisticsRequest request;
   request.kinds = calib::kL2Norm;
   for (const AttentionBlock& b : blocks) request.values.push_back(g.nodes[b.o].inputs[0]);
-  auto measured = stats.get(model, request);
-  if (!measured.is_ok()) return measured.status().with_context(context.model_path + ": prune-heads statistics");
+  LLMC_ASSIGN_OR_RETURN(auto measured, stats.require(model, request, "prune-heads", "each head's output norm"));
   for (const AttentionBlock& b : blocks) {
     const Node& o = g.nodes[b.o];
-    const calib::ChannelStatistics* s = measured->at(o.inputs[0]);
+    const calib::ChannelStatistics* s = measured.at(o.inputs[0]);
     const float* wo = g.find_initializer(o.inputs[1])->data_as<float>();
     const int64_t rep = b.Hq / b.Hkv;
     std::vector<double> score(static_cast<size_t>(b.Hkv), 0.0);

@@ -123,21 +123,18 @@ Result<PassResult> PruneSparseGpt::run(Model& model, const PassOptions& options,
   result.bytes_before = initializer_bytes(model);
   LLMC_ASSIGN_OR_RETURN(auto targets, select_prune_targets(model, opt, result));
   PassStatistics stats(context);
-  if (stats.samples() == 0)
-    return invalid_input(context.model_path, ": prune-sparsegpt needs calibration data (--calib DATA or a calibration ",
-                         "section) to measure XᵀX of every pruned weight's input");
   calib::StatisticsRequest request;
   request.kinds = calib::kGram;
   for (const auto& t : targets) request.values.push_back(model.graph.nodes[t.node].inputs[0]);
   const auto start = std::chrono::steady_clock::now();
-  auto measured = stats.get(model, request);
+  LLMC_ASSIGN_OR_RETURN(auto measured,
+                        stats.require(model, request, "prune-sparsegpt", "XᵀX of every pruned weight's input"));
   const auto measured_at = std::chrono::steady_clock::now();
-  if (!measured.is_ok()) return measured.status().with_context(context.model_path + ": prune-sparsegpt statistics");
   // Checks on every target before any weight changes (a Hessian that cannot be factored can
   // still fail later, with earlier targets already pruned: the pipeline then writes nothing).
   for (const auto& t : targets) {
     const Node& node = model.graph.nodes[t.node];
-    const calib::ChannelStatistics* s = measured->at(node.inputs[0]);
+    const calib::ChannelStatistics* s = measured.at(node.inputs[0]);
     if (s->channels != t.K)
       return invalid_input("node '", node.name, "': activation '", node.inputs[0], "' has ", s->channels,
                            " channels, the weight ", t.K, " inputs");
@@ -157,7 +154,7 @@ Result<PassResult> PruneSparseGpt::run(Model& model, const PassOptions& options,
   PreparedHessian last;
   for (const auto& t : targets) {
     const Node& node = model.graph.nodes[t.node];
-    const calib::ChannelStatistics* s = measured->at(node.inputs[0]);
+    const calib::ChannelStatistics* s = measured.at(node.inputs[0]);
     if (last_input != node.inputs[0] || last.K != t.K) {
       auto prepared = prepare_hessian(s->gram, t.K, s->rows, damp, "node '" + node.name + "' input '" + node.inputs[0] + "'");
       if (!prepared.is_ok()) return prepared.status();

@@ -19,19 +19,15 @@ Result<PassResult> PruneWanda::run(Model& model, const PassOptions& options, Pas
   result.bytes_before = initializer_bytes(model);
   LLMC_ASSIGN_OR_RETURN(auto targets, select_prune_targets(model, opt, result));
   PassStatistics stats(context);
-  if (stats.samples() == 0)
-    return invalid_input(context.model_path, ": prune-wanda needs calibration data (--calib DATA or a calibration ",
-                         "section) to measure the input norms ||x_k||");
   calib::StatisticsRequest request;
   request.kinds = calib::kL2Norm;
   for (const auto& t : targets) request.values.push_back(model.graph.nodes[t.node].inputs[0]);
-  auto measured = stats.get(model, request);
-  if (!measured.is_ok()) return measured.status().with_context(context.model_path + ": prune-wanda statistics");
+  LLMC_ASSIGN_OR_RETURN(auto measured, stats.require(model, request, "prune-wanda", "the input norms ||x_k||"));
   std::vector<const float*> data;
   std::vector<const std::vector<double>*> norms;
   for (const auto& t : targets) {
     const std::string& x = model.graph.nodes[t.node].inputs[0];
-    const calib::ChannelStatistics* s = measured->at(x);
+    const calib::ChannelStatistics* s = measured.at(x);
     if (s->channels != t.K)
       return invalid_input("node '", model.graph.nodes[t.node].name, "': activation '", x, "' has ", s->channels,
                            " channels, the weight ", t.K, " inputs");

@@ -111,4 +111,12 @@ TEST_CASE("prune-heads bad input: ratio, no calibration, attention it cannot fol
         std::string::npos);
   CHECK(refused.status().message().find("expected Softmax") != std::string::npos);
   CHECK(parameter_count(odd) == parameter_count(before));  // nothing changed before the refusal
+  // A hostile head merge with one input (arity is only checked when a kernel runs): refused, not read past.
+  Model short_reshape = s.model;
+  for (Node& n : short_reshape.graph.nodes)
+    if (n.name == "/model/layers.2/self_attn/Reshape_ctx") n.inputs.resize(1);
+  auto arity = run_named_pass("prune-heads", short_reshape, {}, &s.calib.samples);
+  REQUIRE_FALSE(arity.is_ok());
+  INFO(arity.status().message());
+  CHECK(arity.status().message().find("found Reshape with 1 inputs") != std::string::npos);
 }
