@@ -17,6 +17,7 @@ const KernelRegistry& builtin_kernels() {
     register_matmul_kernels(r);
     register_quantize_kernels(r);
     register_quantized_matmul_kernels(r);
+    register_nm_sparse_kernels(r);
     return r;
   }();
   return registry;

@@ -15,6 +15,7 @@ void register_normalization_kernels(KernelRegistry& r); // normalization.cpp
 void register_matmul_kernels(KernelRegistry& r);        // matmul.cpp
 void register_quantize_kernels(KernelRegistry& r);      // quantize_linear.cpp
 void register_quantized_matmul_kernels(KernelRegistry& r); // quantized_matmul.cpp
+void register_nm_sparse_kernels(KernelRegistry& r);        // nm_sparse_matmul.cpp
 
 // Not in the registry: the step the Session folds RMSNorm's ONNX op chain into
 // (session_fold_rmsnorm.cpp), normalization.cpp.

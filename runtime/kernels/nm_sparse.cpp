@@ -1,0 +1,255 @@
+// NMSparseMatMul's weight in panels, the portable panel loops (the reference the AVX-512 ones
+// must equal bit for bit) and the dispatch between them.
+#include "runtime/kernels/nm_sparse.h"
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+
+#include "runtime/kernels/kernel_util.h"
+
+namespace llmc::rt {
+
+namespace {
+
+std::atomic<bool> g_force_portable{false};
+
+bool cpu_has_fast_path() {
+  static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                         __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vnni");
+  return ok;
+}
+
+bool use_fast() { return cpu_has_fast_path() && !g_force_portable.load(std::memory_order_relaxed); }
+
+int64_t float_block_bytes(const NMPacked& b) {
+  const int64_t es = b.dtype == DType::kF16 ? 2 : 4;
+  return b.shape.n * (kNMFloatPanel * es + 8);
+}
+
+// Kept row r of column c: its value's bytes and its position, from the file form.
+struct FileForm {
+  const uint8_t* values;
+  const uint8_t* indices;
+  size_t es;
+  const NMSparseShape& s;
+  int pos(int64_t r, int64_t c) const { return nm_index(indices, s.index_cols, r, c); }
+  const uint8_t* value(int64_t r, int64_t c) const { return values + (r * s.N + c) * es; }
+};
+
+void pack_float_panel(const FileForm& f, const NMPacked& b, int64_t p, uint8_t* dst) {
+  const int n = f.s.n;
+  for (int64_t g = 0; g < f.s.K / 4; ++g) {
+    uint8_t* blk = dst + g * float_block_bytes(b);
+    for (int s = 0; s < n; ++s) {
+      uint32_t words[2] = {0, 0};
+      for (int64_t j = 0; j < kNMFloatPanel; ++j) {
+        const int64_t c = p * kNMFloatPanel + j;
+        if (c >= f.s.N) break;
+        std::memcpy(blk + (s * kNMFloatPanel + j) * f.es, f.value(g * n + s, c), f.es);
+        words[j / 16] |= static_cast<uint32_t>(f.pos(g * n + s, c)) << (2 * (j % 16));
+      }
+      std::memcpy(blk + n * kNMFloatPanel * f.es + 8 * s, words, 8);
+    }
+  }
+}
+
+void pack_int8_panel(const FileForm& f, const NMPacked& b, int64_t p, uint8_t* dst) {
+  for (int64_t q = 0; q < b.blocks; ++q) {
+    uint8_t* blk = dst + q * 320;
+    for (int64_t j = 0; j < kNMInt8Panel; ++j) {
+      const int64_t c = p * kNMInt8Panel + j;
+      if (c >= f.s.N) break;
+      uint32_t lane_bits = 0;
+      for (int r = 0; r < 4; ++r) {
+        const int64_t row = 4 * q + r;
+        if (row >= f.s.rows) break;
+        blk[4 * j + r] = *f.value(row, c);
+        lane_bits |= static_cast<uint32_t>(f.pos(row, c)) << (2 * r);
+      }
+      blk[256 + j] = static_cast<uint8_t>(lane_bits);  // lane j's eight bits: byte j of the index part
+    }
+  }
+}
+
+// Byte offset, inside block q's activation window, of kept row 4q + r's group.
+inline int64_t window_group_offset(int n, int r) { return 4 * (r / n); }
+inline int64_t window_base(int n, int64_t q) { return 4 * (4 * q / n); }
+
+void gemv_float_portable(const NMPacked& b, const float* x, float* y, int64_t p0, int64_t p1) {
+  const int n = b.shape.n;
+  const bool half = b.dtype == DType::kF16;
+  const int64_t blk_bytes = float_block_bytes(b);
+  for (int64_t p = p0; p < p1; ++p) {
+    float acc[kNMFloatPanel] = {};
+    const uint8_t* panel = b.data.data() + p * b.panel_bytes;
+    for (int64_t g = 0; g < b.shape.K / 4; ++g) {
+      const uint8_t* blk = panel + g * blk_bytes;
+      for (int s = 0; s < n; ++s) {
+        uint32_t words[2];
+        std::memcpy(words, blk + n * kNMFloatPanel * (half ? 2 : 4) + 8 * s, 8);
+        for (int64_t j = 0; j < kNMFloatPanel; ++j) {
+          float v;
+          if (half) {
+            uint16_t h;
+            std::memcpy(&h, blk + (s * kNMFloatPanel + j) * 2, 2);
+            v = half_to_float(h);
+          } else {
+            std::memcpy(&v, blk + (s * kNMFloatPanel + j) * 4, 4);
+          }
+          const int pos = (words[j / 16] >> (2 * (j % 16))) & 3;
+          acc[j] = std::fma(x[4 * g + pos], v, acc[j]);  // the AVX-512 loop's vfmadd, rounded once
+        }
+      }
+    }
+    const int64_t c0 = p * kNMFloatPanel;
+    for (int64_t j = 0; j < kNMFloatPanel && c0 + j < b.shape.N; ++j) y[c0 + j] = acc[j];
+  }
+}
+
+void gemv_int8_portable(const NMPacked& b, const uint8_t* xq, int32_t a_zp, int32_t* out, int64_t p0, int64_t p1) {
+  const int n = b.shape.n;
+  for (int64_t p = p0; p < p1; ++p) {
+    int32_t acc[kNMInt8Panel] = {};
+    const uint8_t* panel = b.data.data() + p * b.panel_bytes;
+    for (int64_t q = 0; q < b.blocks; ++q) {
+      const uint8_t* blk = panel + q * 320;
+      const uint8_t* win = xq + window_base(n, q);
+      for (int64_t j = 0; j < kNMInt8Panel; ++j) {
+        const uint32_t bits = blk[256 + j];
+        for (int r = 0; r < 4; ++r) {
+          const int pos = (bits >> (2 * r)) & 3;
+          acc[j] += int32_t(win[window_group_offset(n, r) + pos]) * int32_t(static_cast<int8_t>(blk[4 * j + r]));
+        }
+      }
+    }
+    const int64_t c0 = p * kNMInt8Panel;
+    for (int64_t j = 0; j < kNMInt8Panel && c0 + j < b.shape.N; ++j) out[c0 + j] = static_cast<int32_t>(
+        static_cast<uint32_t>(acc[j]) - static_cast<uint32_t>(a_zp) * static_cast<uint32_t>(b.colsum[c0 + j]));
+  }
+}
+
+// Panels per parallel piece: a few hundred KB of weights, so threads meet rarely.
+int64_t panel_grain(const NMPacked& b, ThreadPool* pool) {
+  const int threads = pool ? pool->size() : 1;
+  const int64_t by_size = std::max<int64_t>(1, (int64_t{256} << 10) / std::max<int64_t>(1, b.panel_bytes));
+  return std::max<int64_t>(1, std::min(by_size, b.panels / (2 * threads)));
+}
+
+}  // namespace
+
+bool nm_fast_available() { return cpu_has_fast_path(); }
+void nm_force_portable(bool on) { g_force_portable.store(on, std::memory_order_relaxed); }
+
+Result<std::unique_ptr<NMPacked>> nm_pack(const uint8_t* values, const uint8_t* indices, DType dtype,
+                                          const NMSparseShape& s, ThreadPool* pool, PackArena* arena) {
+  if (!nm_sparse_dtype(dtype)) return unsupported("NMSparseMatMul values of type ", dtype_name(dtype));
+  // int8 sums stay exact in int32 (255 · 128 per kept weight) up to this depth.
+  if (dtype == DType::kI8 && s.K > 65536) return unsupported("int8 NMSparseMatMul with K = ", s.K, " (at most 65536)");
+  // Positions of one group and column must differ: the dense form has one place for each.
+  for (int64_t g = 0; g < s.K / 4; ++g)
+    for (int64_t c = 0; c < s.N; ++c) {
+      unsigned seen = 0;
+      for (int sl = 0; sl < s.n; ++sl) {
+        const unsigned bit = 1u << nm_index(indices, s.index_cols, g * s.n + sl, c);
+        if (seen & bit) return invalid_input("indices repeat a position in rows ", 4 * g, "..", 4 * g + 3, " of column ", c);
+        seen |= bit;
+      }
+    }
+  auto b = std::make_unique<NMPacked>();
+  b->dtype = dtype;
+  b->shape = s;
+  const size_t es = dtype_storage_bytes(dtype, 1);
+  const FileForm f{values, indices, es, s};
+  if (dtype == DType::kI8) {
+    b->panels = (s.N + kNMInt8Panel - 1) / kNMInt8Panel;
+    b->blocks = (s.rows + 3) / 4;
+    b->panel_bytes = b->blocks * 320;
+  } else {
+    b->panels = (s.N + kNMFloatPanel - 1) / kNMFloatPanel;
+    b->panel_bytes = s.K / 4 * float_block_bytes(*b);
+  }
+  // Sizes are bounded by the file form's (checked by nm_sparse_shape): at most ~1.3x of it.
+  b->data = AlignedBuffer(static_cast<size_t>(b->panels * b->panel_bytes), arena);
+  NMPacked* bp = b.get();
+  auto pack = [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      uint8_t* dst = bp->data.data() + p * bp->panel_bytes;
+      std::memset(dst, 0, static_cast<size_t>(bp->panel_bytes));
+      if (dtype == DType::kI8) pack_int8_panel(f, *bp, p, dst);
+      else pack_float_panel(f, *bp, p, dst);
+    }
+  };
+  if (pool) pool->parallel_for(b->panels, 1, pack);
+  else pack(0, b->panels);
+  if (dtype == DType::kI8) {
+    b->colsum.assign(static_cast<size_t>(s.N), 0);
+    for (int64_t r = 0; r < s.rows; ++r)
+      for (int64_t c = 0; c < s.N; ++c) b->colsum[c] += static_cast<int8_t>(values[r * s.N + c]);
+  }
+  return b;
+}
+
+void nm_gemv_float(const NMPacked& b, const float* x, float* y, ThreadPool* pool) {
+  const bool fast = use_fast();
+  auto run = [&](int64_t p0, int64_t p1) {
+    if (fast) nm_detail::gemv_float_panels(b, x, y, p0, p1);
+    else gemv_float_portable(b, x, y, p0, p1);
+  };
+  if (pool) pool->parallel_for(b.panels, panel_grain(b, pool), run);
+  else run(0, b.panels);
+}
+
+void nm_gemv_int8(const NMPacked& b, const uint8_t* xq, int32_t a_zp, int32_t* acc, ThreadPool* pool) {
+  const bool fast = use_fast();
+  auto run = [&](int64_t p0, int64_t p1) {
+    if (fast) nm_detail::gemv_int8_panels(b, xq, a_zp, acc, p0, p1);
+    else gemv_int8_portable(b, xq, a_zp, acc, p0, p1);
+  };
+  if (pool) pool->parallel_for(b.panels, panel_grain(b, pool), run);
+  else run(0, b.panels);
+}
+
+void nm_unpack_float(const NMPacked& b, int64_t g0, int64_t g1, float* dense, int64_t ldd) {
+  const int n = b.shape.n;
+  const bool half = b.dtype == DType::kF16;
+  const int64_t blk_bytes = float_block_bytes(b);
+  for (int64_t r = 0; r < 4 * (g1 - g0); ++r) std::memset(dense + r * ldd, 0, b.shape.N * sizeof(float));
+  for (int64_t p = 0; p < b.panels; ++p)
+    for (int64_t g = g0; g < g1; ++g) {
+      const uint8_t* blk = b.data.data() + p * b.panel_bytes + g * blk_bytes;
+      for (int s = 0; s < n; ++s) {
+        uint32_t words[2];
+        std::memcpy(words, blk + n * kNMFloatPanel * (half ? 2 : 4) + 8 * s, 8);
+        for (int64_t j = 0; j < kNMFloatPanel && p * kNMFloatPanel + j < b.shape.N; ++j) {
+          float v;
+          if (half) {
+            uint16_t h;
+            std::memcpy(&h, blk + (s * kNMFloatPanel + j) * 2, 2);
+            v = half_to_float(h);
+          } else {
+            std::memcpy(&v, blk + (s * kNMFloatPanel + j) * 4, 4);
+          }
+          const int pos = (words[j / 16] >> (2 * (j % 16))) & 3;
+          dense[((g - g0) * 4 + pos) * ldd + p * kNMFloatPanel + j] = v;
+        }
+      }
+    }
+}
+
+void nm_unpack_int8(const NMPacked& b, int64_t g0, int64_t g1, int8_t* dense, int64_t ldd) {
+  const int n = b.shape.n;
+  for (int64_t r = 0; r < 4 * (g1 - g0); ++r) std::memset(dense + r * ldd, 0, static_cast<size_t>(b.shape.N));
+  // Kept rows of groups [g0, g1) are rows g0·n .. g1·n of the file form: blocks of four.
+  for (int64_t p = 0; p < b.panels; ++p)
+    for (int64_t row = g0 * n; row < g1 * n; ++row) {
+      const int64_t q = row / 4, r = row % 4, g = row / n;
+      const uint8_t* blk = b.data.data() + p * b.panel_bytes + q * 320;
+      for (int64_t j = 0; j < kNMInt8Panel && p * kNMInt8Panel + j < b.shape.N; ++j) {
+        const int pos = (blk[256 + j] >> (2 * r)) & 3;
+        dense[((g - g0) * 4 + pos) * ldd + p * kNMInt8Panel + j] = static_cast<int8_t>(blk[4 * j + r]);
+      }
+    }
+}
+
+}  // namespace llmc::rt

@@ -1,0 +1,67 @@
+// com.llmcompress NMSparseMatMul's weight, repacked once for decode, and its matrix-vector
+// products. The file form (ir/nm_sparse.h) keeps one row per kept slot; decode wants each
+// thread to stream one sequential run, so the session repacks into panels of columns:
+//
+//  float32 / float16 values, panels of kNMFloatPanel = 32 columns. Per group g of four rows:
+//    n × 32 values (slot s of columns 0..31), then n × 2 uint32 words of positions (slot s,
+//    columns 0..15 and 16..31, column j at bits 2j). The kernel broadcasts x[4g..4g+3] into
+//    every 128-bit quarter of a register and picks each column's x with one permute indexed by
+//    the word shifted right by 2j: of that lane's low four bits, the two of position p choose
+//    the element inside a quarter and the next column's two bits a quarter, which holds
+//    x[4g + p] as well.
+//  int8 values, panels of kNMInt8Panel = 64 columns. Per block q of four kept rows (slots
+//    4q..4q+3 of the file's rows): 64 lanes of four bytes (column j's four kept weights, as
+//    vpdpbusd multiplies them), then 64 bytes of positions (byte j: column j's four, two bits
+//    each). The kernel builds each lane's four activation bytes with one byte permute of the
+//    uint8 activations of the block's groups.
+// Padding (columns past N, kept rows past the last) holds zero weights at position 0.
+//
+// Results: float32 decode sums each column's products in float32 (order: slots within a group,
+// groups ascending, as the portable path does); int8 sums exactly in int32 and scales like
+// ONNX Runtime's DynamicQuantizeMatMul, so it equals the dense int8 product bit for bit.
+#pragma once
+#include <cstdint>
+
+#include "ir/nm_sparse.h"
+#include "runtime/aligned_buffer.h"
+#include "runtime/thread_pool.h"
+
+namespace llmc::rt {
+
+inline constexpr int64_t kNMFloatPanel = 32;
+inline constexpr int64_t kNMInt8Panel = 64;
+
+struct NMPacked {
+  DType dtype = DType::kF32;  // of the values
+  NMSparseShape shape;
+  int64_t panels = 0, panel_bytes = 0;
+  int64_t blocks = 0;  // int8: blocks of four kept rows per panel
+  AlignedBuffer data;
+  std::vector<int32_t> colsum;  // int8: sum of each column's weights (for the activation zero point)
+};
+
+// Repacks the file form (values, indices as in ir/nm_sparse.h); an error naming the problem
+// when positions of one group and column repeat. pool may be nullptr.
+Result<std::unique_ptr<NMPacked>> nm_pack(const uint8_t* values, const uint8_t* indices, DType dtype,
+                                          const NMSparseShape& shape, ThreadPool* pool, PackArena* arena = nullptr);
+
+// y[0:N] = x[0:K] · B (float32 or float16 B). x must be readable to K.
+void nm_gemv_float(const NMPacked& b, const float* x, float* y, ThreadPool* pool);
+// acc[0:N] = Σ_k xq[k] · B[k, n] - a_zp · colsum[n], exactly (int8 B); xq holds K uint8 values
+// followed by at least 16 readable bytes (the last block's window).
+void nm_gemv_int8(const NMPacked& b, const uint8_t* xq, int32_t a_zp, int32_t* acc, ThreadPool* pool);
+
+// Dense rows 4·g0 .. 4·g1 of B from the panels, as float32 (float16 widened) or int8.
+void nm_unpack_float(const NMPacked& b, int64_t g0, int64_t g1, float* dense, int64_t ldd);
+void nm_unpack_int8(const NMPacked& b, int64_t g0, int64_t g1, int8_t* dense, int64_t ldd);
+
+// The fast paths need AVX-512 (F, BW, VBMI, VNNI); tests force the portable ones to compare.
+bool nm_fast_available();
+void nm_force_portable(bool on);
+
+namespace nm_detail {  // the AVX-512 panel loops (nm_sparse_avx512.cpp)
+void gemv_float_panels(const NMPacked& b, const float* x, float* y, int64_t p0, int64_t p1);
+void gemv_int8_panels(const NMPacked& b, const uint8_t* xq, int32_t a_zp, int32_t* acc, int64_t p0, int64_t p1);
+}  // namespace nm_detail
+
+}  // namespace llmc::rt
