@@ -110,6 +110,7 @@ Status Session::plan() {
   fold_silu();
   fold_dynamic_quant_matmul_groups();
   fold_matmul_groups();
+  fold_nm_sparse_groups();
   mark_kv_appends();
   for (Step& st : steps_) {
     for (int sl : st.inputs) st.constant_inputs.push_back(fixed_constant(sl));

@@ -104,6 +104,7 @@ class Session {
   void fold_silu();        // session_fold_silu.cpp
   void fold_dynamic_quant_matmul_groups();  // session_fold_dqmm_group.cpp
   void fold_matmul_groups();                // session_fold_matmul_group.cpp
+  void fold_nm_sparse_groups();             // session_fold_nm_group.cpp
   void mark_kv_appends();
   // Makes step `at` run `kernel` on `inputs` as the node `fused` (kept in rewritten_; its names
   // serve messages and the profile), at opset 1. The step's outputs stay as they are.

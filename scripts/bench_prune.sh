@@ -11,6 +11,11 @@
 #     (target >= 1.25x dense in ours, faster in ONNX Runtime too): ours paired with the dense model
 #     in one `bench` process (median of per-token ratios), and ONNX Runtime on both files
 #     (scripts/ort_bench.py, dense and pruned alternated 3 times, medians).
+#  4. Decode speed of packed 2:4 weights (prune --packed, NMSparseMatMul) on the synthetic
+#     Llama-110M, magnitude 2:4 (speed does not depend on which weights are kept): float32 packed
+#     vs dense float32 (target >= 1.5x) and int8 packed vs dense int8 (target >= 1.3x), all in one
+#     `bench` process, ratios the median of per-token pairs. With the LM head left dense (the
+#     default) and with it pruned too (--include '.*'). ONNX Runtime cannot run the packed op.
 # Usage: scripts/bench_prune.sh [--eval N] [--skip-accuracy] [--skip-time]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -102,4 +107,30 @@ print(f"{'ours (paired)':<14}{ours[0]['decode_ms_p50']:>15.2f}{ours[1]['decode_m
 print(f"{'ONNX Runtime':<14}{d_ort:>15.2f}{p_ort:>10.2f}{d_ort / p_ort:>9.2f}x")
 PY
   rm -f "$ffn"
+
+  f24="$work/llama-110m.2-4.packed.onnx"; q8="$work/llama-110m.int8.onnx"; q24="$work/llama-110m.2-4.int8.onnx"
+  q24p="$work/llama-110m.2-4.int8.packed.onnx"; a24="$work/llama-110m.all-2-4.int8.onnx"; a24p="$work/llama-110m.all-2-4.int8.packed.onnx"
+  "$bin" prune "$m110" --method magnitude --pattern 2:4 --packed -o "$f24" --quiet >/dev/null
+  "$bin" quantize "$m110" -o "$q8" --quiet >/dev/null
+  "$bin" pipeline "$m110" --passes "prune-magnitude{pattern=2:4},quantize-int8-dynamic" -o "$q24" --quiet >/dev/null
+  "$bin" pipeline "$q24" --passes pack-nm-sparse -o "$q24p" --quiet >/dev/null
+  "$bin" pipeline "$m110" --passes "prune-magnitude{pattern=2:4,include=.*},quantize-int8-dynamic" -o "$a24" --quiet >/dev/null
+  "$bin" pipeline "$a24" --passes pack-nm-sparse -o "$a24p" --quiet >/dev/null
+  ours=$("$bin" bench "$m110" "$f24" "$q8" "$q24p" "$a24p" --prompt-len 128 --tokens 64 --json)
+  "$root/.venv/bin/python" - "$ours" <<'PY'
+import json, statistics as st, sys
+m = json.loads(sys.argv[1])["models"]
+def paired(a, b):  # median over tokens of a's time / b's time: how much faster b is
+    return st.median(x / y for x, y in zip(m[a]["decode_ms"], m[b]["decode_ms"]))
+print("\npacked 2:4 (NMSparseMatMul), synthetic Llama-110M, prompt 128, 64 decoded tokens, one bench process")
+print(f"{'artifact':<34}{'MB':>8}{'decode ms':>11}{'prefill ms':>12}{'vs':>14}{'speed-up':>10}{'target':>8}")
+rows = [(0, None, "dense float32", ""), (1, 0, "2:4 packed float32", ">= 1.5"), (2, None, "dense int8", ""),
+        (3, 2, "2:4 packed int8 (LM head dense)", ">= 1.3"), (4, 2, "2:4 packed int8, LM head too", "")]
+for i, base, name, target in rows:
+    r = m[i]
+    vs = "" if base is None else rows[[x[0] for x in rows].index(base)][2]
+    sp = "" if base is None else f"{paired(base, i):.2f}x"
+    print(f"{name:<34}{r['model_bytes'] / 1e6:>8.1f}{r['decode_ms_p50']:>11.2f}{r['prefill_ms']:>12.1f}{vs:>14}{sp:>10}{target:>8}")
+PY
+  rm -f "$f24" "$q8" "$q24" "$q24p" "$a24" "$a24p"
 fi

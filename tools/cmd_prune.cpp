@@ -1,4 +1,4 @@
-// llmcompress prune MODEL -o OUT --method magnitude|wanda|sparsegpt [--sparsity 0.5 | --pattern 2:4]
+// llmcompress prune MODEL -o OUT --method magnitude|wanda|sparsegpt [--sparsity 0.5 | --pattern 2:4 [--packed]]
 //                   [--scope row|layer|global] [--include RE] [--exclude RE] [--calib DATA] [--eval TEXT]
 // Maps its flags onto a one-step recipe (prune-<method>) and runs it like `pipeline`: the
 // report lists every weight's achieved sparsity, bytes before/after and, with --eval,
@@ -13,14 +13,15 @@ namespace llmc::cli {
 namespace {
 struct PruneArgs {
   std::string model, method = "magnitude", sparsity, pattern, scope, include, exclude, structured, ratio, multiple_of;
+  bool packed = false;
   PipelineFlags flags;
 };
 
 // --structured ffn|heads: the prune-ffn / prune-heads passes (whole neurons or head groups
 // removed, a smaller dense model).
 Result<PassStep> structured_step(const PruneArgs& a) {
-  if (!a.sparsity.empty() || !a.pattern.empty() || !a.scope.empty())
-    return invalid_input("--structured removes whole neurons by --ratio; --sparsity, --pattern and --scope are for unstructured pruning");
+  if (!a.sparsity.empty() || !a.pattern.empty() || !a.scope.empty() || a.packed)
+    return invalid_input("--structured removes whole neurons by --ratio; --sparsity, --pattern, --scope and --packed are for unstructured pruning");
   if (a.structured != "ffn" && a.structured != "heads")
     return invalid_input("unknown --structured '", a.structured, "' (available: ffn, heads)");
   if (a.structured == "heads" && !a.multiple_of.empty()) return invalid_input("--multiple-of is for --structured ffn");
@@ -57,7 +58,11 @@ Status run_prune(const PruneArgs& a) {
   Recipe recipe;
   recipe.input = a.model;
   recipe.steps.push_back({pass, options, "--method " + a.method});
-  recipe.option_where.resize(1);
+  if (a.packed) {  // the pattern's weights stored packed: the last step, so it sees what pruning made
+    if (a.pattern != "2:4" && a.pattern != "1:4") return invalid_input("--packed stores --pattern 2:4 or 1:4 weights packed; give one of them");
+    recipe.steps.push_back({"pack-nm-sparse", {{"pattern", a.pattern}}, "--packed"});
+  }
+  recipe.option_where.resize(recipe.steps.size());
   apply_pipeline_flags(a.flags, recipe);
   return run_recipe(recipe, a.flags, /*require_change=*/true);
 }
@@ -77,6 +82,9 @@ void add_prune_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--method", a->method, "magnitude, or wanda or sparsegpt (both need --calib)")->capture_default_str();
   cmd->add_option("--sparsity", a->sparsity, "fraction of weights zeroed, in (0, 1) (default 0.5)");
   cmd->add_option("--pattern", a->pattern, "N:M: at most N nonzeros in every M weights along the input dimension");
+  cmd->add_flag("--packed", a->packed,
+                "with --pattern 2:4 or 1:4: store the pruned weights packed (values + 2-bit positions, op "
+                "com.llmcompress.NMSparseMatMul): faster decode in llmcompress, but ONNX Runtime cannot run it");
   cmd->add_option("--scope", a->scope, "compare scores per output row, per layer or globally (default: the method's)");
   cmd->add_option("--structured", a->structured, "ffn or heads: remove whole feed-forward neurons or attention head groups instead (a smaller dense model; needs --calib)");
   cmd->add_option("--ratio", a->ratio, "with --structured: fraction of each block's neurons removed, in (0, 1) (default 0.25)");

@@ -2,6 +2,7 @@
 // must equal bit for bit) and the dispatch between them.
 #include "runtime/kernels/nm_sparse.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -76,7 +77,10 @@ void pack_int8_panel(const FileForm& f, const NMPacked& b, int64_t p, uint8_t* d
 inline int64_t window_group_offset(int n, int r) { return 4 * (r / n); }
 inline int64_t window_base(int n, int64_t q) { return 4 * (4 * q / n); }
 
-void gemv_float_portable(const NMPacked& b, const float* x, float* y, int64_t p0, int64_t p1) {
+void gemv_float_portable(const NMGemv& job, int64_t p0, int64_t p1) {
+  const NMPacked& b = *job.b;
+  const float* x = job.x;
+  float* y = job.y;
   const int n = b.shape.n;
   const bool half = b.dtype == DType::kF16;
   const int64_t blk_bytes = float_block_bytes(b);
@@ -107,7 +111,9 @@ void gemv_float_portable(const NMPacked& b, const float* x, float* y, int64_t p0
   }
 }
 
-void gemv_int8_portable(const NMPacked& b, const uint8_t* xq, int32_t a_zp, int32_t* out, int64_t p0, int64_t p1) {
+void gemv_int8_portable(const NMGemv& job, int64_t p0, int64_t p1) {
+  const NMPacked& b = *job.b;
+  const uint8_t* xq = job.xq;
   const int n = b.shape.n;
   for (int64_t p = p0; p < p1; ++p) {
     int32_t acc[kNMInt8Panel] = {};
@@ -124,16 +130,14 @@ void gemv_int8_portable(const NMPacked& b, const uint8_t* xq, int32_t a_zp, int3
       }
     }
     const int64_t c0 = p * kNMInt8Panel;
-    for (int64_t j = 0; j < kNMInt8Panel && c0 + j < b.shape.N; ++j) out[c0 + j] = static_cast<int32_t>(
-        static_cast<uint32_t>(acc[j]) - static_cast<uint32_t>(a_zp) * static_cast<uint32_t>(b.colsum[c0 + j]));
+    for (int64_t j = 0; j < kNMInt8Panel && c0 + j < b.shape.N; ++j) {
+      const int64_t c = c0 + j;
+      const int32_t sum = static_cast<int32_t>(static_cast<uint32_t>(acc[j]) -
+                                               static_cast<uint32_t>(job.a_zp) * static_cast<uint32_t>(b.colsum[c]));
+      const float scale = job.a_scale * job.scales[job.per_col ? c : 0];
+      job.y[c] = static_cast<float>(sum) * scale;
+    }
   }
-}
-
-// Panels per parallel piece: a few hundred KB of weights, so threads meet rarely.
-int64_t panel_grain(const NMPacked& b, ThreadPool* pool) {
-  const int threads = pool ? pool->size() : 1;
-  const int64_t by_size = std::max<int64_t>(1, (int64_t{256} << 10) / std::max<int64_t>(1, b.panel_bytes));
-  return std::max<int64_t>(1, std::min(by_size, b.panels / (2 * threads)));
 }
 
 }  // namespace
@@ -190,66 +194,90 @@ Result<std::unique_ptr<NMPacked>> nm_pack(const uint8_t* values, const uint8_t* 
   return b;
 }
 
-void nm_gemv_float(const NMPacked& b, const float* x, float* y, ThreadPool* pool) {
+void nm_gemv_batch(const NMGemv* jobs, size_t n, ThreadPool* pool) {
+  // Panels of all products numbered one after another; a piece of the loop may span two.
+  thread_local std::vector<int64_t> first;
+  first.assign(n + 1, 0);
+  int64_t bytes = 0;
+  for (size_t i = 0; i < n; ++i) {
+    first[i + 1] = first[i] + jobs[i].b->panels;
+    bytes += jobs[i].b->panels * jobs[i].b->panel_bytes;
+  }
+  const int64_t total = first[n];
+  if (total == 0) return;
   const bool fast = use_fast();
-  auto run = [&](int64_t p0, int64_t p1) {
-    if (fast) nm_detail::gemv_float_panels(b, x, y, p0, p1);
-    else gemv_float_portable(b, x, y, p0, p1);
+  const int64_t* const starts = first.data();  // workers see their own thread_local, not this one
+  auto run = [&](int64_t t0, int64_t t1) {
+    size_t i = static_cast<size_t>(std::upper_bound(starts, starts + n + 1, t0) - starts) - 1;
+    for (int64_t t = t0; t < t1; ++i) {
+      const int64_t p0 = t - starts[i], p1 = std::min(t1, starts[i + 1]) - starts[i];
+      const NMGemv& job = jobs[i];
+      const bool int8 = job.b->dtype == DType::kI8;
+      if (fast) int8 ? nm_detail::gemv_int8_panels(job, p0, p1) : nm_detail::gemv_float_panels(job, p0, p1);
+      else int8 ? gemv_int8_portable(job, p0, p1) : gemv_float_portable(job, p0, p1);
+      t = starts[i] + p1;
+    }
   };
-  if (pool) pool->parallel_for(b.panels, panel_grain(b, pool), run);
-  else run(0, b.panels);
+  // Pieces of about 128 KB of weights, at least four per thread, so the threads finish together.
+  const int threads = pool ? pool->size() : 1;
+  const int64_t per_panel = std::max<int64_t>(1, bytes / total);
+  const int64_t grain = std::max<int64_t>(1, std::min((int64_t{128} << 10) / per_panel, total / (4 * threads)));
+  if (pool) pool->parallel_for(total, grain, run);
+  else run(0, total);
 }
 
-void nm_gemv_int8(const NMPacked& b, const uint8_t* xq, int32_t a_zp, int32_t* acc, ThreadPool* pool) {
-  const bool fast = use_fast();
-  auto run = [&](int64_t p0, int64_t p1) {
-    if (fast) nm_detail::gemv_int8_panels(b, xq, a_zp, acc, p0, p1);
-    else gemv_int8_portable(b, xq, a_zp, acc, p0, p1);
-  };
-  if (pool) pool->parallel_for(b.panels, panel_grain(b, pool), run);
-  else run(0, b.panels);
-}
-
-void nm_unpack_float(const NMPacked& b, int64_t g0, int64_t g1, float* dense, int64_t ldd) {
+void nm_unpack_float(const NMPacked& b, int64_t g0, int64_t g1, float* dense, int64_t ldd, ThreadPool* pool) {
   const int n = b.shape.n;
   const bool half = b.dtype == DType::kF16;
-  const int64_t blk_bytes = float_block_bytes(b);
-  for (int64_t r = 0; r < 4 * (g1 - g0); ++r) std::memset(dense + r * ldd, 0, b.shape.N * sizeof(float));
-  for (int64_t p = 0; p < b.panels; ++p)
-    for (int64_t g = g0; g < g1; ++g) {
-      const uint8_t* blk = b.data.data() + p * b.panel_bytes + g * blk_bytes;
-      for (int s = 0; s < n; ++s) {
-        uint32_t words[2];
-        std::memcpy(words, blk + n * kNMFloatPanel * (half ? 2 : 4) + 8 * s, 8);
-        for (int64_t j = 0; j < kNMFloatPanel && p * kNMFloatPanel + j < b.shape.N; ++j) {
-          float v;
-          if (half) {
-            uint16_t h;
-            std::memcpy(&h, blk + (s * kNMFloatPanel + j) * 2, 2);
-            v = half_to_float(h);
-          } else {
-            std::memcpy(&v, blk + (s * kNMFloatPanel + j) * 4, 4);
+  const int64_t blk_bytes = float_block_bytes(b), value_bytes = n * kNMFloatPanel * (half ? 2 : 4);
+  // Each panel writes only its own columns: panels in parallel.
+  auto run = [&](int64_t q0, int64_t q1) {
+    for (int64_t p = q0; p < q1; ++p) {
+      const int64_t c0 = p * kNMFloatPanel, width = std::min(kNMFloatPanel, b.shape.N - c0);
+      for (int64_t g = g0; g < g1; ++g) {
+        const uint8_t* blk = b.data.data() + p * b.panel_bytes + g * blk_bytes;
+        float* rows = dense + (g - g0) * 4 * ldd + c0;
+        for (int r = 0; r < 4; ++r) std::fill(rows + r * ldd, rows + r * ldd + width, 0.f);
+        for (int s = 0; s < n; ++s) {
+          uint32_t words[2];
+          std::memcpy(words, blk + value_bytes + 8 * s, 8);
+          for (int64_t j = 0; j < width; ++j) {
+            float v;
+            if (half) {
+              uint16_t h;
+              std::memcpy(&h, blk + (s * kNMFloatPanel + j) * 2, 2);
+              v = half_to_float(h);
+            } else {
+              std::memcpy(&v, blk + (s * kNMFloatPanel + j) * 4, 4);
+            }
+            rows[((words[j / 16] >> (2 * (j % 16))) & 3) * ldd + j] = v;
           }
-          const int pos = (words[j / 16] >> (2 * (j % 16))) & 3;
-          dense[((g - g0) * 4 + pos) * ldd + p * kNMFloatPanel + j] = v;
         }
       }
     }
+  };
+  if (pool) pool->parallel_for(b.panels, 1, run);
+  else run(0, b.panels);
 }
 
-void nm_unpack_int8(const NMPacked& b, int64_t g0, int64_t g1, int8_t* dense, int64_t ldd) {
+void nm_unpack_int8(const NMPacked& b, int64_t g0, int64_t g1, int8_t* dense, int64_t ldd, ThreadPool* pool) {
   const int n = b.shape.n;
-  for (int64_t r = 0; r < 4 * (g1 - g0); ++r) std::memset(dense + r * ldd, 0, static_cast<size_t>(b.shape.N));
-  // Kept rows of groups [g0, g1) are rows g0·n .. g1·n of the file form: blocks of four.
-  for (int64_t p = 0; p < b.panels; ++p)
-    for (int64_t row = g0 * n; row < g1 * n; ++row) {
-      const int64_t q = row / 4, r = row % 4, g = row / n;
-      const uint8_t* blk = b.data.data() + p * b.panel_bytes + q * 320;
-      for (int64_t j = 0; j < kNMInt8Panel && p * kNMInt8Panel + j < b.shape.N; ++j) {
-        const int pos = (blk[256 + j] >> (2 * r)) & 3;
-        dense[((g - g0) * 4 + pos) * ldd + p * kNMInt8Panel + j] = static_cast<int8_t>(blk[4 * j + r]);
+  // Kept rows of groups [g0, g1) are rows g0·n .. g1·n of the file form, in blocks of four.
+  auto run = [&](int64_t q0, int64_t q1) {
+    for (int64_t p = q0; p < q1; ++p) {
+      const int64_t c0 = p * kNMInt8Panel, width = std::min(kNMInt8Panel, b.shape.N - c0);
+      for (int64_t r = 0; r < 4 * (g1 - g0); ++r) std::memset(dense + r * ldd + c0, 0, static_cast<size_t>(width));
+      for (int64_t row = g0 * n; row < g1 * n; ++row) {
+        const int64_t q = row / 4, r = row % 4, g = row / n;
+        const uint8_t* blk = b.data.data() + p * b.panel_bytes + q * 320;
+        int8_t* rows = dense + (g - g0) * 4 * ldd + c0;
+        for (int64_t j = 0; j < width; ++j)
+          rows[((blk[256 + j] >> (2 * r)) & 3) * ldd + j] = static_cast<int8_t>(blk[4 * j + r]);
       }
     }
+  };
+  if (pool) pool->parallel_for(b.panels, 1, run);
+  else run(0, b.panels);
 }
 
 }  // namespace llmc::rt

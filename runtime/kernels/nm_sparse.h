@@ -45,23 +45,36 @@ struct NMPacked {
 Result<std::unique_ptr<NMPacked>> nm_pack(const uint8_t* values, const uint8_t* indices, DType dtype,
                                           const NMSparseShape& shape, ThreadPool* pool, PackArena* arena = nullptr);
 
-// y[0:N] = x[0:K] · B (float32 or float16 B). x must be readable to K.
-void nm_gemv_float(const NMPacked& b, const float* x, float* y, ThreadPool* pool);
-// acc[0:N] = Σ_k xq[k] · B[k, n] - a_zp · colsum[n], exactly (int8 B); xq holds K uint8 values
-// followed by at least 16 readable bytes (the last block's window).
-void nm_gemv_int8(const NMPacked& b, const uint8_t* xq, int32_t a_zp, int32_t* acc, ThreadPool* pool);
+// One decode row's product with a packed weight:
+//  float32 / float16 B: y[0:N] = x[0:K] · B;
+//  int8 B: y[n] = float(Σ_k xq[k] · B[k, n] - a_zp · colsum[n]) · (a_scale · scales[per_col ? n : 0]),
+//    the sum exact in int32 (DynamicQuantizeMatMul's result); xq holds K uint8 values followed
+//    by at least 16 readable bytes (the last block's window).
+struct NMGemv {
+  const NMPacked* b = nullptr;
+  const float* x = nullptr;
+  const uint8_t* xq = nullptr;
+  int32_t a_zp = 0;
+  float a_scale = 0;
+  const float* scales = nullptr;
+  bool per_col = false;
+  float* y = nullptr;
+};
+// Every panel of every product in one parallel loop (the threads meet once). pool may be nullptr.
+void nm_gemv_batch(const NMGemv* jobs, size_t n, ThreadPool* pool);
 
 // Dense rows 4·g0 .. 4·g1 of B from the panels, as float32 (float16 widened) or int8.
-void nm_unpack_float(const NMPacked& b, int64_t g0, int64_t g1, float* dense, int64_t ldd);
-void nm_unpack_int8(const NMPacked& b, int64_t g0, int64_t g1, int8_t* dense, int64_t ldd);
+// Panels in parallel when pool is given.
+void nm_unpack_float(const NMPacked& b, int64_t g0, int64_t g1, float* dense, int64_t ldd, ThreadPool* pool);
+void nm_unpack_int8(const NMPacked& b, int64_t g0, int64_t g1, int8_t* dense, int64_t ldd, ThreadPool* pool);
 
 // The fast paths need AVX-512 (F, BW, VBMI, VNNI); tests force the portable ones to compare.
 bool nm_fast_available();
 void nm_force_portable(bool on);
 
 namespace nm_detail {  // the AVX-512 panel loops (nm_sparse_avx512.cpp)
-void gemv_float_panels(const NMPacked& b, const float* x, float* y, int64_t p0, int64_t p1);
-void gemv_int8_panels(const NMPacked& b, const uint8_t* xq, int32_t a_zp, int32_t* acc, int64_t p0, int64_t p1);
+void gemv_float_panels(const NMGemv& job, int64_t p0, int64_t p1);
+void gemv_int8_panels(const NMGemv& job, int64_t p0, int64_t p1);
 }  // namespace nm_detail
 
 }  // namespace llmc::rt

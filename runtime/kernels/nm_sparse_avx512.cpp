@@ -18,7 +18,10 @@ inline uint32_t load_u32(const uint8_t* p) {
 }
 
 template <int kN, bool kHalf>
-void float_panels(const NMPacked& b, const float* x, float* y, int64_t p0, int64_t p1) {
+void float_panels(const NMGemv& job, int64_t p0, int64_t p1) {
+  const NMPacked& b = *job.b;
+  const float* x = job.x;
+  float* y = job.y;
   constexpr int64_t es = kHalf ? 2 : 4;
   constexpr int64_t blk_bytes = kN * (kNMFloatPanel * es + 8);
   const __m512i shifts = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -57,13 +60,16 @@ void float_panels(const NMPacked& b, const float* x, float* y, int64_t p0, int64
 }
 
 template <int kN>
-void int8_panels(const NMPacked& b, const uint8_t* xq, int32_t a_zp, int32_t* out, int64_t p0, int64_t p1) {
+void int8_panels(const NMGemv& job, int64_t p0, int64_t p1) {
+  const NMPacked& b = *job.b;
+  const uint8_t* xq = job.xq;
   // Byte k of each 64-bit word of positions (lanes 2i, 2i + 1) starts at bit 2k.
   const __m512i ctrl = _mm512_set1_epi64(0x0E0C0A0806040200LL);
   const __m512i three = _mm512_set1_epi8(3);
   // Window offset of each lane byte's group: 2:4 has groups (0, 0, 1, 1), 1:4 (0, 1, 2, 3).
   const __m512i offs = _mm512_set1_epi32(kN == 2 ? 0x04040000 : 0x0C080400);
-  const __m512i zp = _mm512_set1_epi32(a_zp);
+  const __m512i zp = _mm512_set1_epi32(job.a_zp);
+  const __m512 a_scale = _mm512_set1_ps(job.a_scale);
   for (int64_t p = p0; p < p1; ++p) {
     const uint8_t* blk = b.data.data() + p * b.panel_bytes;
     __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
@@ -82,22 +88,25 @@ void int8_panels(const NMPacked& b, const uint8_t* xq, int32_t a_zp, int32_t* ou
       if (left <= 0) break;
       const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
       const __m512i cs = _mm512_maskz_loadu_epi32(m, b.colsum.data() + c);
-      _mm512_mask_storeu_epi32(out + c, m, _mm512_sub_epi32(acc[z], _mm512_mullo_epi32(zp, cs)));
+      const __m512 ws = job.per_col ? _mm512_maskz_loadu_ps(m, job.scales + c) : _mm512_set1_ps(job.scales[0]);
+      const __m512 sum = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[z], _mm512_mullo_epi32(zp, cs)));
+      // float(sum) · (a_scale · scale): the dense epilogue's two roundings, in its order.
+      _mm512_mask_storeu_ps(job.y + c, m, _mm512_mul_ps(sum, _mm512_mul_ps(a_scale, ws)));
     }
   }
 }
 
 }  // namespace
 
-void gemv_float_panels(const NMPacked& b, const float* x, float* y, int64_t p0, int64_t p1) {
-  const bool half = b.dtype == DType::kF16;
-  if (b.shape.n == 2) half ? float_panels<2, true>(b, x, y, p0, p1) : float_panels<2, false>(b, x, y, p0, p1);
-  else half ? float_panels<1, true>(b, x, y, p0, p1) : float_panels<1, false>(b, x, y, p0, p1);
+void gemv_float_panels(const NMGemv& job, int64_t p0, int64_t p1) {
+  const bool half = job.b->dtype == DType::kF16;
+  if (job.b->shape.n == 2) half ? float_panels<2, true>(job, p0, p1) : float_panels<2, false>(job, p0, p1);
+  else half ? float_panels<1, true>(job, p0, p1) : float_panels<1, false>(job, p0, p1);
 }
 
-void gemv_int8_panels(const NMPacked& b, const uint8_t* xq, int32_t a_zp, int32_t* acc, int64_t p0, int64_t p1) {
-  if (b.shape.n == 2) int8_panels<2>(b, xq, a_zp, acc, p0, p1);
-  else int8_panels<1>(b, xq, a_zp, acc, p0, p1);
+void gemv_int8_panels(const NMGemv& job, int64_t p0, int64_t p1) {
+  if (job.b->shape.n == 2) int8_panels<2>(job, p0, p1);
+  else int8_panels<1>(job, p0, p1);
 }
 
 }  // namespace llmc::rt::nm_detail

@@ -66,3 +66,42 @@ TEST_CASE("prune --structured: flags and ratios checked before work", "[cli][pru
     CHECK_FALSE(file_exists(dir + "/out.onnx"));
   }
 }
+
+TEST_CASE("prune --pattern 2:4 --packed writes NMSparseMatMul that runs and matches the unpacked model", "[cli][prune][nm_sparse][llama2c]") {
+  const std::string bin = data_path("llama2c/stories260K.bin"), tok = data_path("llama2c/tok512.bin");
+  const std::string text = data_path("corpora/tinystories_val_prefix.txt");
+  if (bin.empty() || tok.empty() || text.empty()) return;
+  const std::string dir = scratch_dir("prune_packed_cli");
+  const std::string base = "prune " + shell_quote(bin) + " --tokenizer " + shell_quote(tok) + " --pattern 2:4 --eval " +
+                           shell_quote(text) + " --eval-limit 1000 --json";
+  auto plain = run_cli(base + " -o " + shell_quote(dir + "/p.onnx"));
+  auto packed = run_cli(base + " --packed -o " + shell_quote(dir + "/pp.onnx"));
+  INFO(packed.errors);
+  REQUIRE(plain.exit_code == 0);
+  REQUIRE(packed.exit_code == 0);
+  const std::regex packed_decision("\"packed\"");
+  CHECK(std::distance(std::sregex_iterator(packed.output.begin(), packed.output.end(), packed_decision),
+                      std::sregex_iterator()) == 35);
+  CHECK(read_text(dir + "/pp.onnx").find("com.llmcompress") != std::string::npos);
+  CHECK(read_text(dir + "/pp.onnx").size() < read_text(dir + "/p.onnx").size() * 3 / 4);
+  // Same perplexity after pruning, packed or not (to the printed digits: summation order only).
+  const std::regex after("\"perplexity_after\": *([0-9.]+)");
+  std::smatch a, b;
+  REQUIRE(std::regex_search(plain.output, a, after));
+  REQUIRE(std::regex_search(packed.output, b, after));
+  CHECK(std::stod(a[1]) == Approx(std::stod(b[1])).epsilon(1e-4));
+  auto gen = run_cli("run " + shell_quote(dir + "/pp.onnx") + " --prompt 'Once upon a time' --tokens 8");
+  CHECK(gen.exit_code == 0);
+  CHECK(gen.output == run_cli("run " + shell_quote(dir + "/p.onnx") + " --prompt 'Once upon a time' --tokens 8").output);
+  for (const auto& [args, says] : std::vector<std::pair<std::string, std::string>>{
+           {"--packed", "--packed stores --pattern 2:4 or 1:4"},
+           {"--sparsity 0.5 --packed", "--packed stores --pattern 2:4 or 1:4"},
+           {"--pattern 2:8 --packed", "--packed stores --pattern 2:4 or 1:4"},
+           {"--structured ffn --packed", "--packed are for unstructured pruning"}}) {
+    auto r = run_cli("prune " + shell_quote(bin) + " -o " + shell_quote(dir + "/bad.onnx") + " " + args);
+    INFO(args << ": " << r.errors);
+    CHECK(r.exit_code == 2);
+    CHECK(r.errors.find(says) != std::string::npos);
+    CHECK_FALSE(file_exists(dir + "/bad.onnx"));
+  }
+}
