@@ -27,7 +27,9 @@ const std::set<std::string> kNoNodeTest = {
     "com.microsoft::SkipLayerNormalization", "com.microsoft::SkipSimplifiedLayerNormalization",
     // Contrib int8 ops: tests/runtime/quantize_linear_test.cpp + ORT comparisons of
     // ort-transformer-models/dynamic_quantize_matmul.onnx and matmul_integer_to_float.onnx.
-    "com.microsoft::DynamicQuantizeMatMul", "com.microsoft::MatMulIntegerToFloat"};
+    "com.microsoft::DynamicQuantizeMatMul", "com.microsoft::MatMulIntegerToFloat",
+    // Our own op: tests/runtime/nm_sparse_matmul_test.cpp against the dense products.
+    "com.llmcompress::NMSparseMatMul"};
 
 // ONNX 1.12's float->bfloat16 expectations truncate (ONNX >= 1.13 rounds to nearest even, which
 // onnx-node-tests/test_cast_FLOAT_to_BFLOAT16 checks), and its CastLike bfloat16 data feeds a
