@@ -28,6 +28,10 @@ struct Projection {
 struct AttentionBlock {
   int o = -1;
   Projection q, k, v;
+  // GPT-2's fused projection: Split(x W_qkv + b, [Dq, Dkv, Dkv]) feeds Q, K and V (q, k, v unused).
+  Projection fused;
+  int split = -1;
+  std::string split_sizes;
   std::vector<HeadConstant> constants;
   std::string past_key, past_value, present_key, present_value;
   int64_t Hq = 0, Hkv = 0, hs = 0, D = 0;
@@ -113,6 +117,39 @@ class Follower {
     x = r5->inputs[0];
     return true;
   }
+  // The op producing `value` when it is `op` (no trail noted otherwise).
+  bool produced_by(const std::string& value, const std::string& op) const {
+    const int p = index_.producer(value);
+    return p >= 0 && g_.nodes[p].op_type == op && g_.nodes[p].domain.empty();
+  }
+  // Heads Reshape `value` = Reshape(x, [0, 0, heads, hs]) of a projection (GPT-2), or the
+  // rotary chain of llama_graph: x, the projection's output, with the shape constants noted.
+  bool heads(const std::string& value, int64_t heads, int64_t hs, bool query, AttentionBlock& b, std::string& x) {
+    const Node* r = producer(value, "Reshape");
+    if (r && produced_by(r->inputs[0], "Concat")) return rope(value, heads, hs, query, b, x);
+    if (!r || !head_constant(r, 2, 1, heads, query, b.constants)) return false;
+    x = r->inputs[0];
+    return true;
+  }
+  // Output `slot` (0 Q, 1 K, 2 V) of `cols` channels: a projection of its own, or one output of
+  // the Split of a fused projection (the same Split for all three).
+  bool qkv(const std::string& x, int slot, int64_t cols, AttentionBlock& b, Projection& own) {
+    if (!produced_by(x, "Split")) return projection(x, cols, own);
+    const Node* s = producer(x, "Split");
+    const int si = index_of(s);
+    if (s->outputs.size() != 3 || s->outputs[slot] != x || s->inputs.size() != 2 || s->attr_int("axis", 0) != -1)
+      return lost("'" + s->name + "' is not a Q/K/V split of the last axis by a sizes input");
+    const std::vector<int64_t> sizes = ints(s->inputs[1]);
+    if (sizes.size() != 3 || sizes[slot] != cols || index_.consumers(s->inputs[1]).size() != 1)
+      return lost("split sizes of '" + s->name + "' are not [Dq, Dkv, Dkv] of its own");
+    if (b.split >= 0 && b.split != si) return lost("Q, K and V come from different splits");
+    if (b.split < 0) {
+      b.split = si;
+      b.split_sizes = s->inputs[1];
+      if (!projection(s->inputs[0], sizes[0] + sizes[1] + sizes[2], b.fused)) return false;
+    }
+    return true;
+  }
   // repeat_kv(present) or present itself; present = Concat(past input, new), axis 2.
   bool kv(const std::string& value, AttentionBlock& b, bool& repeated, std::string& present, std::string& past,
           std::string& fresh) {
@@ -163,11 +200,13 @@ std::string follow_attention(const Graph& g, const GraphIndex& index, int o, Att
   if (!f.perm(tc, {0, 2, 1, 3})) return f.why();
   const Node* pv = f.producer(tc->inputs[0], "MatMul");
   if (!pv) return f.why();
-  // probs = Softmax(Where(mask, min, Mul(MatMul(q, Transpose(keys)), scale)))
+  // probs = Softmax(Where(mask, min, Mul(MatMul(q, Transpose(keys)), scale))), the Mul absent
+  // when the scale is 1 (GPT-2 checkpoints with scale_attn_weights false).
   const Node* sm = f.producer(pv->inputs[0], "Softmax");
   const Node* wh = sm ? f.producer(sm->inputs[0], "Where") : nullptr;
-  const Node* sc = wh ? f.producer(wh->inputs[2], "Mul") : nullptr;
-  const Node* qk = sc ? f.producer(sc->inputs[0], "MatMul") : nullptr;
+  const bool scaled = wh && !f.produced_by(wh->inputs[2], "MatMul");
+  const Node* sc = wh && scaled ? f.producer(wh->inputs[2], "Mul") : nullptr;
+  const Node* qk = !wh ? nullptr : scaled ? (sc ? f.producer(sc->inputs[0], "MatMul") : nullptr) : f.producer(wh->inputs[2], "MatMul");
   const Node* kt = qk ? f.producer(qk->inputs[1], "Transpose") : nullptr;
   if (!f.perm(kt, {0, 1, 3, 2})) return f.why();
   const Node* tq = f.producer(qk->inputs[0], "Transpose");
@@ -193,14 +232,14 @@ std::string follow_attention(const Graph& g, const GraphIndex& index, int o, Att
   b.Hkv = vs[2];
   if (b.Hkv != b.Hq && !repeat_v) return "grouped-query attention without the repeat_kv Reshape";
   if (!f.head_constant(rv, 2, 1, b.Hkv, false, b.constants)) return f.why();
-  if (!f.projection(rv->inputs[0], b.Hkv * b.hs, b.v)) return f.why();
+  if (!f.qkv(rv->inputs[0], 2, b.Hkv * b.hs, b, b.v)) return f.why();
   std::string xq, xk;
-  if (!f.rope(tq->inputs[0], b.Hq, b.hs, true, b, xq) || !f.projection(xq, b.Hq * b.hs, b.q)) return f.why();
+  if (!f.heads(tq->inputs[0], b.Hq, b.hs, true, b, xq) || !f.qkv(xq, 0, b.Hq * b.hs, b, b.q)) return f.why();
   if (!f.kv(kt->inputs[0], b, repeat_k, b.present_key, b.past_key, fresh_k)) return f.why();
   if (repeat_k != repeat_v) return "keys and values are repeated differently";
   const Node* tk = f.producer(fresh_k, "Transpose");
   if (!f.perm(tk, {0, 2, 1, 3})) return f.why();
-  if (!f.rope(tk->inputs[0], b.Hkv, b.hs, false, b, xk) || !f.projection(xk, b.Hkv * b.hs, b.k)) return f.why();
+  if (!f.heads(tk->inputs[0], b.Hkv, b.hs, false, b, xk) || !f.qkv(xk, 1, b.Hkv * b.hs, b, b.k)) return f.why();
   return "";
 }
 
@@ -244,7 +283,7 @@ Result<PassResult> PruneHeads::run(Model& model, const PassOptions& options, Pas
     const std::string why = follow_attention(g, index, static_cast<int>(i), b);
     if (!why.empty())
       return invalid_input(context.model_path, ": prune-heads cannot follow the attention before '", n.name, "': ", why,
-                           " (the layout of the Llama importers is supported)");
+                           " (the layouts of the Llama and GPT-2 importers are supported)");
     blocks.push_back(std::move(b));
   }
   if (blocks.empty())
@@ -280,23 +319,39 @@ Result<PassResult> PruneHeads::run(Model& model, const PassOptions& options, Pas
     for (int64_t kvh : kv_keep)
       for (int64_t r = 0; r < rep; ++r) q_keep.push_back(kvh * rep + r);
     const auto qc = channels_of(q_keep, b.hs), kc = channels_of(kv_keep, b.hs);
-    keep_slices(g, g.nodes[b.q.node].inputs[1], qc, 1);
-    keep_slices(g, g.nodes[b.k.node].inputs[1], kc, 1);
-    keep_slices(g, g.nodes[b.v.node].inputs[1], kc, 1);
-    if (!b.q.bias.empty()) keep_slices(g, b.q.bias, qc, 0);
-    if (!b.k.bias.empty()) keep_slices(g, b.k.bias, kc, 0);
-    if (!b.v.bias.empty()) keep_slices(g, b.v.bias, kc, 0);
-    keep_slices(g, o.inputs[1], qc, 0);
     const int64_t kept_q = static_cast<int64_t>(q_keep.size());
+    int64_t D_in = 0;
+    bool biased = false;
+    if (b.split >= 0) {  // one fused weight: columns [Q | K | V], and the split sizes
+      std::vector<int64_t> cols = qc;
+      for (int64_t base : {b.Hq * b.hs, b.Hq * b.hs + b.Hkv * b.hs})
+        for (int64_t c : kc) cols.push_back(base + c);
+      D_in = g.find_initializer(g.nodes[b.fused.node].inputs[1])->dims()[0];
+      keep_slices(g, g.nodes[b.fused.node].inputs[1], cols, 1);
+      if (!b.fused.bias.empty()) keep_slices(g, b.fused.bias, cols, 0);
+      biased = !b.fused.bias.empty();
+      int64_t* sizes = reinterpret_cast<int64_t*>(g.find_initializer(b.split_sizes)->mutable_data());
+      sizes[0] = kept_q * b.hs;
+      sizes[1] = sizes[2] = kept_kv * b.hs;
+    } else {
+      D_in = g.find_initializer(g.nodes[b.q.node].inputs[1])->dims()[0];
+      keep_slices(g, g.nodes[b.q.node].inputs[1], qc, 1);
+      keep_slices(g, g.nodes[b.k.node].inputs[1], kc, 1);
+      keep_slices(g, g.nodes[b.v.node].inputs[1], kc, 1);
+      if (!b.q.bias.empty()) keep_slices(g, b.q.bias, qc, 0);
+      if (!b.k.bias.empty()) keep_slices(g, b.k.bias, kc, 0);
+      if (!b.v.bias.empty()) keep_slices(g, b.v.bias, kc, 0);
+      biased = !b.q.bias.empty();
+    }
+    keep_slices(g, o.inputs[1], qc, 0);
     for (const HeadConstant& c : b.constants) {
       Tensor* t = g.find_initializer(c.name);
       reinterpret_cast<int64_t*>(t->mutable_data())[c.index] = c.per_head * (c.query ? kept_q : kept_kv);
     }
     for (const std::string& name : {b.past_key, b.past_value}) set_head_dim(g.inputs, name, kept_kv);
     for (const std::string& name : {b.present_key, b.present_value}) set_head_dim(g.outputs, name, kept_kv);
-    const int64_t D_in = g.find_initializer(g.nodes[b.q.node].inputs[1])->dims()[0];
-    const int64_t removed_params = (b.Hq - kept_q) * b.hs * (D_in + b.D + (b.q.bias.empty() ? 0 : 1)) +
-                                   2 * (b.Hkv - kept_kv) * b.hs * (D_in + (b.k.bias.empty() ? 0 : 1));
+    const int64_t removed_params = (b.Hq - kept_q) * b.hs * (D_in + b.D + (biased ? 1 : 0)) +
+                                   2 * (b.Hkv - kept_kv) * b.hs * (D_in + (biased ? 1 : 0));
     result.decisions.push_back({o.name, o.op_type, "pruned",
                                 str_cat("kept ", kept_q, " of ", b.Hq, " query heads, ", kept_kv, " of ", b.Hkv,
                                         " KV heads; ", removed_params, " parameters removed")});

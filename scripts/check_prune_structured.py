@@ -18,8 +18,10 @@ turn. Then
 Then exports no one here laid out: a GPT-2 checkpoint (scripts/make_gpt2_checkpoint.py, seeded
 weights; biases, GELU) imported, and a PyTorch `torch.onnx.export` of a GPT
 (scripts/export_gpt_torch.py: Erf GELU with Constant-node scalars, no KV cache): FFN 25% with the
-same two checks (64 of 256 neurons per layer: up column, bias, down row), and heads refused with
-one line naming the projection (their fused QKV is not the Llama layout).
+same two checks (64 of 256 neurons per layer: up column, bias, down row). Heads 25% on the GPT-2
+checkpoint (fused Q/K/V projection and its Split sizes narrowed: 1 of 4 heads of 16 channels per
+layer) with the same two checks; on the torch export (shapes computed at run time) heads are
+refused with one line naming the projection.
 Exit 1 on any failure.
 """
 import argparse
@@ -139,11 +141,22 @@ def foreign(bin_path, text, tmp, bad):
             bad.append(f"{name}: {before - after} parameters removed, expected {expected}")
         if gap > 1e-4:
             bad.append(f"{name}: ours and ONNX Runtime differ by {gap:.2e} (limit 1e-04)")
+        heads = model[:-5] + ".heads.onnx"
+        if name == "GPT-2 ckpt":  # 2 layers: one head of 16 channels: Q/K/V columns and biases, output rows
+            cli(bin_path, "prune", model, "--structured", "heads", "--ratio", "0.25", *calib, "--quiet", "-o", heads)
+            after, expected = params(heads), 2 * (16 * (64 + 64 + 1) + 2 * 16 * (64 + 1))
+            gap = logits_gap(bin_path, heads, ids, tmp)
+            print(f"{name:<14}{'heads 0.25':<20}{after:>12}{before - after:>11}{expected:>11}{'':>9}{gap:>12.2e}")
+            if before - after != expected:
+                bad.append(f"{name} heads: {before - after} parameters removed, expected {expected}")
+            if gap > 1e-4:
+                bad.append(f"{name} heads: ours and ONNX Runtime differ by {gap:.2e} (limit 1e-04)")
+            continue
         h = subprocess.run([bin_path, "prune", model, "--structured", "heads", "--ratio", "0.25", *calib, "-o",
-                            model[:-5] + ".heads.onnx"], capture_output=True, text=True)
+                            heads], capture_output=True, text=True)
         if h.returncode != 2 or "cannot follow the attention" not in h.stderr or h.stderr.count("\n") != 1:
             bad.append(f"{name}: heads pruning not refused in one line (exit {h.returncode}: {h.stderr.strip()})")
-        elif os.path.exists(model[:-5] + ".heads.onnx"):
+        elif os.path.exists(heads):
             bad.append(f"{name}: a refused heads pruning wrote its output")
 
 

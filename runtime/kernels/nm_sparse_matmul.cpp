@@ -30,7 +30,10 @@ constexpr int64_t kMaxGemvRows = 4;
 // Prefill widens B in bands of about this many elements.
 constexpr int64_t kBandElements = int64_t{1} << 18;
 
-int64_t band_groups(const NMSparseShape& s) { return std::clamp<int64_t>(kBandElements / (4 * s.N), 1, s.K / 4); }
+// At least 32 groups (128 rows) a band: a wide B (an LM head) would otherwise make many thin GEMMs.
+int64_t band_groups(const NMSparseShape& s) {
+  return std::clamp<int64_t>(kBandElements / (4 * s.N), std::min<int64_t>(32, s.K / 4), s.K / 4);
+}
 
 // The product's shapes from its inputs (A, then values, indices, scales at `in`, in + 1, in + 2).
 Result<NMSparseShape> product_shape(const KernelContext& ctx, size_t in, int64_t n) {
