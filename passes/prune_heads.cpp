@@ -1,6 +1,7 @@
 #include "passes/prune_heads.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <numeric>
 
@@ -32,10 +33,38 @@ struct AttentionBlock {
   Projection fused;
   int split = -1;
   std::string split_sizes;
+  // A PyTorch export's head merge Reshape([B, S, x.size(-1)]): the width is read at run time
+  // from the projection input's shape; pruning puts a constant there (input `merge_piece` of
+  // Concat node `merge_concat`).
+  int merge_concat = -1;
+  size_t merge_piece = 0;
   std::vector<HeadConstant> constants;
   std::string past_key, past_value, present_key, present_value;
   int64_t Hq = 0, Hkv = 0, hs = 0, D = 0;
 };
+
+constexpr int64_t kRunTime = INT64_MIN;  // a Reshape target entry computed at run time
+
+// A 1-D int64 constant: an initializer, or the value of the Constant node producing `name`.
+const Tensor* int_constant(const Graph& g, const GraphIndex& index, const std::string& name) {
+  const Tensor* t = g.find_initializer(name);
+  if (!t) {
+    const int p = index.producer(name);
+    if (p < 0 || g.nodes[p].op_type != "Constant" || !g.nodes[p].domain.empty()) return nullptr;
+    const Attribute* v = g.nodes[p].find_attr("value");
+    t = v && v->tensors.size() == 1 ? &v->tensors[0] : nullptr;
+  }
+  return t && t->dtype() == DType::kI64 && t->dims().size() == 1 ? t : nullptr;
+}
+
+// The same constant, writable (an initializer copied on write, or the Constant node's value).
+int64_t* int_constant_data(Graph& g, const GraphIndex& index, const std::string& name) {
+  if (Tensor* t = g.find_initializer(name)) return reinterpret_cast<int64_t*>(t->mutable_data());
+  Node& n = g.nodes[index.producer(name)];
+  for (Attribute& a : n.attributes)
+    if (a.name == "value") return reinterpret_cast<int64_t*>(a.tensors[0].mutable_data());
+  return nullptr;
+}
 
 class Follower {
  public:
@@ -55,21 +84,73 @@ class Follower {
     return &g_.nodes[p];
   }
   int index_of(const Node* n) const { return static_cast<int>(n - g_.nodes.data()); }
-  // A 1-D int64 initializer's values; empty when `name` is none.
+  // A 1-D int64 constant's values (an initializer, or a Constant node's as PyTorch exports
+  // them); empty when `name` is neither.
   std::vector<int64_t> ints(const std::string& name) const {
-    const Tensor* t = g_.find_initializer(name);
-    if (!t || t->dtype() != DType::kI64 || t->dims().size() != 1) return {};
+    const Tensor* t = int_constant(g_, index_, name);
+    if (!t) return {};
     return {t->data_as<int64_t>(), t->data_as<int64_t>() + t->numel()};
   }
-  // A Reshape's constant shape, recorded when entry `index` equals per_head * heads.
+  // A Reshape target: a constant, or (PyTorch exports) a Concat of one-element pieces, run-time
+  // ones (Unsqueeze of a Shape's Gather) as kRunTime. Empty when it is neither.
+  std::vector<int64_t> shape(const std::string& name) const {
+    if (int_constant(g_, index_, name)) return ints(name);
+    const int p = index_.producer(name);
+    if (p < 0 || g_.nodes[p].op_type != "Concat" || g_.nodes[p].attr_int("axis", -1) != 0) return {};
+    std::vector<int64_t> out;
+    for (const std::string& piece : g_.nodes[p].inputs) {
+      const std::vector<int64_t> v = ints(piece);
+      if (v.size() == 1) out.push_back(v[0]);
+      else if (produced_by(piece, "Unsqueeze")) out.push_back(kRunTime);
+      else return {};
+    }
+    return out;
+  }
+  // `piece` = Unsqueeze(Gather(Shape(v), last axis of a rank-3 v)): v, else "".
+  std::string runtime_width(const std::string& piece) const {
+    const int u = index_.producer(piece);
+    if (u < 0 || g_.nodes[u].op_type != "Unsqueeze" || g_.nodes[u].inputs.empty()) return "";
+    const int ga = index_.producer(g_.nodes[u].inputs[0]);
+    if (ga < 0 || g_.nodes[ga].op_type != "Gather" || g_.nodes[ga].inputs.size() != 2) return "";
+    const Tensor* i = g_.find_initializer(g_.nodes[ga].inputs[1]);
+    const int ip = index_.producer(g_.nodes[ga].inputs[1]);
+    if (!i && ip >= 0 && g_.nodes[ip].op_type == "Constant" && g_.nodes[ip].find_attr("value"))
+      i = &g_.nodes[ip].find_attr("value")->tensors[0];
+    if (!i || i->dtype() != DType::kI64 || i->numel() != 1 || (i->data_as<int64_t>()[0] != 2 && i->data_as<int64_t>()[0] != -1))
+      return "";
+    const int sh = index_.producer(g_.nodes[ga].inputs[0]);
+    if (sh < 0 || g_.nodes[sh].op_type != "Shape" || g_.nodes[sh].inputs.size() != 1 || g_.nodes[sh].find_attr("start") ||
+        g_.nodes[sh].find_attr("end"))
+      return "";
+    return g_.nodes[sh].inputs[0];
+  }
+  // Where entry `index` of Reshape target `name` lives: (constant, entry), that constant read by
+  // nothing else; false otherwise.
+  bool entry(const std::string& name, size_t index, std::string& constant, size_t& at) const {
+    if (int_constant(g_, index_, name)) {
+      constant = name;
+      at = index;
+    } else {
+      const int p = index_.producer(name);
+      if (p < 0 || index >= g_.nodes[p].inputs.size()) return false;
+      constant = g_.nodes[p].inputs[index];
+      at = 0;
+      if (!int_constant(g_, index_, constant)) return false;
+    }
+    return index_.consumers(constant).size() == 1;
+  }
+  // A Reshape's target entry `index`, recorded when it is per_head * heads in a constant of its own.
   bool head_constant(const Node* reshape, size_t index, int64_t per_head, int64_t heads, bool query,
                      std::vector<HeadConstant>& out) {
-    const std::vector<int64_t> s = reshape ? ints(reshape->inputs[1]) : std::vector<int64_t>{};
-    if (s.size() <= index || s[index] != per_head * heads || index_.consumers(reshape->inputs[1]).size() != 1) {
+    const std::vector<int64_t> s = reshape ? shape(reshape->inputs[1]) : std::vector<int64_t>{};
+    HeadConstant c;
+    c.per_head = per_head;
+    c.query = query;
+    if (s.size() <= index || s[index] != per_head * heads || !entry(reshape->inputs[1], index, c.name, c.index)) {
       if (lost_.empty()) lost_ = "shape constant of '" + (reshape ? reshape->name : std::string("?")) + "' does not count heads as expected";
       return false;
     }
-    out.push_back({reshape->inputs[1], index, per_head, query});
+    out.push_back(c);
     return true;
   }
   bool perm(const Node* transpose, std::vector<int64_t> want) {
@@ -137,7 +218,8 @@ class Follower {
     if (!produced_by(x, "Split")) return projection(x, cols, own);
     const Node* s = producer(x, "Split");
     const int si = index_of(s);
-    if (s->outputs.size() != 3 || s->outputs[slot] != x || s->inputs.size() != 2 || s->attr_int("axis", 0) != -1)
+    const int64_t axis = s->attr_int("axis", 0);
+    if (s->outputs.size() != 3 || s->outputs[slot] != x || s->inputs.size() != 2 || (axis != -1 && axis != 2))
       return lost("'" + s->name + "' is not a Q/K/V split of the last axis by a sizes input");
     const std::vector<int64_t> sizes = ints(s->inputs[1]);
     if (sizes.size() != 3 || sizes[slot] != cols || index_.consumers(s->inputs[1]).size() != 1)
@@ -163,6 +245,10 @@ class Follower {
       const Node* u = e ? producer(e->inputs[0], "Unsqueeze") : nullptr;
       if (!u) return false;
       x = u->inputs[0];
+    }
+    if (!produced_by(x, "Concat")) {  // no KV cache (a PyTorch export without past inputs)
+      fresh = x;
+      return true;
     }
     const Node* cat = producer(x, "Concat");
     if (!cat || cat->inputs.size() != 2 || !g_.is_graph_input(cat->inputs[0]) || !index_.is_graph_output(x))
@@ -194,8 +280,8 @@ std::string follow_attention(const Graph& g, const GraphIndex& index, int o, Att
   const int64_t merged = wo->dims()[0];
   // ctx = Reshape(Transpose(MatMul(probs, values), [0,2,1,3]), [0, 0, Hq*hs])
   const Node* merge = f.producer(out.inputs[0], "Reshape");
-  const std::vector<int64_t> ms = merge ? f.ints(merge->inputs[1]) : std::vector<int64_t>{};
-  if (ms.size() != 3 || ms[2] != merged) return f.why().empty() ? "no head merge Reshape before it" : f.why();
+  const std::vector<int64_t> ms = merge ? f.shape(merge->inputs[1]) : std::vector<int64_t>{};
+  if (ms.size() != 3 || (ms[2] != merged && ms[2] != kRunTime)) return f.why().empty() ? "no head merge Reshape before it" : f.why();
   const Node* tc = f.producer(merge->inputs[0], "Transpose");
   if (!f.perm(tc, {0, 2, 1, 3})) return f.why();
   const Node* pv = f.producer(tc->inputs[0], "MatMul");
@@ -207,26 +293,41 @@ std::string follow_attention(const Graph& g, const GraphIndex& index, int o, Att
   const bool scaled = wh && !f.produced_by(wh->inputs[2], "MatMul");
   const Node* sc = wh && scaled ? f.producer(wh->inputs[2], "Mul") : nullptr;
   const Node* qk = !wh ? nullptr : scaled ? (sc ? f.producer(sc->inputs[0], "MatMul") : nullptr) : f.producer(wh->inputs[2], "MatMul");
+  // Keys: Transpose(present, [0,1,3,2]) of the cache, or (no cache, a PyTorch export)
+  // Transpose(heads Reshape, [0,2,3,1]) straight from the projection.
   const Node* kt = qk ? f.producer(qk->inputs[1], "Transpose") : nullptr;
-  if (!f.perm(kt, {0, 1, 3, 2})) return f.why();
+  const Attribute* kperm = kt ? kt->find_attr("perm") : nullptr;
+  const bool direct_k = kperm && kperm->ints == std::vector<int64_t>{0, 2, 3, 1};
+  if (!direct_k && !f.perm(kt, {0, 1, 3, 2})) return f.why();
   const Node* tq = f.producer(qk->inputs[0], "Transpose");
   if (!f.perm(tq, {0, 2, 1, 3})) return f.why();
   // Head counts from the query rotary Reshape [0, 0, Hq, hs] and the value Reshape [0, 0, Hkv, hs].
   const Node* rq = f.producer(tq->inputs[0], "Reshape");
-  const std::vector<int64_t> qs = rq ? f.ints(rq->inputs[1]) : std::vector<int64_t>{};
+  const std::vector<int64_t> qs = rq ? f.shape(rq->inputs[1]) : std::vector<int64_t>{};
   if (qs.size() != 4 || qs[2] <= 0 || qs[3] <= 0 || qs[2] * qs[3] != merged)
     return f.why().empty() ? "query heads Reshape does not split " + std::to_string(merged) + " channels" : f.why();
   b.Hq = qs[2];
   b.hs = qs[3];
-  b.constants.push_back({merge->inputs[1], 2, b.hs, true});
-  if (index.consumers(merge->inputs[1]).size() != 1) return "the head merge shape constant is shared";
+  HeadConstant mc;
+  mc.per_head = b.hs;
+  std::string width_of;  // the value whose width a run-time merge entry reads
+  if (ms[2] == kRunTime) {
+    b.merge_concat = index.producer(merge->inputs[1]);
+    b.merge_piece = 2;
+    width_of = f.runtime_width(g.nodes[b.merge_concat].inputs[2]);
+    if (width_of.empty()) return "the head merge width is computed in a way not followed";
+  } else if (!f.entry(merge->inputs[1], 2, mc.name, mc.index)) {
+    return "the head merge shape constant is shared";
+  } else {
+    b.constants.push_back(mc);
+  }
   std::string fresh_v, fresh_k;
   bool repeat_v = false, repeat_k = false;
   if (!f.kv(pv->inputs[1], b, repeat_v, b.present_value, b.past_value, fresh_v)) return f.why();
   const Node* tv = f.producer(fresh_v, "Transpose");
   if (!f.perm(tv, {0, 2, 1, 3})) return f.why();
   const Node* rv = f.producer(tv->inputs[0], "Reshape");
-  const std::vector<int64_t> vs = rv ? f.ints(rv->inputs[1]) : std::vector<int64_t>{};
+  const std::vector<int64_t> vs = rv ? f.shape(rv->inputs[1]) : std::vector<int64_t>{};
   if (vs.size() != 4 || vs[3] != b.hs || vs[2] <= 0 || b.Hq % vs[2] != 0)
     return f.why().empty() ? "value heads Reshape not understood" : f.why();
   b.Hkv = vs[2];
@@ -235,11 +336,20 @@ std::string follow_attention(const Graph& g, const GraphIndex& index, int o, Att
   if (!f.qkv(rv->inputs[0], 2, b.Hkv * b.hs, b, b.v)) return f.why();
   std::string xq, xk;
   if (!f.heads(tq->inputs[0], b.Hq, b.hs, true, b, xq) || !f.qkv(xq, 0, b.Hq * b.hs, b, b.q)) return f.why();
-  if (!f.kv(kt->inputs[0], b, repeat_k, b.present_key, b.past_key, fresh_k)) return f.why();
+  std::string k_heads = kt->inputs[0];
+  if (!direct_k) {
+    if (!f.kv(kt->inputs[0], b, repeat_k, b.present_key, b.past_key, fresh_k)) return f.why();
+    const Node* tk = f.producer(fresh_k, "Transpose");
+    if (!f.perm(tk, {0, 2, 1, 3})) return f.why();
+    k_heads = tk->inputs[0];
+  }
   if (repeat_k != repeat_v) return "keys and values are repeated differently";
-  const Node* tk = f.producer(fresh_k, "Transpose");
-  if (!f.perm(tk, {0, 2, 1, 3})) return f.why();
-  if (!f.heads(tk->inputs[0], b.Hkv, b.hs, false, b, xk) || !f.qkv(xk, 1, b.Hkv * b.hs, b, b.k)) return f.why();
+  if (!f.heads(k_heads, b.Hkv, b.hs, false, b, xk) || !f.qkv(xk, 1, b.Hkv * b.hs, b, b.k)) return f.why();
+  if (!width_of.empty()) {  // x.size(-1) is the merged width only when it is the projections' input
+    const Node& proj = g.nodes[b.split >= 0 ? b.fused.node : b.q.node];
+    if (proj.inputs[0] != width_of || g.find_initializer(proj.inputs[1])->dims()[0] != merged)
+      return "the head merge width is read from '" + width_of + "', not the attention input of width " + std::to_string(merged);
+  }
   return "";
 }
 
@@ -298,6 +408,7 @@ Result<PassResult> PruneHeads::run(Model& model, const PassOptions& options, Pas
   calib::StatisticsRequest request;
   request.kinds = calib::kL2Norm;
   for (const AttentionBlock& b : blocks) request.values.push_back(g.nodes[b.o].inputs[0]);
+  UniqueNames names(g);
   LLMC_ASSIGN_OR_RETURN(auto measured, stats.require(model, request, "prune-heads", "each head's output norm"));
   for (const AttentionBlock& b : blocks) {
     const Node& o = g.nodes[b.o];
@@ -330,7 +441,7 @@ Result<PassResult> PruneHeads::run(Model& model, const PassOptions& options, Pas
       keep_slices(g, g.nodes[b.fused.node].inputs[1], cols, 1);
       if (!b.fused.bias.empty()) keep_slices(g, b.fused.bias, cols, 0);
       biased = !b.fused.bias.empty();
-      int64_t* sizes = reinterpret_cast<int64_t*>(g.find_initializer(b.split_sizes)->mutable_data());
+      int64_t* sizes = int_constant_data(g, index, b.split_sizes);
       sizes[0] = kept_q * b.hs;
       sizes[1] = sizes[2] = kept_kv * b.hs;
     } else {
@@ -344,9 +455,12 @@ Result<PassResult> PruneHeads::run(Model& model, const PassOptions& options, Pas
       biased = !b.q.bias.empty();
     }
     keep_slices(g, o.inputs[1], qc, 0);
-    for (const HeadConstant& c : b.constants) {
-      Tensor* t = g.find_initializer(c.name);
-      reinterpret_cast<int64_t*>(t->mutable_data())[c.index] = c.per_head * (c.query ? kept_q : kept_kv);
+    for (const HeadConstant& c : b.constants)
+      int_constant_data(g, index, c.name)[c.index] = c.per_head * (c.query ? kept_q : kept_kv);
+    if (b.merge_concat >= 0) {  // the run-time width becomes the narrowed constant
+      const std::string name = names.make(g.nodes[b.o].name + "/merged_width");
+      g.initializers.push_back(Tensor::from_vector<int64_t>(name, DType::kI64, {1}, {kept_q * b.hs}));
+      g.nodes[b.merge_concat].inputs[b.merge_piece] = name;
     }
     for (const std::string& name : {b.past_key, b.past_value}) set_head_dim(g.inputs, name, kept_kv);
     for (const std::string& name : {b.present_key, b.present_value}) set_head_dim(g.outputs, name, kept_kv);
