@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "ir/checked_math.h"
 #include "runtime/kernels/kernel_util.h"
 
 namespace llmc::rt {
@@ -143,6 +144,19 @@ void gemv_int8_portable(const NMGemv& job, int64_t p0, int64_t p1) {
 }  // namespace
 
 bool nm_fast_available() { return cpu_has_fast_path(); }
+
+std::optional<uint64_t> nm_packed_bytes(DType dtype, const NMSparseShape& s) {
+  const bool int8 = dtype == DType::kI8;
+  const int64_t width = int8 ? kNMInt8Panel : kNMFloatPanel;
+  const int64_t panels = s.N / width + (s.N % width != 0);
+  // int8: blocks of four kept rows, 320 bytes each; float: per group n x (32 values + 2 words).
+  const auto per_panel = int8 ? checked_mul<int64_t>((s.rows + 3) / 4, 320)
+                              : checked_mul<int64_t>(s.K / 4, s.n * (kNMFloatPanel * (dtype == DType::kF16 ? 2 : 4) + 8));
+  if (!per_panel) return std::nullopt;
+  const auto total = checked_mul<int64_t>(*per_panel, panels);
+  if (!total) return std::nullopt;
+  return static_cast<uint64_t>(*total);
+}
 void nm_force_portable(bool on) { g_force_portable.store(on, std::memory_order_relaxed); }
 
 Result<std::unique_ptr<NMPacked>> nm_pack(const uint8_t* values, const uint8_t* indices, DType dtype,
@@ -173,8 +187,9 @@ Result<std::unique_ptr<NMPacked>> nm_pack(const uint8_t* values, const uint8_t* 
     b->panels = (s.N + kNMFloatPanel - 1) / kNMFloatPanel;
     b->panel_bytes = s.K / 4 * float_block_bytes(*b);
   }
-  // Sizes are bounded by the file form's (checked by nm_sparse_shape): at most ~1.3x of it.
-  b->data = AlignedBuffer(static_cast<size_t>(b->panels * b->panel_bytes), arena);
+  const auto bytes = nm_packed_bytes(dtype, s);
+  if (!bytes) return invalid_input("packed n:4 weight [", s.K, ", ", s.N, "] is too large");
+  b->data = AlignedBuffer(static_cast<size_t>(*bytes), arena);
   NMPacked* bp = b.get();
   auto pack = [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {

@@ -21,6 +21,7 @@
 // ONNX Runtime's DynamicQuantizeMatMul, so it equals the dense int8 product bit for bit.
 #pragma once
 #include <cstdint>
+#include <optional>
 
 #include "ir/nm_sparse.h"
 #include "runtime/aligned_buffer.h"
@@ -39,6 +40,11 @@ struct NMPacked {
   AlignedBuffer data;
   std::vector<int32_t> colsum;  // int8: sum of each column's weights (for the activation zero point)
 };
+
+// Bytes of the panels of a weight of `shape` and `dtype`; nullopt when that overflows. Panels pad
+// columns (to 32 or 64) and int8 kept rows (to fours), so a narrow weight packs to many times
+// its file size: callers check this against their memory limits first.
+std::optional<uint64_t> nm_packed_bytes(DType dtype, const NMSparseShape& shape);
 
 // Repacks the file form (values, indices as in ir/nm_sparse.h); an error naming the problem
 // when positions of one group and column repeat. pool may be nullptr.

@@ -10,6 +10,7 @@
 // Decode rows stream the session's packed panels (nm_sparse.h); prefill widens a band of rows of
 // B at a time back to dense and runs the dense GEMM on it.
 #include <algorithm>
+#include <climits>
 #include <cstring>
 
 #include "runtime/file_pages.h"
@@ -124,6 +125,10 @@ Status nm_sparse_products(KernelContext& ctx, size_t members) {
     if (i > 0 && ctx.in(1 + 3 * i).dtype() != ctx.in(1).dtype())
       return invalid_input("NMSparseMatMul group mixes value types");
     shapes[i] = *s;
+    // The panels are this product's working copy of the weight: within the session's limits.
+    const auto bytes = nm_packed_bytes(ctx.in(1 + 3 * i).dtype(), *s);
+    if (!bytes || *bytes > uint64_t(INT64_MAX)) return invalid_input("packed n:4 weight ", i, " is too large");
+    LLMC_RETURN_IF_ERROR(ctx.check_output(DType::kU8, {static_cast<int64_t>(*bytes)}));
   }
   const DType vt = ctx.in(1).dtype();
   // The panels: built once per session from constant weights, or for this call.

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <random>
 
 #include "ir/nm_sparse.h"
@@ -197,6 +198,27 @@ TEST_CASE("NMSparseMatMul refuses malformed packed weights", "[runtime][nm_spars
   dup.mutable_data<uint8_t>()[0] = 0;                  // slot 0 of group 0: columns 0..3 at position 0
   dup.mutable_data<uint8_t>()[idx.dim(1)] = 0;         // slot 1 of group 0: the same
   CHECK(msg(sparse_node(2, 3), {a, vals, dup}).find("repeat a position") != std::string::npos);
+  // A narrow weight packs to many times its file size (columns padded to 64, kept rows to fours):
+  // the panels count against the session's per-tensor limit like an output would.
+  auto tall = nm_sparse_shape(4096, 1, 1);
+  REQUIRE(tall.is_ok());
+  CHECK(nm_packed_bytes(DType::kI8, *tall) == std::optional<uint64_t>(256 * 320));  // 1024 kept rows, 1 column
+  CHECK(nm_packed_bytes(DType::kF32, *tall) == std::optional<uint64_t>(1024 * (32 * 4 + 8)));
+  {
+    const Tensor wt = random_nm(DType::kI8, 4096, 1, 1, rng);
+    auto pt = pack_nm_sparse(wt, 1, "tall");
+    REQUIRE(pt.is_ok());
+    const Value at = make_value<float>(DType::kF32, {1, 4096}, random_floats(4096, rng));
+    const Value vt = Value::borrow(pt->values), it = Value::borrow(pt->indices);
+    const Value st = make_value<float>(DType::kF32, {1}, {0.01f});
+    const Node node = sparse_node(1, 4);
+    ThreadPool pool(1);
+    KernelContext ctx(node, 1, std::vector<const Value*>{&at, &vt, &it, &st}, pool, nullptr);
+    ctx.set_limits(MemoryLimits{64 * 1024, 1 << 30});  // 80 KB of panels from a 1 KB weight: over
+    const Status s = (*builtin_kernels().find(kLlmcDomain, kNMSparseMatMul))(ctx);
+    REQUIRE(!s.is_ok());
+    CHECK(s.message().find("over the limit") != std::string::npos);
+  }
   // int8 values need the scales.
   const Tensor w8 = random_nm(DType::kI8, 16, 8, 2, rng);
   auto p8 = pack_nm_sparse(w8, 2, "w8");
