@@ -241,6 +241,23 @@ void nm_gemv_batch(const NMGemv* jobs, size_t n, ThreadPool* pool) {
   else run(0, total);
 }
 
+bool nm_gemm_float(const NMPacked& b, const float* A, int64_t M, float* C, ThreadPool* pool) {
+  if (!use_fast() || b.dtype == DType::kI8) return false;
+  auto run = [&](int64_t p0, int64_t p1) { nm_detail::gemm_float_panels(b, A, M, C, p0, p1); };
+  if (pool) pool->parallel_for(b.panels, 1, run);
+  else run(0, b.panels);
+  return true;
+}
+
+bool nm_gemm_int8(const NMGemv& job, int64_t M, ThreadPool* pool) {
+  const NMPacked& b = *job.b;
+  if (!use_fast() || b.dtype != DType::kI8) return false;
+  auto run = [&](int64_t p0, int64_t p1) { nm_detail::gemm_int8_panels(job, M, b.shape.K, b.shape.N, p0, p1); };
+  if (pool) pool->parallel_for(b.panels, 1, run);
+  else run(0, b.panels);
+  return true;
+}
+
 void nm_unpack_float(const NMPacked& b, int64_t g0, int64_t g1, float* dense, int64_t ldd, ThreadPool* pool) {
   const int n = b.shape.n;
   const bool half = b.dtype == DType::kF16;

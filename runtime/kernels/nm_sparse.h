@@ -69,6 +69,13 @@ struct NMGemv {
 // Every panel of every product in one parallel loop (the threads meet once). pool may be nullptr.
 void nm_gemv_batch(const NMGemv* jobs, size_t n, ThreadPool* pool);
 
+// C[M, N] = A[M, K] · B for float B (prefill), when the fast loops are available (else false:
+// the caller widens B and runs the dense GEMM). Each row equals its decode (nm_gemv_batch) bit for bit.
+bool nm_gemm_float(const NMPacked& b, const float* A, int64_t M, float* C, ThreadPool* pool);
+// The same for int8 B: M rows of uint8 activations K apart (then 16 readable bytes), results N
+// apart, with job's zero point and scales; each row equals its decode bit for bit.
+bool nm_gemm_int8(const NMGemv& job, int64_t M, ThreadPool* pool);
+
 // Dense rows 4·g0 .. 4·g1 of B from the panels, as float32 (float16 widened) or int8.
 // Panels in parallel when pool is given.
 void nm_unpack_float(const NMPacked& b, int64_t g0, int64_t g1, float* dense, int64_t ldd, ThreadPool* pool);
@@ -80,7 +87,11 @@ void nm_force_portable(bool on);
 
 namespace nm_detail {  // the AVX-512 panel loops (nm_sparse_avx512.cpp)
 void gemv_float_panels(const NMGemv& job, int64_t p0, int64_t p1);
+// C[M, N] (row-major, ldc = N) = A[M, K] · B over panels [p0, p1); each row as gemv_float_panels makes it.
+void gemm_float_panels(const NMPacked& b, const float* A, int64_t M, float* C, int64_t p0, int64_t p1);
 void gemv_int8_panels(const NMGemv& job, int64_t p0, int64_t p1);
+// M rows: activations job.xq + m·lda, results job.y + m·ldc; each row as gemv_int8_panels makes it.
+void gemm_int8_panels(const NMGemv& job, int64_t M, int64_t lda, int64_t ldc, int64_t p0, int64_t p1);
 }  // namespace nm_detail
 
 }  // namespace llmc::rt

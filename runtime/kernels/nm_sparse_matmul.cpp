@@ -64,8 +64,10 @@ Result<NMSparseShape> product_shape(const KernelContext& ctx, size_t in, int64_t
   return s;
 }
 
-// Prefill of one product: B widened band by band, the dense GEMM on each band.
+// Prefill of one product: the sparse GEMM over the panels, or (no AVX-512) B widened band by
+// band and the dense GEMM on each band.
 void prefill_float(KernelContext& ctx, const NMPacked& b, const float* A, int64_t M, float* Y) {
+  if (nm_gemm_float(b, A, M, Y, &ctx.pool())) return;
   const NMSparseShape& s = b.shape;
   thread_local std::vector<float> band;
   const int64_t gb = band_groups(s);
@@ -181,8 +183,8 @@ Status nm_sparse_products(KernelContext& ctx, size_t members) {
   }
   if (M == 0) return Status::ok();
   const bool half = vt == DType::kF16, int8 = vt == DType::kI8;
-  // Float inputs as float32 rows; int8: A quantised once (DynamicQuantizeLinear's rule), each
-  // row followed by 16 zero bytes for the last block's window.
+  // Float inputs as float32 rows; int8: A quantised once (DynamicQuantizeLinear's rule), then
+  // 16 zero bytes for the last row's last window.
   thread_local std::vector<float> af;
   thread_local std::vector<uint8_t> aq;
   const float* A = a.data<float>();
@@ -206,30 +208,25 @@ Status nm_sparse_products(KernelContext& ctx, size_t members) {
     yf[i].resize(static_cast<size_t>(M * shapes[i].N));
     return yf[i].data();
   };
+  auto job = [&](size_t i, int64_t m) {
+    NMGemv j;
+    j.b = packs->b[i].get();
+    j.x = A + m * K;
+    // int8: a row's last window may read the next row's bytes (or the zero tail): only zero
+    // weights, padding past the last kept row, meet them.
+    j.xq = int8 ? aq.data() + m * K : nullptr;
+    j.a_zp = a_zp;
+    j.a_scale = a_scale;
+    j.scales = scales[i];
+    j.per_col = scales[i] && ctx.in(3 + 3 * i).numel() > 1;
+    j.y = out_f32(i) + m * shapes[i].N;
+    return j;
+  };
   if (M <= kMaxGemvRows) {
     thread_local std::vector<NMGemv> jobs;
-    thread_local std::vector<uint8_t> rowq;
     for (int64_t m = 0; m < M; ++m) {
-      const uint8_t* xq = nullptr;
-      if (int8 && m + 1 == M) {
-        xq = aq.data() + m * K;  // the zero tail follows
-      } else if (int8) {  // a later row's bytes would sit in the window: give the row its own tail
-        rowq.assign(static_cast<size_t>(K + 16), 0);
-        std::copy(aq.begin() + m * K, aq.begin() + (m + 1) * K, rowq.begin());
-        xq = rowq.data();
-      }
-      jobs.assign(members, NMGemv{});
-      for (size_t i = 0; i < members; ++i) {
-        NMGemv& j = jobs[i];
-        j.b = packs->b[i].get();
-        j.x = A + m * K;
-        j.xq = xq;
-        j.a_zp = a_zp;
-        j.a_scale = a_scale;
-        j.scales = scales[i];
-        j.per_col = scales[i] && ctx.in(3 + 3 * i).numel() > 1;
-        j.y = out_f32(i) + m * shapes[i].N;
-      }
+      jobs.clear();
+      for (size_t i = 0; i < members; ++i) jobs.push_back(job(i, m));
       nm_gemv_batch(jobs.data(), members, &ctx.pool());
     }
   } else {
@@ -242,6 +239,7 @@ Status nm_sparse_products(KernelContext& ctx, size_t members) {
         prefill_float(ctx, b, A, M, Y);
         continue;
       }
+      if (nm_gemm_int8(job(i, 0), M, &ctx.pool())) continue;
       acc.resize(static_cast<size_t>(M * N));
       prefill_int8(ctx, b, aq.data(), a_zp, M, acc.data());
       const bool per_col = ctx.in(3 + 3 * i).numel() > 1;
