@@ -7,6 +7,7 @@
 
 #include "ir/graph_utils.h"
 #include "passes/quant_utils.h"
+#include "runtime/thread_pool.h"
 
 namespace llmc {
 
@@ -27,10 +28,50 @@ Status parse_pattern(const std::string& s, int& n, int& m) {
 }
 
 // Indices of the `zeros` lowest scores among `idx` (ties to the lower index).
-void lowest(std::vector<int64_t>& idx, const std::vector<double>& score, size_t zeros) {
+void lowest(std::vector<int64_t>& idx, const double* score, size_t zeros) {
   auto less = [&](int64_t a, int64_t b) { return score[a] < score[b] || (score[a] == score[b] && a < b); };
   if (zeros < idx.size()) std::nth_element(idx.begin(), idx.begin() + zeros, idx.end(), less);
   idx.resize(std::min(zeros, idx.size()));
+}
+
+// The flat indices zeroed in one target: N:M groups along K within each output row, the
+// lowest of each output row, or the lowest of the whole weight (layer). Rows are read 16 at a
+// time into a contiguous block: a [K, N] weight's output row is a column, and walking it
+// touched a new page per element.
+std::vector<int64_t> target_mask(const PruneTarget& t, const std::vector<double>& scores, const PruneOptions& options) {
+  auto flat = [&](int64_t k, int64_t n) { return t.trans ? n * t.K + k : k * t.N + n; };
+  std::vector<int64_t> zeroed, idx;
+  if (options.m == 0 && options.scope != "row") {  // layer
+    zeroed.resize(scores.size());
+    std::iota(zeroed.begin(), zeroed.end(), 0);
+    lowest(zeroed, scores.data(), static_cast<size_t>(std::floor(options.sparsity * double(zeroed.size()))));
+    return zeroed;
+  }
+  constexpr int64_t kRows = 16;
+  std::vector<double> block(static_cast<size_t>(kRows * t.K));
+  const size_t row_zeros = static_cast<size_t>(std::floor(options.sparsity * double(t.K)));
+  for (int64_t n0 = 0; n0 < t.N; n0 += kRows) {
+    const int64_t rows = std::min(kRows, t.N - n0);
+    for (int64_t k = 0; k < t.K; ++k)
+      for (int64_t j = 0; j < rows; ++j) block[j * t.K + k] = scores[flat(k, n0 + j)];
+    for (int64_t j = 0; j < rows; ++j) {
+      const double* row = block.data() + j * t.K;  // ties go to the lower k: the lower flat index
+      if (options.m > 0) {
+        for (int64_t k0 = 0; k0 < t.K; k0 += options.m) {
+          idx.clear();
+          for (int64_t k = k0; k < k0 + options.m; ++k) idx.push_back(k);
+          lowest(idx, row, static_cast<size_t>(options.m - options.n));
+          for (int64_t k : idx) zeroed.push_back(flat(k, n0 + j));
+        }
+      } else {
+        idx.resize(static_cast<size_t>(t.K));
+        std::iota(idx.begin(), idx.end(), 0);
+        lowest(idx, row, row_zeros);
+        for (int64_t k : idx) zeroed.push_back(flat(k, n0 + j));
+      }
+    }
+  }
+  return zeroed;
 }
 
 }  // namespace
@@ -132,17 +173,20 @@ Result<std::vector<PruneTarget>> select_prune_targets(const Model& model, const 
 }
 
 Status apply_pruning(Model& model, const std::vector<PruneTarget>& targets, const PruneOptions& options,
-                     const PruneScore& score, const std::string& method, PassResult& result) {
+                     const PruneScore& score, const std::string& method, PassResult& result, int threads) {
   Graph& g = model.graph;
+  rt::ThreadPool pool(threads);
   auto flat = [](const PruneTarget& t, int64_t k, int64_t n) { return t.trans ? n * t.K + k : k * t.N + n; };
   // Scores of every target, by flat index into its weight.
   std::vector<std::vector<double>> scores(targets.size());
-  for (size_t i = 0; i < targets.size(); ++i) {
-    const PruneTarget& t = targets[i];
-    scores[i].assign(static_cast<size_t>(t.K * t.N), 0.0);
-    for (int64_t k = 0; k < t.K; ++k)
-      for (int64_t n = 0; n < t.N; ++n) scores[i][flat(t, k, n)] = score(i, k, n);
-  }
+  pool.parallel_for(static_cast<int64_t>(targets.size()), 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const PruneTarget& t = targets[i];
+      scores[i].assign(static_cast<size_t>(t.K * t.N), 0.0);
+      for (int64_t k = 0; k < t.K; ++k)
+        for (int64_t n = 0; n < t.N; ++n) scores[i][flat(t, k, n)] = score(static_cast<size_t>(i), k, n);
+    }
+  });
   // Masked (zeroed) flat indices per target.
   std::vector<std::vector<int64_t>> zeroed(targets.size());
   if (options.scope == "global" && options.m == 0) {
@@ -157,38 +201,19 @@ Status apply_pruning(Model& model, const std::vector<PruneTarget>& targets, cons
     if (zeros < all.size()) std::nth_element(all.begin(), all.begin() + zeros, all.end(), less);
     for (size_t z = 0; z < zeros && z < all.size(); ++z) zeroed[all[z].first].push_back(all[z].second);
   } else {
-    for (size_t i = 0; i < targets.size(); ++i) {
-      const PruneTarget& t = targets[i];
-      if (options.m > 0) {  // N:M groups along K within each output row
-        for (int64_t n = 0; n < t.N; ++n)
-          for (int64_t k0 = 0; k0 < t.K; k0 += options.m) {
-            std::vector<int64_t> idx;
-            for (int64_t k = k0; k < k0 + options.m; ++k) idx.push_back(flat(t, k, n));
-            lowest(idx, scores[i], static_cast<size_t>(options.m - options.n));
-            zeroed[i].insert(zeroed[i].end(), idx.begin(), idx.end());
-          }
-      } else if (options.scope == "row") {
-        const size_t zeros = static_cast<size_t>(std::floor(options.sparsity * double(t.K)));
-        for (int64_t n = 0; n < t.N; ++n) {
-          std::vector<int64_t> idx;
-          for (int64_t k = 0; k < t.K; ++k) idx.push_back(flat(t, k, n));
-          lowest(idx, scores[i], zeros);
-          zeroed[i].insert(zeroed[i].end(), idx.begin(), idx.end());
-        }
-      } else {  // layer
-        std::vector<int64_t> idx(scores[i].size());
-        std::iota(idx.begin(), idx.end(), 0);
-        lowest(idx, scores[i], static_cast<size_t>(std::floor(options.sparsity * double(idx.size()))));
-        zeroed[i] = std::move(idx);
-      }
+    pool.parallel_for(static_cast<int64_t>(targets.size()), 1, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) zeroed[i] = target_mask(targets[i], scores[i], options);
+    });
+  }
+  std::vector<int64_t> masked(targets.size());
+  // Copy-on-write and zeroing per weight, in parallel (each target owns its weight).
+  pool.parallel_for(static_cast<int64_t>(targets.size()), 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      float* p = reinterpret_cast<float*>(g.find_initializer(targets[i].weight)->mutable_data());
+      for (int64_t j : zeroed[i]) p[j] = 0.f;
+      masked[i] = int64_t(zeroed[i].size());
     }
-  }
-  std::vector<int64_t> masked;
-  for (size_t i = 0; i < targets.size(); ++i) {
-    float* p = reinterpret_cast<float*>(g.find_initializer(targets[i].weight)->mutable_data());  // copy-on-write
-    for (int64_t j : zeroed[i]) p[j] = 0.f;
-    masked.push_back(int64_t(zeroed[i].size()));
-  }
+  });
   report_pruning(model, targets, options, masked, std::vector<std::string>(targets.size()), method, result);
   return Status::ok();
 }

@@ -39,11 +39,13 @@ Result<PruneOptions> parse_prune_options(const PassOptions& o);
 Result<std::vector<PruneTarget>> select_prune_targets(const Model& model, const PruneOptions& options,
                                                       PassResult& result);
 
-// score(i, k, n) >= 0 for element (input k, output row n) of targets[i]. Zeroes the masked
-// weights (copy-on-write: mapped input files are never written) and reports each one.
+// score(i, k, n) >= 0 for element (input k, output row n) of targets[i]; called from `threads`
+// threads at once (targets scored and masked in parallel, except the global scope's ranking).
+// Zeroes the masked weights (copy-on-write: mapped input files are never written) and reports
+// each one; the masks do not depend on the thread count.
 using PruneScore = std::function<double(size_t target, int64_t k, int64_t n)>;
 Status apply_pruning(Model& model, const std::vector<PruneTarget>& targets, const PruneOptions& options,
-                     const PruneScore& score, const std::string& method, PassResult& result);
+                     const PruneScore& score, const std::string& method, PassResult& result, int threads);
 
 // The report apply_pruning ends with, for passes that write the weights themselves (SparseGPT
 // also moves the kept ones): a "pruned" decision per target with the count its mask zeroed

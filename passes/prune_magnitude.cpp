@@ -24,7 +24,7 @@ Result<PassResult> PruneMagnitude::run(Model& model, const PassOptions& options,
     const PruneTarget& t = targets[i];
     return std::fabs(double(data[i][t.trans ? n * t.K + k : k * t.N + n]));
   };
-  LLMC_RETURN_IF_ERROR(apply_pruning(model, targets, opt, score, "magnitude", result));
+  LLMC_RETURN_IF_ERROR(apply_pruning(model, targets, opt, score, "magnitude", result, context.threads));
   return result;
 }
 

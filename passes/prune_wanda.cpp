@@ -38,7 +38,7 @@ Result<PassResult> PruneWanda::run(Model& model, const PassOptions& options, Pas
     const PruneTarget& t = targets[i];
     return std::fabs(double(data[i][t.trans ? n * t.K + k : k * t.N + n])) * (*norms[i])[k];
   };
-  LLMC_RETURN_IF_ERROR(apply_pruning(model, targets, opt, score, "wanda", result));
+  LLMC_RETURN_IF_ERROR(apply_pruning(model, targets, opt, score, "wanda", result, context.threads));
   result.summary += str_cat(" from ", stats.samples(), " calibration samples");
   return result;
 }
