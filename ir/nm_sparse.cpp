@@ -90,19 +90,4 @@ Result<NMSparseTensors> pack_nm_sparse(const Tensor& b, int n, const std::string
   return out;
 }
 
-void unpack_nm_sparse_rows(const uint8_t* values, const uint8_t* indices, size_t elem_bytes, const NMSparseShape& s,
-                           int64_t g0, int64_t g1, uint8_t* dense, int64_t ldd) {
-  for (int64_t g = g0; g < g1; ++g) {
-    for (int r = 0; r < kNMGroup; ++r) std::memset(dense + ((g - g0) * 4 + r) * ldd * elem_bytes, 0, s.N * elem_bytes);
-    for (int sl = 0; sl < s.n; ++sl) {
-      const int64_t row = g * s.n + sl;
-      for (int64_t c = 0; c < s.N; ++c) {
-        const int r = nm_index(indices, s.index_cols, row, c);
-        std::memcpy(dense + (((g - g0) * 4 + r) * ldd + c) * elem_bytes, values + (row * s.N + c) * elem_bytes,
-                    elem_bytes);
-      }
-    }
-  }
-}
-
 }  // namespace llmc

@@ -48,11 +48,6 @@ struct NMSparseShape {
 };
 Result<NMSparseShape> nm_sparse_shape(int64_t K, int64_t N, int n);
 
-// Writes groups [g0, g1) of the packed matrix back as dense rows 4·g0 .. 4·g1 (row-major,
-// `ldd` elements apart, zeros included) of `elem_bytes`-byte elements.
-void unpack_nm_sparse_rows(const uint8_t* values, const uint8_t* indices, size_t elem_bytes, const NMSparseShape& s,
-                           int64_t g0, int64_t g1, uint8_t* dense, int64_t ldd);
-
 // Position (0..3) of kept slot `row` in column `col` from the indices tensor.
 inline int nm_index(const uint8_t* indices, int64_t index_cols, int64_t row, int64_t col) {
   return (indices[row * index_cols + col / 4] >> (2 * (col % 4))) & 3;

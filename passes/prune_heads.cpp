@@ -4,6 +4,7 @@
 #include <climits>
 #include <cmath>
 #include <numeric>
+#include <set>
 
 #include "ir/graph_utils.h"
 #include "passes/pass_statistics.h"
@@ -45,8 +46,9 @@ struct AttentionBlock {
 
 constexpr int64_t kRunTime = INT64_MIN;  // a Reshape target entry computed at run time
 
-// A 1-D int64 constant: an initializer, or the value of the Constant node producing `name`.
-const Tensor* int_constant(const Graph& g, const GraphIndex& index, const std::string& name) {
+// A 1-D (or with `scalar`, 0-D) int64 constant: an initializer, or the value of the Constant
+// node producing `name`.
+const Tensor* int_constant(const Graph& g, const GraphIndex& index, const std::string& name, bool scalar = false) {
   const Tensor* t = g.find_initializer(name);
   if (!t) {
     const int p = index.producer(name);
@@ -54,7 +56,7 @@ const Tensor* int_constant(const Graph& g, const GraphIndex& index, const std::s
     const Attribute* v = g.nodes[p].find_attr("value");
     t = v && v->tensors.size() == 1 ? &v->tensors[0] : nullptr;
   }
-  return t && t->dtype() == DType::kI64 && t->dims().size() == 1 ? t : nullptr;
+  return t && t->dtype() == DType::kI64 && (t->dims().size() == 1 || (scalar && t->dims().empty())) ? t : nullptr;
 }
 
 // The same constant, writable (an initializer copied on write, or the Constant node's value).
@@ -112,12 +114,8 @@ class Follower {
     if (u < 0 || g_.nodes[u].op_type != "Unsqueeze" || g_.nodes[u].inputs.empty()) return "";
     const int ga = index_.producer(g_.nodes[u].inputs[0]);
     if (ga < 0 || g_.nodes[ga].op_type != "Gather" || g_.nodes[ga].inputs.size() != 2) return "";
-    const Tensor* i = g_.find_initializer(g_.nodes[ga].inputs[1]);
-    const int ip = index_.producer(g_.nodes[ga].inputs[1]);
-    if (!i && ip >= 0 && g_.nodes[ip].op_type == "Constant" && g_.nodes[ip].find_attr("value"))
-      i = &g_.nodes[ip].find_attr("value")->tensors[0];
-    if (!i || i->dtype() != DType::kI64 || i->numel() != 1 || (i->data_as<int64_t>()[0] != 2 && i->data_as<int64_t>()[0] != -1))
-      return "";
+    const Tensor* i = int_constant(g_, index_, g_.nodes[ga].inputs[1], /*scalar=*/true);
+    if (!i || i->numel() != 1 || (i->data_as<int64_t>()[0] != 2 && i->data_as<int64_t>()[0] != -1)) return "";
     const int sh = index_.producer(g_.nodes[ga].inputs[0]);
     if (sh < 0 || g_.nodes[sh].op_type != "Shape" || g_.nodes[sh].inputs.size() != 1 || g_.nodes[sh].find_attr("start") ||
         g_.nodes[sh].find_attr("end"))
@@ -130,9 +128,9 @@ class Follower {
     if (int_constant(g_, index_, name)) {
       constant = name;
       at = index;
-    } else {
+    } else {  // a Concat (shape() said so) read only by this Reshape, and its piece only by it
       const int p = index_.producer(name);
-      if (p < 0 || index >= g_.nodes[p].inputs.size()) return false;
+      if (p < 0 || index >= g_.nodes[p].inputs.size() || index_.consumers(name).size() != 1) return false;
       constant = g_.nodes[p].inputs[index];
       at = 0;
       if (!int_constant(g_, index_, constant)) return false;
@@ -311,11 +309,17 @@ std::string follow_attention(const Graph& g, const GraphIndex& index, int o, Att
   HeadConstant mc;
   mc.per_head = b.hs;
   std::string width_of;  // the value whose width a run-time merge entry reads
-  if (ms[2] == kRunTime) {
-    b.merge_concat = index.producer(merge->inputs[1]);
+  const int concat = index.producer(merge->inputs[1]);
+  const bool runtime_width = !f.ints(merge->inputs[1]).size() && concat >= 0 && g.nodes[concat].op_type == "Concat" &&
+                             g.nodes[concat].inputs.size() == 3 && ms[2] == kRunTime;
+  if (runtime_width) {
+    if (index.consumers(merge->inputs[1]).size() != 1) return "the head merge shape is shared";
+    b.merge_concat = concat;
     b.merge_piece = 2;
     width_of = f.runtime_width(g.nodes[b.merge_concat].inputs[2]);
     if (width_of.empty()) return "the head merge width is computed in a way not followed";
+  } else if (ms[2] != merged) {
+    return "the head merge Reshape does not make " + std::to_string(merged) + " channels";
   } else if (!f.entry(merge->inputs[1], 2, mc.name, mc.index)) {
     return "the head merge shape constant is shared";
   } else {
@@ -345,6 +349,8 @@ std::string follow_attention(const Graph& g, const GraphIndex& index, int o, Att
   }
   if (repeat_k != repeat_v) return "keys and values are repeated differently";
   if (!f.heads(k_heads, b.Hkv, b.hs, false, b, xk) || !f.qkv(xk, 1, b.Hkv * b.hs, b, b.k)) return f.why();
+  if (b.split >= 0 ? (b.q.node >= 0 || b.k.node >= 0 || b.v.node >= 0) : (b.q.node < 0 || b.k.node < 0 || b.v.node < 0))
+    return "Q, K and V do not all come from one fused projection or all from their own";
   if (!width_of.empty()) {  // x.size(-1) is the merged width only when it is the projections' input
     const Node& proj = g.nodes[b.split >= 0 ? b.fused.node : b.q.node];
     if (proj.inputs[0] != width_of || g.find_initializer(proj.inputs[1])->dims()[0] != merged)
@@ -364,6 +370,28 @@ std::vector<int64_t> channels_of(const std::vector<int64_t>& heads, int64_t hs) 
 void set_head_dim(std::vector<ValueInfo>& list, const std::string& name, int64_t heads) {
   for (ValueInfo& vi : list)
     if (vi.name == name && vi.type.has_shape && vi.type.dims.size() == 4) vi.type.dims[1].value = heads;
+}
+
+// Removes the nodes that computed `values` (and what only they read), as far as nothing else
+// reads them: a replaced run-time width's Unsqueeze, Gather, Shape and index constants.
+void remove_unread_chains(Graph& g, const std::vector<std::string>& values) {
+  std::set<std::string> candidates(values.begin(), values.end());
+  for (bool removed = true; removed && !candidates.empty();) {
+    removed = false;
+    const GraphIndex index(g);
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const Node& n = g.nodes[i];
+      if (n.outputs.size() != 1 || !candidates.count(n.outputs[0]) || !index.consumers(n.outputs[0]).empty() ||
+          index.is_graph_output(n.outputs[0]))
+        continue;
+      candidates.erase(n.outputs[0]);
+      for (const std::string& in : n.inputs)
+        if (!in.empty() && index.producer(in) >= 0) candidates.insert(in);
+      g.nodes.erase(g.nodes.begin() + static_cast<long>(i));
+      removed = true;
+      break;
+    }
+  }
 }
 
 }  // namespace
@@ -409,6 +437,7 @@ Result<PassResult> PruneHeads::run(Model& model, const PassOptions& options, Pas
   request.kinds = calib::kL2Norm;
   for (const AttentionBlock& b : blocks) request.values.push_back(g.nodes[b.o].inputs[0]);
   UniqueNames names(g);
+  std::vector<std::string> width_chains;  // replaced run-time widths: their Shape chains may be unread now
   LLMC_ASSIGN_OR_RETURN(auto measured, stats.require(model, request, "prune-heads", "each head's output norm"));
   for (const AttentionBlock& b : blocks) {
     const Node& o = g.nodes[b.o];
@@ -460,6 +489,7 @@ Result<PassResult> PruneHeads::run(Model& model, const PassOptions& options, Pas
     if (b.merge_concat >= 0) {  // the run-time width becomes the narrowed constant
       const std::string name = names.make(g.nodes[b.o].name + "/merged_width");
       g.initializers.push_back(Tensor::from_vector<int64_t>(name, DType::kI64, {1}, {kept_q * b.hs}));
+      width_chains.push_back(g.nodes[b.merge_concat].inputs[b.merge_piece]);
       g.nodes[b.merge_concat].inputs[b.merge_piece] = name;
     }
     for (const std::string& name : {b.past_key, b.past_value}) set_head_dim(g.inputs, name, kept_kv);
@@ -471,6 +501,7 @@ Result<PassResult> PruneHeads::run(Model& model, const PassOptions& options, Pas
                                         " KV heads; ", removed_params, " parameters removed")});
     ++result.rewrites;
   }
+  remove_unread_chains(g, width_chains);
   finish_result(model, result);
   result.summary = str_cat("prune-heads: ", result.rewrites, " attention blocks narrowed by ratio ", ratio, " from ",
                            stats.samples(), " calibration samples");

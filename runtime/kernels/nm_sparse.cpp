@@ -17,17 +17,16 @@ namespace {
 std::atomic<bool> g_force_portable{false};
 
 bool cpu_has_fast_path() {
+  // Every extension nm_sparse_avx512.cpp is compiled with.
   static const bool ok = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                         __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vnni");
+                         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi") &&
+                         __builtin_cpu_supports("avx512vnni");
   return ok;
 }
 
 bool use_fast() { return cpu_has_fast_path() && !g_force_portable.load(std::memory_order_relaxed); }
 
-int64_t float_block_bytes(const NMPacked& b) {
-  const int64_t es = b.dtype == DType::kF16 ? 2 : 4;
-  return b.shape.n * (kNMFloatPanel * es + 8);
-}
+int64_t float_block_bytes(const NMPacked& b) { return nm_panels::float_block_bytes(b.shape.n, b.dtype == DType::kF16); }
 
 // Kept row r of column c: its value's bytes and its position, from the file form.
 struct FileForm {
@@ -38,6 +37,18 @@ struct FileForm {
   int pos(int64_t r, int64_t c) const { return nm_index(indices, s.index_cols, r, c); }
   const uint8_t* value(int64_t r, int64_t c) const { return values + (r * s.N + c) * es; }
 };
+
+// Value j of slot s in a float block (float16 widened).
+inline float float_value(const uint8_t* blk, int s, int64_t j, bool half) {
+  if (half) {
+    uint16_t h;
+    std::memcpy(&h, blk + (s * kNMFloatPanel + j) * 2, 2);
+    return half_to_float(h);
+  }
+  float v;
+  std::memcpy(&v, blk + (s * kNMFloatPanel + j) * 4, 4);
+  return v;
+}
 
 void pack_float_panel(const FileForm& f, const NMPacked& b, int64_t p, uint8_t* dst) {
   const int n = f.s.n;
@@ -58,7 +69,7 @@ void pack_float_panel(const FileForm& f, const NMPacked& b, int64_t p, uint8_t* 
 
 void pack_int8_panel(const FileForm& f, const NMPacked& b, int64_t p, uint8_t* dst) {
   for (int64_t q = 0; q < b.blocks; ++q) {
-    uint8_t* blk = dst + q * 320;
+    uint8_t* blk = dst + q * nm_panels::kInt8BlockBytes;
     for (int64_t j = 0; j < kNMInt8Panel; ++j) {
       const int64_t c = p * kNMInt8Panel + j;
       if (c >= f.s.N) break;
@@ -94,14 +105,7 @@ void gemv_float_portable(const NMGemv& job, int64_t p0, int64_t p1) {
         uint32_t words[2];
         std::memcpy(words, blk + n * kNMFloatPanel * (half ? 2 : 4) + 8 * s, 8);
         for (int64_t j = 0; j < kNMFloatPanel; ++j) {
-          float v;
-          if (half) {
-            uint16_t h;
-            std::memcpy(&h, blk + (s * kNMFloatPanel + j) * 2, 2);
-            v = half_to_float(h);
-          } else {
-            std::memcpy(&v, blk + (s * kNMFloatPanel + j) * 4, 4);
-          }
+          const float v = float_value(blk, s, j, half);
           const int pos = (words[j / 16] >> (2 * (j % 16))) & 3;
           acc[j] = std::fma(x[4 * g + pos], v, acc[j]);  // the AVX-512 loop's vfmadd, rounded once
         }
@@ -120,7 +124,7 @@ void gemv_int8_portable(const NMGemv& job, int64_t p0, int64_t p1) {
     int32_t acc[kNMInt8Panel] = {};
     const uint8_t* panel = b.data.data() + p * b.panel_bytes;
     for (int64_t q = 0; q < b.blocks; ++q) {
-      const uint8_t* blk = panel + q * 320;
+      const uint8_t* blk = panel + q * nm_panels::kInt8BlockBytes;
       const uint8_t* win = xq + window_base(n, q);
       for (int64_t j = 0; j < kNMInt8Panel; ++j) {
         const uint32_t bits = blk[256 + j];
@@ -149,9 +153,9 @@ std::optional<uint64_t> nm_packed_bytes(DType dtype, const NMSparseShape& s) {
   const bool int8 = dtype == DType::kI8;
   const int64_t width = int8 ? kNMInt8Panel : kNMFloatPanel;
   const int64_t panels = s.N / width + (s.N % width != 0);
-  // int8: blocks of four kept rows, 320 bytes each; float: per group n x (32 values + 2 words).
-  const auto per_panel = int8 ? checked_mul<int64_t>((s.rows + 3) / 4, 320)
-                              : checked_mul<int64_t>(s.K / 4, s.n * (kNMFloatPanel * (dtype == DType::kF16 ? 2 : 4) + 8));
+  // int8: blocks of four kept rows; float: groups of four rows.
+  const auto per_panel = int8 ? checked_mul<int64_t>((s.rows + 3) / 4, nm_panels::kInt8BlockBytes)
+                              : checked_mul<int64_t>(s.K / 4, nm_panels::float_block_bytes(s.n, dtype == DType::kF16));
   if (!per_panel) return std::nullopt;
   const auto total = checked_mul<int64_t>(*per_panel, panels);
   if (!total) return std::nullopt;
@@ -159,12 +163,14 @@ std::optional<uint64_t> nm_packed_bytes(DType dtype, const NMSparseShape& s) {
 }
 void nm_force_portable(bool on) { g_force_portable.store(on, std::memory_order_relaxed); }
 
-Result<std::unique_ptr<NMPacked>> nm_pack(const uint8_t* values, const uint8_t* indices, DType dtype,
-                                          const NMSparseShape& s, ThreadPool* pool, PackArena* arena) {
-  if (!nm_sparse_dtype(dtype)) return unsupported("NMSparseMatMul values of type ", dtype_name(dtype));
-  // int8 sums stay exact in int32 (255 · 128 per kept weight) up to this depth.
-  if (dtype == DType::kI8 && s.K > 65536) return unsupported("int8 NMSparseMatMul with K = ", s.K, " (at most 65536)");
-  // Positions of one group and column must differ: the dense form has one place for each.
+bool nm_packable(DType dtype, const NMSparseShape& s) {
+  const auto packed = nm_packed_bytes(dtype, s);
+  const uint64_t file = static_cast<uint64_t>(s.rows) * static_cast<uint64_t>(s.N) * dtype_storage_bytes(dtype, 1) +
+                        static_cast<uint64_t>(s.rows) * static_cast<uint64_t>(s.index_cols);
+  return packed && *packed / 4 <= file + (uint64_t{1} << 18);
+}
+
+Status nm_check_positions(const uint8_t* indices, const NMSparseShape& s) {
   for (int64_t g = 0; g < s.K / 4; ++g)
     for (int64_t c = 0; c < s.N; ++c) {
       unsigned seen = 0;
@@ -174,6 +180,16 @@ Result<std::unique_ptr<NMPacked>> nm_pack(const uint8_t* values, const uint8_t* 
         seen |= bit;
       }
     }
+  return Status::ok();
+}
+
+Result<std::unique_ptr<NMPacked>> nm_pack(const uint8_t* values, const uint8_t* indices, DType dtype,
+                                          const NMSparseShape& s, ThreadPool* pool, PackArena* arena) {
+  if (!nm_sparse_dtype(dtype)) return unsupported("NMSparseMatMul values of type ", dtype_name(dtype));
+  if (dtype == DType::kI8 && s.K > kNMInt8MaxDepth)
+    return unsupported("int8 NMSparseMatMul with K = ", s.K, " (at most ", kNMInt8MaxDepth, ")");
+  LLMC_RETURN_IF_ERROR(nm_check_positions(indices, s));
+  if (!nm_packable(dtype, s)) return invalid_input("n:4 weight [", s.K, ", ", s.N, "] is too narrow to pack");
   auto b = std::make_unique<NMPacked>();
   b->dtype = dtype;
   b->shape = s;
@@ -182,7 +198,7 @@ Result<std::unique_ptr<NMPacked>> nm_pack(const uint8_t* values, const uint8_t* 
   if (dtype == DType::kI8) {
     b->panels = (s.N + kNMInt8Panel - 1) / kNMInt8Panel;
     b->blocks = (s.rows + 3) / 4;
-    b->panel_bytes = b->blocks * 320;
+    b->panel_bytes = b->blocks * nm_panels::kInt8BlockBytes;
   } else {
     b->panels = (s.N + kNMFloatPanel - 1) / kNMFloatPanel;
     b->panel_bytes = s.K / 4 * float_block_bytes(*b);
@@ -228,7 +244,7 @@ void nm_gemv_batch(const NMGemv* jobs, size_t n, ThreadPool* pool) {
       const int64_t p0 = t - starts[i], p1 = std::min(t1, starts[i + 1]) - starts[i];
       const NMGemv& job = jobs[i];
       const bool int8 = job.b->dtype == DType::kI8;
-      if (fast) int8 ? nm_detail::gemv_int8_panels(job, p0, p1) : nm_detail::gemv_float_panels(job, p0, p1);
+      if (fast) int8 ? nm_panels::gemv_int8(job.b->view(), job, p0, p1) : nm_panels::gemv_float(job.b->view(), job, p0, p1);
       else int8 ? gemv_int8_portable(job, p0, p1) : gemv_float_portable(job, p0, p1);
       t = starts[i] + p1;
     }
@@ -243,7 +259,7 @@ void nm_gemv_batch(const NMGemv* jobs, size_t n, ThreadPool* pool) {
 
 bool nm_gemm_float(const NMPacked& b, const float* A, int64_t M, float* C, ThreadPool* pool) {
   if (!use_fast() || b.dtype == DType::kI8) return false;
-  auto run = [&](int64_t p0, int64_t p1) { nm_detail::gemm_float_panels(b, A, M, C, p0, p1); };
+  auto run = [&](int64_t p0, int64_t p1) { nm_panels::gemm_float(b.view(), A, M, C, p0, p1); };
   if (pool) pool->parallel_for(b.panels, 1, run);
   else run(0, b.panels);
   return true;
@@ -252,7 +268,7 @@ bool nm_gemm_float(const NMPacked& b, const float* A, int64_t M, float* C, Threa
 bool nm_gemm_int8(const NMGemv& job, int64_t M, ThreadPool* pool) {
   const NMPacked& b = *job.b;
   if (!use_fast() || b.dtype != DType::kI8) return false;
-  auto run = [&](int64_t p0, int64_t p1) { nm_detail::gemm_int8_panels(job, M, b.shape.K, b.shape.N, p0, p1); };
+  auto run = [&](int64_t p0, int64_t p1) { nm_panels::gemm_int8(b.view(), job, M, b.shape.K, b.shape.N, p0, p1); };
   if (pool) pool->parallel_for(b.panels, 1, run);
   else run(0, b.panels);
   return true;
@@ -274,14 +290,7 @@ void nm_unpack_float(const NMPacked& b, int64_t g0, int64_t g1, float* dense, in
           uint32_t words[2];
           std::memcpy(words, blk + value_bytes + 8 * s, 8);
           for (int64_t j = 0; j < width; ++j) {
-            float v;
-            if (half) {
-              uint16_t h;
-              std::memcpy(&h, blk + (s * kNMFloatPanel + j) * 2, 2);
-              v = half_to_float(h);
-            } else {
-              std::memcpy(&v, blk + (s * kNMFloatPanel + j) * 4, 4);
-            }
+            const float v = float_value(blk, s, j, half);
             rows[((words[j / 16] >> (2 * (j % 16))) & 3) * ldd + j] = v;
           }
         }
@@ -301,7 +310,7 @@ void nm_unpack_int8(const NMPacked& b, int64_t g0, int64_t g1, int8_t* dense, in
       for (int64_t r = 0; r < 4 * (g1 - g0); ++r) std::memset(dense + r * ldd + c0, 0, static_cast<size_t>(width));
       for (int64_t row = g0 * n; row < g1 * n; ++row) {
         const int64_t q = row / 4, r = row % 4, g = row / n;
-        const uint8_t* blk = b.data.data() + p * b.panel_bytes + q * 320;
+        const uint8_t* blk = b.data.data() + p * b.panel_bytes + q * nm_panels::kInt8BlockBytes;
         int8_t* rows = dense + (g - g0) * 4 * ldd + c0;
         for (int64_t j = 0; j < width; ++j)
           rows[((blk[256 + j] >> (2 * r)) & 3) * ldd + j] = static_cast<int8_t>(blk[4 * j + r]);

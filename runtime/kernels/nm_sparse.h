@@ -25,12 +25,15 @@
 
 #include "ir/nm_sparse.h"
 #include "runtime/aligned_buffer.h"
+#include "runtime/kernels/nm_sparse_panels.h"
 #include "runtime/thread_pool.h"
 
 namespace llmc::rt {
 
-inline constexpr int64_t kNMFloatPanel = 32;
-inline constexpr int64_t kNMInt8Panel = 64;
+inline constexpr int64_t kNMFloatPanel = nm_panels::kFloatPanel;
+inline constexpr int64_t kNMInt8Panel = nm_panels::kInt8Panel;
+// int8 sums stay exact in int32 (255 · 128 per kept weight) up to this K.
+inline constexpr int64_t kNMInt8MaxDepth = 65536;
 
 struct NMPacked {
   DType dtype = DType::kF32;  // of the values
@@ -39,6 +42,19 @@ struct NMPacked {
   int64_t blocks = 0;  // int8: blocks of four kept rows per panel
   AlignedBuffer data;
   std::vector<int32_t> colsum;  // int8: sum of each column's weights (for the activation zero point)
+
+  nm_panels::Panels view() const {
+    nm_panels::Panels v;
+    v.data = data.data();
+    v.panel_bytes = panel_bytes;
+    v.K = shape.K;
+    v.N = shape.N;
+    v.blocks = blocks;
+    v.n = shape.n;
+    v.half = dtype == DType::kF16;
+    v.colsum = colsum.data();
+    return v;
+  }
 };
 
 // Bytes of the panels of a weight of `shape` and `dtype`; nullopt when that overflows. Panels pad
@@ -46,8 +62,17 @@ struct NMPacked {
 // its file size: callers check this against their memory limits first.
 std::optional<uint64_t> nm_packed_bytes(DType dtype, const NMSparseShape& shape);
 
-// Repacks the file form (values, indices as in ir/nm_sparse.h); an error naming the problem
-// when positions of one group and column repeat. pool may be nullptr.
+// Whether the runtime takes a weight of this shape: its panels at most 4x the file form plus
+// 1 MB (columns narrower than a panel inflate it: a hostile [K, 1] weight would ask ~30x), so a
+// session's working copies stay within a few times the model. pack-nm-sparse skips the others.
+bool nm_packable(DType dtype, const NMSparseShape& shape);
+
+// An error naming the first group and column whose kept positions repeat (the dense form has
+// one place for each).
+Status nm_check_positions(const uint8_t* indices, const NMSparseShape& shape);
+
+// Repacks the file form (values, indices as in ir/nm_sparse.h); an error when the positions
+// repeat (nm_check_positions) or the shape is not packable. pool may be nullptr.
 Result<std::unique_ptr<NMPacked>> nm_pack(const uint8_t* values, const uint8_t* indices, DType dtype,
                                           const NMSparseShape& shape, ThreadPool* pool, PackArena* arena = nullptr);
 
@@ -56,15 +81,8 @@ Result<std::unique_ptr<NMPacked>> nm_pack(const uint8_t* values, const uint8_t* 
 //  int8 B: y[n] = float(Σ_k xq[k] · B[k, n] - a_zp · colsum[n]) · (a_scale · scales[per_col ? n : 0]),
 //    the sum exact in int32 (DynamicQuantizeMatMul's result); xq holds K uint8 values followed
 //    by at least 16 readable bytes (the last block's window).
-struct NMGemv {
+struct NMGemv : nm_panels::Row {
   const NMPacked* b = nullptr;
-  const float* x = nullptr;
-  const uint8_t* xq = nullptr;
-  int32_t a_zp = 0;
-  float a_scale = 0;
-  const float* scales = nullptr;
-  bool per_col = false;
-  float* y = nullptr;
 };
 // Every panel of every product in one parallel loop (the threads meet once). pool may be nullptr.
 void nm_gemv_batch(const NMGemv* jobs, size_t n, ThreadPool* pool);
@@ -85,13 +103,5 @@ void nm_unpack_int8(const NMPacked& b, int64_t g0, int64_t g1, int8_t* dense, in
 bool nm_fast_available();
 void nm_force_portable(bool on);
 
-namespace nm_detail {  // the AVX-512 panel loops (nm_sparse_avx512.cpp)
-void gemv_float_panels(const NMGemv& job, int64_t p0, int64_t p1);
-// C[M, N] (row-major, ldc = N) = A[M, K] · B over panels [p0, p1); each row as gemv_float_panels makes it.
-void gemm_float_panels(const NMPacked& b, const float* A, int64_t M, float* C, int64_t p0, int64_t p1);
-void gemv_int8_panels(const NMGemv& job, int64_t p0, int64_t p1);
-// M rows: activations job.xq + m·lda, results job.y + m·ldc; each row as gemv_int8_panels makes it.
-void gemm_int8_panels(const NMGemv& job, int64_t M, int64_t lda, int64_t ldc, int64_t p0, int64_t p1);
-}  // namespace nm_detail
 
 }  // namespace llmc::rt

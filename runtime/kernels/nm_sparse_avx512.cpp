@@ -3,36 +3,34 @@
 // multiply-add per kept weight in the same order; int8 sums are exact.
 #include <immintrin.h>
 
-#include <algorithm>
-#include <cstring>
+#include "runtime/kernels/nm_sparse_panels.h"
 
-#include "runtime/kernels/nm_sparse.h"
-
-namespace llmc::rt::nm_detail {
+namespace llmc::rt::nm_panels {
 
 namespace {
 
 inline uint32_t load_u32(const uint8_t* p) {
   uint32_t v;
-  std::memcpy(&v, p, 4);
+  __builtin_memcpy(&v, p, 4);
   return v;
 }
 
+inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
 template <int kN, bool kHalf>
-void float_panels(const NMGemv& job, int64_t p0, int64_t p1) {
-  const NMPacked& b = *job.b;
+void float_panels(const Panels& b, const Row& job, int64_t p0, int64_t p1) {
   const float* x = job.x;
   float* y = job.y;
   constexpr int64_t es = kHalf ? 2 : 4;
-  constexpr int64_t blk_bytes = kN * (kNMFloatPanel * es + 8);
+  constexpr int64_t blk_bytes = float_block_bytes(kN, kHalf);
   const __m512i shifts = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const int64_t groups = b.shape.K / 4;
+  const int64_t groups = b.K / 4;
   for (int64_t p = p0; p < p1; ++p) {
-    const uint8_t* blk = b.data.data() + p * b.panel_bytes;
+    const uint8_t* blk = b.data + p * b.panel_bytes;
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     for (int64_t g = 0; g < groups; ++g, blk += blk_bytes) {
       const __m512 xg = _mm512_broadcast_f32x4(_mm_loadu_ps(x + 4 * g));
-      const uint8_t* words = blk + kN * kNMFloatPanel * es;
+      const uint8_t* words = blk + kN * kFloatPanel * es;
       for (int s = 0; s < kN; ++s) {
         __m512 v0, v1;
         if constexpr (kHalf) {
@@ -48,12 +46,12 @@ void float_panels(const NMGemv& job, int64_t p0, int64_t p1) {
         acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(i1, xg), v1, acc1);
       }
     }
-    const int64_t c0 = p * kNMFloatPanel, left = b.shape.N - c0;
-    if (left >= kNMFloatPanel) {
+    const int64_t c0 = p * kFloatPanel, left = b.N - c0;
+    if (left >= kFloatPanel) {
       _mm512_storeu_ps(y + c0, acc0);
       _mm512_storeu_ps(y + c0 + 16, acc1);
     } else {
-      const int64_t l0 = std::min<int64_t>(left, 16), l1 = left - l0;
+      const int64_t l0 = min64(left, 16), l1 = left - l0;
       _mm512_mask_storeu_ps(y + c0, static_cast<__mmask16>((1u << l0) - 1), acc0);
       if (l1 > 0) _mm512_mask_storeu_ps(y + c0 + 16, static_cast<__mmask16>((1u << l1) - 1), acc1);
     }
@@ -64,16 +62,16 @@ void float_panels(const NMGemv& job, int64_t p0, int64_t p1) {
 // row (one fused multiply-add per kept weight, slots then groups in order), so a prefill row
 // equals the same row decoded alone; the positions are expanded once per group for all rows.
 template <int MR, int kN, bool kHalf>
-void float_tile(const NMPacked& b, const uint8_t* panel, const float* A, int64_t lda, float* C, int64_t ldc,
+void float_tile(const Panels& b, const uint8_t* panel, const float* A, int64_t lda, float* C, int64_t ldc,
                 int64_t width) {
   constexpr int64_t es = kHalf ? 2 : 4;
-  constexpr int64_t blk_bytes = kN * (kNMFloatPanel * es + 8);
+  constexpr int64_t blk_bytes = float_block_bytes(kN, kHalf);
   const __m512i shifts = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   __m512 acc[MR][2];
   for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   const uint8_t* blk = panel;
-  for (int64_t g = 0; g < b.shape.K / 4; ++g, blk += blk_bytes) {
-    const uint8_t* words = blk + kN * kNMFloatPanel * es;
+  for (int64_t g = 0; g < b.K / 4; ++g, blk += blk_bytes) {
+    const uint8_t* words = blk + kN * kFloatPanel * es;
     __m512 v[kN][2];
     __m512i ix[kN][2];
     for (int s = 0; s < kN; ++s) {
@@ -95,7 +93,7 @@ void float_tile(const NMPacked& b, const uint8_t* panel, const float* A, int64_t
       }
     }
   }
-  const int64_t l0 = std::min<int64_t>(width, 16), l1 = width - l0;
+  const int64_t l0 = min64(width, 16), l1 = width - l0;
   const __mmask16 m0 = static_cast<__mmask16>((1u << l0) - 1), m1 = static_cast<__mmask16>(l1 > 0 ? (1u << l1) - 1 : 0);
   for (int r = 0; r < MR; ++r) {
     _mm512_mask_storeu_ps(C + r * ldc, m0, acc[r][0]);
@@ -104,12 +102,12 @@ void float_tile(const NMPacked& b, const uint8_t* panel, const float* A, int64_t
 }
 
 template <int kN, bool kHalf>
-void float_gemm(const NMPacked& b, const float* A, int64_t M, float* C, int64_t p0, int64_t p1) {
+void float_gemm(const Panels& b, const float* A, int64_t M, float* C, int64_t p0, int64_t p1) {
   constexpr int MR = 6;
-  const int64_t K = b.shape.K, N = b.shape.N;
+  const int64_t K = b.K, N = b.N;
   for (int64_t p = p0; p < p1; ++p) {
-    const uint8_t* panel = b.data.data() + p * b.panel_bytes;
-    const int64_t c0 = p * kNMFloatPanel, width = std::min(kNMFloatPanel, N - c0);
+    const uint8_t* panel = b.data + p * b.panel_bytes;
+    const int64_t c0 = p * kFloatPanel, width = min64(kFloatPanel, N - c0);
     int64_t m = 0;
     for (; m + MR <= M; m += MR) float_tile<MR, kN, kHalf>(b, panel, A + m * K, K, C + m * N + c0, N, width);
     const float* a = A + m * K;
@@ -128,8 +126,7 @@ void float_gemm(const NMPacked& b, const float* A, int64_t M, float* C, int64_t 
 // One decode row against int8 panels [p0, p1) (kept apart from int8_tile: the row-major form
 // of the same loop streams ~10% slower, measured).
 template <int kN>
-void int8_panels(const NMGemv& job, int64_t p0, int64_t p1) {
-  const NMPacked& b = *job.b;
+void int8_panels(const Panels& b, const Row& job, int64_t p0, int64_t p1) {
   const uint8_t* xq = job.xq;
   // Byte k of each 64-bit word of positions (lanes 2i, 2i + 1) starts at bit 2k.
   const __m512i ctrl = _mm512_set1_epi64(0x0E0C0A0806040200LL);
@@ -139,9 +136,9 @@ void int8_panels(const NMGemv& job, int64_t p0, int64_t p1) {
   const __m512i zp = _mm512_set1_epi32(job.a_zp);
   const __m512 a_scale = _mm512_set1_ps(job.a_scale);
   for (int64_t p = p0; p < p1; ++p) {
-    const uint8_t* blk = b.data.data() + p * b.panel_bytes;
+    const uint8_t* blk = b.data + p * b.panel_bytes;
     __m512i acc[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
-    for (int64_t q = 0; q < b.blocks; ++q, blk += 320) {
+    for (int64_t q = 0; q < b.blocks; ++q, blk += kInt8BlockBytes) {
       const __m512i win = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(xq + 4 * (4 * q / kN))));
       for (int z = 0; z < 4; ++z) {
         const __m512i w = _mm512_loadu_si512(blk + 64 * z);
@@ -150,12 +147,12 @@ void int8_panels(const NMGemv& job, int64_t p0, int64_t p1) {
         acc[z] = _mm512_dpbusd_epi32(acc[z], _mm512_permutexvar_epi8(sel, win), w);
       }
     }
-    const int64_t c0 = p * kNMInt8Panel;
+    const int64_t c0 = p * kInt8Panel;
     for (int z = 0; z < 4; ++z) {
-      const int64_t c = c0 + 16 * z, left = b.shape.N - c;
+      const int64_t c = c0 + 16 * z, left = b.N - c;
       if (left <= 0) break;
       const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
-      const __m512i cs = _mm512_maskz_loadu_epi32(m, b.colsum.data() + c);
+      const __m512i cs = _mm512_maskz_loadu_epi32(m, b.colsum + c);
       const __m512 ws = job.per_col ? _mm512_maskz_loadu_ps(m, job.scales + c) : _mm512_set1_ps(job.scales[0]);
       const __m512 sum = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[z], _mm512_mullo_epi32(zp, cs)));
       // float(sum) · (a_scale · scale): the dense epilogue's two roundings, in its order.
@@ -168,18 +165,17 @@ void int8_panels(const NMGemv& job, int64_t p0, int64_t p1) {
 // job.y + r·ldc. Byte indices are built once per block for all rows; sums are exact, so every
 // row equals the dense product's, decoded alone or in a prefill.
 template <int MR, int kN>
-void int8_tile(const NMGemv& job, int64_t p, int64_t lda, int64_t ldc) {
-  const NMPacked& b = *job.b;
+void int8_tile(const Panels& b, const Row& job, int64_t p, int64_t lda, int64_t ldc) {
   // Byte k of each 64-bit word of positions (lanes 2i, 2i + 1) starts at bit 2k.
   const __m512i ctrl = _mm512_set1_epi64(0x0E0C0A0806040200LL);
   const __m512i three = _mm512_set1_epi8(3);
   // Window offset of each lane byte's group: 2:4 has groups (0, 0, 1, 1), 1:4 (0, 1, 2, 3).
   const __m512i offs = _mm512_set1_epi32(kN == 2 ? 0x04040000 : 0x0C080400);
-  const uint8_t* blk = b.data.data() + p * b.panel_bytes;
+  const uint8_t* blk = b.data + p * b.panel_bytes;
   __m512i acc[MR][4];
   for (int r = 0; r < MR; ++r)
     for (int z = 0; z < 4; ++z) acc[r][z] = _mm512_setzero_si512();
-  for (int64_t q = 0; q < b.blocks; ++q, blk += 320) {
+  for (int64_t q = 0; q < b.blocks; ++q, blk += kInt8BlockBytes) {
     __m512i w[4], sel[4];
     for (int z = 0; z < 4; ++z) {
       w[z] = _mm512_loadu_si512(blk + 64 * z);
@@ -194,12 +190,12 @@ void int8_tile(const NMGemv& job, int64_t p, int64_t lda, int64_t ldc) {
   }
   const __m512i zp = _mm512_set1_epi32(job.a_zp);
   const __m512 a_scale = _mm512_set1_ps(job.a_scale);
-  const int64_t c0 = p * kNMInt8Panel;
+  const int64_t c0 = p * kInt8Panel;
   for (int z = 0; z < 4; ++z) {
-    const int64_t c = c0 + 16 * z, left = b.shape.N - c;
+    const int64_t c = c0 + 16 * z, left = b.N - c;
     if (left <= 0) break;
     const __mmask16 m = left >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
-    const __m512i cs = _mm512_mullo_epi32(zp, _mm512_maskz_loadu_epi32(m, b.colsum.data() + c));
+    const __m512i cs = _mm512_mullo_epi32(zp, _mm512_maskz_loadu_epi32(m, b.colsum + c));
     const __m512 ws = job.per_col ? _mm512_maskz_loadu_ps(m, job.scales + c) : _mm512_set1_ps(job.scales[0]);
     const __m512 scale = _mm512_mul_ps(a_scale, ws);
     for (int r = 0; r < MR; ++r) {
@@ -211,16 +207,16 @@ void int8_tile(const NMGemv& job, int64_t p, int64_t lda, int64_t ldc) {
 }
 
 template <int kN>
-void int8_gemm(const NMGemv& job, int64_t M, int64_t lda, int64_t ldc, int64_t p0, int64_t p1) {
+void int8_gemm(const Panels& b, const Row& job, int64_t M, int64_t lda, int64_t ldc, int64_t p0, int64_t p1) {
   constexpr int MR = 4;
   for (int64_t p = p0; p < p1; ++p) {
-    NMGemv rows = job;
+    Row rows = job;
     int64_t m = 0;
-    for (; m + MR <= M; m += MR, rows.xq += MR * lda, rows.y += MR * ldc) int8_tile<MR, kN>(rows, p, lda, ldc);
+    for (; m + MR <= M; m += MR, rows.xq += MR * lda, rows.y += MR * ldc) int8_tile<MR, kN>(b, rows, p, lda, ldc);
     switch (M - m) {
-      case 3: int8_tile<3, kN>(rows, p, lda, ldc); break;
-      case 2: int8_tile<2, kN>(rows, p, lda, ldc); break;
-      case 1: int8_tile<1, kN>(rows, p, lda, ldc); break;
+      case 3: int8_tile<3, kN>(b, rows, p, lda, ldc); break;
+      case 2: int8_tile<2, kN>(b, rows, p, lda, ldc); break;
+      case 1: int8_tile<1, kN>(b, rows, p, lda, ldc); break;
       default: break;
     }
   }
@@ -228,26 +224,24 @@ void int8_gemm(const NMGemv& job, int64_t M, int64_t lda, int64_t ldc, int64_t p
 
 }  // namespace
 
-void gemv_float_panels(const NMGemv& job, int64_t p0, int64_t p1) {
-  const bool half = job.b->dtype == DType::kF16;
-  if (job.b->shape.n == 2) half ? float_panels<2, true>(job, p0, p1) : float_panels<2, false>(job, p0, p1);
-  else half ? float_panels<1, true>(job, p0, p1) : float_panels<1, false>(job, p0, p1);
+void gemv_float(const Panels& b, const Row& row, int64_t p0, int64_t p1) {
+  if (b.n == 2) b.half ? float_panels<2, true>(b, row, p0, p1) : float_panels<2, false>(b, row, p0, p1);
+  else b.half ? float_panels<1, true>(b, row, p0, p1) : float_panels<1, false>(b, row, p0, p1);
 }
 
-void gemm_float_panels(const NMPacked& b, const float* A, int64_t M, float* C, int64_t p0, int64_t p1) {
-  const bool half = b.dtype == DType::kF16;
-  if (b.shape.n == 2) half ? float_gemm<2, true>(b, A, M, C, p0, p1) : float_gemm<2, false>(b, A, M, C, p0, p1);
-  else half ? float_gemm<1, true>(b, A, M, C, p0, p1) : float_gemm<1, false>(b, A, M, C, p0, p1);
+void gemm_float(const Panels& b, const float* A, int64_t M, float* C, int64_t p0, int64_t p1) {
+  if (b.n == 2) b.half ? float_gemm<2, true>(b, A, M, C, p0, p1) : float_gemm<2, false>(b, A, M, C, p0, p1);
+  else b.half ? float_gemm<1, true>(b, A, M, C, p0, p1) : float_gemm<1, false>(b, A, M, C, p0, p1);
 }
 
-void gemv_int8_panels(const NMGemv& job, int64_t p0, int64_t p1) {
-  if (job.b->shape.n == 2) int8_panels<2>(job, p0, p1);
-  else int8_panels<1>(job, p0, p1);
+void gemv_int8(const Panels& b, const Row& row, int64_t p0, int64_t p1) {
+  if (b.n == 2) int8_panels<2>(b, row, p0, p1);
+  else int8_panels<1>(b, row, p0, p1);
 }
 
-void gemm_int8_panels(const NMGemv& job, int64_t M, int64_t lda, int64_t ldc, int64_t p0, int64_t p1) {
-  if (job.b->shape.n == 2) int8_gemm<2>(job, M, lda, ldc, p0, p1);
-  else int8_gemm<1>(job, M, lda, ldc, p0, p1);
+void gemm_int8(const Panels& b, const Row& row, int64_t M, int64_t lda, int64_t ldc, int64_t p0, int64_t p1) {
+  if (b.n == 2) int8_gemm<2>(b, row, M, lda, ldc, p0, p1);
+  else int8_gemm<1>(b, row, M, lda, ldc, p0, p1);
 }
 
-}  // namespace llmc::rt::nm_detail
+}  // namespace llmc::rt::nm_panels

@@ -7,8 +7,8 @@
 //    DynamicQuantizeLinear does, products are exact in int32, and Y = float(acc) ·
 //    (a_scale · scales[n]) with scales float32 per column or one: the dense int8 graph's
 //    result (DynamicQuantizeLinear → MatMulInteger → Cast → Mul), bit for bit.
-// Decode rows stream the session's packed panels (nm_sparse.h); prefill widens a band of rows of
-// B at a time back to dense and runs the dense GEMM on it.
+// Decode rows stream the session's packed panels (nm_sparse.h); prefill runs the sparse GEMM over
+// the same panels (CPUs without AVX-512: B widened band by band, the dense GEMM on each band).
 #include <algorithm>
 #include <climits>
 #include <cstring>
@@ -47,9 +47,9 @@ Result<NMSparseShape> product_shape(const KernelContext& ctx, size_t in, int64_t
                          dtype_name(indices.dtype()), " ", shape_str(indices.shape()));
   if (a.rank() < 1) return invalid_input("A must have rank >= 1");
   const int64_t K = a.dim(-1);
-  if (values.dim(0) % n != 0 || values.dim(0) / n * 4 != K)
-    return invalid_input("values has ", values.dim(0), " rows; ", n, ":4 of K = ", K, " needs ", K / 4 * n);
   LLMC_ASSIGN_OR_RETURN(const NMSparseShape s, nm_sparse_shape(K, values.dim(1), static_cast<int>(n)));
+  if (values.dim(0) != s.rows)
+    return invalid_input("values has ", values.dim(0), " rows; ", n, ":4 of K = ", K, " needs ", s.rows);
   if (indices.dim(0) != s.rows || indices.dim(1) != s.index_cols)
     return invalid_input("indices shape ", shape_str(indices.shape()), ", expected [", s.rows, ", ", s.index_cols, "]");
   const DType vt = values.dtype();
@@ -127,9 +127,13 @@ Status nm_sparse_products(KernelContext& ctx, size_t members) {
     if (i > 0 && ctx.in(1 + 3 * i).dtype() != ctx.in(1).dtype())
       return invalid_input("NMSparseMatMul group mixes value types");
     shapes[i] = *s;
-    // The panels are this product's working copy of the weight: within the session's limits.
-    const auto bytes = nm_packed_bytes(ctx.in(1 + 3 * i).dtype(), *s);
+    // The panels are this product's working copy of the weight: within the session's limits,
+    // and never many times the weight itself.
+    const DType vt = ctx.in(1 + 3 * i).dtype();
+    const auto bytes = nm_packed_bytes(vt, *s);
     if (!bytes || *bytes > uint64_t(INT64_MAX)) return invalid_input("packed n:4 weight ", i, " is too large");
+    if (!nm_packable(vt, *s))
+      return invalid_input("n:4 weight [", s->K, ", ", s->N, "] is too narrow to pack (", *bytes, " bytes of panels)");
     LLMC_RETURN_IF_ERROR(ctx.check_output(DType::kU8, {static_cast<int64_t>(*bytes)}));
   }
   const DType vt = ctx.in(1).dtype();
@@ -139,6 +143,11 @@ Status nm_sparse_products(KernelContext& ctx, size_t members) {
   };
   Status pack_status = Status::ok();
   auto build = [&](bool session) -> std::shared_ptr<Packs> {
+    // Every check first: a session's packs go to its arena, so none is made unless all can be.
+    for (size_t i = 0; i < members; ++i) {
+      pack_status = nm_check_positions(ctx.in(2 + 3 * i).data<uint8_t>(), shapes[i]);
+      if (!pack_status.is_ok()) return nullptr;
+    }
     auto p = std::make_shared<Packs>();
     for (size_t i = 0; i < members; ++i) {
       const Value& values = ctx.in(1 + 3 * i);

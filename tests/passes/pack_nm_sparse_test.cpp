@@ -149,3 +149,30 @@ TEST_CASE("pack-nm-sparse leaves dense weights alone and says why", "[passes][nm
   REQUIRE(r1.is_ok());
   CHECK(r1->rewrites == 0);
 }
+
+TEST_CASE("pack-nm-sparse int8 forms: DynamicQuantizeMatMul, either Mul order, a shared quantisation", "[passes][nm_sparse][llama2c]") {
+  StoriesFixture s;
+  if (!load_stories(s, 2, 32)) return;
+  const std::vector<int32_t> tokens(s.eval_tokens.begin(), s.eval_tokens.begin() + 24);
+  // Only the query projections 2:4: K and V keep dense int8 weights on the same quantised input.
+  Model q = s.model;
+  REQUIRE(run_named_pass("prune-magnitude", q, {{"pattern", "2:4"}, {"include", ".*q_proj.*"}}).is_ok());
+  Model contrib = q;
+  REQUIRE(run_named_pass("quantize-int8-dynamic", q, {}).is_ok());
+  REQUIRE(run_named_pass("quantize-int8-dynamic", contrib, {{"format", "contrib"}}).is_ok());
+  // Swap the operands of every output-scale Mul (Mul(a, b) = Mul(b, a) bit for bit).
+  for (Node& n : q.graph.nodes)
+    if (n.op_type == "Mul" && n.name.find("_quant_") != std::string::npos) std::swap(n.inputs[0], n.inputs[1]);
+  for (Model* m : {&q, &contrib}) {
+    Model packed = *m;
+    auto r = run_named_pass("pack-nm-sparse", packed, {});
+    REQUIRE(r.is_ok());
+    INFO(r->summary);
+    CHECK(r->rewrites == 5);  // the five query projections
+    for (const auto& d : r->decisions)
+      if (d.action == "packed") CHECK(d.node.find("q_proj") != std::string::npos);
+    CHECK(count_op(packed, kNMSparseMatMul) == 5);
+    if (m == &q) CHECK(count_op(packed, "DynamicQuantizeLinear") == count_op(q, "DynamicQuantizeLinear"));  // still read by K, V
+    CHECK(max_abs_gap(logits(packed, tokens), logits(*m, tokens)) == 0);
+  }
+}

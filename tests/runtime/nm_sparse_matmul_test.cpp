@@ -56,6 +56,17 @@ double elem(const Tensor& w, int64_t i) {
   }
 }
 
+// The dense form back from the packed one (the format's definition, read plainly).
+std::vector<uint8_t> unpack(const NMSparseTensors& p, const NMSparseShape& s, size_t es) {
+  std::vector<uint8_t> dense(static_cast<size_t>(s.K * s.N) * es, 0);
+  for (int64_t row = 0; row < s.rows; ++row)
+    for (int64_t c = 0; c < s.N; ++c) {
+      const int64_t k = row / s.n * 4 + nm_index(p.indices.data(), s.index_cols, row, c);
+      std::memcpy(dense.data() + (k * s.N + c) * es, p.values.data() + (row * s.N + c) * es, es);
+    }
+  return dense;
+}
+
 Node sparse_node(int n, size_t inputs) {
   return make_node(kNMSparseMatMul, inputs, 1, {Attribute::make_int("n", n)}, kLlmcDomain);
 }
@@ -91,9 +102,8 @@ TEST_CASE("n:4 packed form: round trip, canonical positions, refusals", "[ir][nm
       CHECK(p->indices.dims() == std::vector<int64_t>{s.K / 4 * s.n, (s.N + 3) / 4});
       auto shape = nm_sparse_shape(s.K, s.N, s.n);
       REQUIRE(shape.is_ok());
-      std::vector<uint8_t> back(w.nbytes());
-      const size_t es = dtype_storage_bytes(t, 1);
-      unpack_nm_sparse_rows(p->values.data(), p->indices.data(), es, *shape, 0, s.K / 4, back.data(), s.N);
+      const std::vector<uint8_t> back = unpack(*p, *shape, dtype_storage_bytes(t, 1));
+      REQUIRE(back.size() == w.nbytes());
       REQUIRE(std::memcmp(back.data(), w.data(), w.nbytes()) == 0);
       // Positions of one group and column ascend strictly.
       for (int64_t g = 0; g < s.K / 4 && s.n == 2; ++g)
