@@ -162,6 +162,28 @@ void Session::merge_steps(const std::vector<size_t>& group, Node fused, const Ke
   }
 }
 
+void Session::merge_product_group(const std::vector<size_t>& group, const std::string& op, const std::string& domain,
+                                  size_t per_member, std::vector<Attribute> attributes, const KernelFn* kernel,
+                                  std::vector<bool>& drop) {
+  Node fused;
+  fused.name = steps_[group[0]].node->name + "_group";
+  fused.op_type = op;
+  fused.domain = domain;
+  fused.attributes = std::move(attributes);
+  fused.inputs = {steps_[group[0]].node->inputs[0]};
+  std::vector<int> ins{steps_[group[0]].inputs[0]}, outs;
+  for (size_t m : group) {
+    const Step& st = steps_[m];
+    for (size_t i = 1; i <= per_member; ++i) {
+      ins.push_back(i < st.inputs.size() ? st.inputs[i] : -1);
+      fused.inputs.push_back(i < st.node->inputs.size() ? st.node->inputs[i] : "");
+    }
+    outs.push_back(st.outputs[0]);
+    fused.outputs.push_back(st.node->outputs[0]);
+  }
+  merge_steps(group, std::move(fused), kernel, std::move(ins), std::move(outs), drop);
+}
+
 long Session::sole_reader(const Links& l, int slot, const char* op) const {
   if (slot < 0 || l.readers[slot] != 1 || l.graph_outputs.count(slot)) return -1;
   // Node arity is checked when a kernel runs, after the folds: a hostile graph's Mul may have

@@ -113,6 +113,12 @@ class Session {
   // output (`outputs`); the others are marked in `drop` (their outputs are not folded away).
   void merge_steps(const std::vector<size_t>& group, Node fused, const KernelFn* kernel, std::vector<int> inputs,
                    std::vector<int> outputs, std::vector<bool>& drop);
+  // Makes `group` (products of one activation, in plan order) one step running `kernel` on the
+  // activation, then inputs 1 .. per_member of each member (omitted ones -1 / ""), producing each
+  // member's output; the node, named after the first member, is profiled as `op` of `domain`.
+  void merge_product_group(const std::vector<size_t>& group, const std::string& op, const std::string& domain,
+                           size_t per_member, std::vector<Attribute> attributes, const KernelFn* kernel,
+                           std::vector<bool>& drop);
   // Drops the steps marked in `drop`; their outputs become folded_ (never materialised).
   void remove_folded_steps(const std::vector<bool>& drop);
 

@@ -29,23 +29,8 @@ void Session::fold_dynamic_quant_matmul_groups() {
   std::vector<bool> drop(steps_.size(), false);
   for (const auto& [a, group] : by_input) {
     if (group.size() < 2) continue;
-    Node fused;  // reported as DynamicQuantizeMatMul; named after its first member
-    fused.name = steps_[group[0]].node->name + "_group";
-    fused.op_type = "DynamicQuantizeMatMul";
-    fused.domain = "com.microsoft";
-    fused.inputs = {steps_[group[0]].node->inputs[0]};
-    std::vector<int> ins{a}, outs;
-    for (size_t m : group) {
-      const Step& st = steps_[m];
-      for (size_t i = 1; i < 5; ++i) {
-        ins.push_back(i < st.inputs.size() ? st.inputs[i] : -1);
-        fused.inputs.push_back(i < st.node->inputs.size() ? st.node->inputs[i] : "");
-      }
-      outs.push_back(st.outputs[0]);
-      fused.outputs.push_back(st.node->outputs[0]);
-    }
-    static const KernelFn kGroup = dynamic_quantize_matmul_group;
-    merge_steps(group, fused, &kGroup, ins, outs, drop);
+    static const KernelFn kGroup = dynamic_quantize_matmul_group;  // profiled as DynamicQuantizeMatMul
+    merge_product_group(group, "DynamicQuantizeMatMul", "com.microsoft", 4, {}, &kGroup, drop);
   }
   remove_folded_steps(drop);
 }

@@ -31,20 +31,9 @@ void Session::fold_matmul_groups() {
   std::vector<bool> drop(steps_.size(), false);
   for (const auto& [key, group] : groups) {
     if (group.size() < 2) continue;
-    Node fused;  // profiled as MatMul; its own domain keeps padded inputs away (Session::run densifies)
-    fused.name = steps_[group[0]].node->name + "_group";
-    fused.op_type = "MatMul";
-    fused.domain = "llmc.group";
-    fused.inputs = {steps_[group[0]].node->inputs[0]};
-    std::vector<int> ins{std::get<0>(key)}, outs;
-    for (size_t m : group) {
-      ins.push_back(steps_[m].inputs[1]);
-      fused.inputs.push_back(steps_[m].node->inputs[1]);
-      outs.push_back(steps_[m].outputs[0]);
-      fused.outputs.push_back(steps_[m].node->outputs[0]);
-    }
+    // Profiled as MatMul; its own domain keeps padded inputs away (Session::run densifies).
     static const KernelFn kGroup = matmul_group;
-    merge_steps(group, fused, &kGroup, ins, outs, drop);
+    merge_product_group(group, "MatMul", "llmc.group", 1, {}, &kGroup, drop);
   }
   remove_folded_steps(drop);
 }

@@ -31,24 +31,9 @@ void Session::fold_nm_sparse_groups() {
   std::vector<bool> drop(steps_.size(), false);
   for (const auto& [key, group] : groups) {
     if (group.size() < 2) continue;
-    Node fused;  // profiled as NMSparseMatMul; named after its first member
-    fused.name = steps_[group[0]].node->name + "_group";
-    fused.op_type = kNMSparseMatMul;
-    fused.domain = "llmc.group";
-    fused.attributes.push_back(Attribute::make_int("n", std::get<2>(key)));
-    fused.inputs = {steps_[group[0]].node->inputs[0]};
-    std::vector<int> ins{std::get<0>(key)}, outs;
-    for (size_t m : group) {
-      const Step& st = steps_[m];
-      for (size_t i = 1; i < 4; ++i) {
-        ins.push_back(i < st.inputs.size() ? st.inputs[i] : -1);
-        fused.inputs.push_back(i < st.node->inputs.size() ? st.node->inputs[i] : "");
-      }
-      outs.push_back(st.outputs[0]);
-      fused.outputs.push_back(st.node->outputs[0]);
-    }
-    static const KernelFn kGroup = nm_sparse_matmul_group;
-    merge_steps(group, fused, &kGroup, ins, outs, drop);
+    static const KernelFn kGroup = nm_sparse_matmul_group;  // profiled as NMSparseMatMul
+    merge_product_group(group, kNMSparseMatMul, "llmc.group", 3, {Attribute::make_int("n", std::get<2>(key))}, &kGroup,
+                        drop);
   }
   remove_folded_steps(drop);
 }

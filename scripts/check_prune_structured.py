@@ -137,25 +137,17 @@ def foreign(bin_path, text, tmp, bad):
     ids = [int(t) for t in (np.arange(24) * 31 % 97)]
     for name, model, calib in (("GPT-2 ckpt", gpt2, ["--calib", text]),
                                ("GPT torch", torch_onnx, ["--calib", tokens, "--calib-seq-len", "32"])):
-        pruned = model[:-5] + ".ffn.onnx"
-        cli(bin_path, "prune", model, "--structured", "ffn", "--ratio", "0.25", *calib, "--quiet", "-o", pruned)
-        before, after = params(model), params(pruned)
-        expected = 2 * 64 * (64 + 1 + 64)
-        gap = logits_gap(bin_path, pruned, ids, tmp)
-        print(f"{name:<14}{'ffn 0.25':<20}{after:>12}{before - after:>11}{expected:>11}{'':>9}{gap:>12.2e}")
-        if before - after != expected:
-            bad.append(f"{name}: {before - after} parameters removed, expected {expected}")
-        if gap > 1e-4:
-            bad.append(f"{name}: ours and ONNX Runtime differ by {gap:.2e} (limit 1e-04)")
-        heads = model[:-5] + ".heads.onnx"
-        cli(bin_path, "prune", model, "--structured", "heads", "--ratio", "0.25", *calib, "--quiet", "-o", heads)
-        after, expected = params(heads), 2 * (16 * (64 + 64 + 1) + 2 * 16 * (64 + 1))
-        gap = logits_gap(bin_path, heads, ids, tmp)
-        print(f"{name:<14}{'heads 0.25':<20}{after:>12}{before - after:>11}{expected:>11}{'':>9}{gap:>12.2e}")
-        if before - after != expected:
-            bad.append(f"{name} heads: {before - after} parameters removed, expected {expected}")
-        if gap > 1e-4:
-            bad.append(f"{name} heads: ours and ONNX Runtime differ by {gap:.2e} (limit 1e-04)")
+        for label, flag, expected in (("ffn 0.25", "ffn", 2 * 64 * (64 + 1 + 64)),  # up column, bias, down row
+                                      ("heads 0.25", "heads", 2 * (16 * (64 + 64 + 1) + 2 * 16 * (64 + 1)))):
+            pruned = model[:-5] + f".{flag}.onnx"
+            cli(bin_path, "prune", model, "--structured", flag, "--ratio", "0.25", *calib, "--quiet", "-o", pruned)
+            before, after = params(model), params(pruned)
+            gap = logits_gap(bin_path, pruned, ids, tmp)
+            print(f"{name:<14}{label:<20}{after:>12}{before - after:>11}{expected:>11}{'':>9}{gap:>12.2e}")
+            if before - after != expected:
+                bad.append(f"{name} {label}: {before - after} parameters removed, expected {expected}")
+            if gap > 1e-4:
+                bad.append(f"{name} {label}: ours and ONNX Runtime differ by {gap:.2e} (limit 1e-04)")
 
 if __name__ == "__main__":
     main()
