@@ -51,6 +51,42 @@ for name in sorted(os.listdir(ort_models)):
     if len(raw) < 32768:
         put("run_model", name, raw)
 
+# Our own op com.llmcompress NMSparseMatMul (packed 2:4 / 1:4 weights): two products sharing the
+# input (the session groups them), float32, float16 and int8 with scales, so mutations reach the
+# packed-form checks and the panel kernels.
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+
+def nm_sparse_model(kind, n):
+    rng = np.random.default_rng(3)
+    K, N = 16, 40
+    vt = {"f32": np.float32, "f16": np.float16, "i8": np.int8}[kind]
+    at = TensorProto.FLOAT16 if kind == "f16" else TensorProto.FLOAT
+    inits, nodes, outs = [], [], []
+    for i in range(2):
+        vals = (rng.integers(-100, 100, (K // 4 * n, N)) if kind == "i8" else rng.standard_normal((K // 4 * n, N))).astype(vt)
+        pos = np.array([[0, 2][:n]] * N).T  # positions 0 (and 2) in every group and column
+        idx = np.zeros((K // 4 * n, (N + 3) // 4), np.uint8)
+        for r in range(K // 4 * n):
+            for c in range(N):
+                idx[r, c // 4] |= pos[r % n, c] << (2 * (c % 4))
+        names = [f"v{i}", f"x{i}"]
+        inits += [numpy_helper.from_array(vals, names[0]), numpy_helper.from_array(idx, names[1])]
+        ins = ["a"] + names
+        if kind == "i8":
+            inits.append(numpy_helper.from_array(np.full((N,), 0.01, np.float32), f"s{i}"))
+            ins.append(f"s{i}")
+        nodes.append(helper.make_node("NMSparseMatMul", ins, [f"y{i}"], domain="com.llmcompress", n=n))
+        outs.append(helper.make_tensor_value_info(f"y{i}", at, [1, N]))
+    g = helper.make_graph(nodes, "nm", [helper.make_tensor_value_info("a", at, [1, K])], outs, inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.llmcompress", 1)])
+    return m.SerializeToString()
+
+
+for kind in ("f32", "f16", "i8"):
+    for n in (1, 2):
+        put("run_model", f"nm_sparse_{kind}_{n}.onnx", nm_sparse_model(kind, n))
+
 # llama2.c: byte 0 selects the checkpoint, byte 1 the tokenizer.
 put("llama2c", "stories260K", b"\x00" + open(os.path.join(data, "llama2c", "stories260K.bin"), "rb").read())
 put("llama2c", "tok512", b"\x01" + open(os.path.join(data, "llama2c", "tok512.bin"), "rb").read())
