@@ -62,6 +62,19 @@ std::vector<Feeds> windows(const Model& m, std::vector<int32_t>& tokens) {
   return set->samples;
 }
 
+// The imported checkpoint and calibration windows over a token stream both test cases use.
+struct Gpt2Fixture {
+  Model dense;
+  std::vector<int32_t> tokens;
+  std::vector<Feeds> samples;
+  Gpt2Fixture() {
+    auto loaded = load_model(gpt2_checkpoint());
+    REQUIRE(loaded.is_ok());
+    dense = std::move(loaded).value();
+    samples = windows(dense, tokens);
+  }
+};
+
 const Node* named(const Graph& g, const std::string& part) {
   for (const Node& n : g.nodes)
     if (n.name.find(part) != std::string::npos) return &n;
@@ -71,11 +84,10 @@ const Node* named(const Graph& g, const std::string& part) {
 }  // namespace
 
 TEST_CASE("prune-heads on GPT-2's fused Q/K/V: the lowest head goes, split sizes follow", "[passes][prune][heads][gpt2]") {
-  auto loaded = load_model(gpt2_checkpoint());
-  REQUIRE(loaded.is_ok());
-  const Model dense = std::move(loaded).value();
-  std::vector<int32_t> tokens;
-  const std::vector<Feeds> samples = windows(dense, tokens);
+  const Gpt2Fixture f;
+  const Model& dense = f.dense;
+  const std::vector<int32_t>& tokens = f.tokens;
+  const std::vector<Feeds>& samples = f.samples;
   const Node* proj = named(dense.graph, "/attn/c_proj/MatMul");
   const Node* qkv = named(dense.graph, "/attn/c_attn/MatMul");
   REQUIRE(proj);
@@ -133,11 +145,10 @@ TEST_CASE("prune-heads on GPT-2's fused Q/K/V: the lowest head goes, split sizes
 }
 
 TEST_CASE("prune-heads refuses GPT-2 attention it cannot narrow consistently", "[passes][prune][heads][gpt2][bad-input]") {
-  auto loaded = load_model(gpt2_checkpoint());
-  REQUIRE(loaded.is_ok());
-  const Model dense = std::move(loaded).value();
-  std::vector<int32_t> tokens;
-  const std::vector<Feeds> samples = windows(dense, tokens);
+  const Gpt2Fixture f;
+  const Model& dense = f.dense;
+  const std::vector<int32_t>& tokens = f.tokens;
+  const std::vector<Feeds>& samples = f.samples;
   auto refused = [&](Model m, const std::string& says) {
     const int64_t params = parameter_count(m);
     auto r = run_named_pass("prune-heads", m, {{"ratio", "0.25"}}, &samples);
