@@ -67,6 +67,9 @@ class Pass {
   virtual Status check(const PassOptions& resolved) const { return Status::ok(); }
   // True when run() needs calibration samples (checked before a pipeline starts).
   virtual bool needs_calibration() const { return false; }
+  // True when run() with these options reads calibration samples if there are any (a pass may
+  // use them without needing them: factorize-svd ranks layers by output error when it can).
+  virtual bool uses_calibration(const PassOptions& resolved) const { return needs_calibration(); }
   virtual Result<PassResult> run(Model& model, const PassOptions& options, PassContext& context) = 0;
 };
 

@@ -107,7 +107,7 @@ Result<PruneOptions> parse_prune_options(const PassOptions& o) {
 }
 
 Result<std::vector<PruneTarget>> select_prune_targets(const Model& model, const PruneOptions& options,
-                                                      PassResult& result) {
+                                                      PassResult& result, const std::string& action) {
   const Graph& g = model.graph;
   const GraphIndex idx(g);
   LLMC_ASSIGN_OR_RETURN(NodeFilter include, NodeFilter::parse(options.include));
@@ -157,7 +157,7 @@ Result<std::vector<PruneTarget>> select_prune_targets(const Model& model, const 
         skip("its weight is also read transposed by '" + g.nodes[targets[seen->second].node].name + "'");
         continue;
       }
-      result.decisions.push_back({n.name, n.op_type, "pruned", "shares its weight with '" +
+      result.decisions.push_back({n.name, n.op_type, action, "shares its weight with '" +
                                                                  g.nodes[targets[seen->second].node].name + "'"});
       continue;
     }

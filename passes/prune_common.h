@@ -35,9 +35,11 @@ std::vector<OptionSpec> prune_option_specs(const std::string& scope_default);
 Result<PruneOptions> parse_prune_options(const PassOptions& o);
 
 // The weights to prune, with a decision for every MatMul/Gemm left alone (and why). The LM
-// head (a product writing a graph output) stays dense unless `include` names it.
+// head (a product writing a graph output) stays dense unless `include` names it. A node that
+// shares an earlier target's weight is not a target of its own: it gets an `action` decision
+// naming the node it shares with (the low-rank passes select their weights here too).
 Result<std::vector<PruneTarget>> select_prune_targets(const Model& model, const PruneOptions& options,
-                                                      PassResult& result);
+                                                      PassResult& result, const std::string& action = "pruned");
 
 // score(i, k, n) >= 0 for element (input k, output row n) of targets[i]; called from `threads`
 // threads at once (targets scored and masked in parallel, except the global scope's ranking).

@@ -302,13 +302,22 @@ Result<NodeFilter> NodeFilter::parse(const std::string& patterns) {
 }
 
 bool NodeFilter::excluded(const std::string& node_name, const std::string& weight_name) {
+  // The two products a low-rank pass made of one layer answer to the layer's own names too.
+  auto layer = [](const std::string& name) {
+    for (const char* suffix : {kLowRankASuffix, kLowRankBSuffix}) {
+      const size_t n = std::strlen(suffix);
+      if (name.size() > n && name.compare(name.size() - n, n, suffix) == 0) return name.substr(0, name.size() - n);
+    }
+    return name;
+  };
+  const std::string node_layer = layer(node_name), weight_layer = layer(weight_name);
   for (size_t i = 0; i < patterns_.size(); ++i) {
     const auto& [text, re] = patterns_[i];
-    if (node_name == text || weight_name == text || std::regex_match(node_name, re) ||
-        std::regex_match(weight_name, re)) {
-      matched_.insert(i);
-      return true;
-    }
+    for (const std::string* name : {&node_name, &weight_name, &node_layer, &weight_layer})
+      if (*name == text || std::regex_match(*name, re)) {
+        matched_.insert(i);
+        return true;
+      }
   }
   return false;
 }

@@ -54,8 +54,15 @@ Tensor transpose_2d(const Tensor& w);
 // The float the quantised weight stands for (for tests and error reports).
 float dequantize_weight(const QuantizedWeight& q, int64_t k, int64_t n);
 
+// The two products a low-rank pass (passes/lowrank_common.h) makes of one layer are named
+// after it with these suffixes (nodes and weights).
+inline constexpr const char* kLowRankASuffix = ".lowrank_a";
+inline constexpr const char* kLowRankBSuffix = ".lowrank_b";
+
 // --exclude: comma-separated names or regular expressions, matched against node names and
-// weight names. Remembers which patterns matched anything, to warn about ones that did not.
+// weight names, and against the layer name of a low-rank factor (the name without its
+// suffix), so a layer excluded by name stays excluded after factorisation. Remembers which
+// patterns matched anything, to warn about ones that did not.
 class NodeFilter {
  public:
   static Result<NodeFilter> parse(const std::string& patterns);

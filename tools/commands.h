@@ -19,6 +19,7 @@ void add_quantize_command(CLI::App& app, int& exit_code);
 void add_passes_command(CLI::App& app, int& exit_code);
 void add_pipeline_command(CLI::App& app, int& exit_code);
 void add_prune_command(CLI::App& app, int& exit_code);
+void add_lowrank_command(CLI::App& app, int& exit_code);
 void add_stats_command(CLI::App& app, int& exit_code);
 
 // "name  summary" and one indented line per option: `passes` and pass commands' --help.

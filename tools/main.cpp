@@ -61,6 +61,7 @@ int main(int argc, char** argv) {
   llmc::cli::add_passes_command(app, exit_code);
   llmc::cli::add_pipeline_command(app, exit_code);
   llmc::cli::add_prune_command(app, exit_code);
+  llmc::cli::add_lowrank_command(app, exit_code);
   llmc::cli::add_stats_command(app, exit_code);
   for (CLI::App* sub : app.get_subcommands({})) sub->preparse_callback([](size_t) { inject_fault(); });
   try {

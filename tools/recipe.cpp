@@ -271,7 +271,7 @@ Status validate_recipe(Recipe& recipe) {
       return resolved.status().with_context(step.where);
     }
     step.options = std::move(resolved).value();
-    uses_calibration |= (*pass)->needs_calibration();
+    uses_calibration |= (*pass)->uses_calibration(step.options);
     if ((*pass)->needs_calibration() && !recipe.calibration)
       return invalid_input(step.where, ": pass '", step.pass, "' needs calibration data: ",
                            file.empty() ? "give --calib DATA" : "add a 'calibration' section");

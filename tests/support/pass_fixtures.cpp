@@ -5,6 +5,8 @@
 #include <cmath>
 
 #include "formats/llama2c_import.h"
+#include "formats/npy.h"
+#include "formats/onnx_format.h"
 #include "formats/llama2c_tokenizer.h"
 #include "passes/registry.h"
 #include "runtime/eval.h"
@@ -100,6 +102,39 @@ double perplexity_of(const Model& m, const std::vector<int32_t>& tokens) {
   auto r = rt::perplexity(*d, tokens, w);
   REQUIRE(r.is_ok());
   return r->perplexity();
+}
+
+double ort_relative_gap(const Model& m, const std::string& label) {
+  const std::string py = venv_python();
+  if (py.empty()) return -1;
+  const std::string dir = scratch_dir(label);
+  REQUIRE(write_onnx(m, dir + "/m.onnx").is_ok());
+  const std::vector<int32_t> tokens{1, 403, 407, 261, 378, 300, 281, 400, 290, 330, 350, 270, 411, 262, 299, 500, 17, 42};
+  auto ours = decoder_for(m)->forward_fresh(tokens);
+  REQUIRE(ours.is_ok());
+  std::vector<int64_t> ids(tokens.begin(), tokens.end());
+  REQUIRE(write_npy(dir + "/ids.npy", Tensor::from_vector("ids", DType::kI64, {1, int64_t(ids.size())}, ids)).is_ok());
+  REQUIRE(write_npy(dir + "/past.npy", Tensor::zeros("p", DType::kF32, {1, 4, 0, 8})).is_ok());
+  std::string cmd = shell_quote(py) + " " + shell_quote(std::string(LLMC_SOURCE_DIR) + "/scripts/ort_run.py") + " " +
+                    shell_quote(dir + "/m.onnx") + " --output-dir " + shell_quote(dir + "/out") + " --input input_ids=" +
+                    shell_quote(dir + "/ids.npy");
+  for (int l = 0; l < 5; ++l)
+    for (const char* kv : {"key", "value"})
+      cmd += " --input past_key_values." + std::to_string(l) + "." + kv + "=" + shell_quote(dir + "/past.npy");
+  auto r = run_shell(cmd);
+  INFO(r.errors);
+  REQUIRE(r.exit_code == 0);
+  auto theirs = read_npy(dir + "/out/logits.npy", "logits");
+  REQUIRE(theirs.is_ok());
+  REQUIRE(theirs->numel() == ours->numel());
+  double worst = 0, peak = 0;
+  for (int64_t i = 0; i < ours->numel(); ++i) {
+    worst = std::max(worst, double(std::fabs(ours->data<float>()[i] - theirs->data_as<float>()[i])));
+    peak = std::max(peak, double(std::fabs(theirs->data_as<float>()[i])));
+  }
+  INFO("max |ours - ORT| = " << worst << ", max |ORT| = " << peak);
+  REQUIRE(peak > 0);
+  return worst / peak;
 }
 
 }  // namespace llmc::testing

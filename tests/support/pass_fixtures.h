@@ -38,5 +38,9 @@ const Node& node_named(const Graph& g, const std::string& name);
 double max_abs_gap(const rt::Value& a, const rt::Value& b);
 // Perplexity over non-overlapping 256-token windows.
 double perplexity_of(const Model& m, const std::vector<int32_t>& tokens);
+// A stories260K-shaped model (5 layers, empty KV cache) written to a scratch folder `label`
+// and run on 18 tokens by ONNX Runtime (scripts/ort_run.py) and by our runtime: max |ours −
+// ORT| / max |ORT| of the logits. -1 when there is no Python venv (test_data.h's rules).
+double ort_relative_gap(const Model& m, const std::string& label);
 
 }  // namespace llmc::testing
