@@ -24,13 +24,17 @@ const char* method_name(LowRankMethod m) {
   return "?";
 }
 
+// The budget when none is given: a fifth of the selected layers' parameters go.
+constexpr double kDefaultParamRatio = 0.8;
+
 Result<RankBudget> parse_budget(const PassOptions& o) {
   std::vector<RankBudget> given;
   if (o.count("rank-ratio")) given.push_back({RankBudget::kRankRatio, option_double(o, "rank-ratio", 0)});
   if (o.count("energy")) given.push_back({RankBudget::kEnergy, option_double(o, "energy", 0)});
   if (o.count("param-ratio")) given.push_back({RankBudget::kParamRatio, option_double(o, "param-ratio", 0)});
+  if (given.empty()) given.push_back({RankBudget::kParamRatio, kDefaultParamRatio});
   if (given.size() != 1)
-    return invalid_input("give exactly one of rank-ratio, energy or param-ratio (", given.size(), " given)");
+    return invalid_input("give one of rank-ratio, energy or param-ratio, not ", given.size());
   given[0].uniform = option_string(o, "allocation", "error") == "uniform";
   if (given[0].uniform && given[0].kind != RankBudget::kParamRatio)
     return invalid_input("allocation=uniform splits a param-ratio budget; rank-ratio and energy are per layer already");
@@ -133,7 +137,7 @@ std::vector<OptionSpec> LowRankPass::options() const {
                    false),
       float_option("param-ratio", "", 0, 1,
                    "the factorised layers together keep at most this fraction of their parameters, ranks allocated "
-                   "by measured output error per parameter",
+                   "by measured output error per parameter (0.8 when no budget is given)",
                    true, false),
       choice_option("allocation", "error", {"error", "uniform"},
                     "param-ratio: ranks bought where they remove the most error per parameter, or the same "

@@ -2,7 +2,7 @@
 // three), which MatMul/Gemm weights are factorised, the rank of each, the graph rewrite and the
 // report. A pass supplies only its method (passes/lowrank_factor.h).
 //
-// Budgets (exactly one):
+// Budgets (one; param-ratio 0.8 when none is given):
 //   rank-ratio r   every layer keeps ceil(r · min(K, N)) components
 //   energy e       every layer keeps the fewest components holding e of its σ² (of M = T·W)
 //   param-ratio p  the factorised layers together keep at most p of their parameters; ranks are
@@ -54,6 +54,7 @@ class LowRankPass : public Pass {
   Status check(const PassOptions& resolved) const override;
   bool needs_calibration() const override { return method_ != LowRankMethod::kSvd; }
   bool uses_calibration(const PassOptions& resolved) const override;
+  bool compute_bound() const override { return true; }  // a float64 SVD per layer, calibration or not
   Result<PassResult> run(Model& model, const PassOptions& options, PassContext& context) override;
 
  private:

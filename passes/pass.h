@@ -70,6 +70,9 @@ class Pass {
   // True when run() with these options reads calibration samples if there are any (a pass may
   // use them without needing them: factorize-svd ranks layers by output error when it can).
   virtual bool uses_calibration(const PassOptions& resolved) const { return needs_calibration(); }
+  // True when run() computes for seconds beyond streaming the weights once (sweeps,
+  // decompositions): the pipeline then gives it every core from the start.
+  virtual bool compute_bound() const { return needs_calibration(); }
   virtual Result<PassResult> run(Model& model, const PassOptions& options, PassContext& context) = 0;
 };
 

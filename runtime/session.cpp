@@ -109,6 +109,7 @@ Status Session::plan() {
   fold_rotary();
   fold_silu();
   fold_dynamic_quant_matmul_groups();
+  fold_lowrank_pairs();
   fold_matmul_groups();
   fold_nm_sparse_groups();
   mark_kv_appends();

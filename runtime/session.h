@@ -103,6 +103,7 @@ class Session {
   void fold_rotary();      // session_fold_rotary.cpp
   void fold_silu();        // session_fold_silu.cpp
   void fold_dynamic_quant_matmul_groups();  // session_fold_dqmm_group.cpp
+  void fold_lowrank_pairs();                // session_fold_lowrank.cpp
   void fold_matmul_groups();                // session_fold_matmul_group.cpp
   void fold_nm_sparse_groups();             // session_fold_nm_group.cpp
   void mark_kv_appends();

@@ -1,4 +1,4 @@
-// llmcompress lowrank MODEL -o OUT --method svd|asvd|svd-llm (--rank-ratio R | --energy E | --param-ratio P)
+// llmcompress lowrank MODEL -o OUT --method svd|asvd|svd-llm [--rank-ratio R | --energy E | --param-ratio P (0.8)]
 //                     [--allocation error|uniform] [--include RE] [--exclude RE] [--alpha A] [--calib DATA] [--eval TEXT]
 // Maps its flags onto a one-step recipe (factorize-<method>) and runs it like `pipeline`: the
 // report lists every layer's rank, parameters and bytes before/after and its error, and with
@@ -57,7 +57,8 @@ void add_lowrank_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--rank-ratio", a->rank_ratio, "every layer keeps this fraction of its full rank, in (0, 1]");
   cmd->add_option("--energy", a->energy, "every layer keeps the fewest components holding this fraction of its σ², in (0, 1]");
   cmd->add_option("--param-ratio", a->param_ratio,
-                  "whole-model budget: the factorised layers keep at most this fraction of their parameters, in (0, 1]");
+                  "whole-model budget: the factorised layers keep at most this fraction of their parameters, in (0, 1] "
+                  "(0.8 when no budget is given)");
   cmd->add_option("--allocation", a->allocation,
                   "with --param-ratio: error (default: ranks where they remove the most output error per parameter) "
                   "or uniform (every layer keeps the same fraction)");

@@ -9,6 +9,7 @@
 #include "calibration/activation_statistics.h"
 #include "formats/model_loader.h"
 #include "formats/onnx_format.h"
+#include "passes/registry.h"
 #include "runtime/bench.h"
 #include "runtime/eval.h"
 #include "tools/calibration_loader.h"
@@ -226,8 +227,12 @@ Result<PipelineResult> run_pipeline(const Recipe& recipe, const PipelineOptions&
   // ~0.4 s). Steps without calibration data stream the weights once and finish within that
   // time, so on all cores (--threads 0) they get one thread fewer: an extra thread only
   // contended with the hash (110M model, 2 cores: int8-dynamic 0.51 -> 0.49 s, fp16 0.595 ->
-  // 0.535 s, less CPU in total). Calibrating steps run for seconds and keep every core.
-  if (options.threads == 0 && calibration.empty())
+  // 0.535 s, less CPU in total). Calibrating and other compute-bound steps run for seconds and
+  // keep every core (factorize-svd of the 110M model: 47 s on one thread).
+  bool compute_bound = !calibration.empty();
+  for (const auto& step : recipe.steps)
+    if (auto pass = make_pass(step.pass); pass.is_ok()) compute_bound |= (*pass)->compute_bound();
+  if (options.threads == 0 && !compute_bound)
     context.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) - 1);
   // One statistics service for the whole pipeline: a step reuses what an earlier one measured
   // until a step changes the graph.

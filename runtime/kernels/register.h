@@ -26,6 +26,9 @@ Status dynamic_quantize_matmul_group(KernelContext& ctx);
 // Not in the registry: float MatMuls sharing one activation, with constant 2-D weights, run as
 // one step (session_fold_matmul_group.cpp), matmul_group.cpp.
 Status matmul_group(KernelContext& ctx);
+// Not in the registry: low-rank pairs (x · A_i) · B_i of one activation, run as one step
+// (session_fold_lowrank.cpp), lowrank_matmul.cpp.
+Status lowrank_matmul_group(KernelContext& ctx);
 // Not in the registry: NMSparseMatMuls sharing one activation, run as one step
 // (session_fold_nm_group.cpp), nm_sparse_matmul.cpp.
 Status nm_sparse_matmul_group(KernelContext& ctx);

@@ -152,6 +152,13 @@ void gemv_packed(const Variant& v, const float* x, const SPackedB& pk, float* C,
 }  // namespace
 
 void sgemv_packed_batch(const float* x, const SPackedB* const* packs, float* const* ys, size_t n, ThreadPool* pool) {
+  thread_local std::vector<const float*> xs;
+  xs.assign(n, x);
+  sgemv_packed_each(xs.data(), packs, ys, n, pool);
+}
+
+void sgemv_packed_each(const float* const* xs, const SPackedB* const* packs, float* const* ys, size_t n,
+                       ThreadPool* pool) {
   if (n == 0) return;
   thread_local std::vector<int64_t> first;
   first.assign(n + 1, 0);
@@ -162,7 +169,7 @@ void sgemv_packed_batch(const float* x, const SPackedB* const* packs, float* con
   }
   const Variant& v = kVariants[static_cast<int>(active_isa())];
   for_grouped_panels(first, work > 65536, pool, [&](size_t i, int64_t p0, int64_t p1) {
-    packed_panels(v, x, *packs[i], p0, p1, ys[i], false);
+    packed_panels(v, xs[i], *packs[i], p0, p1, ys[i], false);
   });
 }
 

@@ -42,6 +42,10 @@ void sgemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const f
 // variant): ys[i] = x · packs[i], all panels of all products in one parallel loop (one thread
 // barrier instead of one per product). Each result equals sgemm's on that product.
 void sgemv_packed_batch(const float* x, const SPackedB* const* packs, float* const* ys, size_t n, ThreadPool* pool);
+// The same with one x per product: ys[i] = xs[i] · packs[i] (each xs[i] has packs[i]->K
+// elements): the second products of low-rank pairs, each reading its own intermediate.
+void sgemv_packed_each(const float* const* xs, const SPackedB* const* packs, float* const* ys, size_t n,
+                       ThreadPool* pool);
 
 // y[n] = x[0:K] · B[n, 0:K] for n < N (B's rows ldb apart): products with a transposed B, such
 // as attention scores against a key cache. Single-threaded (callers split heads or rows).

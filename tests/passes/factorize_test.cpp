@@ -134,8 +134,7 @@ TEST_CASE("factorize bad input: budgets out of range or unmeetable, no calibrati
   refused("factorize-svd", {{"rank-ratio", "1.5"}}, nullptr, "rank-ratio");
   refused("factorize-svd", {{"energy", "0"}}, nullptr, "energy");
   refused("factorize-svd", {{"energy", "1.01"}}, nullptr, "energy");
-  refused("factorize-svd", {}, nullptr, "give exactly one of rank-ratio, energy or param-ratio");
-  refused("factorize-svd", {{"energy", "0.9"}, {"rank-ratio", "0.2"}}, nullptr, "give exactly one");
+  refused("factorize-svd", {{"energy", "0.9"}, {"rank-ratio", "0.2"}}, nullptr, "give one of rank-ratio, energy or param-ratio, not 2");
   refused("factorize-asvd", {{"rank-ratio", "0.2"}}, nullptr, "needs calibration data");
   refused("factorize-svd-llm", {{"rank-ratio", "0.2"}}, nullptr, "needs calibration data");
   refused("factorize-svd", {{"rank-ratio", "1"}}, nullptr, "factorises no layer");
