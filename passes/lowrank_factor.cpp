@@ -96,6 +96,8 @@ Result<LowRankDecomposition> LowRankDecomposition::compute(const LowRankInputs& 
   const bool left_side = K <= N;
   const int64_t R = in.max_rank > 0 ? std::min(in.max_rank, small) : small;
   auto gram_of = [&](const Mat& m) { return left_side ? ColMat(m * m.transpose()) : ColMat(m.transpose() * m); };
+  // ‖X W‖² = tr(Wᵀ G W) = Σ of every whitened σ² (the whitening is exact when λ = 0).
+  double whitened_total = -1;
   if (in.gram && in.method != LowRankMethod::kSvdLlm) {  // the whitened spectrum, for best_gains()
     double lambda = 0;
     int raises = 0;
@@ -104,28 +106,28 @@ Result<LowRankDecomposition> LowRankDecomposition::compute(const LowRankInputs& 
     if (white.info() != Eigen::Success) return invalid_input(in.what, ": the eigendecomposition did not converge");
     d.best_gains_.resize(size_t(R));
     for (int64_t i = 0; i < R; ++i) d.best_gains_[size_t(i)] = std::max(0.0, white.eigenvalues()[small - 1 - i]);
+    if (lambda == 0) whitened_total = white.eigenvalues().sum();
   }
 
-  // SVD of M through the eigenvectors of its smaller Gram matrix.
-  const ColMat C = gram_of(M);
-  Eigen::SelfAdjointEigenSolver<ColMat> eig(C);
+  // SVD of M through the eigenvectors of its smaller Gram matrix; the other side's vectors in
+  // one product, M·V = U·Σ.
+  Eigen::SelfAdjointEigenSolver<ColMat> eig(gram_of(M));
   if (eig.info() != Eigen::Success) return invalid_input(in.what, ": the eigendecomposition did not converge");
   const Eigen::VectorXd& ev = eig.eigenvalues();  // ascending
   d.all_sigma_.resize(size_t(small));
   for (int64_t i = 0; i < small; ++i) d.all_sigma_[size_t(i)] = std::sqrt(std::max(0.0, ev[small - 1 - i]));
   d.sigma_.assign(d.all_sigma_.begin(), d.all_sigma_.begin() + R);
-  ColMat U(K, R), V(N, R);
+  const ColMat E = eig.eigenvectors().rightCols(R).rowwise().reverse();  // descending σ
   const double tiny = 1e-300 + (d.all_sigma_.empty() ? 0.0 : d.all_sigma_[0] * 1e-12);
-  for (int64_t i = 0; i < R; ++i) {
-    const Eigen::VectorXd e = eig.eigenvectors().col(small - 1 - i);
-    const double s = d.sigma_[size_t(i)];
-    if (left_side) {
-      U.col(i) = e;
-      V.col(i) = s > tiny ? Eigen::VectorXd(M.transpose() * e / s) : Eigen::VectorXd::Zero(N);
-    } else {
-      V.col(i) = e;
-      U.col(i) = s > tiny ? Eigen::VectorXd(M * e / s) : Eigen::VectorXd::Zero(K);
-    }
+  Eigen::VectorXd inv(R);
+  for (int64_t i = 0; i < R; ++i) inv[i] = d.sigma_[size_t(i)] > tiny ? 1.0 / d.sigma_[size_t(i)] : 0.0;
+  ColMat U, V;
+  if (left_side) {
+    U = E;
+    V = (M.transpose() * E) * inv.asDiagonal();
+  } else {
+    V = E;
+    U = (M * E) * inv.asDiagonal();
   }
 
   // left = T⁻¹ U.
@@ -137,13 +139,19 @@ Result<LowRankDecomposition> LowRankDecomposition::compute(const LowRankInputs& 
   }
   if (!left.allFinite() || !V.allFinite()) return invalid_input(in.what, ": the factors are not finite");
 
-  // Gains: σ_i² · a_iᵀ G a_i (G = I without calibration: the weight error).
+  // Gains: σ_i² · a_iᵀ G a_i (G = I without calibration: the weight error). SVD-LLM without
+  // damping has a_iᵀ G a_i = u_iᵀ L⁻¹ L Lᵀ L⁻ᵀ u_i = 1.
   d.gains_.resize(size_t(R));
-  if (in.gram) {
+  const bool exact_whitening = in.method == LowRankMethod::kSvdLlm && d.lambda_ == 0;
+  if (exact_whitening) {
+    for (int64_t i = 0; i < R; ++i) d.gains_[size_t(i)] = d.sigma_[size_t(i)] * d.sigma_[size_t(i)];
+    d.total_ = 0;
+    for (double sg : d.all_sigma_) d.total_ += sg * sg;
+  } else if (in.gram) {
     const ColMat GL = G * left;
     for (int64_t i = 0; i < R; ++i)
       d.gains_[size_t(i)] = d.sigma_[size_t(i)] * d.sigma_[size_t(i)] * left.col(i).dot(GL.col(i));
-    d.total_ = (G * W).cwiseProduct(W).sum();
+    d.total_ = whitened_total >= 0 ? whitened_total : (G * W).cwiseProduct(W).sum();
   } else {
     for (int64_t i = 0; i < R; ++i) d.gains_[size_t(i)] = d.sigma_[size_t(i)] * d.sigma_[size_t(i)] * left.col(i).squaredNorm();
     d.total_ = W.squaredNorm();
