@@ -5,6 +5,7 @@
 #include <cmath>
 #include <map>
 #include <queue>
+#include <set>
 
 #include "ir/graph_rewrite.h"
 #include "passes/pass_statistics.h"
@@ -48,6 +49,52 @@ struct Step {
   bool operator<(const Step& o) const { return value < o.value || (value == o.value && layer > o.layer); }
 };
 
+struct Factored {
+  int64_t rank;
+  std::vector<float> a, b;  // [K, r] and [r, N] row-major
+};
+
+// Replaces each node in `nodes` (reading one of `factored`'s weights as input 1) by its two
+// products (the header's rewrite); returns how many were rewritten.
+int64_t rewrite_pairs(Graph& g, const std::set<size_t>& nodes, const std::map<std::string, Factored>& factored) {
+  GraphRewrite rewrite(g);
+  std::map<std::string, std::pair<std::string, std::string>> names;  // weight -> (A, B) initializer names
+  int64_t count = 0;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& node = g.nodes[i];
+    if (!nodes.count(i) || node.inputs.size() < 2 || !factored.count(node.inputs[1])) {
+      rewrite.keep(node);
+      continue;
+    }
+    const std::string& w = node.inputs[1];
+    const Factored& f = factored.at(w);
+    const bool trans = node.op_type == "Gemm" && node.attr_int("transB", 0) != 0;
+    const Tensor* original = g.find_initializer(w);
+    const int64_t K = trans ? original->dims()[1] : original->dims()[0];
+    const int64_t N = trans ? original->dims()[0] : original->dims()[1];
+    auto it = names.find(w);
+    if (it == names.end()) {
+      std::vector<float> b = f.b;
+      if (trans)  // stored [N, r] for transB
+        for (int64_t j = 0; j < f.rank; ++j)
+          for (int64_t n = 0; n < N; ++n) b[size_t(n * f.rank + j)] = f.b[size_t(j * N + n)];
+      const std::string a_name = rewrite.initializer(Tensor::from_vector(w + kLowRankASuffix, DType::kF32, {K, f.rank}, f.a));
+      const std::string b_name = rewrite.initializer(Tensor::from_vector(
+          w + kLowRankBSuffix, DType::kF32, trans ? std::vector<int64_t>{N, f.rank} : std::vector<int64_t>{f.rank, N}, b));
+      it = names.emplace(w, std::make_pair(a_name, b_name)).first;
+    }
+    const std::string mid = rewrite.add_named("MatMul", node.name + kLowRankASuffix, {node.inputs[0], it->second.first},
+                                              node.outputs[0] + ".lowrank");
+    Node second = node;
+    second.name = rewrite.unique_name(node.name + kLowRankBSuffix);
+    second.inputs[0] = mid;
+    second.inputs[1] = it->second.second;
+    rewrite.keep(std::move(second));
+    ++count;
+  }
+  rewrite.commit();
+  return count;
+}
 }  // namespace
 
 std::string RankBudget::describe() const {
@@ -191,9 +238,8 @@ Result<PassResult> LowRankPass::run(Model& model, const PassOptions& options, Pa
   const auto start = std::chrono::steady_clock::now();
   if (request.kinds != 0) {
     for (const auto& t : targets) request.values.push_back(g.nodes[t.node].inputs[0]);
-    const std::string what = method_ == LowRankMethod::kSvdLlm ? "XᵀX of every factorised weight's input"
-                             : method_ == LowRankMethod::kAsvd ? "the mean |x| of every factorised weight's input"
-                                                              : "XᵀX of every factorised weight's input";
+    const std::string what = method_ == LowRankMethod::kAsvd ? "the mean |x| of every factorised weight's input"
+                                                             : "XᵀX of every factorised weight's input";
     LLMC_ASSIGN_OR_RETURN(measured, stats.require(model, request, name_, what));
     for (const auto& t : targets) {
       const Node& node = g.nodes[t.node];
@@ -261,10 +307,6 @@ Result<PassResult> LowRankPass::run(Model& model, const PassOptions& options, Pa
     });
 
   // Decisions and factors.
-  struct Factored {
-    int64_t rank;
-    std::vector<float> a, b;
-  };
   std::map<std::string, Factored> factored;  // weight -> factors
   std::map<std::string, std::string> detail;
   int64_t params_before = 0, params_after = 0;
@@ -314,43 +356,16 @@ Result<PassResult> LowRankPass::run(Model& model, const PassOptions& options, Pa
     return invalid_input(context.model_path, ": ", name_, " with ", budget.describe(), " factorises no layer: each of the ",
                          targets.size(), " selected weights would need at least as many parameters as it has (r·(K+N) ≥ K·N)");
 
-  // Rewrite every node that reads a factorised weight.
-  GraphRewrite rewrite(g);
-  std::map<std::string, std::pair<std::string, std::string>> names;  // weight -> (A, B) initializer names
-  for (const auto& node : g.nodes) {
-    const bool reads = node.domain.empty() && (node.op_type == "MatMul" || node.op_type == "Gemm") &&
-                       node.inputs.size() >= 2 && factored.count(node.inputs[1]);
-    if (!reads) {
-      rewrite.keep(node);
-      continue;
-    }
-    const std::string& w = node.inputs[1];
-    const Factored& f = factored.at(w);
-    const bool trans = node.op_type == "Gemm" && node.attr_int("transB", 0) != 0;
-    const Tensor* original = g.find_initializer(w);
-    const int64_t K = trans ? original->dims()[1] : original->dims()[0];
-    const int64_t N = trans ? original->dims()[0] : original->dims()[1];
-    auto it = names.find(w);
-    if (it == names.end()) {
-      std::vector<float> b = f.b;
-      if (trans)  // stored [N, r] for transB
-        for (int64_t j = 0; j < f.rank; ++j)
-          for (int64_t n = 0; n < N; ++n) b[size_t(n * f.rank + j)] = f.b[size_t(j * N + n)];
-      const std::string a_name = rewrite.initializer(Tensor::from_vector(w + kLowRankASuffix, DType::kF32, {K, f.rank}, f.a));
-      const std::string b_name = rewrite.initializer(
-          Tensor::from_vector(w + kLowRankBSuffix, DType::kF32, trans ? std::vector<int64_t>{N, f.rank} : std::vector<int64_t>{f.rank, N}, b));
-      it = names.emplace(w, std::make_pair(a_name, b_name)).first;
-    }
-    const std::string mid = rewrite.add_named("MatMul", node.name + kLowRankASuffix, {node.inputs[0], it->second.first},
-                                              node.outputs[0] + ".lowrank");
-    Node second = node;
-    second.name = rewrite.unique_name(node.name + kLowRankBSuffix);
-    second.inputs[0] = mid;
-    second.inputs[1] = it->second.second;
-    rewrite.keep(std::move(second));
-    ++result.rewrites;
-  }
-  rewrite.commit();
+  // Rewrite the selected nodes (targets and the nodes sharing their weights): a node left out
+  // (excluded, another op type, reading the weight transposed) keeps the dense weight.
+  std::set<size_t> rewritten;
+  for (const auto& t : targets)
+    if (factored.count(t.weight)) rewritten.insert(t.node);
+  for (const auto& dd : result.decisions)
+    if (dd.action == "factorized" && dd.reason.rfind("shares its weight", 0) == 0)
+      for (size_t i = 0; i < g.nodes.size(); ++i)
+        if (g.nodes[i].name == dd.node) rewritten.insert(i);
+  result.rewrites = rewrite_pairs(g, rewritten, factored);
   finish_result(model, result);
   const auto seconds = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
   result.summary = str_cat(factored.size(), " of ", targets.size(), " weights factorised by ", method, " (",

@@ -9,6 +9,7 @@
 
 #include "passes/lowrank_common.h"
 #include "tests/support/pass_fixtures.h"
+#include "tests/support/session_models.h"
 #include "tests/support/test_data.h"
 
 using namespace llmc;
@@ -79,6 +80,70 @@ TEST_CASE("factorize-svd rewrites every layer into two products computing A·B",
   CHECK(max_abs_gap(*got, *want) < 1e-4 * peak);
 }
 
+TEST_CASE("factorize a Gemm with transB, alpha, beta and bias: the second product keeps them", "[passes][lowrank]") {
+  std::mt19937 rng(29);
+  const int64_t M = 3, K = 40, N = 30;
+  Model m;
+  m.opset_imports = {{"", 17}};
+  m.graph.initializers = {Tensor::from_vector("W", DType::kF32, {N, K}, random_floats(N * K, rng)),
+                          Tensor::from_vector("C", DType::kF32, {N}, random_floats(N, rng))};
+  m.graph.inputs = {tensor_info("X", DType::kF32, {M, K})};
+  m.graph.outputs = {tensor_info("Y", DType::kF32, {M, N})};
+  Node gemm = node("fc", "Gemm", {"X", "W", "C"}, {"Y"});
+  gemm.attributes = {Attribute::make_int("transB", 1), Attribute::make_float("alpha", 0.5f),
+                     Attribute::make_float("beta", 2.f)};
+  m.graph.nodes = {gemm};
+  Model f = m;
+  // include: a product writing a graph output is taken for an LM head and left alone otherwise.
+  auto r = run_named_pass("factorize-svd", f, {{"rank-ratio", "0.25"}, {"include", "fc"}});  // rank 8 of 30
+  REQUIRE(r.is_ok());
+  REQUIRE(f.graph.nodes.size() == 2);
+  CHECK(f.graph.nodes[0].op_type == "MatMul");
+  CHECK(f.graph.nodes[1].op_type == "Gemm");
+  CHECK(f.graph.nodes[1].name == "fc.lowrank_b");
+  const Tensor* a = f.graph.find_initializer("W.lowrank_a");
+  const Tensor* b = f.graph.find_initializer("W.lowrank_b");
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK(a->dims() == std::vector<int64_t>{K, 8});
+  CHECK(b->dims() == std::vector<int64_t>{N, 8});  // stored [N, r]: transB kept
+  // The original Gemm with W := (A·B)ᵀ computes the same.
+  Model recon = m;
+  std::vector<float> w(size_t(N * K));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k) {
+      double s = 0;
+      for (int64_t j = 0; j < 8; ++j) s += double(a->data_as<float>()[k * 8 + j]) * b->data_as<float>()[n * 8 + j];
+      w[size_t(n * K + k)] = float(s);
+    }
+  recon.graph.initializers[0] = Tensor::from_vector("W", DType::kF32, {N, K}, w);
+  const rt::Value x = make_value(DType::kF32, {M, K}, random_floats(M * K, rng));
+  auto got = session_for(f)->run({{"X", x}});
+  auto want = session_for(recon)->run({{"X", x}});
+  REQUIRE(got.is_ok());
+  REQUIRE(want.is_ok());
+  for (int64_t i = 0; i < M * N; ++i)
+    CHECK(got.value()[0].data<float>()[i] == Approx(want.value()[0].data<float>()[i]).margin(1e-5));
+}
+
+TEST_CASE("factorize: a node excluded by name keeps the dense weight it shares", "[passes][lowrank]") {
+  std::mt19937 rng(31);
+  const int64_t K = 48, N = 40;
+  Model m;
+  m.opset_imports = {{"", 17}};
+  m.graph.initializers = {Tensor::from_vector("W", DType::kF32, {K, N}, random_floats(K * N, rng))};
+  m.graph.inputs = {tensor_info("X", DType::kF32, {2, K}), tensor_info("X2", DType::kF32, {2, K})};
+  m.graph.outputs = {tensor_info("Y", DType::kF32, {2, N}), tensor_info("Y2", DType::kF32, {2, N})};
+  m.graph.nodes = {node("kept", "MatMul", {"X", "W"}, {"Y"}), node("left", "MatMul", {"X2", "W"}, {"Y2"})};
+  auto r = run_named_pass("factorize-svd", m, {{"rank-ratio", "0.2"}, {"include", "kept,left"}, {"exclude", "left"}});
+  REQUIRE(r.is_ok());
+  CHECK(r->rewrites == 1);
+  REQUIRE(m.graph.nodes.size() == 3);
+  CHECK(node_named(m.graph, "left").inputs[1] == "W");
+  CHECK(m.graph.find_initializer("W") != nullptr);
+  CHECK(node_named(m.graph, "kept.lowrank_b").inputs[1] == "W.lowrank_b");
+}
+
 TEST_CASE("factorize at 80% and 60% of the parameters: svd-llm < asvd < svd in perplexity on stories260K",
           "[passes][lowrank][llama2c]") {
   StoriesFixture s;
@@ -109,7 +174,7 @@ TEST_CASE("factorize at 80% and 60% of the parameters: svd-llm < asvd < svd in p
 TEST_CASE("factorize artifacts: ONNX Runtime's logits equal ours", "[passes][lowrank][llama2c][ort]") {
   StoriesFixture s;
   if (!load_stories(s, 8, 128)) return;
-  for (const char* pass : {"factorize-svd", "factorize-svd-llm"}) {
+  for (const char* pass : {"factorize-svd", "factorize-asvd", "factorize-svd-llm"}) {
     Model f = s.model;
     REQUIRE(run_named_pass(pass, f, {{"param-ratio", "0.6"}}, &s.calib.samples).is_ok());
     const double gap = ort_relative_gap(f, std::string("lowrank_ort_") + pass);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <vector>
 
@@ -128,6 +129,13 @@ CommandResult run_shell(const std::string& command) {
 
 CommandResult run_cli(const std::string& args) {
   return run_shell(shell_quote(LLMC_BINARY) + " " + args);
+}
+
+double json_number(const std::string& json, const std::string& key) {
+  std::smatch m;
+  const std::regex re("\"" + key + "\":([-0-9.eE+]+)");
+  REQUIRE(std::regex_search(json, m, re));
+  return std::stod(m[1]);
 }
 
 std::string venv_python() {

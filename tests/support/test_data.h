@@ -22,6 +22,8 @@ struct CommandResult {
   std::string errors;  // stderr
 };
 CommandResult run_cli(const std::string& args);
+// The first number after "key": in a command's --json output (a test failure when absent).
+double json_number(const std::string& json, const std::string& key);
 // `llmcompress convert MODEL -o DIR/out.onnx` must fail as bad input: exit 2, one stderr line
 // containing `what`, and no output file.
 void expect_convert_rejects(const std::string& model, const std::string& what, const std::string& dir);

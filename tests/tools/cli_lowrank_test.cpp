@@ -15,13 +15,6 @@ using namespace llmc;
 using namespace llmc::testing;
 
 namespace {
-double json_number(const std::string& json, const std::string& key) {
-  std::smatch m;
-  const std::regex re("\"" + key + "\":([-0-9.eE+]+)");
-  REQUIRE(std::regex_search(json, m, re));
-  return std::stod(m[1]);
-}
-
 int64_t count_ops(const std::string& path, const std::string& op, const std::string& name_part) {
   auto m = read_onnx(path);
   REQUIRE(m.is_ok());

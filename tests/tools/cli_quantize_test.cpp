@@ -12,13 +12,6 @@ using namespace llmc;
 using namespace llmc::testing;
 
 namespace {
-double json_number(const std::string& json, const std::string& key) {
-  std::smatch m;
-  const std::regex re("\"" + key + "\":([-0-9.eE+]+)");
-  REQUIRE(std::regex_search(json, m, re));
-  return std::stod(m[1]);
-}
-
 std::string stories(const std::string& dir) {
   const std::string bin = data_path("llama2c/stories260K.bin"), tok = data_path("llama2c/tok512.bin");
   if (bin.empty() || tok.empty()) return "";
