@@ -37,6 +37,7 @@ Result<RankBudget> parse_budget(const PassOptions& o) {
   if (given.size() != 1)
     return invalid_input("give one of rank-ratio, energy or param-ratio, not ", given.size());
   given[0].uniform = option_string(o, "allocation", "error") == "uniform";
+  given[0].multiple = option_int(o, "rank-multiple", 1);
   if (given[0].uniform && given[0].kind != RankBudget::kParamRatio)
     return invalid_input("allocation=uniform splits a param-ratio budget; rank-ratio and energy are per layer already");
   return given[0];
@@ -95,6 +96,33 @@ int64_t rewrite_pairs(Graph& g, const std::set<size_t>& nodes, const std::map<st
   rewrite.commit();
   return count;
 }
+
+// The selected weights that can be factorised: not empty, and read by no node that stays dense
+// (an excluded node, another op type, a transposed read, a graph output): the dense weight
+// would stay beside its factors. The others get a decision saying why.
+std::vector<PruneTarget> factorisable(const Graph& g, std::vector<PruneTarget> selected, PassResult& result) {
+  std::map<std::string, int64_t> reads;
+  for (const auto& n : g.nodes)
+    for (const auto& in : n.inputs) ++reads[in];
+  for (const auto& o : g.outputs) ++reads[o.name];
+  std::vector<PruneTarget> out;
+  for (auto& t : selected) {
+    const Node& n = g.nodes[t.node];
+    std::string why;
+    if (t.K <= 0 || t.N <= 0) why = "empty weight";
+    else if (reads[t.weight] != int64_t(1 + t.sharers.size()))
+      why = "its weight is also read by a node that stays dense (both would be kept)";
+    if (why.empty()) {
+      out.push_back(std::move(t));
+      continue;
+    }
+    result.decisions.push_back({n.name, n.op_type, "skipped", why});
+    for (size_t i : t.sharers)
+      for (auto& d : result.decisions)
+        if (d.node == g.nodes[i].name && d.action == "factorized") d.action = "skipped";
+  }
+  return out;
+}
 }  // namespace
 
 std::string RankBudget::describe() const {
@@ -103,71 +131,88 @@ std::string RankBudget::describe() const {
 }
 
 int64_t max_useful_rank(int64_t K, int64_t N) {
+  if (K <= 0 || N <= 0) return 0;
   // r·(K + N) < K·N  ⇔  r < K·N / (K + N)
   const int64_t r = (K * N) / (K + N);
   return r * (K + N) < K * N ? r : r - 1;
 }
 
 Result<std::vector<int64_t>> allocate_ranks(const std::vector<RankCandidate>& layers, const RankBudget& budget) {
+  const int64_t m = std::max<int64_t>(1, budget.multiple);
+  auto up = [&](int64_t r) { return (r + m - 1) / m * m; };
   std::vector<int64_t> rank(layers.size(), 0);
   if (budget.kind != RankBudget::kParamRatio) {
     for (size_t l = 0; l < layers.size(); ++l) {
       const RankCandidate& c = layers[l];
-      const int64_t r = budget.kind == RankBudget::kRankRatio
-                            ? std::max<int64_t>(1, int64_t(std::ceil(budget.value * double(std::min(c.K, c.N)) - 1e-9)))
-                            : rank_for_energy(c.sigma, budget.value);
+      const int64_t r = up(budget.kind == RankBudget::kRankRatio
+                               ? std::max<int64_t>(1, int64_t(std::ceil(budget.value * double(std::min(c.K, c.N)) - 1e-9)))
+                               : rank_for_energy(c.sigma, budget.value));
       rank[l] = r <= max_useful_rank(c.K, c.N) ? r : 0;
     }
     return rank;
   }
+  // Every layer starts at rank m (dense when even that saves nothing).
   double dense = 0, used = 0;
-  for (const auto& c : layers) {
+  std::vector<int64_t> r(layers.size(), m);
+  std::vector<bool> dense_layer(layers.size(), false);
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const RankCandidate& c = layers[l];
     dense += double(c.K) * double(c.N);
-    used += double(c.K + c.N);
+    dense_layer[l] = max_useful_rank(c.K, c.N) < m;
+    used += dense_layer[l] ? double(c.K) * double(c.N) : double(m * (c.K + c.N));
   }
   if (budget.uniform) {
     for (size_t l = 0; l < layers.size(); ++l) {
       const RankCandidate& c = layers[l];
-      const int64_t r = int64_t(std::floor(budget.value * double(c.K * c.N) / double(c.K + c.N)));
-      rank[l] = std::max<int64_t>(1, std::min(r, max_useful_rank(c.K, c.N)));
-      if (r > max_useful_rank(c.K, c.N)) rank[l] = 0;
+      const int64_t fit = int64_t(std::floor(budget.value * double(c.K * c.N) / double(c.K + c.N))) / m * m;
+      rank[l] = dense_layer[l] || fit > max_useful_rank(c.K, c.N) ? 0 : std::max(m, fit);
     }
+    double kept = 0;
+    for (size_t l = 0; l < layers.size(); ++l)
+      kept += rank[l] > 0 ? double(rank[l] * (layers[l].K + layers[l].N)) : double(layers[l].K) * double(layers[l].N);
+    if (kept > budget.value * dense)
+      return invalid_input("param-ratio ", budget.value, " split uniformly allows ", int64_t(budget.value * dense),
+                           " parameters in the ", layers.size(), " selected layers, but rank ", m,
+                           " where a layer's share is smaller keeps ", int64_t(kept));
     return rank;
   }
   const double allowed = budget.value * dense;
   if (used > allowed)
     return invalid_input("param-ratio ", budget.value, " allows ", int64_t(allowed), " parameters in the ", layers.size(),
-                         " selected layers, but rank 1 in each already needs ", int64_t(used));
-  // The relative error a layer's next step removes, per parameter it costs. A layer at its max
-  // useful rank has one step left: back to dense (its remaining error, at the rest of K·N).
-  std::vector<int64_t> r(layers.size(), 1);
-  std::vector<bool> dense_layer(layers.size(), false);
+                         " selected layers, but rank ", m, " in each already needs ", int64_t(used));
+  // The relative error a layer's next step (m more components) removes, per parameter it costs.
+  // A layer that cannot grow by m has one step left: back to dense (its remaining error, at the
+  // rest of K·N).
+  auto grows = [&](size_t l) {
+    const RankCandidate& c = layers[l];
+    return r[l] + m <= max_useful_rank(c.K, c.N) && r[l] + m <= int64_t(c.gains.size());
+  };
   auto next = [&](size_t l) -> double {
     const RankCandidate& c = layers[l];
     const double rel = c.total > 0 ? 1.0 / c.total : 0.0;
-    if (r[l] < max_useful_rank(c.K, c.N) && r[l] < int64_t(c.gains.size()))
-      return c.gains[size_t(r[l])] * rel / double(c.K + c.N);
+    if (grows(l)) {
+      double gain = 0;
+      for (int64_t i = r[l]; i < r[l] + m; ++i) gain += c.gains[size_t(i)];
+      return gain * rel / double(m * (c.K + c.N));
+    }
     double rest = c.total;
     for (int64_t i = 0; i < r[l] && i < int64_t(c.gains.size()); ++i) rest -= c.gains[size_t(i)];
     return std::max(0.0, rest) * rel / (double(c.K * c.N) - double(r[l] * (c.K + c.N)));
   };
   auto cost = [&](size_t l) {
     const RankCandidate& c = layers[l];
-    if (r[l] < max_useful_rank(c.K, c.N) && r[l] < int64_t(c.gains.size())) return double(c.K + c.N);
-    return double(c.K * c.N) - double(r[l] * (c.K + c.N));
+    return grows(l) ? double(m * (c.K + c.N)) : double(c.K * c.N) - double(r[l] * (c.K + c.N));
   };
   std::priority_queue<Step> heap;
   for (size_t l = 0; l < layers.size(); ++l)
-    if (max_useful_rank(layers[l].K, layers[l].N) >= 1) heap.push({next(l), l});
-    else dense_layer[l] = true;
+    if (!dense_layer[l]) heap.push({next(l), l});
   while (!heap.empty()) {
     const size_t l = heap.top().layer;
     heap.pop();
     if (used + cost(l) > allowed) continue;  // this layer's next step does not fit: it stops here
     used += cost(l);
-    const RankCandidate& c = layers[l];
-    if (r[l] < max_useful_rank(c.K, c.N) && r[l] < int64_t(c.gains.size())) {
-      ++r[l];
+    if (grows(l)) {
+      r[l] += m;
       heap.push({next(l), l});
     } else {
       dense_layer[l] = true;
@@ -189,6 +234,9 @@ std::vector<OptionSpec> LowRankPass::options() const {
       choice_option("allocation", "error", {"error", "uniform"},
                     "param-ratio: ranks bought where they remove the most error per parameter, or the same "
                     "fraction of every layer"),
+      int_option("rank-multiple", 1, 1, 1024,
+                 "every rank a multiple of this (32: whole packed panels of the runtime's float kernels, "
+                 "a little faster decode)"),
       list_option("op-types", "MatMul,Gemm", {"MatMul", "Gemm"}, "op types whose constant weights are factorised"),
       string_option("include", "", "only these nodes/weights (names or regular expressions, comma-separated)"),
       string_option("exclude", "", "nodes/weights left dense (names or regular expressions, comma-separated)"),
@@ -217,7 +265,8 @@ Result<PassResult> LowRankPass::run(Model& model, const PassOptions& options, Pa
   select.exclude = option_string(options, "exclude", "");
   PassResult result;
   result.bytes_before = initializer_bytes(model);
-  LLMC_ASSIGN_OR_RETURN(auto targets, select_prune_targets(model, select, result, "factorized"));
+  LLMC_ASSIGN_OR_RETURN(auto selected, select_prune_targets(model, select, result, "factorized"));
+  const std::vector<PruneTarget> targets = factorisable(model.graph, std::move(selected), result);
   if (targets.empty()) {
     result.summary = str_cat("no weight factorised by ", method, ": no MatMul/Gemm weight selected");
     finish_result(model, result);
@@ -360,11 +409,10 @@ Result<PassResult> LowRankPass::run(Model& model, const PassOptions& options, Pa
   // (excluded, another op type, reading the weight transposed) keeps the dense weight.
   std::set<size_t> rewritten;
   for (const auto& t : targets)
-    if (factored.count(t.weight)) rewritten.insert(t.node);
-  for (const auto& dd : result.decisions)
-    if (dd.action == "factorized" && dd.reason.rfind("shares its weight", 0) == 0)
-      for (size_t i = 0; i < g.nodes.size(); ++i)
-        if (g.nodes[i].name == dd.node) rewritten.insert(i);
+    if (factored.count(t.weight)) {
+      rewritten.insert(t.node);
+      rewritten.insert(t.sharers.begin(), t.sharers.end());
+    }
   result.rewrites = rewrite_pairs(g, rewritten, factored);
   finish_result(model, result);
   const auto seconds = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };

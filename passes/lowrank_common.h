@@ -7,8 +7,12 @@
 //   energy e       every layer keeps the fewest components holding e of its σ² (of M = T·W)
 //   param-ratio p  the factorised layers together keep at most p of their parameters; ranks are
 //                  bought greedily, one component at a time, where it removes the most relative
-//                  output error per parameter (output error on the calibration tokens when there
-//                  are any, the weight error otherwise); every layer keeps at least rank 1
+//                  output error per parameter (the least output error any factorisation of that
+//                  rank leaves on the calibration tokens, the whitened spectrum, when there are
+//                  any; the weight error otherwise), the same ranks for every method; every
+//                  layer keeps at least rank 1;
+//                  allocation=uniform: every layer keeps p of its own parameters instead
+// rank-multiple m makes every rank a multiple of m (the greedy buys m components at a time).
 // A layer is factorised only where r·(K + N) < K·N; otherwise it stays dense, and says so.
 //
 // Rewrite (names keep the layer's, so reports and --exclude still find it):
@@ -29,6 +33,7 @@ struct RankBudget {
   enum Kind { kRankRatio, kEnergy, kParamRatio } kind = kRankRatio;
   double value = 0;
   bool uniform = false;  // param-ratio: every layer keeps the same fraction instead of the greedy split
+  int64_t multiple = 1;  // every rank a multiple of this (rank-ratio and energy round up, budgets down)
   std::string describe() const;  // "param-ratio 0.6"
 };
 

@@ -101,12 +101,16 @@ Result<LowRankDecomposition> LowRankDecomposition::compute(const LowRankInputs& 
   if (in.gram && in.method != LowRankMethod::kSvdLlm) {  // the whitened spectrum, for best_gains()
     double lambda = 0;
     int raises = 0;
-    LLMC_ASSIGN_OR_RETURN(const Mat Lw, whitening_factor(G, in.what, lambda, raises));
-    Eigen::SelfAdjointEigenSolver<ColMat> white(gram_of(Lw.transpose() * W), Eigen::EigenvaluesOnly);
-    if (white.info() != Eigen::Success) return invalid_input(in.what, ": the eigendecomposition did not converge");
-    d.best_gains_.resize(size_t(R));
-    for (int64_t i = 0; i < R; ++i) d.best_gains_[size_t(i)] = std::max(0.0, white.eigenvalues()[small - 1 - i]);
-    if (lambda == 0) whitened_total = white.eigenvalues().sum();
+    // Only a ranking aid: where XᵀX cannot be factored (an input never active), the method's
+    // own gains rank the layer instead.
+    if (auto Lw = whitening_factor(G, in.what, lambda, raises); Lw.is_ok()) {
+      Eigen::SelfAdjointEigenSolver<ColMat> white(gram_of(Lw.value().transpose() * W), Eigen::EigenvaluesOnly);
+      if (white.info() == Eigen::Success) {
+        d.best_gains_.resize(size_t(R));
+        for (int64_t i = 0; i < R; ++i) d.best_gains_[size_t(i)] = std::max(0.0, white.eigenvalues()[small - 1 - i]);
+        if (lambda == 0) whitened_total = white.eigenvalues().sum();
+      }
+    }
   }
 
   // SVD of M through the eigenvectors of its smaller Gram matrix; the other side's vectors in

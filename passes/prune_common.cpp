@@ -123,7 +123,7 @@ Result<std::vector<PruneTarget>> select_prune_targets(const Model& model, const 
       continue;
     }
     const Tensor* w = nullptr;
-    if (n.inputs.size() < 2) continue;
+    if (n.inputs.size() < 2 || n.outputs.empty()) continue;
     if (std::string why = weight_unsuitable(g, n, 1, &w); !why.empty()) {
       skip(why);
       continue;
@@ -159,6 +159,7 @@ Result<std::vector<PruneTarget>> select_prune_targets(const Model& model, const 
       }
       result.decisions.push_back({n.name, n.op_type, action, "shares its weight with '" +
                                                                  g.nodes[targets[seen->second].node].name + "'"});
+      targets[seen->second].sharers.push_back(i);
       continue;
     }
     if (options.m > 0 && t.K % options.m != 0)

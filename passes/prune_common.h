@@ -20,6 +20,7 @@ struct PruneTarget {
   std::string weight;        // initializer name
   bool trans = false;        // Gemm transB: weight stored [N, K]
   int64_t K = 0, N = 0;
+  std::vector<size_t> sharers;  // other selected nodes reading the same weight alike (indices)
 };
 
 struct PruneOptions {

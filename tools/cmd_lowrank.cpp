@@ -1,5 +1,5 @@
 // llmcompress lowrank MODEL -o OUT --method svd|asvd|svd-llm [--rank-ratio R | --energy E | --param-ratio P (0.8)]
-//                     [--allocation error|uniform] [--include RE] [--exclude RE] [--alpha A] [--calib DATA] [--eval TEXT]
+//                     [--allocation error|uniform] [--rank-multiple M] [--include RE] [--exclude RE] [--alpha A] [--calib DATA] [--eval TEXT]
 // Maps its flags onto a one-step recipe (factorize-<method>) and runs it like `pipeline`: the
 // report lists every layer's rank, parameters and bytes before/after and its error, and with
 // --eval, perplexity, top-1 agreement and KL before/after.
@@ -12,7 +12,7 @@ namespace llmc::cli {
 
 namespace {
 struct LowRankArgs {
-  std::string model, method = "svd-llm", rank_ratio, energy, param_ratio, include, exclude, alpha, allocation;
+  std::string model, method = "svd-llm", rank_ratio, energy, param_ratio, include, exclude, alpha, allocation, rank_multiple;
   PipelineFlags flags;
 };
 
@@ -33,6 +33,7 @@ Status run_lowrank(const LowRankArgs& a) {
   if (!a.exclude.empty()) options["exclude"] = a.exclude;
   if (!a.alpha.empty()) options["alpha"] = a.alpha;
   if (!a.allocation.empty()) options["allocation"] = a.allocation;
+  if (!a.rank_multiple.empty()) options["rank-multiple"] = a.rank_multiple;
   Recipe recipe;
   recipe.input = a.model;
   recipe.steps.push_back({pass, options, "--method " + a.method});
@@ -62,6 +63,8 @@ void add_lowrank_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--allocation", a->allocation,
                   "with --param-ratio: error (default: ranks where they remove the most output error per parameter) "
                   "or uniform (every layer keeps the same fraction)");
+  cmd->add_option("--rank-multiple", a->rank_multiple,
+                  "every rank a multiple of this (32: whole packed panels of our float kernels, a little faster decode)");
   cmd->add_option("--alpha", a->alpha, "asvd: input scale exponent (default 0.5)");
   cmd->add_option("--include", a->include, "only these nodes/weights (names or regexes, comma-separated)");
   cmd->add_option("--exclude", a->exclude, "nodes/weights left dense (names or regexes, comma-separated)");

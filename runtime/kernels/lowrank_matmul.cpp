@@ -5,6 +5,7 @@
 // same packed panels (packed on the same conditions) and the same per-panel arithmetic. Decode
 // rows run every A's panels in one parallel loop, then every B's, the r-wide intermediates
 // staying in a thread-local buffer in cache; anything else runs sgemm twice per pair.
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -58,7 +59,9 @@ Status lowrank_matmul_group(KernelContext& ctx) {
   for (size_t i = 0, at = 0; i < n; ++i) {
     std::vector<int64_t> shape = x.shape();
     shape.back() = ctx.in(2 + 2 * i).dim(1);
-    ys[i] = ctx.output(i, DType::kF32, std::move(shape)).mutable_data<float>();
+    Value& y = ctx.output(i, DType::kF32, std::move(shape));
+    ys[i] = y.mutable_data<float>();
+    if (K == 0) std::memset(ys[i], 0, y.nbytes());  // an empty sum: zeros, as MatMul gives
     ts[i] = mid.data() + at;
     tin[i] = ts[i];
     at += static_cast<size_t>(rows * ctx.in(1 + 2 * i).dim(1));
@@ -70,7 +73,8 @@ Status lowrank_matmul_group(KernelContext& ctx) {
     bpk[i] = usable(2 * i + 1);
     all_packed = all_packed && apk[i] && bpk[i];
   }
-  if (rows == 1 && K > 0 && all_packed) {  // decode: the A panels in one loop, then the B panels
+  if (K == 0) return Status::ok();
+  if (rows == 1 && all_packed) {  // decode: the A panels in one loop, then the B panels
     sgemv_packed_batch(x.data<float>(), apk.data(), ts.data(), n, &ctx.pool());
     sgemv_packed_each(tin.data(), bpk.data(), ys.data(), n, &ctx.pool());
     return Status::ok();

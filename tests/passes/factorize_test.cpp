@@ -126,22 +126,80 @@ TEST_CASE("factorize a Gemm with transB, alpha, beta and bias: the second produc
     CHECK(got.value()[0].data<float>()[i] == Approx(want.value()[0].data<float>()[i]).margin(1e-5));
 }
 
-TEST_CASE("factorize: a node excluded by name keeps the dense weight it shares", "[passes][lowrank]") {
+TEST_CASE("factorize: a weight shared with an excluded node stays whole for both", "[passes][lowrank]") {
   std::mt19937 rng(31);
   const int64_t K = 48, N = 40;
   Model m;
   m.opset_imports = {{"", 17}};
-  m.graph.initializers = {Tensor::from_vector("W", DType::kF32, {K, N}, random_floats(K * N, rng))};
+  m.graph.initializers = {Tensor::from_vector("W", DType::kF32, {K, N}, random_floats(K * N, rng)),
+                          Tensor::from_vector("V", DType::kF32, {K, N}, random_floats(K * N, rng))};
   m.graph.inputs = {tensor_info("X", DType::kF32, {2, K}), tensor_info("X2", DType::kF32, {2, K})};
-  m.graph.outputs = {tensor_info("Y", DType::kF32, {2, N}), tensor_info("Y2", DType::kF32, {2, N})};
-  m.graph.nodes = {node("kept", "MatMul", {"X", "W"}, {"Y"}), node("left", "MatMul", {"X2", "W"}, {"Y2"})};
-  auto r = run_named_pass("factorize-svd", m, {{"rank-ratio", "0.2"}, {"include", "kept,left"}, {"exclude", "left"}});
+  m.graph.outputs = {tensor_info("Y", DType::kF32, {2, N}), tensor_info("Y2", DType::kF32, {2, N}),
+                     tensor_info("Y3", DType::kF32, {2, N})};
+  m.graph.nodes = {node("kept", "MatMul", {"X", "W"}, {"Y"}), node("left", "MatMul", {"X2", "W"}, {"Y2"}),
+                   node("other", "MatMul", {"X", "V"}, {"Y3"})};
+  // Factorising W for 'kept' alone would keep W for 'left' too: more parameters, not fewer.
+  auto r = run_named_pass("factorize-svd", m, {{"rank-ratio", "0.2"}, {"include", "kept,left,other"}, {"exclude", "left"}});
   REQUIRE(r.is_ok());
   CHECK(r->rewrites == 1);
-  REQUIRE(m.graph.nodes.size() == 3);
+  REQUIRE(m.graph.nodes.size() == 4);
+  CHECK(node_named(m.graph, "kept").inputs[1] == "W");
   CHECK(node_named(m.graph, "left").inputs[1] == "W");
-  CHECK(m.graph.find_initializer("W") != nullptr);
-  CHECK(node_named(m.graph, "kept.lowrank_b").inputs[1] == "W.lowrank_b");
+  CHECK(node_named(m.graph, "other.lowrank_b").inputs[1] == "V.lowrank_b");
+  bool said = false;
+  for (const auto& d : r->decisions)
+    said |= d.node == "kept" && d.action == "skipped" && d.reason.find("also read by a node that stays dense") != std::string::npos;
+  CHECK(said);
+}
+
+TEST_CASE("factorize hostile graphs: unnamed sharers, a transposed reader, an empty weight, a dead input",
+          "[passes][lowrank][hostile]") {
+  std::mt19937 rng(37);
+  const int64_t K = 32;
+  Model m;
+  m.opset_imports = {{"", 17}};
+  m.graph.initializers = {Tensor::from_vector("W", DType::kF32, {K, K}, random_floats(K * K, rng)),
+                          Tensor::from_vector("E", DType::kF32, {0, 0}, std::vector<float>{}),
+                          Tensor::from_vector("V", DType::kF32, {K, K}, random_floats(K * K, rng))};
+  m.graph.inputs = {tensor_info("X", DType::kF32, {2, K}), tensor_info("X0", DType::kF32, {2, 0}),
+                    tensor_info("Z", DType::kF32, {2, K})};
+  // Three unnamed readers of W, the last transposed; an empty product; V on an input that is
+  // zero on every calibration token.
+  Node gemm = node("", "Gemm", {"X", "W"}, {"Y3"});
+  gemm.attributes = {Attribute::make_int("transB", 1)};
+  m.graph.nodes = {node("", "MatMul", {"X", "W"}, {"Y1"}), node("", "MatMul", {"X", "W"}, {"Y2"}), gemm,
+                   node("", "MatMul", {"X0", "E"}, {"Y4"}), node("", "MatMul", {"Z", "V"}, {"Y5"})};
+  for (const char* y : {"Y1", "Y2", "Y3", "Y5"}) m.graph.outputs.push_back(tensor_info(y, DType::kF32, {2, K}));
+  m.graph.outputs.push_back(tensor_info("Y4", DType::kF32, {2, 0}));
+  std::vector<Feeds> calib(2);
+  for (auto& f : calib) {
+    f["X"] = make_value(DType::kF32, {2, K}, random_floats(2 * K, rng));
+    f["X0"] = make_value(DType::kF32, {2, 0}, std::vector<float>{});
+    f["Z"] = make_value(DType::kF32, {2, K}, std::vector<float>(2 * K, 0.f));
+  }
+  for (const char* pass : {"factorize-svd", "factorize-asvd"}) {
+    INFO(pass);
+    Model f = m;
+    auto r = run_named_pass(pass, f, {{"rank-ratio", "0.25"}, {"include", ".*"}}, &calib);
+    REQUIRE(r.is_ok());
+    CHECK(r->rewrites == 1);  // only V
+    CHECK(f.graph.nodes[2].op_type == "Gemm");
+    CHECK(f.graph.nodes[2].inputs[1] == "W");  // W stays whole for every reader
+    CHECK(f.graph.nodes[0].inputs[1] == "W");
+    int shared = 0, empty = 0;
+    for (const auto& d : r->decisions) {
+      shared += d.reason.find("also read by a node that stays dense") != std::string::npos;
+      empty += d.reason == "empty weight";
+    }
+    CHECK(shared == 1);
+    CHECK(empty == 1);
+  }
+  // A uniform split that rank-multiple cannot meet is refused, not exceeded.
+  Model u = m;
+  auto r = run_named_pass("factorize-svd", u,
+                          {{"param-ratio", "0.1"}, {"allocation", "uniform"}, {"rank-multiple", "8"}, {"include", "V"}});
+  REQUIRE_FALSE(r.is_ok());
+  CHECK_THAT(r.status().message(), Catch::Contains("split uniformly allows"));
 }
 
 TEST_CASE("factorize at 80% and 60% of the parameters: svd-llm < asvd < svd in perplexity on stories260K",

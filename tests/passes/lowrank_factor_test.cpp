@@ -198,6 +198,17 @@ TEST_CASE("lowrank rank allocation: ratio, energy and a parameter budget bought 
   CHECK(budget.value()[0] + budget.value()[1] == 16);
   CHECK(budget.value()[0] < 8);
   CHECK(budget.value()[1] > 8);
+  // Whole groups of 8 components: ranks multiples of 8, the budget still held.
+  RankBudget by8{RankBudget::kParamRatio, 0.375};  // 24 components of 128 parameters
+  by8.multiple = 8;
+  auto grouped = allocate_ranks({fast, flat}, by8);
+  REQUIRE(grouped.is_ok());
+  for (int64_t r : grouped.value()) CHECK(r % 8 == 0);
+  CHECK((grouped.value()[0] + grouped.value()[1]) * 128 <= 3072);
+  CHECK(grouped.value()[1] > grouped.value()[0]);
+  RankBudget ratio8{RankBudget::kRankRatio, 0.2};  // ceil(12.8) = 13 -> 16
+  ratio8.multiple = 8;
+  CHECK(allocate_ranks({fast, flat}, ratio8).value() == std::vector<int64_t>{16, 16});
   auto impossible = allocate_ranks({fast, flat}, {RankBudget::kParamRatio, 0.01});
   REQUIRE_FALSE(impossible.is_ok());
   CHECK_THAT(impossible.status().message(), Catch::Contains("rank 1 in each already needs 256"));

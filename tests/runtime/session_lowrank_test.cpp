@@ -79,3 +79,19 @@ TEST_CASE("session: low-rank pairs of one activation run as one step, bit-exact"
     }
   }
 }
+
+TEST_CASE("session: a low-rank pair over an empty input dimension gives zeros", "[runtime][session][lowrank][hostile]") {
+  Model m;
+  m.opset_imports = {{"", 17}};
+  m.graph.initializers = {Tensor::from_vector("A", DType::kF32, {0, 64}, std::vector<float>{}),
+                          Tensor::from_vector("B", DType::kF32, {64, 8}, std::vector<float>(64 * 8, 1.f))};
+  m.graph.inputs = {tensor_info("X", DType::kF32, {2, 0})};
+  m.graph.outputs = {tensor_info("Y", DType::kF32, {2, 8})};
+  m.graph.nodes = {node("a", "MatMul", {"X", "A"}, {"T"}), node("b", "MatMul", {"T", "B"}, {"Y"})};
+  auto session = session_for(m);
+  for (int run = 0; run < 3; ++run) {  // buffers are reused between runs: never stale bytes
+    auto got = session->run({{"X", make_value(DType::kF32, {2, 0}, std::vector<float>{})}});
+    REQUIRE(got.is_ok());
+    for (int64_t i = 0; i < 16; ++i) REQUIRE(got.value()[0].data<float>()[i] == 0.f);
+  }
+}
