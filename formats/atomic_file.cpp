@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <random>
 #include <vector>
 
 namespace llmc {
@@ -42,16 +43,30 @@ Result<AtomicFile> AtomicFile::create(const std::string& path) {
   sweep_stale_temp_files(path);  // left by a writer that was SIGKILLed
   AtomicFile f;
   f.path_ = path;
-  std::string tmpl = temp_file_template(path);
-  std::vector<char> buf(tmpl.begin(), tmpl.end());
-  buf.push_back('\0');
-  int fd = ::mkstemp(buf.data());
-  if (fd < 0) return io_error(path, ": cannot create output file: ", std::strerror(errno));
+  // The name is remembered for the signal handlers before the file exists (mkstemp would create
+  // it first: a SIGTERM between the two left it behind). O_EXCL makes the name ours or none.
+  const std::string tmpl = temp_file_template(path);
+  static const char kChars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::random_device entropy;
+  int fd = -1;
+  for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
+    std::string name = tmpl.substr(0, tmpl.size() - 6);
+    for (int i = 0; i < 6; ++i) name += kChars[entropy() % (sizeof(kChars) - 1)];
+    const int slot = remember_temp_file(name);
+    fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      const int err = errno;
+      forget_temp_file(slot);
+      if (err == EEXIST) continue;
+      return io_error(path, ": cannot create output file: ", std::strerror(err));
+    }
+    f.temp_path_ = name;
+    f.temp_slot_ = slot;
+  }
+  if (fd < 0) return io_error(path, ": cannot create output file: no free temporary name beside it");
   ::flock(fd, LOCK_EX);  // held until close: tells sweep_stale_temp_files this writer is alive
   ::fchmod(fd, 0644);
   f.fd_ = fd;
-  f.temp_path_ = buf.data();
-  f.temp_slot_ = remember_temp_file(f.temp_path_);
   return f;
 }
 

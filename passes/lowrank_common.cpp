@@ -368,14 +368,17 @@ Result<PassResult> LowRankPass::run(Model& model, const PassOptions& options, Pa
     params_before += dense;
     if (ranks[i] == 0) {
       params_after += dense;
-      const int64_t needed = budget.kind == RankBudget::kEnergy ? rank_for_energy(d.sigma(), budget.value) : 0;
+      // The rank the per-layer budget asked for (allocate_ranks' rule), to say why it was refused.
+      const int64_t m = std::max<int64_t>(1, budget.multiple);
+      const int64_t raw = budget.kind == RankBudget::kEnergy
+                              ? rank_for_energy(d.sigma(), budget.value)
+                              : std::max<int64_t>(1, int64_t(std::ceil(budget.value * double(std::min(t.K, t.N)) - 1e-9)));
       result.decisions.push_back(
           {node.name, node.op_type, "skipped",
            budget.kind == RankBudget::kParamRatio
                ? str_cat("stays dense: the ", budget.describe(), " budget gives it every parameter back")
-               : str_cat("stays dense: rank ", needed > 0 ? needed : int64_t(std::ceil(budget.value * double(std::min(t.K, t.N)) - 1e-9)),
-                         " of ", std::min(t.K, t.N), " would not save parameters (needs r·(K+N) < K·N, r < ",
-                         max_useful_rank(t.K, t.N) + 1, ")")});
+               : str_cat("stays dense: rank ", (raw + m - 1) / m * m, " of ", std::min(t.K, t.N),
+                         " would not save parameters (needs r·(K+N) < K·N, r < ", max_useful_rank(t.K, t.N) + 1, ")")});
       continue;
     }
     Factored f;
