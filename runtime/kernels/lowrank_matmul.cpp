@@ -50,8 +50,16 @@ Status lowrank_matmul_group(KernelContext& ctx) {
   apk.assign(n, nullptr);
   bpk.assign(n, nullptr);
   ys.assign(n, nullptr);
+  // The intermediates and outputs are sized from the data (rows of x times a factor's width):
+  // within the session's limits, or an error, as the two MatMul steps would allocate them.
   int64_t mid_size = 0;
-  for (size_t i = 0; i < n; ++i) mid_size += rows * ctx.in(1 + 2 * i).dim(1);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t r = ctx.in(1 + 2 * i).dim(1), N = ctx.in(2 + 2 * i).dim(1);
+    LLMC_RETURN_IF_ERROR(ctx.check_output(DType::kF32, {rows, r}));
+    LLMC_RETURN_IF_ERROR(ctx.check_output(DType::kF32, {rows, N}));
+    mid_size += rows * r;
+  }
+  LLMC_RETURN_IF_ERROR(ctx.check_output(DType::kF32, {mid_size}));
   mid.resize(static_cast<size_t>(mid_size));
   ts.assign(n, nullptr);
   tin.assign(n, nullptr);

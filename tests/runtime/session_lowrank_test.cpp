@@ -95,3 +95,22 @@ TEST_CASE("session: a low-rank pair over an empty input dimension gives zeros", 
     for (int64_t i = 0; i < 16; ++i) REQUIRE(got.value()[0].data<float>()[i] == 0.f);
   }
 }
+
+TEST_CASE("session: a low-rank pair whose intermediate exceeds the memory limit is an error, not an allocation",
+          "[runtime][session][lowrank][hostile]") {
+  Model m;
+  m.opset_imports = {{"", 17}};
+  m.graph.initializers = {Tensor::from_vector("A", DType::kF32, {1, 256}, std::vector<float>(256, 1.f)),
+                          Tensor::from_vector("B", DType::kF32, {256, 1}, std::vector<float>(256, 1.f))};
+  m.graph.inputs = {tensor_info("X", DType::kF32, {4096, 1})};
+  m.graph.outputs = {tensor_info("Y", DType::kF32, {4096, 1})};
+  m.graph.nodes = {node("a", "MatMul", {"X", "A"}, {"T"}), node("b", "MatMul", {"T", "B"}, {"Y"})};
+  rt::SessionOptions options;
+  options.threads = 2;
+  options.limits.max_tensor_bytes = 1 << 20;  // T would be 4096 x 256 floats: 4 MB
+  auto session = rt::Session::create(std::make_shared<const Model>(m), options);
+  REQUIRE(session.is_ok());
+  auto got = session.value()->run({{"X", make_value(DType::kF32, {4096, 1}, std::vector<float>(4096, 1.f))}});
+  REQUIRE_FALSE(got.is_ok());
+  CHECK_THAT(got.status().message(), Catch::Contains("limit"));
+}
