@@ -307,7 +307,7 @@ Result<PassResult> LowRankPass::run(Model& model, const PassOptions& options, Pa
   const auto measured_at = std::chrono::steady_clock::now();
 
   // Decompose every target (in parallel; each decomposition is single-threaded float64).
-  auto decompose = [&](size_t i, double alpha) {
+  auto decompose = [&](size_t i, double alpha, bool best_gains) {
     const PruneTarget& t = targets[i];
     const Node& node = g.nodes[t.node];
     LowRankInputs in;
@@ -323,6 +323,7 @@ Result<PassResult> LowRankPass::run(Model& model, const PassOptions& options, Pa
     if (method_ == LowRankMethod::kAsvd) in.mean_abs = &measured.at(node.inputs[0])->mean_abs;
     in.alpha = alpha;
     in.max_rank = std::max<int64_t>(1, max_useful_rank(t.K, t.N));
+    in.best_gains = best_gains;
     in.what = str_cat(context.model_path, ": node '", node.name, "' weight '", t.weight, "'");
     return LowRankDecomposition::compute(in);
   };
@@ -330,7 +331,7 @@ Result<PassResult> LowRankPass::run(Model& model, const PassOptions& options, Pa
   std::vector<Result<LowRankDecomposition>> decomposed(targets.size(), invalid_input("not computed"));
   rt::ThreadPool pool(context.threads);
   pool.parallel_for(int64_t(targets.size()), 1, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) decomposed[size_t(i)] = decompose(size_t(i), alphas[size_t(i)]);
+    for (int64_t i = i0; i < i1; ++i) decomposed[size_t(i)] = decompose(size_t(i), alphas[size_t(i)], /*best_gains=*/true);
   });
   std::vector<RankCandidate> candidates;
   for (size_t i = 0; i < targets.size(); ++i) {
@@ -346,7 +347,7 @@ Result<PassResult> LowRankPass::run(Model& model, const PassOptions& options, Pa
       for (int64_t i = i0; i < i1; ++i) {
         if (ranks[size_t(i)] == 0) continue;
         for (double alpha : {0.25, 0.75, 1.0}) {
-          auto d = decompose(size_t(i), alpha);
+          auto d = decompose(size_t(i), alpha, /*best_gains=*/false);  // ranks are set already
           if (d.is_ok() && d->error_at(ranks[size_t(i)]) < decomposed[size_t(i)]->error_at(ranks[size_t(i)])) {
             decomposed[size_t(i)] = std::move(d);
             alphas[size_t(i)] = alpha;

@@ -98,7 +98,7 @@ Result<LowRankDecomposition> LowRankDecomposition::compute(const LowRankInputs& 
   auto gram_of = [&](const Mat& m) { return left_side ? ColMat(m * m.transpose()) : ColMat(m.transpose() * m); };
   // ‖X W‖² = tr(Wᵀ G W) = Σ of every whitened σ² (the whitening is exact when λ = 0).
   double whitened_total = -1;
-  if (in.gram && in.method != LowRankMethod::kSvdLlm) {  // the whitened spectrum, for best_gains()
+  if (in.gram && in.method != LowRankMethod::kSvdLlm && in.best_gains) {  // the whitened spectrum, for best_gains()
     double lambda = 0;
     int raises = 0;
     // Only a ranking aid: where XᵀX cannot be factored (an input never active), the method's

@@ -41,7 +41,11 @@ struct LowRankInputs {
   const std::vector<double>* mean_abs = nullptr;  // asvd: mean |x_k| [K]
   double alpha = 0.5;                             // asvd exponent
   int64_t max_rank = 0;  // components kept available (0: min(K, N))
-  std::string what;      // names the layer in messages
+  // svd/asvd with XᵀX: also compute best_gains() (a whitening and an eigenvalue solve). Off for
+  // a second decomposition of a layer already ranked (ASVD's alpha search): the spectrum does
+  // not depend on the method's scaling, and nothing would read it.
+  bool best_gains = true;
+  std::string what;  // names the layer in messages
 };
 
 class LowRankDecomposition {
