@@ -22,8 +22,9 @@ fi
 
 # Reference runtime for tests (never needed by the tool itself). Pinned versions.
 venv="$root/.venv"
-pins=(onnxruntime==1.31.1 onnx==1.23.2 numpy gguf==0.19.0 tokenizers==0.23.3)
-if ! "$venv/bin/python" -c "import onnxruntime, onnx, numpy, gguf, tokenizers" >/dev/null 2>&1; then
+# onnx_ir: ONNX Runtime's own MatMulNBitsQuantizer (the int4 peer comparison) imports it.
+pins=(onnxruntime==1.31.1 onnx==1.23.2 numpy gguf==0.19.0 tokenizers==0.23.3 onnx_ir==1.1.0)
+if ! "$venv/bin/python" -c "import onnxruntime, onnx, numpy, gguf, tokenizers, onnx_ir" >/dev/null 2>&1; then
   echo "setup: creating $venv with ${pins[*]}"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "${pins[@]}"

@@ -66,7 +66,15 @@ TEST_CASE("quantize rejects bad calibration data, NaN weights and bad flags - wa
   std::ofstream(dir + "/empty.txt").close();
   expect_fail("--mode int8-static --calib " + shell_quote(dir + "/empty.txt"), "empty.txt");
   expect_fail("--mode int8-static", "--calib");
-  expect_fail("--mode int4", "--mode");
+  expect_fail("--mode int5", "--mode");
+  expect_fail("--mode int4 --method gptq", "--calib");
+  expect_fail("--mode int4 --method awq", "--calib");
+  expect_fail("--mode int4 --method bogus", "rtn, gptq or awq");
+  expect_fail("--mode int4 --block-size 24", "power of two");
+  expect_fail("--mode int4 --bits 3", "bits");
+  expect_fail("--mode int4 --act-order", "--act-order");
+  expect_fail("--mode int8-dynamic --block-size 32", "apply to --mode int4");
+  expect_fail("--mode int4 --method gptq --calib " + shell_quote(dir + "/floats.npy"), "floats.npy");
   expect_fail("--mode int8-static --calib " + shell_quote(dir + "/floats.npy") + " --method bogus", "bogus");
   expect_fail("--smoothquant 1.5 --calib " + shell_quote(dir + "/floats.npy"), "1.5");
 
