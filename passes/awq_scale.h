@@ -12,7 +12,7 @@
 //          [0, 1) (α = 0 is plain RTN, so the choice is never worse than RTN on the calibration
 //          tokens), chosen per group by the output error Σ_i tr(ΔW_iᵀ H ΔW_i), H = XᵀX / rows,
 //          ΔW_i = W_i − diag(1/s) Q(diag(s) W_i) with Q the block-wise RTN of the next pass
-//          (measured on at most 1024 evenly spaced output features per weight). Clipping: per
+//          (measured on at most 512 evenly spaced output features per weight). Clipping: per
 //          output feature and block, the threshold t = (1 − i/20)·max|v| (i < 10) of the scaled
 //          block v minimising the block's own output error (δᵀ H_bb δ, the block's slice of H
 //          for X / s) and v clamped to [−t, t].

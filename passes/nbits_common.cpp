@@ -20,8 +20,8 @@ std::vector<OptionSpec> nbits_option_specs() {
       choice_option("lm-head", "8", {"4", "8", "float"},
                     "bits of the LM head (the MatMul writing a graph output), or float to leave it alone"),
       string_option("layer-bits", "",
-                    "per-layer bits: 'regex=4|8|float' pairs, comma-separated, matched against node and weight names "
-                    "(first match wins; before lm-head)"),
+                    "per-layer bits: 'regex=4|8|float' pairs, comma-separated, each matching a whole node or weight name "
+                    "as exclude does (first match wins; before lm-head)"),
       string_option("exclude", "", "nodes/weights left float (names or regular expressions, comma-separated)"),
   };
 }
@@ -90,8 +90,8 @@ Result<std::vector<NBitsTarget>> select_nbits_targets(const Model& model, const 
     std::string bits = lm_head ? options.lm_head : std::to_string(options.format.bits);
     std::string why_bits = lm_head ? "lm-head" : "";
     for (size_t r = 0; r < options.layer_bits.size(); ++r)
-      if (std::regex_search(n.name, options.layer_bits[r].first) ||
-          std::regex_search(n.inputs[1], options.layer_bits[r].first)) {
+      if (std::regex_match(n.name, options.layer_bits[r].first) ||
+          std::regex_match(n.inputs[1], options.layer_bits[r].first)) {
         bits = options.layer_bits[r].second;
         why_bits = "layer-bits '" + options.layer_bits_text[r] + "'";
         break;
@@ -126,15 +126,20 @@ Result<std::vector<NBitsTarget>> select_nbits_targets(const Model& model, const 
   return targets;
 }
 
-std::vector<float> weight_rows(const Model& model, const NBitsTarget& t) {
+std::vector<float> weight_rows(const Model& model, const NBitsTarget& t, rt::ThreadPool* pool) {
   const Tensor* w = model.graph.find_initializer(t.weight);
   const float* src = w->data_as<float>();
   std::vector<float> rows(size_t(t.N * t.K));
   constexpr int64_t kTile = 64;  // a [K, N] weight's row n is a column: tile so each page is read once
-  for (int64_t k0 = 0; k0 < t.K; k0 += kTile)
-    for (int64_t n0 = 0; n0 < t.N; n0 += kTile)
-      for (int64_t k = k0; k < std::min(t.K, k0 + kTile); ++k)
-        for (int64_t n = n0; n < std::min(t.N, n0 + kTile); ++n) rows[size_t(n * t.K + k)] = src[k * t.N + n];
+  auto tiles = [&](int64_t n_tile0, int64_t n_tile1) {
+    for (int64_t n0 = n_tile0 * kTile; n0 < std::min(t.N, n_tile1 * kTile); n0 += kTile)
+      for (int64_t k0 = 0; k0 < t.K; k0 += kTile)
+        for (int64_t k = k0; k < std::min(t.K, k0 + kTile); ++k)
+          for (int64_t n = n0; n < std::min(t.N, n0 + kTile); ++n) rows[size_t(n * t.K + k)] = src[k * t.N + n];
+  };
+  const int64_t n_tiles = (t.N + kTile - 1) / kTile;
+  if (pool) pool->parallel_for(n_tiles, 1, tiles);
+  else tiles(0, n_tiles);
   rt::release_file_pages(w->data(), w->nbytes());  // read once: peak memory holds the float model once
   return rows;
 }

@@ -43,8 +43,8 @@ struct NBitsTarget {
 Result<std::vector<NBitsTarget>> select_nbits_targets(const Model& model, const NBitsOptions& options,
                                                       PassResult& result);
 
-// The weight of `t` as rows of output features, [N, K] float32.
-std::vector<float> weight_rows(const Model& model, const NBitsTarget& t);
+// The weight of `t` as rows of output features, [N, K] float32 (split across `pool`, optional).
+std::vector<float> weight_rows(const Model& model, const NBitsTarget& t, rt::ThreadPool* pool = nullptr);
 
 // Rewrites every target's nodes into MatMulNBits from packed[i] (for targets[i]), with a
 // "quantized" decision per node (its format, `method` and notes[i]), the summary (bytes of the

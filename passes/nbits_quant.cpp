@@ -70,7 +70,7 @@ NBitsCodes rtn_codes(const float* w_nk, int64_t N, int64_t K, const NBitsFormat&
   return c;
 }
 
-Result<NBitsTensors> pack_nbits(const NBitsCodes& c, const std::string& name) {
+Result<NBitsTensors> pack_nbits(const NBitsCodes& c, const std::string& name, rt::ThreadPool* pool) {
   const NBitsFormat& f = c.format;
   const int64_t blocks = f.blocks(c.K), blob = f.block * f.bits / 8;
   const int64_t zp_bytes = (blocks * f.bits + 7) / 8;
@@ -87,27 +87,31 @@ Result<NBitsTensors> pack_nbits(const NBitsCodes& c, const std::string& name) {
     t.zero_points = Tensor::zeros(name + "_zero_points", DType::kU8, {c.N, zp_bytes});
     zps = t.zero_points->mutable_data();
   }
-  for (int64_t n = 0; n < c.N; ++n)
-    for (int64_t b = 0; b < blocks; ++b) {
-      const BlockRange& r = c.ranges[size_t(n * blocks + b)];
-      scales[n * blocks + b] = r.scale;
-      if (zps) {
-        if (f.bits == 8) zps[n * zp_bytes + b] = uint8_t(r.zero_point);
-        else zps[n * zp_bytes + b / 2] |= uint8_t(r.zero_point << (4 * (b % 2)));
-      }
-      uint8_t* o = out + (n * blocks + b) * blob;
-      const int64_t k0 = b * f.block, count = std::min(f.block, c.K - k0);
-      const uint8_t* q = c.q.data() + n * c.K + k0;
-      if (f.bits == 8) {
-        std::memcpy(o, q, size_t(count));
-        std::memset(o + count, 0, size_t(f.block - count));
-      } else {
-        for (int64_t i = 0; i < f.block; i += 2) {
-          const int lo = i < count ? q[i] : 0, hi = i + 1 < count ? q[i + 1] : 0;
-          o[i / 2] = uint8_t(lo | (hi << 4));
+  auto rows = [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t b = 0; b < blocks; ++b) {
+        const BlockRange& r = c.ranges[size_t(n * blocks + b)];
+        scales[n * blocks + b] = r.scale;
+        if (zps) {
+          if (f.bits == 8) zps[n * zp_bytes + b] = uint8_t(r.zero_point);
+          else zps[n * zp_bytes + b / 2] |= uint8_t(r.zero_point << (4 * (b % 2)));
+        }
+        uint8_t* o = out + (n * blocks + b) * blob;
+        const int64_t k0 = b * f.block, count = std::min(f.block, c.K - k0);
+        const uint8_t* q = c.q.data() + n * c.K + k0;
+        if (f.bits == 8) {
+          std::memcpy(o, q, size_t(count));
+          std::memset(o + count, 0, size_t(f.block - count));
+        } else {
+          for (int64_t i = 0; i < f.block; i += 2) {
+            const int lo = i < count ? q[i] : 0, hi = i + 1 < count ? q[i + 1] : 0;
+            o[i / 2] = uint8_t(lo | (hi << 4));
+          }
         }
       }
-    }
+  };
+  if (pool) pool->parallel_for(c.N, 16, rows);
+  else rows(0, c.N);
   return t;
 }
 

@@ -73,7 +73,7 @@ struct NBitsTensors {
   Tensor b, scales;
   std::optional<Tensor> zero_points;
 };
-Result<NBitsTensors> pack_nbits(const NBitsCodes& codes, const std::string& name);
+Result<NBitsTensors> pack_nbits(const NBitsCodes& codes, const std::string& name, rt::ThreadPool* pool = nullptr);
 
 // (q − zp) · scale of every element, [N, K] (tests and error measurements).
 std::vector<float> dequantize_codes(const NBitsCodes& codes);

@@ -18,9 +18,9 @@ Result<PassResult> QuantizeInt4::run(Model& model, const PassOptions& options, P
   rt::ThreadPool pool(context.threads);
   std::vector<NBitsTensors> packed;
   for (const auto& t : targets) {
-    const std::vector<float> rows = weight_rows(model, t);
+    const std::vector<float> rows = weight_rows(model, t, &pool);
     const NBitsCodes codes = rtn_codes(rows.data(), t.N, t.K, t.format, &pool);
-    auto p = pack_nbits(codes, t.weight);
+    auto p = pack_nbits(codes, t.weight, &pool);
     if (!p.is_ok()) return p.status().with_context(context.model_path);
     packed.push_back(std::move(p).value());
   }

@@ -179,10 +179,10 @@ Result<PassResult> QuantizeInt4Gptq::run(Model& model, const PassOptions& option
     if (!h.dead.empty())
       result.warnings.push_back(str_cat("node '", node.name, "': ", h.dead.size(), " of ", t.K, " inputs of '",
                                         input_of(t), "' are 0 on every calibration token; their weights are zeroed"));
-    const std::vector<float> rows = weight_rows(model, t);
+    const std::vector<float> rows = weight_rows(model, t, &pool);
     std::vector<double> w(rows.begin(), rows.end());
     const NBitsCodes codes = gptq_codes(w, t.N, h, order, t.format, opt.lazy, &pool);
-    auto p = pack_nbits(codes, t.weight);
+    auto p = pack_nbits(codes, t.weight, &pool);
     if (!p.is_ok()) return p.status().with_context(context.model_path);
     packed.push_back(std::move(p).value());
     notes.push_back(str_cat(", lambda ", h.lambda, h.dead.empty() ? "" : str_cat(", ", h.dead.size(), " dead inputs")));

@@ -18,6 +18,7 @@ const KernelRegistry& builtin_kernels() {
     register_quantize_kernels(r);
     register_quantized_matmul_kernels(r);
     register_nm_sparse_kernels(r);
+    register_matmul_nbits_kernels(r);
     return r;
   }();
   return registry;

@@ -112,6 +112,7 @@ Status Session::plan() {
   fold_lowrank_pairs();
   fold_matmul_groups();
   fold_nm_sparse_groups();
+  fold_nbits_groups();
   mark_kv_appends();
   for (Step& st : steps_) {
     for (int sl : st.inputs) st.constant_inputs.push_back(fixed_constant(sl));

@@ -106,6 +106,7 @@ class Session {
   void fold_lowrank_pairs();                // session_fold_lowrank.cpp
   void fold_matmul_groups();                // session_fold_matmul_group.cpp
   void fold_nm_sparse_groups();             // session_fold_nm_group.cpp
+  void fold_nbits_groups();                 // session_fold_nbits_group.cpp
   void mark_kv_appends();
   // Makes step `at` run `kernel` on `inputs` as the node `fused` (kept in rewritten_; its names
   // serve messages and the profile), at opset 1. The step's outputs stay as they are.

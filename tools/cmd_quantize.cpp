@@ -180,7 +180,7 @@ void add_quantize_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--accuracy-level", a->accuracy_level,
                   "int4: MatMulNBits accuracy_level, 4 (default: int8 activations, fast) or 0 (float products)");
   cmd->add_option("--lm-head", a->lm_head, "int4: bits of the LM head, 8 (default), 4 or float");
-  cmd->add_option("--layer-bits", a->layer_bits, "int4: per-layer bits, 'regex=4|8|float' pairs, comma-separated");
+  cmd->add_option("--layer-bits", a->layer_bits, "int4: per-layer bits, 'regex=4|8|float' pairs, comma-separated (regexes match whole node or weight names)");
   cmd->add_option("--percentile", a->percentile, "--method percentile: the percentile kept (default 99.99)");
   cmd->add_option("--percentile-tails", a->percentile_tails,
                   "--method percentile: abs (of |x|, range clipped to [min, max]; default, as ONNX Runtime) or two "

@@ -16,6 +16,7 @@ void register_matmul_kernels(KernelRegistry& r);        // matmul.cpp
 void register_quantize_kernels(KernelRegistry& r);      // quantize_linear.cpp
 void register_quantized_matmul_kernels(KernelRegistry& r); // quantized_matmul.cpp
 void register_nm_sparse_kernels(KernelRegistry& r);        // nm_sparse_matmul.cpp
+void register_matmul_nbits_kernels(KernelRegistry& r);     // matmul_nbits.cpp
 
 // Not in the registry: the step the Session folds RMSNorm's ONNX op chain into
 // (session_fold_rmsnorm.cpp), normalization.cpp.
@@ -32,6 +33,9 @@ Status lowrank_matmul_group(KernelContext& ctx);
 // Not in the registry: NMSparseMatMuls sharing one activation, run as one step
 // (session_fold_nm_group.cpp), nm_sparse_matmul.cpp.
 Status nm_sparse_matmul_group(KernelContext& ctx);
+// Not in the registry: MatMulNBits sharing one activation, run as one step
+// (session_fold_nbits_group.cpp), matmul_nbits.cpp.
+Status matmul_nbits_group(KernelContext& ctx);
 // Not in the registry: a rotary embedding's Split/Mul/Sub/Add/Concat chain run as one step
 // (session_fold_rotary.cpp), rotary.cpp.
 Status rotary_pairs_chain(KernelContext& ctx);

@@ -5,17 +5,21 @@
 #include <Eigen/Dense>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <map>
 #include <cstring>
 #include <numeric>
 #include <random>
 
 #include "calibration/calibration_data.h"
+#include "formats/npy.h"
 #include "formats/onnx_format.h"
+#include "ir/graph_builder.h"
 #include "ir/graph_utils.h"
 #include "passes/hessian.h"
 #include "passes/nbits_quant.h"
 #include "passes/quantize_int4_gptq.h"
 #include "tests/support/pass_fixtures.h"
+#include "tests/support/session_models.h"
 #include "tests/support/test_data.h"
 
 using namespace llmc;
@@ -158,6 +162,38 @@ TEST_CASE("quantize-int4 (rtn) writes byte-for-byte what ONNX Runtime's MatMulNB
   }
 }
 
+TEST_CASE("quantize-int4 mixed precision: layer-bits by regex, LM head float or 8-bit, exclude", "[passes][int4][llama2c]") {
+  StoriesFixture s;
+  if (!load_stories(s, 1, 16)) return;
+  Model m = s.model;
+  auto r = run_named_pass("quantize-int4", m,
+                          {{"layer-bits", ".*down_proj.*=8,.*layers\\.0/.*=float"}, {"lm-head", "float"}, {"exclude", ".*v_proj.*"}});
+  REQUIRE(r.is_ok());
+  std::map<std::string, int> bits;  // node name -> bits (0: still a float MatMul)
+  for (const Node& n : m.graph.nodes) {
+    if (n.op_type == "MatMulNBits") bits[n.name] = int(n.attr_int("bits", 0));
+    if (n.op_type == "MatMul" && m.graph.find_initializer(n.inputs[1])) bits[n.name] = 0;
+  }
+  CHECK(bits.at("/model/layers.1/mlp/down_proj/MatMul") == 8);
+  CHECK(bits.at("/model/layers.1/mlp/up_proj/MatMul") == 4);
+  CHECK(bits.at("/model/layers.0/mlp/up_proj/MatMul") == 0);    // layers.0/ kept float
+  CHECK(bits.at("/model/layers.1/self_attn/q_proj/MatMul") == 4);  // patterns match whole names
+  CHECK(bits.at("/model/layers.0/mlp/down_proj/MatMul") == 8);  // the first matching rule wins
+  CHECK(bits.at("/model/layers.2/self_attn/v_proj/MatMul") == 0);
+  CHECK(bits.at("/lm_head/MatMul") == 0);
+  bool reasons = false;
+  for (const auto& d : r->decisions)
+    reasons |= d.node == "/lm_head/MatMul" && d.reason.find("kept float by lm-head") != std::string::npos;
+  CHECK(reasons);
+  Model defaults = s.model;
+  REQUIRE(run_named_pass("quantize-int4", defaults, {}).is_ok());
+  for (const Node& n : defaults.graph.nodes)
+    if (n.name == "/lm_head/MatMul") CHECK(n.attr_int("bits", 0) == 8);  // the LM head defaults to 8 bits
+  Model bad = s.model;
+  CHECK_FALSE(run_named_pass("quantize-int4", bad, {{"layer-bits", "down_proj=3"}}).is_ok());
+  CHECK_FALSE(run_named_pass("quantize-int4", bad, {{"layer-bits", "([=4"}}).is_ok());
+}
+
 TEST_CASE("gptq sweep: H = I gives RTN's codes, correlated inputs lose less output error than RTN",
           "[passes][int4][gptq]") {
   std::mt19937 rng(3);
@@ -219,7 +255,7 @@ TEST_CASE("gptq sweep: H = I gives RTN's codes, correlated inputs lose less outp
   }
 }
 
-TEST_CASE("awq-scale without clipping keeps stories260K's function; with it, every group says what it chose",
+TEST_CASE("awq-scale without clipping keeps stories260K's function, with it every group says what it chose",
           "[passes][int4][awq][llama2c]") {
   StoriesFixture s;
   if (!load_stories(s, 8, 64)) return;
@@ -289,5 +325,118 @@ TEST_CASE("int4 passes bad input: block size, short calibration, singular XᵀX"
     bool raised = false;
     for (const auto& w : r->warnings) raised |= w.find("damping raised") != std::string::npos;
     CHECK(raised);
+  }
+}
+
+namespace {
+
+// One MatMul of a stories260K weight as its own model (x [2, 5, K] -> y), through `pass`, run by
+// ONNX Runtime and by ours on the same seeded input: max |ours - ORT| / max |ORT|.
+double single_layer_gap(const Model& stories, const std::string& weight, const PassOptions& options,
+                        const std::string& label) {
+  const Tensor* w = stories.graph.find_initializer(weight);
+  REQUIRE(w);
+  const int64_t K = w->dims()[0];
+  Model m;
+  m.set_opset("", 17);
+  m.graph.inputs.push_back(tensor_value("x", DType::kF32, {num(2), num(5), num(K)}));
+  m.graph.initializers.push_back(*w);
+  m.graph.nodes.push_back(node("layer", "MatMul", {"x", weight}, {"y"}));
+  m.graph.outputs.push_back(tensor_value("y", DType::kF32, {num(2), num(5), num(w->dims()[1])}));
+  REQUIRE(run_named_pass("quantize-int4", m, options).is_ok());
+  REQUIRE(m.graph.nodes.size() == 1);
+  REQUIRE(m.graph.nodes[0].op_type == "MatMulNBits");
+  std::mt19937 rng(11);
+  std::normal_distribution<float> d(0.f, 1.f);
+  std::vector<float> x(size_t(2 * 5 * K));
+  for (auto& v : x) v = d(rng);
+  const std::string dir = scratch_dir(label);
+  REQUIRE(write_onnx(m, dir + "/m.onnx").is_ok());
+  REQUIRE(write_npy(dir + "/x.npy", Tensor::from_vector("x", DType::kF32, {2, 5, K}, x)).is_ok());
+  auto r = run_shell(shell_quote(venv_python()) + " " + shell_quote(std::string(LLMC_SOURCE_DIR) + "/scripts/ort_run.py") +
+                     " " + shell_quote(dir + "/m.onnx") + " --output-dir " + shell_quote(dir + "/out") + " --input x=" +
+                     shell_quote(dir + "/x.npy"));
+  INFO(r.errors);
+  REQUIRE(r.exit_code == 0);
+  auto theirs = read_npy(dir + "/out/y.npy", "y");
+  REQUIRE(theirs.is_ok());
+  auto outs = session_for(m)->run({{"x", float_value(DType::kF32, {2, 5, K}, x)}}, {"y"});
+  REQUIRE(outs.is_ok());
+  const std::vector<float> ours = floats_of(outs->at(0));
+  REQUIRE(int64_t(ours.size()) == theirs->numel());
+  double worst = 0, peak = 0;
+  for (size_t i = 0; i < ours.size(); ++i) {
+    worst = std::max(worst, double(std::fabs(ours[i] - theirs->data_as<float>()[i])));
+    peak = std::max(peak, double(std::fabs(theirs->data_as<float>()[i])));
+  }
+  REQUIRE(peak > 0);
+  return worst / peak;
+}
+
+struct OrtCase {
+  const char* pass;
+  PassOptions options;
+  const char* label;
+};
+
+const std::vector<OrtCase>& ort_cases() {
+  static const std::vector<OrtCase> cases = {
+      {"quantize-int4", {}, "rtn"},
+      {"quantize-int4", {{"symmetric", "true"}, {"lm-head", "4"}}, "rtn_sym"},
+      {"quantize-int4", {{"bits", "8"}}, "rtn_8bit"},
+      {"quantize-int4", {{"block-size", "128"}}, "rtn_block128"},  // wider than K = 64: one padded block
+      {"quantize-int4", {{"block-size", "16"}, {"symmetric", "true"}, {"bits", "8"}}, "rtn_8bit_sym_block16"},
+      {"quantize-int4-gptq", {{"act-order", "true"}}, "gptq_act_order"},
+      {"awq-scale", {}, "awq"},
+  };
+  return cases;
+}
+
+}  // namespace
+
+// accuracy_level 4 (our default, what ONNX Runtime runs fastest on CPUs): both runtimes quantise
+// each activation block to int8, so one layer fed the same input agrees to float rounding; a whole
+// model does not to 1e-3, because an activation our float ops (norms, attention) compute a few
+// ulps away from ONNX Runtime's can land on the other side of an int8 rounding boundary and the
+// flip compounds through the layers (docs/performance.md, "MatMulNBits kernel"). The whole-model
+// 1e-3 check is therefore made with the same codes and float products (accuracy_level 0), and
+// the int8-activation artifacts are bounded per layer (1e-5) and as a whole model (3e-2).
+TEST_CASE("int4 layers of stories260K: ONNX Runtime equals ours within 1e-5, every format, int8 activations",
+          "[passes][int4][ort][llama2c]") {
+  StoriesFixture s;
+  if (!load_stories(s, 1, 16)) return;
+  if (venv_python().empty()) return;
+  const std::vector<std::string> weights = {"model.layers.0.self_attn.q_proj.weight", "model.layers.0.mlp.down_proj.weight",
+                                            "lm_head.weight"};  // K 64 and 172 (a padded block), N 64 and 512
+  for (const auto& c : ort_cases()) {
+    if (std::string(c.pass) != "quantize-int4") continue;
+    for (size_t i = 0; i < weights.size(); ++i) {
+      INFO(c.label << " " << weights[i]);
+      PassOptions o = c.options;
+      o["lm-head"] = o.count("bits") ? o.at("bits") : "4";  // the single layer writes a graph output
+      const double gap = single_layer_gap(s.model, weights[i], o, std::string("int4_layer_") + c.label + std::to_string(i));
+      CHECK(gap < 1e-5);
+    }
+  }
+}
+
+TEST_CASE("int4 artifacts of stories260K run in ONNX Runtime: logits within 1e-3 (float products), 3e-2 (int8 activations)",
+          "[passes][int4][ort][llama2c]") {
+  StoriesFixture s;
+  if (!load_stories(s, 8, 64)) return;
+  for (const auto& c : ort_cases()) {
+    for (const char* level : {"0", "4"}) {
+      INFO(c.label << ", accuracy-level " << level);
+      Model m = s.model;
+      PassOptions o = c.options;
+      const bool awq = std::string(c.pass) == "awq-scale";
+      if (!awq) o["accuracy-level"] = level;
+      REQUIRE(run_named_pass(c.pass, m, o, &s.calib.samples).is_ok());
+      if (awq) REQUIRE(run_named_pass("quantize-int4", m, {{"accuracy-level", level}}).is_ok());
+      const double gap = ort_relative_gap(m, std::string("int4_ort_") + c.label + "_" + level);
+      if (gap < 0) return;
+      std::printf("stories260K %-22s accuracy_level %s: max |ours - ORT| / max |ORT| of the logits %.2e\n", c.label, level, gap);
+      CHECK(gap < (std::string(level) == "0" ? 1e-3 : 3e-2));
+    }
   }
 }

@@ -28,6 +28,9 @@ const std::set<std::string> kNoNodeTest = {
     // Contrib int8 ops: tests/runtime/quantize_linear_test.cpp + ORT comparisons of
     // ort-transformer-models/dynamic_quantize_matmul.onnx and matmul_integer_to_float.onnx.
     "com.microsoft::DynamicQuantizeMatMul", "com.microsoft::MatMulIntegerToFloat",
+    // Weight-only int4/int8: tests/runtime/matmul_nbits_test.cpp against dequantise-then-float64,
+    // and tests/passes/quantize_int4_test.cpp against ONNX Runtime.
+    "com.microsoft::MatMulNBits",
     // Our own op: tests/runtime/nm_sparse_matmul_test.cpp against the dense products.
     "com.llmcompress::NMSparseMatMul"};
 
