@@ -7,6 +7,7 @@
 #include <map>
 
 #include "passes/channel_scaling.h"
+#include "passes/hessian.h"
 #include "passes/nbits_common.h"
 #include "passes/pass_statistics.h"
 #include "runtime/kernels/sgemm.h"
@@ -204,15 +205,7 @@ Result<PassResult> AwqScale::run(Model& model, const PassOptions& options, PassC
   for (const auto& grp : groups) {
     const calib::ChannelStatistics* st = measured.at(grp.x);
     const Node& node = g.nodes[grp.members[0].node];
-    if (st->channels != grp.channels)
-      return invalid_input("node '", node.name, "': activation '", grp.x, "' has ", st->channels, " channels, the weight ",
-                           grp.channels, " inputs");
-    // Fewer tokens than channels: the output error would be measured in a subspace of the
-    // inputs, and the scales fitted to the few tokens seen.
-    if (st->rows < grp.channels)
-      return invalid_input("node '", node.name, "': calibration too short for awq-scale: ", st->rows,
-                           " tokens reach input '", grp.x, "', fewer than its ", grp.channels, " channels; give at least ",
-                           grp.channels, " tokens");
+    LLMC_RETURN_IF_ERROR(check_gram_input(node.name, grp.x, st->channels, st->rows, grp.channels, "awq-scale"));
   }
   rt::ThreadPool pool(context.threads);
   ChannelScaler scaler(g, /*fold_into_matmul=*/true);
@@ -257,11 +250,15 @@ Result<PassResult> AwqScale::run(Model& model, const PassOptions& options, PassC
     for (const Member& m : members) reference += quad_form(H, m.sample);
     std::string clip_note;
     if (opt.clip) {
+      std::set<int> readers;
+      for (const auto& gm : grp.members) readers.insert(gm.node);
       const auto clip_start = std::chrono::steady_clock::now();
       int64_t clipped = 0, blocks = 0;
       for (const Member& m : members) {
+        // Clipped in place only when every reader is in this group: a reader of another
+        // activation (a weight shared across layers) would get this group's clipping.
         bool private_weight = !idx.is_graph_output(m.target->weight);
-        for (int c : idx.consumers(m.target->weight)) private_weight &= target_of.count(c) && target_of[c] == m.target;
+        for (int c : idx.consumers(m.target->weight)) private_weight &= readers.count(c) > 0;
         blocks += m.target->N * m.target->format.blocks(K);
         if (private_weight) clipped += clip_member(model, m, s, H, pool);
       }

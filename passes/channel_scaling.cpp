@@ -67,7 +67,8 @@ ChannelScaler::Fold ChannelScaler::plan_fold(const ScaleGroup& grp) const {
   if (n.domain.empty() && n.op_type == "Mul" && n.inputs.size() == 2 && n.outputs[0] == grp.x) {
     for (size_t i = 0; i < 2; ++i)
       if (is_channel_vector(g_, n.inputs[i], k)) return {p, {i}};
-    if (!fold_into_matmul_) return {};
+    // Mul(b, b) would take the scale twice.
+    if (!fold_into_matmul_ || n.inputs[0] == n.inputs[1]) return {};
     for (size_t i = 0; i < 2; ++i) {  // X = a · MatMul(z, V): V's columns carry the scale
       const std::string& b = n.inputs[i];
       const int q = idx_.producer(b);

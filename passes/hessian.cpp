@@ -11,6 +11,16 @@ constexpr int kMaxRaises = 10;
 constexpr double kMinRelativePivot = 1e-10;
 }  // namespace
 
+Status check_gram_input(const std::string& node, const std::string& input, int64_t channels, int64_t rows, int64_t K,
+                        const std::string& pass) {
+  if (channels != K)
+    return invalid_input("node '", node, "': activation '", input, "' has ", channels, " channels, the weight ", K, " inputs");
+  if (rows < K)
+    return invalid_input("node '", node, "': calibration too short for ", pass, ": ", rows, " tokens reach input '", input,
+                         "', fewer than its ", K, " channels (XᵀX would be singular); give at least ", K, " tokens");
+  return Status::ok();
+}
+
 Result<PreparedHessian> prepare_hessian(const std::vector<double>& gram, int64_t K, int64_t rows, double damp,
                                         const std::string& what) {
   if (rows <= 0) return invalid_input(what, ": no calibration rows to build XᵀX from");

@@ -29,6 +29,13 @@ struct PreparedHessian {
   int raises = 0;             // times λ was multiplied by 10 (0: XᵀX was well enough conditioned)
 };
 
+// The checks on a weight's input statistics that a pass compensating by XᵀX (SparseGPT, GPTQ,
+// AWQ's search) makes before any weight changes: `channels` (the input's last axis) equals the
+// weight's K, and at least K tokens reached it: fewer leave XᵀX of rank < K, and the fit would
+// follow the few tokens seen, not the layer, so that is refused rather than hidden by damping.
+Status check_gram_input(const std::string& node, const std::string& input, int64_t channels, int64_t rows, int64_t K,
+                        const std::string& pass);
+
 // `gram` is the full symmetric Σ x xᵀ [K, K] over `rows` rows (calibration/activation_statistics.h).
 // Errors (rows == 0, not finite, singular even after raising λ) are invalid_input naming `what`.
 Result<PreparedHessian> prepare_hessian(const std::vector<double>& gram, int64_t K, int64_t rows, double damp,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 namespace llmc {
 
@@ -18,26 +19,28 @@ std::string block_size_problem(int64_t block) {
 
 namespace {
 
-// In float arithmetic, as ONNX Runtime's quantiser computes it (the same scales to the bit).
+// In float arithmetic, as ONNX Runtime's quantiser (MLAS) computes it: the same scales and zero
+// points to the bit.
 template <typename T>
 BlockRange range_of(const T* w, int64_t count, const NBitsFormat& f) {
-  BlockRange r;
-  if (f.symmetric) {
-    float v = 0;  // the value of largest magnitude, sign kept
-    for (int64_t i = 0; i < count; ++i)
-      if (std::fabs(float(w[i])) > std::fabs(v)) v = float(w[i]);
-    r.zero_point = 1 << (f.bits - 1);
-    r.scale = v / -float(1 << (f.bits - 1));
-    return r;
-  }
-  float lo = 0, hi = 0;  // the range always holds 0, so zero weights stay exactly zero
+  float lo = std::numeric_limits<float>::max(), hi = -lo;
   for (int64_t i = 0; i < count; ++i) {
     lo = std::min(lo, float(w[i]));
     hi = std::max(hi, float(w[i]));
   }
-  r.scale = (hi - lo) / float(f.max_code());
-  const float zp = r.scale != 0 ? -lo / r.scale : 0.0f;
-  r.zero_point = int(std::clamp(std::nearbyint(zp), 0.0f, float(f.max_code())));
+  BlockRange r;
+  if (f.symmetric) {
+    const float v = std::fabs(hi) > std::fabs(lo) ? hi : lo;  // largest magnitude, sign kept; a tie takes the min
+    r.zero_point = 1 << (f.bits - 1);
+    r.scale = v / -float(1 << (f.bits - 1));
+  } else {
+    lo = std::min(lo, 0.0f);  // the range always holds 0, so zero weights stay exactly zero
+    hi = std::max(hi, 0.0f);
+    r.scale = (hi - lo) / float(f.max_code());
+    const float zp = r.scale != 0 ? -lo / r.scale : lo;
+    r.zero_point = zp < 0 ? 0 : zp > float(f.max_code()) ? f.max_code() : int(std::roundf(zp));
+  }
+  r.reciprocal = r.scale != 0 ? 1.0f / r.scale : 0.0f;
   return r;
 }
 

@@ -9,8 +9,9 @@
 //   symmetric   v = the value of largest magnitude (sign kept), scale = v / −2^(bits−1), zp =
 //               2^(bits−1): v lands on code 0, the grid's longer half, so no code is wasted
 //               (the scale may be negative; the formula does not care).
-// Codes are clamp(round(w / scale) + zp); ties round to even (the kernel's rounding of the
-// activations does too), a zero scale gives zp everywhere (the block dequantises to 0).
+// Codes are clamp(roundf(w · (1 / scale) + zp)) in float (half away from zero, as MLAS rounds);
+// a zero scale gives zp everywhere (the block dequantises to 0). A tie in the symmetric range
+// (+v and −v both present) takes −v, as MLAS does.
 // GPTQ calls quantize_code with the ranges it picked inside its sweep; RTN calls rtn_codes.
 #pragma once
 #include <cstdint>
@@ -39,6 +40,7 @@ std::string block_size_problem(int64_t block);
 struct BlockRange {
   float scale = 0;
   int zero_point = 0;
+  float reciprocal = 0;  // 1 / scale (0 for a zero scale), as the codes are computed
 };
 
 // The range of `count` values of one block (count < block for a padded last block).
@@ -46,9 +48,8 @@ BlockRange block_range(const float* w, int64_t count, const NBitsFormat& f);
 BlockRange block_range(const double* w, int64_t count, const NBitsFormat& f);
 
 inline int quantize_code(double w, const BlockRange& r, int max_code) {
-  if (r.scale == 0) return r.zero_point;
-  const double q = __builtin_nearbyint(w / double(r.scale)) + r.zero_point;
-  return q < 0 ? 0 : q > max_code ? max_code : int(q);
+  const float q = __builtin_roundf(float(w) * r.reciprocal + float(r.zero_point));
+  return q < 0 ? 0 : q > float(max_code) ? max_code : int(q);
 }
 inline double dequantize_code(int q, const BlockRange& r) { return double(q - r.zero_point) * double(r.scale); }
 

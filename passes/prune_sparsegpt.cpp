@@ -135,15 +135,7 @@ Result<PassResult> PruneSparseGpt::run(Model& model, const PassOptions& options,
   for (const auto& t : targets) {
     const Node& node = model.graph.nodes[t.node];
     const calib::ChannelStatistics* s = measured.at(node.inputs[0]);
-    if (s->channels != t.K)
-      return invalid_input("node '", node.name, "': activation '", node.inputs[0], "' has ", s->channels,
-                           " channels, the weight ", t.K, " inputs");
-    // Fewer tokens than inputs leave XᵀX of rank < K: the compensation would fit the few
-    // tokens seen, not the layer, so this is refused rather than hidden by damping.
-    if (s->rows < t.K)
-      return invalid_input("node '", node.name, "': calibration too short for prune-sparsegpt: ", s->rows,
-                           " tokens reach input '", node.inputs[0], "', fewer than its ", t.K,
-                           " channels (XᵀX would be singular); give at least ", t.K, " tokens");
+    LLMC_RETURN_IF_ERROR(check_gram_input(node.name, node.inputs[0], s->channels, s->rows, t.K, "prune-sparsegpt"));
   }
   rt::ThreadPool pool(context.threads);
   std::vector<int64_t> masked;

@@ -142,15 +142,7 @@ Result<PassResult> QuantizeInt4Gptq::run(Model& model, const PassOptions& option
   for (const auto& t : targets) {  // every check before any weight is read
     const Node& node = model.graph.nodes[t.nodes[0]];
     const calib::ChannelStatistics* s = measured.at(input_of(t));
-    if (s->channels != t.K)
-      return invalid_input("node '", node.name, "': activation '", input_of(t), "' has ", s->channels,
-                           " channels, the weight ", t.K, " inputs");
-    // Fewer tokens than inputs leave XᵀX of rank < K: the compensation would fit the few tokens
-    // seen, not the layer, so this is refused rather than hidden by damping.
-    if (s->rows < t.K)
-      return invalid_input("node '", node.name, "': calibration too short for quantize-int4-gptq: ", s->rows,
-                           " tokens reach input '", input_of(t), "', fewer than its ", t.K,
-                           " channels (XᵀX would be singular); give at least ", t.K, " tokens");
+    LLMC_RETURN_IF_ERROR(check_gram_input(node.name, input_of(t), s->channels, s->rows, t.K, "quantize-int4-gptq"));
   }
   rt::ThreadPool pool(context.threads);
   std::vector<NBitsTensors> packed;

@@ -30,18 +30,10 @@ while [[ $# -gt 0 ]]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-"$root/scripts/setup.sh"
-"$root/scripts/build.sh" >/dev/null
-bin="$root/build/llmcompress"
-py="$root/.venv/bin/python"
-data=${LLMC_DATA:-$(cd "$root/../shared/data" && pwd)}
-models=${LLMC_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/llmcompress/models}
-text="$data/corpora/tinystories_val_prefix.txt"
-work="$root/build/bench_int4"
-mkdir -p "$work"
+bench_name=bench_int4
+# shellcheck source=scripts/bench_common.sh
+source "$root/scripts/bench_common.sh"
 calib=(--calib "$text" --calib-samples 16 --calib-seq-len 128)
-ppl() { "$bin" eval "$1" --text "$text" --limit "$eval_tokens" | awk '/^perplexity/ {print $2}'; }
-secs() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null 2>&1; t1=$(date +%s.%N); echo "$t1 - $t0" | bc; }
 
 torch_py=""
 if [[ $ort_gptq == 1 ]] && /usr/bin/python3 -c "import torch" >/dev/null 2>&1; then

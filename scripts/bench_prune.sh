@@ -28,17 +28,10 @@ while [[ $# -gt 0 ]]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
-"$root/scripts/setup.sh"
-"$root/scripts/build.sh" >/dev/null
-bin="$root/build/llmcompress"
-data=${LLMC_DATA:-$(cd "$root/../shared/data" && pwd)}
-models=${LLMC_MODELS:-${XDG_CACHE_HOME:-$HOME/.cache}/llmcompress/models}
-text="$data/corpora/tinystories_val_prefix.txt"
-work="$root/build/bench_prune"
-mkdir -p "$work"
+bench_name=bench_prune
+# shellcheck source=scripts/bench_common.sh
+source "$root/scripts/bench_common.sh"
 calib=(--calib "$text" --calib-samples 32 --calib-seq-len 256 --quiet)
-ppl() { "$bin" eval "$1" --text "$text" --limit "$eval_tokens" | awk '/^perplexity/ {print $2}'; }
-secs() { local t0 t1; t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N); echo "$t1 - $t0" | bc -l; }
 
 if [[ $accuracy == 1 ]]; then
   [[ -f "$work/stories260K.onnx" ]] || "$bin" convert "$data/llama2c/stories260K.bin" --tokenizer "$data/llama2c/tok512.bin" -o "$work/stories260K.onnx" >/dev/null

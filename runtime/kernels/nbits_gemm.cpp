@@ -135,8 +135,9 @@ void nbits_quantize_a(const float* A, int64_t M, int64_t K, int64_t lda, int64_t
   out.M = M;
   out.k_blocks = kb;
   out.Kp = kb * block_size;
-  // AMX reads whole 16-row tiles: rows past M are zeros.
-  const int64_t rows = M >= kAmxMinRows ? (M + 15) / 16 * 16 : M;
+  // AMX reads whole 16-row tiles from wherever a row slice starts (a multiple of 8, the plan's
+  // row step): rows past M, up to 16 beyond the last multiple of 8, are zeros.
+  const int64_t rows = M >= kAmxMinRows ? (M + 7) / 8 * 8 + 16 : M;
   out.q.assign(static_cast<size_t>(rows * out.Kp), 0);
   out.scale.resize(static_cast<size_t>(M * kb));
   out.sum.resize(static_cast<size_t>(M * kb));
@@ -234,7 +235,7 @@ void nbits_gemm_int8(NBitsQuantA& qa, const NBitsProduct* products, size_t n, Th
   };
   double ops;
   const Plan pl = plan(products, n, qa.M, 8, pool, ops);
-  const bool amx = use_amx() && qa.M >= kAmxMinRows && static_cast<int64_t>(qa.q.size()) >= (qa.M + 15) / 16 * 16 * qa.Kp;
+  const bool amx = use_amx() && qa.M >= kAmxMinRows && static_cast<int64_t>(qa.q.size()) >= ((qa.M + 7) / 8 * 8 + 16) * qa.Kp;
   for_each_task(pl, n, qa.M, ops, pool, [&](size_t i, int64_t pi, int64_t m0, int64_t m1) {
     const NBitsProduct& p = products[i];
     const NBitsPacked& w = *p.w;

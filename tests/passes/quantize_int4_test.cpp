@@ -15,6 +15,7 @@
 #include "formats/onnx_format.h"
 #include "ir/graph_builder.h"
 #include "ir/graph_utils.h"
+#include "passes/channel_scaling.h"
 #include "passes/hessian.h"
 #include "passes/nbits_quant.h"
 #include "passes/quantize_int4_gptq.h"
@@ -71,6 +72,12 @@ TEST_CASE("nbits ranges: ONNX Runtime's asymmetric and symmetric choices, worked
   CHECK(r.scale == Approx(-0.375f));
   CHECK(quantize_code(3.0, r, 15) == 0);
   CHECK(dequantize_code(0, r) == Approx(3.0));
+  const float tie[] = {1.f, -1.f};  // both signs at the largest magnitude: MLAS takes the min
+  r = block_range(tie, 2, sym);
+  CHECK(r.scale == 0.125f);
+  CHECK(quantize_code(-1.0, r, 15) == 0);
+  CHECK(quantize_code(1.0, r, 15) == 15);                // 16, clamped
+  CHECK(quantize_code(0.5, block_range(a, 3, asym), 15) == 8);  // 2.5 + 5: half away from zero, as roundf
   const float zeros[] = {0.f, 0.f};
   r = block_range(zeros, 2, asym);
   CHECK(r.scale == 0.f);
@@ -279,6 +286,41 @@ TEST_CASE("awq-scale without clipping keeps stories260K's function, with it ever
   CHECK(scaled == 36);
   CHECK(folded_up == 5);  // every down_proj's 1/s went into its up_proj's columns
   CHECK(inserted == 5);   // o_proj reads the attention output: no producer to fold into
+}
+
+TEST_CASE("channel scaling folds 1/s into a MatMul's columns only for Mul(a, MatMul(z, V)), never Mul(u, u)",
+          "[passes][int4][awq]") {
+  for (bool square : {false, true}) {
+    INFO("square " << square);
+    Model m;
+    m.set_opset("", 17);
+    m.graph.inputs.push_back(tensor_value("z", DType::kF32, {num(3), num(4)}));
+    m.graph.inputs.push_back(tensor_value("a", DType::kF32, {num(3), num(4)}));
+    m.graph.initializers.push_back(Tensor::from_vector("V", DType::kF32, {4, 4}, std::vector<float>(16, 0.5f)));
+    m.graph.initializers.push_back(Tensor::from_vector("W", DType::kF32, {4, 2}, std::vector<float>(8, 1.f)));
+    m.graph.nodes.push_back(node("up", "MatMul", {"z", "V"}, {"u"}));
+    m.graph.nodes.push_back(node("act", "Mul", {square ? "u" : "a", "u"}, {"x"}));
+    m.graph.nodes.push_back(node("down", "MatMul", {"x", "W"}, {"y"}));
+    m.graph.outputs.push_back(tensor_value("y", DType::kF32, {num(3), num(2)}));
+    PassResult result;
+    auto filter = NodeFilter::parse("");
+    REQUIRE(filter.is_ok());
+    const auto groups = scale_groups(m.graph, {"MatMul"}, *filter, result);
+    const ScaleGroup* down = nullptr;
+    for (const auto& g : groups)
+      if (g.x == "x") down = &g;
+    REQUIRE(down);
+    ChannelScaler scaler(m.graph, /*fold_into_matmul=*/true);
+    CHECK(scaler.foldable(*down) == !square);
+    const std::string where = scaler.apply(*down, {2.f, 2.f, 4.f, 4.f});
+    scaler.commit();
+    CHECK(where.find(square ? "inserted Mul" : "weight columns") != std::string::npos);
+    if (!square) {  // V's columns divided by s: 0.5 / 2 and 0.5 / 4
+      const float* v = m.graph.find_initializer("V")->data_as<float>();
+      CHECK(v[0] == 0.25f);
+      CHECK(v[3] == 0.125f);
+    }
+  }
 }
 
 TEST_CASE("int4 passes bad input: block size, short calibration, singular XᵀX", "[passes][int4][bad-input][llama2c]") {

@@ -207,6 +207,32 @@ TEST_CASE("nbits_gemm AMX prefill tiles are bit-identical to the VNNI tiles", "[
   nbits_force_isa(qgemm_detected_isa());
 }
 
+// Row slices start at multiples of 8 and AMX reads 16-row tiles from there: with few panels
+// (N = 48: 3 panels for 2 threads) 16 rows are cut in two slices, and the second slice's tile
+// must stay inside A's quantised rows (the sanitizer build checks the bounds).
+TEST_CASE("nbits_gemm prefill row slices stay inside the quantised A", "[matmul_nbits][hostile]") {
+  std::mt19937 rng(21);
+  ThreadPool pool(2);
+  const NBitsCase c(96, 48, 4, 32, kPackedZp, false, rng);
+  const auto packed = nbits_pack(c.weights(), &pool);
+  for (bool amx : {true, false}) {
+    nbits_use_amx(amx);
+    for (int64_t M : {16, 24, 32}) {
+      const auto A = random_floats(M * c.K, rng, -2.f, 2.f);
+      NBitsQuantA qa;
+      nbits_quantize_a(A.data(), M, c.K, c.K, 32, qa, &pool);
+      std::vector<float> pooled(static_cast<size_t>(M * c.N)), single(pooled.size());
+      NBitsProduct p{packed.get(), nullptr, pooled.data(), c.N};
+      nbits_gemm_int8(qa, &p, 1, &pool);
+      p.Y = single.data();
+      nbits_gemm_int8(qa, &p, 1, nullptr);
+      INFO("amx " << amx << " M " << M);
+      CHECK(pooled == single);
+    }
+  }
+  nbits_use_amx(true);
+}
+
 // The extremes: every 8-bit weight 255 or 0 against activations at ±127 (AVX2 must not
 // saturate int16), zero amax blocks (q = 0) and ties of the rounding.
 TEST_CASE("nbits_gemm int8 mode is exact at the extremes", "[matmul_nbits]") {
@@ -273,7 +299,7 @@ TEST_CASE("MatMulNBits op: batch dims, both modes, flattened scales", "[matmul_n
   }
 }
 
-TEST_CASE("MatMulNBits op rejects hostile inputs with an error", "[matmul_nbits]") {
+TEST_CASE("MatMulNBits op rejects hostile inputs with an error", "[matmul_nbits][hostile]") {
   std::mt19937 rng(12);
   const NBitsCase c(64, 8, 4, 32, kNoZp, false, rng);
   const Value a = make_value(DType::kF32, {2, c.K}, random_floats(2 * c.K, rng));
