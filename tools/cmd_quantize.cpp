@@ -1,7 +1,8 @@
 // llmcompress quantize MODEL -o OUT --mode int8-dynamic|int8-static|fp16|int4 [options] [--eval TEXT] [--json]
 // Maps its flags onto a recipe (smooth-quant first with --smoothquant ALPHA, or awq-scale with
-// --mode int4 --method awq, then the mode's pass) and runs it like `pipeline` does: same artifact bytes as the equivalent recipe, same
-// summary, --json and --eval. Prints what each pass quantised and skipped (with reasons).
+// --mode int4 --method awq, then the mode's pass) and runs it like `pipeline` does: same
+// artifact bytes as the equivalent recipe, same summary, --json and --eval. Prints what each
+// pass quantised and skipped (with reasons).
 #include <cstdio>
 
 #include "calibration/observers.h"
@@ -48,7 +49,8 @@ Status check_int4_args(const QuantizeArgs& a) {
       !a.percentile.empty() || !a.percentile_tails.empty() || a.activation_type != "uint8")
     return invalid_input("--weight-type, --format, --per-tensor, --reduce-range, --op-types and the int8-static flags "
                          "do not apply to --mode int4");
-  if (!a.op_block_list.empty() || !a.keep_io_types) return invalid_input("--op-block-list and --keep-io-types apply to --mode fp16");
+  if (!a.op_block_list.empty() || !a.keep_io_types)
+    return invalid_input("--op-block-list and --keep-io-types apply to --mode fp16");
   return Status::ok();
 }
 
@@ -180,7 +182,9 @@ void add_quantize_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--accuracy-level", a->accuracy_level,
                   "int4: MatMulNBits accuracy_level, 4 (default: int8 activations, fast) or 0 (float products)");
   cmd->add_option("--lm-head", a->lm_head, "int4: bits of the LM head, 8 (default), 4 or float");
-  cmd->add_option("--layer-bits", a->layer_bits, "int4: per-layer bits, 'regex=4|8|float' pairs, comma-separated (regexes match whole node or weight names)");
+  cmd->add_option("--layer-bits", a->layer_bits,
+                  "int4: per-layer bits, 'regex=4|8|float' pairs, comma-separated (regexes match whole node or weight "
+                  "names)");
   cmd->add_option("--percentile", a->percentile, "--method percentile: the percentile kept (default 99.99)");
   cmd->add_option("--percentile-tails", a->percentile_tails,
                   "--method percentile: abs (of |x|, range clipped to [min, max]; default, as ONNX Runtime) or two "
