@@ -157,10 +157,14 @@ Result<PassResult> QuantizeInt4Gptq::run(Model& model, const PassOptions& option
     const calib::ChannelStatistics* s = measured.at(input_of(t));
     if (last_input != input_of(t) || h.K != t.K) {
       order = sweep_order(s->gram, t.K, opt.act_order);
-      std::vector<double> gram(s->gram.size());
-      for (int64_t i = 0; i < t.K; ++i)
-        for (int64_t j = 0; j < t.K; ++j) gram[size_t(i * t.K + j)] = s->gram[size_t(order[i] * t.K + order[j])];
-      auto prepared = prepare_hessian(gram, t.K, s->rows, opt.damp, "node '" + node.name + "' input '" + input_of(t) + "'");
+      std::vector<double> permuted;  // XᵀX in sweep order (act-order only; else the measured one)
+      if (opt.act_order) {
+        permuted.resize(s->gram.size());
+        for (int64_t i = 0; i < t.K; ++i)
+          for (int64_t j = 0; j < t.K; ++j) permuted[size_t(i * t.K + j)] = s->gram[size_t(order[i] * t.K + order[j])];
+      }
+      auto prepared = prepare_hessian(opt.act_order ? permuted : s->gram, t.K, s->rows, opt.damp,
+                                      "node '" + node.name + "' input '" + input_of(t) + "'");
       if (!prepared.is_ok()) return prepared.status();
       h = std::move(prepared).value();
       last_input = input_of(t);

@@ -141,7 +141,8 @@ Status run_products(KernelContext& ctx, const NBitsAttrs& at, const std::vector<
   // A padded to whole blocks (int8 rows, or float rows when K is not a multiple of the block):
   // a block_size far above K multiplies it, so it is held to the session's limits like an output.
   const int64_t Kp = (at.K + at.block_size - 1) / at.block_size * at.block_size;
-  LLMC_RETURN_IF_ERROR(ctx.check_output(at.accuracy_level == 4 ? DType::kI8 : DType::kF32, {M + 24, Kp}));
+  LLMC_RETURN_IF_ERROR(
+      ctx.check_output(at.accuracy_level == 4 ? DType::kI8 : DType::kF32, {nbits_quantized_rows(M), Kp}));
   if (at.accuracy_level == 4) {
     nbits_quantize_a(a.data<float>(), M, at.K, at.K, at.block_size, sc.qa, &ctx.pool());
     nbits_gemm_int8(sc.qa, sc.products.data(), members, &ctx.pool());

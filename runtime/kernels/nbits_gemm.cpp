@@ -127,6 +127,8 @@ std::unique_ptr<NBitsPacked> nbits_pack(const NBitsWeights& w, ThreadPool* pool,
   return pk;
 }
 
+int64_t nbits_quantized_rows(int64_t M) { return M >= kAmxMinRows ? (M + 7) / 8 * 8 + 16 : M; }
+
 // MLAS's QuantizeARow_CompInt8: scale = amax / 127, q = round-half-even(a · (127 / amax)) with
 // the reciprocal taken from amax directly (1 / scale can differ by an ulp, flipping a q).
 void nbits_quantize_a(const float* A, int64_t M, int64_t K, int64_t lda, int64_t block_size, NBitsQuantA& out,
@@ -135,10 +137,7 @@ void nbits_quantize_a(const float* A, int64_t M, int64_t K, int64_t lda, int64_t
   out.M = M;
   out.k_blocks = kb;
   out.Kp = kb * block_size;
-  // AMX reads whole 16-row tiles from wherever a row slice starts (a multiple of 8, the plan's
-  // row step): rows past M, up to 16 beyond the last multiple of 8, are zeros.
-  const int64_t rows = M >= kAmxMinRows ? (M + 7) / 8 * 8 + 16 : M;
-  out.q.assign(static_cast<size_t>(rows * out.Kp), 0);
+  out.q.assign(static_cast<size_t>(nbits_quantized_rows(M) * out.Kp), 0);  // rows past M are zeros
   out.scale.resize(static_cast<size_t>(M * kb));
   out.sum.resize(static_cast<size_t>(M * kb));
   auto run = [&](int64_t r0, int64_t r1) {
@@ -235,7 +234,8 @@ void nbits_gemm_int8(NBitsQuantA& qa, const NBitsProduct* products, size_t n, Th
   };
   double ops;
   const Plan pl = plan(products, n, qa.M, 8, pool, ops);
-  const bool amx = use_amx() && qa.M >= kAmxMinRows && static_cast<int64_t>(qa.q.size()) >= ((qa.M + 7) / 8 * 8 + 16) * qa.Kp;
+  const bool amx = use_amx() && qa.M >= kAmxMinRows &&
+                   static_cast<int64_t>(qa.q.size()) >= nbits_quantized_rows(qa.M) * qa.Kp;
   for_each_task(pl, n, qa.M, ops, pool, [&](size_t i, int64_t pi, int64_t m0, int64_t m1) {
     const NBitsProduct& p = products[i];
     const NBitsPacked& w = *p.w;

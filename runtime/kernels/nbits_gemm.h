@@ -72,6 +72,10 @@ struct NBitsQuantA {
   std::vector<int32_t> sum;
   std::vector<int32_t> corr, corr_zp;  // nbits_gemm_int8's scratch
 };
+// Rows nbits_quantize_a allocates for M rows of A: AMX reads whole 16-row tiles from wherever
+// a row slice starts (a multiple of 8, the plan's row step), so from 8 rows on, up to 16 zero
+// rows follow the last multiple of 8.
+int64_t nbits_quantized_rows(int64_t M);
 void nbits_quantize_a(const float* A, int64_t M, int64_t K, int64_t lda, int64_t block_size, NBitsQuantA& out,
                       ThreadPool* pool);
 

@@ -127,12 +127,16 @@ double ort_relative_gap(const Model& m, const std::string& label) {
   auto theirs = read_npy(dir + "/out/logits.npy", "logits");
   REQUIRE(theirs.is_ok());
   REQUIRE(theirs->numel() == ours->numel());
+  return relative_gap(ours->data<float>(), theirs->data_as<float>(), ours->numel());
+}
+
+double relative_gap(const float* ours, const float* ref, int64_t n) {
   double worst = 0, peak = 0;
-  for (int64_t i = 0; i < ours->numel(); ++i) {
-    worst = std::max(worst, double(std::fabs(ours->data<float>()[i] - theirs->data_as<float>()[i])));
-    peak = std::max(peak, double(std::fabs(theirs->data_as<float>()[i])));
+  for (int64_t i = 0; i < n; ++i) {
+    worst = std::max(worst, double(std::fabs(ours[i] - ref[i])));
+    peak = std::max(peak, double(std::fabs(ref[i])));
   }
-  INFO("max |ours - ORT| = " << worst << ", max |ORT| = " << peak);
+  INFO("max |ours - ref| = " << worst << ", max |ref| = " << peak);
   REQUIRE(peak > 0);
   return worst / peak;
 }

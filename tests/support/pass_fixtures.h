@@ -42,5 +42,7 @@ double perplexity_of(const Model& m, const std::vector<int32_t>& tokens);
 // and run on 18 tokens by ONNX Runtime (scripts/ort_run.py) and by our runtime: max |ours −
 // ORT| / max |ORT| of the logits. -1 when there is no Python venv (test_data.h's rules).
 double ort_relative_gap(const Model& m, const std::string& label);
+// max |ours - ref| / max |ref| over n floats (a test failure when ref is all zeros).
+double relative_gap(const float* ours, const float* ref, int64_t n);
 
 }  // namespace llmc::testing

@@ -38,7 +38,10 @@ struct Table {
   std::map<std::string, double> ppl;  // method -> perplexity
 };
 
-Table int4_table(const std::string& model, const std::string& dir, const std::string& eval_limit, double* ratio) {
+// RTN, GPTQ and AWQ of `model` at block 32 with perplexity over `eval_limit` tokens; prints the
+// table's line (labelled `label`) and sets *ratio to the largest int4 weight ratio.
+Table int4_table(const std::string& label, const std::string& model, const std::string& dir,
+                 const std::string& eval_limit, double* ratio) {
   const std::string text = data_path("corpora/tinystories_val_prefix.txt");
   Table t;
   for (const char* method : {"rtn", "gptq", "awq"}) {
@@ -51,8 +54,11 @@ Table int4_table(const std::string& model, const std::string& dir, const std::st
     REQUIRE(r.exit_code == 0);
     t.dense = json_number(r.output, "perplexity_before");
     t.ppl[method] = json_number(r.output, "perplexity_after");
-    if (ratio) *ratio = std::max(*ratio, int4_weight_ratio(out));
+    *ratio = std::max(*ratio, int4_weight_ratio(out));
   }
+  std::printf("%s int4 block 32, perplexity over %s tokens: float %.4f, rtn %.4f, gptq %.4f, awq %.4f; "
+              "int4 weights %.4fx float32\n", label.c_str(), eval_limit.c_str(), t.dense, t.ppl.at("rtn"),
+              t.ppl.at("gptq"), t.ppl.at("awq"), *ratio);
   return t;
 }
 
@@ -66,9 +72,7 @@ TEST_CASE("int4 on stories260K: GPTQ and AWQ beat RTN, GPTQ cuts RTN's gap by 40
   const std::string model = dir + "/stories260K.onnx";
   REQUIRE(run_cli("convert " + shell_quote(bin) + " --tokenizer " + shell_quote(tok) + " -o " + shell_quote(model)).exit_code == 0);
   double ratio = 0;
-  const Table t = int4_table(model, dir, "2048", &ratio);
-  std::printf("stories260K int4 block 32, perplexity over 2048 tokens: float %.4f, rtn %.4f, gptq %.4f, awq %.4f; "
-              "int4 weights %.4fx float32\n", t.dense, t.ppl.at("rtn"), t.ppl.at("gptq"), t.ppl.at("awq"), ratio);
+  const Table t = int4_table("stories260K", model, dir, "2048", &ratio);
   CHECK(t.ppl.at("gptq") < t.ppl.at("rtn"));
   CHECK(t.ppl.at("awq") < t.ppl.at("rtn"));
   CHECK(t.ppl.at("rtn") > t.dense);
@@ -81,9 +85,7 @@ TEST_CASE("int4 on SmolLM2-135M: GPTQ and AWQ beat RTN", "[cli][quantize][int4][
   if (gguf.empty() || data_path("corpora/tinystories_val_prefix.txt").empty()) return;
   const std::string dir = scratch_dir("int4_smollm2");
   double ratio = 0;
-  const Table t = int4_table(gguf, dir, "512", &ratio);
-  std::printf("SmolLM2-135M int4 block 32, perplexity over 512 tokens: float %.4f, rtn %.4f, gptq %.4f, awq %.4f; "
-              "int4 weights %.4fx float32\n", t.dense, t.ppl.at("rtn"), t.ppl.at("gptq"), t.ppl.at("awq"), ratio);
+  const Table t = int4_table("SmolLM2-135M", gguf, dir, "512", &ratio);
   CHECK(t.ppl.at("gptq") < t.ppl.at("rtn"));
   CHECK(t.ppl.at("awq") < t.ppl.at("rtn"));
   CHECK(ratio <= 0.18);
