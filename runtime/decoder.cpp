@@ -54,6 +54,7 @@ void Decoder::reset() {
   past_.clear();
   for (const auto& s : past_empty_shapes_) past_.push_back(Value::allocate(cache_dtype_, s));
   past_len_ = 0;
+  history_.clear();
 }
 
 size_t Decoder::cache_bytes() const {
@@ -91,6 +92,19 @@ Result<std::vector<Value>> Decoder::run(const std::vector<int32_t>& tokens, std:
 }
 
 Result<Value> Decoder::forward(const std::vector<int32_t>& tokens) {
+  if (past_names_.empty()) {  // no KV cache in the graph: the whole sequence again, its last rows kept
+    history_.insert(history_.end(), tokens.begin(), tokens.end());
+    LLMC_ASSIGN_OR_RETURN(auto out, run(history_, past_));
+    past_len_ = static_cast<int64_t>(history_.size());
+    const Value& all = out[0];
+    if (vocab_ == 0) vocab_ = all.dim(-1);
+    const int64_t n = static_cast<int64_t>(tokens.size()), total = static_cast<int64_t>(history_.size());
+    if (all.dtype() != DType::kF32) return unsupported("'logits' of ", dtype_name(all.dtype()), " in a graph without past inputs");
+    if (all.numel() != total * vocab_) return invalid_input("'logits' has shape ", shape_str(all.shape()), " for ", total, " tokens");
+    Value last = Value::allocate(DType::kF32, {n, vocab_});
+    std::memcpy(last.mutable_data<float>(), all.data<float>() + (total - n) * vocab_, static_cast<size_t>(n * vocab_) * sizeof(float));
+    return last;
+  }
   LLMC_ASSIGN_OR_RETURN(auto out, run(tokens, past_));
   for (size_t i = 0; i < past_.size(); ++i) past_[i] = out[i + 1];
   past_len_ += static_cast<int64_t>(tokens.size());

@@ -1,7 +1,8 @@
 // A causal LM with a KV cache, over any model shaped like Hugging Face decoder exports:
 // input `input_ids` [batch, seq] (+ optional `attention_mask`, `position_ids`), inputs
 // `past_key_values.{i}.key/.value` [batch, heads, past, head_dim], outputs `logits`
-// [batch, seq, vocab] and `present.{i}.key/.value`. Batch 1.
+// [batch, seq, vocab] and `present.{i}.key/.value`. Batch 1. A graph without past inputs
+// (exported with use_cache=False) runs: each step re-runs the whole sequence.
 #pragma once
 #include <memory>
 #include <random>
@@ -40,6 +41,7 @@ class Decoder {
   DType cache_dtype_ = DType::kF32;
   bool has_mask_ = false, has_positions_ = false;
   std::vector<Value> past_;
+  std::vector<int32_t> history_;  // every token so far, for graphs without past inputs
   int64_t past_len_ = 0;
   int64_t vocab_ = 0;
 };

@@ -43,6 +43,7 @@ void ThreadPool::run_chunks() {
     const int64_t end = std::min(n_, begin + std::max(chunk_, (n_ - begin) / parts));
     if (!next_.compare_exchange_weak(begin, end, std::memory_order_relaxed)) continue;  // begin reloaded
     (*job_)(begin, end);
+    done_.fetch_add(end - begin, std::memory_order_release);
     begin = next_.load(std::memory_order_relaxed);
   }
 }
@@ -131,8 +132,12 @@ void ThreadPool::worker_loop() {
     }
     seen = generation_.load(std::memory_order_acquire);
     if (stop_.load()) return;
-    run_chunks();
-    active_.fetch_sub(1, std::memory_order_release);
+    // Enter, then look whether the job is still open (both seq_cst, against the caller's close
+    // then look): either this worker sees it closed and leaves without touching the job, or
+    // the caller sees it inside and waits for it.
+    inside_.fetch_add(1);
+    if (open_.load()) run_chunks();
+    inside_.fetch_sub(1, std::memory_order_release);
   }
 }
 
@@ -151,7 +156,8 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
   n_ = n;
   chunk_ = chunk;
   next_.store(0);
-  active_.store(static_cast<int>(workers_.size()));
+  done_.store(0);
+  open_.store(true);  // publishes the job to workers that find it open
   {
     // Under the lock so a worker deciding to sleep cannot miss this generation.
     std::lock_guard<std::mutex> lock(mu_);
@@ -159,9 +165,20 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
   }
   if (sleeping_.load() > 0) wake_.notify_all();
   run_chunks();
-  // Spin for the stragglers, but yield the core once it takes long: when another process
-  // holds the other core, a worker may be descheduled and pure spinning would starve it.
-  for (int spins = 0; active_.load(std::memory_order_acquire) > 0; ++spins) {
+  // Wait for the chunks other threads claimed, not for the workers: one that another process
+  // keeps off its core, or that is still waking, claims nothing once the caller has taken every
+  // chunk, and is not waited for (under load, waiting for every worker to pass through cost
+  // up to 3x in decode). Spin, but yield the core once it takes long: a descheduled worker
+  // holding a chunk needs it back.
+  for (int spins = 0; done_.load(std::memory_order_acquire) < n; ++spins) {
+    if (spins < 4096) cpu_relax();
+    else std::this_thread::yield();
+  }
+  // Close the job, then wait only for workers inside it (they find no chunk left and leave):
+  // a late worker that enters after this sees it closed and never reads the next job's state
+  // while it is being written.
+  open_.store(false);
+  for (int spins = 0; inside_.load() > 0; ++spins) {
     if (spins < 4096) cpu_relax();
     else std::this_thread::yield();
   }

@@ -5,7 +5,8 @@
 //
 // Decoding runs ~100 small parallel loops per token, so waking workers must cost microseconds:
 // idle workers spin briefly on an atomic generation counter before sleeping on a condition
-// variable, and the caller spins for completion.
+// variable, and the caller spins for completion of the work, not for every worker: a worker
+// another process keeps off its core is never waited for unless it holds a chunk.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -55,7 +56,9 @@ class ThreadPool {
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t n_ = 0, chunk_ = 0;
   std::atomic<int64_t> next_{0};
-  std::atomic<int> active_{0};
+  std::atomic<int64_t> done_{0};   // items of the job finished, by any thread
+  std::atomic<bool> open_{false};  // a job is posted and its state may be read
+  std::atomic<int> inside_{0};     // workers between entering a job and leaving it
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> sleeping_{0};
   std::atomic<bool> stop_{false};

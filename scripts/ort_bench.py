@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Prefill and KV-cache decode latency of a causal LM export in ONNX Runtime, measured the way
-`llmcompress bench` measures ours: random prompt (seeded), warm-up excluded, prefill median of
+`llmcompress bench` measures ours: random prompt (seeded; attention_mask of ones and position_ids
+when the model has them), warm-up excluded, prefill median of
 --repeats runs, decode p50/p90 over --tokens greedy steps feeding present.* back as past.*.
 
 Usage: ort_bench.py MODEL [--threads N] [--prompt-len 128] [--tokens 32] [--repeats 3] (JSON out)
@@ -37,8 +38,16 @@ def main():
         return {i.name: np.zeros((1, i.shape[1], 0, i.shape[3]),
                                  np.float16 if i.type == "tensor(float16)" else np.float32) for i in past}
 
+    names = {i.name for i in sess.get_inputs()}
+
     def run(ids, cache):
         feeds = {"input_ids": ids}
+        past_len = next(iter(cache.values())).shape[2] if cache else 0
+        total = past_len + ids.shape[1]
+        if "attention_mask" in names:  # Hugging Face exports: all positions attended
+            feeds["attention_mask"] = np.ones((1, total), np.int64)
+        if "position_ids" in names:
+            feeds["position_ids"] = np.arange(past_len, total, dtype=np.int64)[None, :]
         feeds.update(cache)
         res = sess.run(outs, feeds)
         return res[0], {p.name: r for p, r in zip(past, res[1:])}

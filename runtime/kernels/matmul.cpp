@@ -5,7 +5,6 @@
 #include <string>
 #include <vector>
 
-#include "runtime/file_pages.h"
 #include "runtime/kernels/hgemm.h"
 #include "runtime/kernels/kernel_util.h"
 #include "runtime/kernels/packed_weights.h"
@@ -15,7 +14,6 @@
 namespace llmc::rt {
 
 std::unique_ptr<SPackedB> pack_f32_weight(KernelContext& ctx, const float* B, int64_t K, int64_t N) {
-  if (!in_read_only_file_mapping(B, static_cast<size_t>(K * N) * sizeof(float))) return nullptr;
   auto packed = sgemm_pack_b(B, K, N, N, &ctx.pool(), true, ctx.arena());
   ctx.add_stream(packed->data.data(), packed->data.size());
   return packed;
@@ -201,13 +199,12 @@ Status matmul(KernelContext& ctx) {
   // A weight shared by the whole batch (the projection case): one big GEMM over all rows.
   if (b_batch.empty() || shape_numel(b_batch) == 1) {
     if (shape_numel(a_batch) == nbatch) {
-      // A constant weight is packed once (the session keeps it) and the mapped file's pages of
-      // it are given back: resident memory holds each weight once. A weight on the heap (a
-      // file whose raw_data the reader had to copy) is not packed: that would hold it twice.
+      // A constant weight is packed once (the session keeps it); when it lies in a mapped
+      // file, its pages are given back (packed_weights.h).
       const SPackedB* packed = nullptr;
       if (b_batch.empty() && ctx.input_is_constant(1) && N >= kMinPackedColumns) {
         struct Cache {
-          std::unique_ptr<SPackedB> packed;  // stays empty for a weight on the heap
+          std::unique_ptr<SPackedB> packed;
         };
         const Cache* c = ctx.cached<Cache>([&] {
           auto cache = std::make_shared<Cache>();
@@ -244,6 +241,34 @@ std::vector<T> transposed(const T* p, int64_t r, int64_t c) {
   return t;
 }
 
+// Gemm with a constant float32 B (Hugging Face GPT-2's Conv1D projections export as Gemm with
+// a bias): B packed once as MatMul packs its weights (transposed first when transB), the bias
+// broadcast into Y and the product accumulated onto it, as ONNX Runtime orders it.
+Status gemm_constant_b(KernelContext& ctx, const float* A, const float* B, const Value* c, float beta,
+                       const std::vector<int64_t>& cstride, int64_t M, int64_t N, int64_t K, bool tb, float* Y) {
+  struct Cache {
+    std::unique_ptr<SPackedB> packed;
+  };
+  const Cache* cache = ctx.cached<Cache>([&] {
+    auto fresh = std::make_shared<Cache>();
+    fresh->packed = tb ? pack_f32_weight(ctx, transposed(B, N, K).data(), K, N) : pack_f32_weight(ctx, B, K, N);
+    return fresh;
+  });
+  const SPackedB* packed = cache ? cache->packed.get() : nullptr;
+  std::vector<float> bt;
+  if (!packed && tb) B = (bt = transposed(B, N, K)).data();
+  const bool with_c = c && beta != 0.0f;
+  if (with_c) {
+    const float* C = c->data<float>();
+    ctx.pool().parallel_for(M, std::max<int64_t>(1, 16384 / std::max<int64_t>(N, 1)), [&](int64_t r0, int64_t r1) {
+      for (int64_t i = r0; i < r1; ++i)
+        for (int64_t j = 0; j < N; ++j) Y[i * N + j] = beta * C[i * cstride[0] + j * cstride[1]];
+    });
+  }
+  sgemm(M, N, K, A, K, B, N, Y, N, with_c, &ctx.pool(), packed);
+  return Status::ok();
+}
+
 Status gemm(KernelContext& ctx) {
   LLMC_RETURN_IF_ERROR(ctx.require_inputs(2));
   const Value& a = ctx.in(0);
@@ -273,6 +298,8 @@ Status gemm(KernelContext& ctx) {
   // Float32 result (float16: computed in float32, rounded once at the end).
   std::vector<float> yf(dt == DType::kF32 ? 0 : static_cast<size_t>(M * N));
   float* Y = dt == DType::kF32 ? y.mutable_data<float>() : yf.data();
+  if (dt == DType::kF32 && !ta && alpha == 1.0f && ctx.input_is_constant(1) && N >= kMinPackedColumns)
+    return gemm_constant_b(ctx, a.data<float>(), b.data<float>(), c, beta, cstride, M, N, K, tb, Y);
   if (dt == DType::kF32) {
     std::vector<float> at, bt;
     const float* A = a.data<float>();

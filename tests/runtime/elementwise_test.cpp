@@ -158,6 +158,13 @@ TEST_CASE("Pow: float, integer and mixed base / exponent types", "[runtime][kern
     CHECK((*r)[0].data<float>()[0] == 2.25f);
     CHECK((*r)[0].data<float>()[2] == 9.f);
     CHECK(std::isinf((*r)[0].data<float>()[3]));
+    // Exponent 3 (GPT-2's gelu_new): x * x * x in float, as ONNX Runtime computes it.
+    r = run_node(reg(), make_node("Pow", 2, 1), {x, testing::make_value<float>(DType::kF32, {}, {3.f})}, 15);
+    REQUIRE(r.is_ok());
+    for (int k = 0; k < 4; ++k) {
+      const float v = x.data<float>()[k];
+      CHECK((*r)[0].data<float>()[k] == v * v * v);
+    }
     const Value i = testing::make_value<int64_t>(DType::kI64, {4}, {2, 1, -1, -1});
     const Value e = testing::make_value<int64_t>(DType::kI64, {4}, {-1, -3, -3, -2});
     r = run_node(reg(), make_node("Pow", 2, 1), {i, e}, 15);

@@ -246,5 +246,33 @@ TEST_CASE("unary kernel errors", "[runtime][kernels][unary]") {
   CHECK(!run_node(reg(), make_node("Clip", 1, 1), {i}, 6).is_ok());           // opset 6: floats only
 }
 
+// The vectorised float32 Tanh: relative error against float64 everywhere, including the tiny
+// arguments where 1 - 2/(e^2x + 1) would cancel, both sides of the polynomial's 0.625 switch,
+// saturation, +-inf and NaN.
+TEST_CASE("Tanh float32: relative error <= 5e-7 against float64, special values", "[runtime][kernels][unary]") {
+  std::vector<float> xs = {0.f, -0.f, 1e-30f, -1e-20f, 1e-8f, 1e-3f, 0.1f, 0.6249999f, 0.625f, 0.6250001f,
+                           1.f, 3.f, 9.f, 9.1f, 20.f, 88.f, 1e30f};
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-12.f, 12.f);
+  for (int i = 0; i < 40000; ++i) xs.push_back(u(rng));
+  const size_t finite = xs.size();
+  for (size_t i = 0; i < finite; ++i) xs.push_back(-xs[i]);
+  xs.push_back(std::numeric_limits<float>::infinity());
+  xs.push_back(-std::numeric_limits<float>::infinity());
+  xs.push_back(std::numeric_limits<float>::quiet_NaN());
+  const int64_t n = static_cast<int64_t>(xs.size());
+  const Value y = testing::run1(make_node("Tanh", 1, 1), {make_value<float>(DType::kF32, {n}, xs)}, 13);
+  const float* out = y.data<float>();
+  for (int64_t i = 0; i < n - 3; ++i) {
+    const double want = std::tanh(static_cast<double>(xs[i]));
+    INFO("tanh(" << xs[i] << ") = " << out[i] << ", want " << want);
+    REQUIRE(std::fabs(out[i] - want) <= 5e-7 * std::fabs(want) + 1e-45);
+    REQUIRE(std::signbit(out[i]) == std::signbit(xs[i]));
+  }
+  CHECK(out[n - 3] == 1.f);
+  CHECK(out[n - 2] == -1.f);
+  CHECK(std::isnan(out[n - 1]));
+}
+
 }  // namespace
 }  // namespace llmc

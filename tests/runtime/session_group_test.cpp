@@ -227,3 +227,39 @@ TEST_CASE("session: int8 decode with the fused epilogue is bit-exact", "[runtime
     }
   }
 }
+
+// Gemm with a constant B (Hugging Face GPT-2's Conv1D projections): packed once, transposed
+// first for transB, the bias broadcast into Y before the product is accumulated; against
+// float64 for prefill and decode row counts, every C broadcast and beta.
+TEST_CASE("session: Gemm over a constant B (packed once) matches float64", "[runtime][matmul][session]") {
+  std::mt19937 rng(29);
+  const int64_t K = 45, N = 70;
+  for (int tb = 0; tb < 2; ++tb)
+    for (std::vector<int64_t> cshape : {std::vector<int64_t>{}, {N}, {1, N}})
+      for (float beta : {1.f, -2.f}) {
+        Model m;
+        m.opset_imports = {{"", 13}};
+        const auto B = random_floats(K * N, rng), C = random_floats(std::max<int64_t>(1, shape_numel(cshape)), rng);
+        m.graph.initializers = {Tensor::from_vector("B", DType::kF32, tb ? std::vector<int64_t>{N, K} : std::vector<int64_t>{K, N}, B),
+                                Tensor::from_vector("C", DType::kF32, cshape, C)};
+        m.graph.inputs = {tensor_info("X", DType::kF32, {-1, K})};
+        m.graph.outputs = {tensor_info("Y", DType::kF32, {-1, N})};
+        Node n = node("gemm", "Gemm", {"X", "B", "C"}, {"Y"});
+        n.attributes = {Attribute::make_int("transB", tb), Attribute::make_float("beta", beta)};
+        m.graph.nodes = {n};
+        auto session = session_for(m);
+        for (int64_t M : {1, 3, 40}) {
+          const auto A = random_floats(M * K, rng);
+          auto got = session->run({{"X", make_value(DType::kF32, {M, K}, A)}});
+          REQUIRE(got.is_ok());
+          const float* y = got.value()[0].data<float>();
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j) {
+              double s = 0;
+              for (int64_t k = 0; k < K; ++k) s += double(A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]);
+              s += beta * double(cshape.empty() ? C[0] : C[j]);
+              REQUIRE(std::fabs(y[i * N + j] - s) < 1e-5 * (1 + std::fabs(s)) * 8);
+            }
+        }
+      }
+}
