@@ -102,6 +102,7 @@ Status Session::plan() {
   fixed_constant_.assign(slot_of_.size(), false);
   for (size_t sl = 0; sl < fixed_constant_.size(); ++sl) fixed_constant_[sl] = !constants_[sl].empty();
   for (const auto& in : g.inputs) fixed_constant_[slot_of_.at(in.name)] = false;
+  fold_constant_steps();
   fold_transposes_into_matmul();
   fold_dynamic_quant_matmul();
   fold_qdq_matmul();

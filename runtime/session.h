@@ -96,6 +96,7 @@ class Session {
   long sole_reader(const Links& links, int slot, const char* op) const;
   // An initializer that is not also a graph input (a feed may override those).
   bool fixed_constant(int slot) const { return slot >= 0 && fixed_constant_[slot]; }
+  void fold_constant_steps();  // session_fold_constants.cpp
   void fold_transposes_into_matmul();
   void fold_dynamic_quant_matmul();
   void fold_qdq_matmul();  // session_fold_qdq.cpp
@@ -130,7 +131,7 @@ class Session {
   MemoryLimits limits_;
   BufferPool buffers_;
   std::map<std::string, int> slot_of_;
-  std::vector<Value> constants_;  // per slot; empty unless an initializer
+  std::vector<Value> constants_;  // per slot; empty unless an initializer or a folded constant step's output
   std::vector<bool> fixed_constant_;  // per slot: see fixed_constant()
   std::vector<ValueInfo> inputs_;
   std::vector<Step> steps_;

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <random>
 
 #include "runtime/kernels/hgemm.h"
@@ -303,3 +304,62 @@ TEST_CASE("session: x * Sigmoid(x) runs as one step, bit-exact", "[runtime][sess
   }
 }
 
+
+// Constant steps run once at plan time (session_fold_constants.cpp): PyTorch's Constant nodes
+// and the shape arithmetic over them (Unsqueeze, Concat) leave the plan, and the Reshape they
+// feed gets the same shape. Left in the plan: a step reading a graph input, steps whose constant
+// input a feed may override, a graph output's producer, a weight's DequantizeLinear (the QDQ
+// fold's), and a ConstantOfShape whose constant shape asks for more than the fold's 64 KB (it
+// then fails at run time under the session's own limit, the node named, as before).
+TEST_CASE("session: steps on constants run once at plan time", "[runtime][session]") {
+  std::mt19937 rng(31);
+  const auto xf = random_floats(24, rng);
+  auto scalar = [](const std::string& name, int64_t v) {
+    Node c = node(name, "Constant", {}, {name});
+    c.attributes = {Attribute::make_tensor("value", Tensor::from_vector(name, DType::kI64, {}, std::vector<int64_t>{v}))};
+    return c;
+  };
+  Node ax = scalar("axis", 0);
+  Node u1 = node("u1", "Unsqueeze", {"six", "axis"}, {"six1"}), u2 = node("u2", "Unsqueeze", {"four", "axis"}, {"four1"});
+  Node cat = node("cat", "Concat", {"six1", "four1"}, {"shape"});
+  cat.attributes = {Attribute::make_int("axis", 0)};
+  for (bool overridable : {false, true}) {
+    INFO("the Unsqueeze axes are a graph input with a default: " << overridable);
+    Model m;
+    m.opset_imports = {{"", 17}};
+    m.graph.inputs = {tensor_info("X", DType::kF32, {2, 12})};
+    m.graph.outputs = {tensor_info("Y", DType::kF32, {6, 4}), tensor_info("seven", DType::kI64, {})};
+    m.graph.nodes = {scalar("six", 6), scalar("four", 4), scalar("seven", 7), u1, u2, cat,
+                     node("reshape", "Reshape", {"X", "shape"}, {"Y"})};
+    if (overridable) {
+      m.graph.initializers = {Tensor::from_vector("axis", DType::kI64, {1}, std::vector<int64_t>{0})};
+      m.graph.inputs.push_back(tensor_info("axis", DType::kI64, {1}));
+    } else {
+      m.graph.nodes.insert(m.graph.nodes.begin(), ax);
+    }
+    auto session = session_for(m);
+    session->set_profiling(true);
+    auto got = session->run({{"X", make_value(DType::kF32, {2, 12}, xf)}});
+    REQUIRE(got.is_ok());
+    REQUIRE(got.value()[0].shape() == std::vector<int64_t>{6, 4});
+    REQUIRE(std::memcmp(got.value()[0].raw(), xf.data(), xf.size() * sizeof(float)) == 0);
+    std::map<std::string, int64_t> calls;
+    for (const auto& [op, t] : session->profile()) calls[op] = t.calls;
+    CHECK(calls["Reshape"] == 1);
+    CHECK(calls["Constant"] == 1);  // "seven" is a graph output: produced by its step
+    CHECK(calls["Unsqueeze"] == (overridable ? 2 : 0));
+    CHECK(calls["Concat"] == (overridable ? 1 : 0));
+  }
+  SECTION("a constant step too large to fold still fails at run time, naming its node") {
+    Model m;
+    m.opset_imports = {{"", 17}};
+    m.graph.initializers = {Tensor::from_vector("dims", DType::kI64, {1}, std::vector<int64_t>{int64_t{1} << 40})};
+    m.graph.inputs = {tensor_info("X", DType::kF32, {1})};
+    m.graph.outputs = {tensor_info("Y", DType::kF32, {-1})};
+    m.graph.nodes = {node("big", "ConstantOfShape", {"dims"}, {"Z"}), node("add", "Add", {"X", "Z"}, {"Y"})};
+    auto session = session_for(m);
+    auto got = session->run({{"X", make_value(DType::kF32, {1}, std::vector<float>{1.f})}});
+    REQUIRE(!got.is_ok());
+    CHECK(got.status().message().find("'big'") != std::string::npos);
+  }
+}
