@@ -139,6 +139,11 @@ using KernelFn = std::function<Status(KernelContext&)>;
 // the last two axes (the Transpose is skipped; B arrives as stored, [.., N, K]).
 inline constexpr const char* kMatMulTransB = "llmc.trans_b";
 
+// Internal attribute the Session sets on a MatMul whose B it took from before a grouped-query
+// repeat (B = Reshape(Expand(Unsqueeze(X, 2), [b, g, r, s, d]), [b, g*r, s, d])): B arrives as
+// X, followed by the Expand and Reshape shapes as inputs 2 and 3 (grouped_kv_matmul.cpp).
+inline constexpr const char* kMatMulKvGroups = "llmc.kv_groups";
+
 // Internal attribute the Session sets on Concat(past KV cache graph input, new rows) producing
 // the present KV cache graph output when every reader of it handles padded Values (MatMul,
 // Shape): the output is then padded along the concat axis with spare slots, and the next

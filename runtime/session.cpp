@@ -104,6 +104,7 @@ Status Session::plan() {
   for (const auto& in : g.inputs) fixed_constant_[slot_of_.at(in.name)] = false;
   fold_constant_steps();
   fold_transposes_into_matmul();
+  fold_grouped_kv();
   fold_dynamic_quant_matmul();
   fold_qdq_matmul();
   fold_rmsnorm();

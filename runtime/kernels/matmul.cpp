@@ -109,14 +109,15 @@ Status matmul_f16(KernelContext& ctx, const Value& a, const Value& b, Value& y, 
   return Status::ok();
 }
 
-Status matmul(KernelContext& ctx) {
-  LLMC_RETURN_IF_ERROR(ctx.require_inputs(2));
+}  // namespace
+
+// MatMul of a_in and b_given (the node's inputs, or the grouped-query view of them).
+Status matmul_of(KernelContext& ctx, const Value& a_in, const Value& b_given) {
   // Padded inputs (a KV cache grown in place, see Value::dense) reach this kernel: B padded
   // along its second-to-last axis is read with a larger batch stride; anything else is copied
   // dense first.
   Value a_dense, b_dense;
-  const Value& a = ctx.in(0).dense() ? ctx.in(0) : (a_dense = ctx.in(0).densified());
-  const Value& b_given = ctx.in(1);
+  const Value& a = a_in.dense() ? a_in : (a_dense = a_in.densified());
   const bool b_strided = !b_given.dense() && b_given.padded_axis() == b_given.rank() - 2;
   const Value& b_in = b_given.dense() || b_strided ? b_given : (b_dense = b_given.densified());
   // The Session folds a Transpose of B's last two axes into this flag (see session.cpp).
@@ -230,6 +231,14 @@ Status matmul(KernelContext& ctx) {
   if (per_thread) ctx.pool().parallel_for(nbatch, 1, run);
   else run(0, nbatch);
   return Status::ok();
+}
+
+namespace {
+
+Status matmul(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(2));
+  if (ctx.attr_int(kMatMulKvGroups, 0) != 0) return grouped_kv_matmul(ctx);
+  return matmul_of(ctx, ctx.in(0), ctx.in(1));
 }
 
 // Row-major transpose of a [r, c] matrix.

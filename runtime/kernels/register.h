@@ -18,6 +18,12 @@ void register_quantized_matmul_kernels(KernelRegistry& r); // quantized_matmul.c
 void register_nm_sparse_kernels(KernelRegistry& r);        // nm_sparse_matmul.cpp
 void register_matmul_nbits_kernels(KernelRegistry& r);     // matmul_nbits.cpp
 
+// MatMul of two values as the MatMul kernel computes it (matmul.cpp), and MatMul over a
+// grouped-query KV cache the Session folded the repeat-kv chain out of (grouped_kv_matmul.cpp,
+// called by the MatMul kernel when the node carries kMatMulKvGroups).
+Status matmul_of(KernelContext& ctx, const Value& a, const Value& b);
+Status grouped_kv_matmul(KernelContext& ctx);
+
 // Not in the registry: the step the Session folds RMSNorm's ONNX op chain into
 // (session_fold_rmsnorm.cpp), normalization.cpp.
 Status rms_norm_onnx_chain(KernelContext& ctx);

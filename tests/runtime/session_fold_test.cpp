@@ -363,3 +363,75 @@ TEST_CASE("session: steps on constants run once at plan time", "[runtime][sessio
     CHECK(got.status().message().find("'big'") != std::string::npos);
   }
 }
+
+namespace {
+
+// Attention products over a grouped-query cache X [1, G, S, D] as Hugging Face's repeat_kv
+// exports them: Unsqueeze(X, axis) -> Expand(e) -> Reshape(r) -> [Transpose(0,1,3,2)] ->
+// MatMul(A, .). `b_of(h, s, d)` says which element of X the graph's B[0, h, s, d] is.
+struct KvCase {
+  const char* what;
+  int64_t axis;
+  std::vector<int64_t> expand, reshape;
+  int64_t heads;  // A's heads
+  bool expose_reshape;
+  bool folded;  // expected: the chain leaves the plan
+};
+
+}  // namespace
+
+TEST_CASE("session: grouped-query repeat of the KV cache folded into the attention products", "[runtime][session]") {
+  const int64_t G = 2, r = 3, S = 7, D = 5, M = 4;
+  std::mt19937 rng(37);
+  const auto xf = random_floats(G * S * D, rng);
+  const std::vector<KvCase> cases = {
+      {"repeat_kv", 2, {1, G, r, S, D}, {1, G * r, S, D}, G * r, false, true},
+      {"near miss: heads interleaved (Unsqueeze at axis 1)", 1, {1, r, G, S, D}, {1, r * G, S, D}, G * r, false, false},
+      {"near miss: the repeated cache is also a graph output", 2, {1, G, r, S, D}, {1, G * r, S, D}, G * r, true, false},
+      {"folded, but repeated along the sequence at run time: computed as written", 2, {1, G, r, S, D}, {1, G, r * S, D}, G,
+       false, true},
+  };
+  for (const auto& c : cases)
+    for (bool keys : {true, false}) {
+      INFO(c.what << (keys ? ", keys (transposed)" : ", values"));
+      const int64_t s_total = c.reshape[2], heads = c.heads;
+      // Which X element B[0, h, s, d] is, from the shapes: the reference of the chain.
+      auto b_of = [&](int64_t h, int64_t s, int64_t d) {
+        if (c.axis == 1) return ((h % G) * S + s) * D + d;
+        if (c.reshape[1] == G * r) return ((h / r) * S + s) * D + d;
+        return (h * S + s % S) * D + d;
+      };
+      const int64_t K = keys ? D : s_total, N = keys ? s_total : D;
+      const auto af = random_floats(heads * M * K, rng);
+      Model m;
+      m.opset_imports = {{"", 17}};
+      m.graph.initializers = {Tensor::from_vector("axes", DType::kI64, {1}, std::vector<int64_t>{c.axis}),
+                              Tensor::from_vector("e", DType::kI64, {5}, c.expand),
+                              Tensor::from_vector("r", DType::kI64, {4}, c.reshape)};
+      m.graph.inputs = {tensor_info("X", DType::kF32, {1, G, S, D}), tensor_info("A", DType::kF32, {1, heads, M, K})};
+      m.graph.outputs = {tensor_info("Y", DType::kF32, {1, heads, M, N})};
+      Node tr = node("t", "Transpose", {"B"}, {"BT"});
+      tr.attributes = {Attribute::make_ints("perm", {0, 1, 3, 2})};
+      m.graph.nodes = {node("u", "Unsqueeze", {"X", "axes"}, {"U"}), node("x", "Expand", {"U", "e"}, {"E"}),
+                       node("rs", "Reshape", {"E", "r"}, {"B"})};
+      if (keys) m.graph.nodes.push_back(tr);
+      m.graph.nodes.push_back(node("mm", "MatMul", {"A", keys ? "BT" : "B"}, {"Y"}));
+      if (c.expose_reshape) m.graph.outputs.push_back(tensor_info("B", DType::kF32, {1, heads, s_total, D}));
+      auto session = session_for(m);
+      session->set_profiling(true);
+      auto got = session->run({{"X", make_value(DType::kF32, {1, G, S, D}, xf)},
+                               {"A", make_value(DType::kF32, {1, heads, M, K}, af)}});
+      REQUIRE(got.is_ok());
+      const Value& y = got.value()[0];
+      REQUIRE(y.shape() == std::vector<int64_t>{1, heads, M, N});
+      CHECK(session->profile().count("Expand") == (c.folded ? 0u : 1u));
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t i = 0; i < M; ++i)
+          for (int64_t j = 0; j < N; ++j) {
+            double want = 0;
+            for (int64_t k = 0; k < K; ++k)
+              want += double(af[(h * M + i) * K + k]) * xf[keys ? b_of(h, j, k) : b_of(h, k, j)];
+            REQUIRE(std::fabs(y.data<float>()[(h * M + i) * N + j] - want) <= 1e-5 * (1 + std::fabs(want)));
+          }
+    }
+}

@@ -1,0 +1,91 @@
+// MatMul over a grouped-query KV cache without repeating it. Hugging Face's Llama/Qwen2
+// attention repeats each of G key/value heads r times before the products:
+//   B = Reshape(Expand(Unsqueeze(X [b, G, s, d], 2), [b, G, r, s, d]), [b, G*r, s, d])
+// which copied the whole cache r times per layer and decoded token (42% of decode under load
+// on a 135M export). The Session folds the chain away (session_fold_grouped_kv.cpp) and this
+// step multiplies A [b, G*r, m, k] viewed as [b, G, r*m, k] by X directly: head h = g*r + j
+// reads group g, and A's rows of one group are contiguous, so the view is exact and every
+// output element is the same sum the repeated B gives.
+//
+// The Expand and Reshape shapes arrive as inputs 2 and 3 and are checked every run; when they
+// are not the repeat (another expand target, a reshape that merges other axes), the chain is
+// computed as written, with the Expand and Reshape kernels, and multiplied as the graph says.
+#include "runtime/kernels/kernel_util.h"
+#include "runtime/kernels/register.h"
+
+namespace llmc::rt {
+
+namespace {
+
+// Reshape's target (0 copies the input dim, -1 is inferred) resolved against `in`, or empty.
+std::vector<int64_t> resolve_reshape(const std::vector<int64_t>& in, std::vector<int64_t> t) {
+  int64_t known = 1, infer = -1;
+  const int64_t total = shape_numel(in);
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == 0 && i < in.size()) t[i] = in[i];
+    if (t[i] == -1) {
+      if (infer >= 0) return {};
+      infer = static_cast<int64_t>(i);
+    } else if (t[i] < 0) {
+      return {};
+    } else {
+      known *= t[i];
+    }
+  }
+  if (infer >= 0) {
+    if (known == 0 || total % known != 0) return {};
+    t[infer] = total / known;
+  }
+  return shape_numel(t) == total ? t : std::vector<int64_t>{};
+}
+
+// The chain as written: Unsqueeze at axis 2, Expand, Reshape, then the product.
+Status repeat_then_multiply(KernelContext& ctx, const Value& a, const Value& x) {
+  const KernelRegistry& r = builtin_kernels();
+  Node expand_node, reshape_node;
+  expand_node.name = ctx.node().name + "_expand";
+  expand_node.op_type = "Expand";
+  reshape_node.name = ctx.node().name + "_reshape";
+  reshape_node.op_type = "Reshape";
+  std::vector<int64_t> unsq = x.shape();
+  unsq.insert(unsq.begin() + 2, 1);
+  const Value xu = (x.dense() ? x : x.densified()).reshaped(unsq);
+  std::vector<const Value*> expand_in{&xu, &ctx.in(2)};
+  std::vector<Value> expanded;
+  KernelContext ectx(expand_node, 13, expand_in, expanded, ctx.pool(), nullptr);
+  LLMC_RETURN_IF_ERROR((*r.find("", "Expand"))(ectx));
+  std::vector<const Value*> reshape_in{&expanded[0], &ctx.in(3)};
+  std::vector<Value> reshaped;
+  KernelContext rctx(reshape_node, 14, reshape_in, reshaped, ctx.pool(), nullptr);
+  LLMC_RETURN_IF_ERROR((*r.find("", "Reshape"))(rctx));
+  return matmul_of(ctx, a, reshaped[0]);
+}
+
+}  // namespace
+
+Status grouped_kv_matmul(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(4));
+  const Value& a = ctx.in(0);
+  const Value& x = ctx.in(1);
+  LLMC_ASSIGN_OR_RETURN(auto expand_to, read_int_values(ctx.in(2), "expand shape"));
+  LLMC_ASSIGN_OR_RETURN(auto reshape_to, read_int_values(ctx.in(3), "reshape shape"));
+  if (x.rank() != 4 || a.rank() != 4 || expand_to.size() != 5 || reshape_to.size() != 4)
+    return repeat_then_multiply(ctx, a, x);
+  std::vector<int64_t> unsq = x.shape();
+  unsq.insert(unsq.begin() + 2, 1);
+  auto expanded = broadcast_shapes(unsq, expand_to);
+  if (!expanded.is_ok()) return repeat_then_multiply(ctx, a, x);  // the kernels name the error
+  const std::vector<int64_t>& e = expanded.value();
+  const int64_t groups = x.dim(1), rep = e[2];
+  const bool is_repeat = e[0] == x.dim(0) && e[1] == groups && e[3] == x.dim(2) && e[4] == x.dim(3) &&
+                         resolve_reshape(e, reshape_to) == std::vector<int64_t>{x.dim(0), groups * rep, x.dim(2), x.dim(3)};
+  if (!is_repeat || rep < 1 || a.dim(1) != groups * rep || a.dim(0) != x.dim(0)) return repeat_then_multiply(ctx, a, x);
+  const Value ad = a.dense() ? a : a.densified();
+  const int64_t m = ad.dim(2), heads = ad.dim(1);
+  LLMC_RETURN_IF_ERROR(matmul_of(ctx, ad.reshaped({ad.dim(0), groups, rep * m, ad.dim(3)}), x));
+  Value& y = ctx.outputs()[0];
+  ctx.set_output(0, y.reshaped({ad.dim(0), heads, m, y.dim(-1)}));
+  return Status::ok();
+}
+
+}  // namespace llmc::rt

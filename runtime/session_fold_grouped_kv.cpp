@@ -1,0 +1,58 @@
+// Plan-time fold of the grouped-query repeat in front of an attention product (Hugging Face
+// Llama/Qwen2 `repeat_kv`, as torch.onnx exports it):
+//
+//   U = Unsqueeze(X, axes [2]);  E = Expand(U, shape_e);  R = Reshape(E, shape_r);  Y = MatMul(A, R)
+// (R possibly through a Transpose of its last two axes, already folded into the MatMul) becomes
+// one MatMul step on (A, X, shape_e, shape_r) carrying kMatMulKvGroups: the repeated cache is
+// never written (grouped_kv_matmul.cpp checks the shapes every run and computes the chain as
+// written when they are not a repeat). U, E and R must each be read by the next alone and be
+// no graph output; the Unsqueeze axes must be the constant [2]; the Reshape not allowzero. Readers of X other than the
+// chain then see X itself, so a KV cache read only by such MatMuls can grow in place.
+#include "runtime/kernels/register.h"
+#include "runtime/session.h"
+
+namespace llmc::rt {
+
+void Session::fold_grouped_kv() {
+  const Links l = links();
+  auto sole_producer = [&](int slot, const char* op) -> long {
+    auto it = l.producer.find(slot);
+    if (slot < 0 || it == l.producer.end() || l.readers[slot] != 1 || l.graph_outputs.count(slot)) return -1;
+    const Step& st = steps_[it->second];
+    return st.node->op_type == op && st.node->domain.empty() && !st.outputs.empty() ? long(it->second) : -1;
+  };
+  auto unsqueezes_axis_2 = [&](const Step& u) {
+    std::vector<int64_t> axes;
+    if (u.opset >= 13) {
+      if (u.inputs.size() != 2 || !fixed_constant(u.inputs[1])) return false;
+      const Value& a = constants_[u.inputs[1]];
+      if (a.dtype() != DType::kI64) return false;
+      axes.assign(a.data<int64_t>(), a.data<int64_t>() + a.numel());
+    } else if (const Attribute* at = u.node->find_attr("axes")) {
+      axes = at->ints;
+    }
+    return axes == std::vector<int64_t>{2} && !u.inputs.empty() && u.inputs[0] >= 0;
+  };
+  std::vector<bool> drop(steps_.size(), false);
+  for (Step& mm : steps_) {
+    if (mm.node->op_type != "MatMul" || !mm.node->domain.empty() || mm.inputs.size() != 2) continue;
+    const long r = sole_producer(mm.inputs[1], "Reshape");
+    if (r < 0 || steps_[r].inputs.size() != 2 || steps_[r].inputs[1] < 0) continue;
+    const Attribute* allowzero = steps_[r].node->find_attr("allowzero");
+    if (allowzero && allowzero->i != 0) continue;  // a 0 in the shape would then mean 0
+    const long e = sole_producer(steps_[r].inputs[0], "Expand");
+    if (e < 0 || steps_[e].inputs.size() != 2 || steps_[e].inputs[1] < 0) continue;
+    const long u = sole_producer(steps_[e].inputs[0], "Unsqueeze");
+    if (u < 0 || !unsqueezes_axis_2(steps_[u]) || drop[r] || drop[e] || drop[u]) continue;
+    Node fused = *mm.node;
+    fused.attributes.push_back(Attribute::make_int(kMatMulKvGroups, 1));
+    fused.inputs = {mm.node->inputs[0], steps_[u].node->inputs[0], steps_[e].node->inputs[1], steps_[r].node->inputs[1]};
+    rewritten_.push_back(std::move(fused));
+    mm.node = &rewritten_.back();
+    mm.inputs = {mm.inputs[0], steps_[u].inputs[0], steps_[e].inputs[1], steps_[r].inputs[1]};
+    drop[r] = drop[e] = drop[u] = true;
+  }
+  remove_folded_steps(drop);
+}
+
+}  // namespace llmc::rt
