@@ -139,6 +139,9 @@ using KernelFn = std::function<Status(KernelContext&)>;
 // the last two axes (the Transpose is skipped; B arrives as stored, [.., N, K]).
 inline constexpr const char* kMatMulTransB = "llmc.trans_b";
 
+// Domain of steps that exist only in the runtime's plan (never in a model file).
+inline constexpr const char* kRuntimeDomain = "llmc.runtime";
+
 // Internal attribute the Session sets on a MatMul whose B it took from before a grouped-query
 // repeat (B = Reshape(Expand(Unsqueeze(X, 2), [b, g, r, s, d]), [b, g*r, s, d])): B arrives as
 // X, followed by the Expand and Reshape shapes as inputs 2 and 3 (grouped_kv_matmul.cpp).

@@ -16,6 +16,7 @@ std::string describe(const Node& n) {
 }
 // Kernels that take padded Values (Value::dense) as they are; every other kernel gets dense copies.
 bool handles_padded(const Node& n) {
+  if (n.domain == kRuntimeDomain) return n.op_type == "RepeatedKvShape";
   return n.domain.empty() && (n.op_type == "Concat" || n.op_type == "MatMul" || n.op_type == "Shape");
 }
 }  // namespace

@@ -5,9 +5,12 @@
 // (R possibly through a Transpose of its last two axes, already folded into the MatMul) becomes
 // one MatMul step on (A, X, shape_e, shape_r) carrying kMatMulKvGroups: the repeated cache is
 // never written (grouped_kv_matmul.cpp checks the shapes every run and computes the chain as
-// written when they are not a repeat). U, E and R must each be read by the next alone and be
-// no graph output; the Unsqueeze axes must be the constant [2]; the Reshape not allowzero. Readers of X other than the
+// written when they are not a repeat). U and E must each be read by the next alone, R by the
+// MatMul and otherwise only by Shape steps (which then compute R's shape from the chain's
+// inputs), and none be a graph output; the Unsqueeze axes must be the constant [2]; the Reshape not allowzero. Readers of X other than the
 // chain then see X itself, so a KV cache read only by such MatMuls can grow in place.
+#include <optional>
+
 #include "runtime/kernels/register.h"
 #include "runtime/session.h"
 
@@ -33,10 +36,34 @@ void Session::fold_grouped_kv() {
     }
     return axes == std::vector<int64_t>{2} && !u.inputs.empty() && u.inputs[0] >= 0;
   };
+  // The Shape steps reading a slot, if every reader but `except` is one; else nullopt.
+  auto shape_readers = [&](int slot, size_t except) {
+    std::vector<size_t> shapes;
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      if (i == except) continue;
+      for (int in : steps_[i].inputs)
+        if (in == slot) {
+          const Node& n = *steps_[i].node;
+          if (n.op_type != "Shape" || !n.domain.empty()) return std::optional<std::vector<size_t>>();
+          shapes.push_back(i);
+          break;
+        }
+    }
+    return std::optional<std::vector<size_t>>(shapes);
+  };
   std::vector<bool> drop(steps_.size(), false);
-  for (Step& mm : steps_) {
+  for (size_t at = 0; at < steps_.size(); ++at) {
+    Step& mm = steps_[at];
     if (mm.node->op_type != "MatMul" || !mm.node->domain.empty() || mm.inputs.size() != 2) continue;
-    const long r = sole_producer(mm.inputs[1], "Reshape");
+    // The Reshape's output may also be read by Shape steps (the causal mask is sliced to the
+    // keys' length): they then compute the shape from the chain's inputs (repeated_kv_shape).
+    const int b = mm.inputs[1];
+    auto it = l.producer.find(b);
+    if (b < 0 || it == l.producer.end() || l.graph_outputs.count(b) || mm.inputs[0] == b) continue;
+    const auto shapes = shape_readers(b, at);
+    if (!shapes) continue;
+    const long r = steps_[it->second].node->op_type == "Reshape" && steps_[it->second].node->domain.empty()
+                       ? long(it->second) : -1;
     if (r < 0 || steps_[r].inputs.size() != 2 || steps_[r].inputs[1] < 0) continue;
     const Attribute* allowzero = steps_[r].node->find_attr("allowzero");
     if (allowzero && allowzero->i != 0) continue;  // a 0 in the shape would then mean 0
@@ -51,6 +78,17 @@ void Session::fold_grouped_kv() {
     mm.node = &rewritten_.back();
     mm.inputs = {mm.inputs[0], steps_[u].inputs[0], steps_[e].inputs[1], steps_[r].inputs[1]};
     drop[r] = drop[e] = drop[u] = true;
+    for (size_t sh : *shapes) {
+      Node shape = *steps_[sh].node;
+      shape.op_type = "RepeatedKvShape";
+      shape.domain = kRuntimeDomain;
+      shape.inputs = {steps_[u].node->inputs[0], steps_[e].node->inputs[1], steps_[r].node->inputs[1]};
+      static const KernelFn kShape = repeated_kv_shape;
+      rewritten_.push_back(std::move(shape));
+      steps_[sh].node = &rewritten_.back();
+      steps_[sh].kernel = &kShape;
+      steps_[sh].inputs = {steps_[u].inputs[0], steps_[e].inputs[1], steps_[r].inputs[1]};
+    }
   }
   remove_folded_steps(drop);
 }

@@ -10,6 +10,8 @@
 // The Expand and Reshape shapes arrive as inputs 2 and 3 and are checked every run; when they
 // are not the repeat (another expand target, a reshape that merges other axes), the chain is
 // computed as written, with the Expand and Reshape kernels, and multiplied as the graph says.
+#include <algorithm>
+
 #include "runtime/kernels/kernel_util.h"
 #include "runtime/kernels/register.h"
 
@@ -62,6 +64,28 @@ Status repeat_then_multiply(KernelContext& ctx, const Value& a, const Value& x) 
 }
 
 }  // namespace
+
+// Shape(B) for a Shape that read the folded repeat's output (Hugging Face slices the causal
+// mask to the keys' length with it): the shape the Unsqueeze/Expand/Reshape chain would have
+// made, from X, the Expand shape and the Reshape shape, then Shape's start/end.
+Status repeated_kv_shape(KernelContext& ctx) {
+  LLMC_RETURN_IF_ERROR(ctx.require_inputs(3));
+  std::vector<int64_t> unsq = ctx.in(0).shape();
+  if (unsq.size() < 2) return ctx.fail("the repeated tensor must have rank >= 2");
+  unsq.insert(unsq.begin() + 2, 1);
+  LLMC_ASSIGN_OR_RETURN(auto expand_to, read_int_values(ctx.in(1), "expand shape"));
+  LLMC_ASSIGN_OR_RETURN(auto reshape_to, read_int_values(ctx.in(2), "reshape shape"));
+  auto expanded = broadcast_shapes(unsq, expand_to);
+  if (!expanded.is_ok()) return ctx.fail("the Expand shape does not broadcast: ", expanded.status().message());
+  const auto full = resolve_reshape(expanded.value(), reshape_to);
+  if (full.empty()) return ctx.fail("the Reshape shape does not fit the expanded tensor");
+  const int64_t rank = static_cast<int64_t>(full.size());
+  auto clamp = [&](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + rank : v, 0, rank); };
+  const int64_t start = clamp(ctx.attr_int("start", 0)), end = clamp(ctx.attr_int("end", rank));
+  Value& out = ctx.output(0, DType::kI64, {std::max<int64_t>(0, end - start)});
+  for (int64_t i = start; i < end; ++i) out.mutable_data<int64_t>()[i - start] = full[i];
+  return Status::ok();
+}
 
 Status grouped_kv_matmul(KernelContext& ctx) {
   LLMC_RETURN_IF_ERROR(ctx.require_inputs(4));

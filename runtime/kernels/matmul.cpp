@@ -184,8 +184,8 @@ Status matmul_of(KernelContext& ctx, const Value& a_in, const Value& b_given) {
         int64_t ao, bo;
         offsets(t, ao, bo);
         const float* blk = B + bo * b_block;  // [N, K]
-        if (M == 1) {
-          sgemv_bt(N, K, A + ao * K, blk, K, Y + t * N);
+        if (M <= 8) {  // decode, or the heads of one grouped-query group: rows against B's rows
+          for (int64_t i = 0; i < M; ++i) sgemv_bt(N, K, A + (ao * M + i) * K, blk, K, Y + (t * M + i) * N);
           continue;
         }
         bt.resize(static_cast<size_t>(K * N));

@@ -23,6 +23,8 @@ void register_matmul_nbits_kernels(KernelRegistry& r);     // matmul_nbits.cpp
 // called by the MatMul kernel when the node carries kMatMulKvGroups).
 Status matmul_of(KernelContext& ctx, const Value& a, const Value& b);
 Status grouped_kv_matmul(KernelContext& ctx);
+// Shape of the folded repeat's output, for a Shape that read it (grouped_kv_matmul.cpp).
+Status repeated_kv_shape(KernelContext& ctx);
 
 // Not in the registry: the step the Session folds RMSNorm's ONNX op chain into
 // (session_fold_rmsnorm.cpp), normalization.cpp.

@@ -368,7 +368,7 @@ namespace {
 
 // Attention products over a grouped-query cache X [1, G, S, D] as Hugging Face's repeat_kv
 // exports them: Unsqueeze(X, axis) -> Expand(e) -> Reshape(r) -> [Transpose(0,1,3,2)] ->
-// MatMul(A, .). `b_of(h, s, d)` says which element of X the graph's B[0, h, s, d] is.
+// MatMul(A, .), the repeated cache also read by a Shape (its length). `b_of(h, s, d)` says which element of X the graph's B[0, h, s, d] is.
 struct KvCase {
   const char* what;
   int64_t axis;
@@ -416,6 +416,11 @@ TEST_CASE("session: grouped-query repeat of the KV cache folded into the attenti
                        node("rs", "Reshape", {"E", "r"}, {"B"})};
       if (keys) m.graph.nodes.push_back(tr);
       m.graph.nodes.push_back(node("mm", "MatMul", {"A", keys ? "BT" : "B"}, {"Y"}));
+      // The keys' length read off the repeated cache (Hugging Face slices the mask with it).
+      Node len = node("len", "Shape", {"B"}, {"L"});
+      len.attributes = {Attribute::make_int("start", -2), Attribute::make_int("end", -1)};
+      m.graph.nodes.push_back(len);
+      m.graph.outputs.push_back(tensor_info("L", DType::kI64, {1}));
       if (c.expose_reshape) m.graph.outputs.push_back(tensor_info("B", DType::kF32, {1, heads, s_total, D}));
       auto session = session_for(m);
       session->set_profiling(true);
@@ -425,6 +430,8 @@ TEST_CASE("session: grouped-query repeat of the KV cache folded into the attenti
       const Value& y = got.value()[0];
       REQUIRE(y.shape() == std::vector<int64_t>{1, heads, M, N});
       CHECK(session->profile().count("Expand") == (c.folded ? 0u : 1u));
+      REQUIRE(got.value()[1].numel() == 1);
+      CHECK(got.value()[1].data<int64_t>()[0] == s_total);
       for (int64_t h = 0; h < heads; ++h)
         for (int64_t i = 0; i < M; ++i)
           for (int64_t j = 0; j < N; ++j) {
