@@ -9,7 +9,9 @@
 #include "ir/graph_utils.h"
 #include "passes/quant_utils.h"
 #include "passes/registry.h"
+#include "runtime/session.h"
 #include "tests/support/pass_fixtures.h"
+#include "tests/support/session_models.h"
 #include "tests/support/test_data.h"
 
 using namespace llmc;
@@ -127,4 +129,43 @@ TEST_CASE("quantize-int8-dynamic options: exclude, per-tensor, uint8, contrib, o
   CHECK(!run_pass(m, {{"weight-type", "int4"}}).is_ok());
   CHECK(!run_pass(m, {{"op-types", "Conv"}}).is_ok());
   CHECK(!run_pass(m, {{"exclude", "(unclosed"}}).is_ok());
+}
+
+// Gemm (selected with op-types): weight [K, N] or transposed, bias an initializer or passed
+// through an Identity (as PyTorch exports Hugging Face GPT-2's Conv1D layers); beta != 1 and
+// transA stay float. The int8 graph's output stays within int8 error of the float one.
+TEST_CASE("quantize-int8-dynamic on Gemm: bias through Identity, transB; beta/transA kept", "[passes][quantize]") {
+  const int64_t M = 5, K = 48, N = 40;
+  std::mt19937 rng(3);
+  std::vector<float> xs = random_floats(M * K, rng), bias = random_floats(N, rng);
+  for (int variant = 0; variant < 4; ++variant) {
+    INFO("variant " << variant << " (0: bias initializer, 1: bias via Identity, 2: transB, 3: beta 2)");
+    Model m;
+    m.opset_imports = {{"", 17}};
+    const Tensor w = random_weight("W", K, N, 11);
+    m.graph.initializers = {variant == 2 ? Tensor::from_vector("W", DType::kF32, {N, K}, std::vector<float>(w.data_as<float>(), w.data_as<float>() + K * N)) : w,
+                            Tensor::from_vector("b0", DType::kF32, {N}, bias)};
+    m.graph.inputs = {tensor_info("X", DType::kF32, {M, K})};
+    m.graph.outputs = {tensor_info("Y", DType::kF32, {M, N})};
+    Node gemm = node("gemm", "Gemm", {"X", "W", variant == 1 ? "b" : "b0"}, {"Y"});
+    if (variant == 2) gemm.attributes.push_back(Attribute::make_int("transB", 1));
+    if (variant == 3) gemm.attributes.push_back(Attribute::make_float("beta", 2.f));
+    if (variant == 1) m.graph.nodes.push_back(node("id", "Identity", {"b0"}, {"b"}));
+    m.graph.nodes.push_back(gemm);
+    const Model before = m;
+    auto r = run_pass(m, {{"op-types", "Gemm"}});
+    REQUIRE(r.is_ok());
+    REQUIRE(r->decisions.size() == 1);
+    CHECK(r->decisions[0].action == (variant == 3 ? "skipped" : "quantized"));
+    const std::map<std::string, rt::Value> feeds{{"X", make_value(DType::kF32, {M, K}, xs)}};
+    auto ref = rt::Session::create(std::make_shared<const Model>(before), {1});
+    auto got = rt::Session::create(std::make_shared<const Model>(m), {1});
+    REQUIRE(ref.is_ok());
+    REQUIRE(got.is_ok());
+    auto a = (*ref)->run(feeds), b = (*got)->run(feeds);
+    REQUIRE(a.is_ok());
+    REQUIRE(b.is_ok());
+    CHECK(relative_gap(b.value()[0].data<float>(), a.value()[0].data<float>(), M * N) < 2e-2);
+    if (variant != 3) CHECK(relative_gap(b.value()[0].data<float>(), a.value()[0].data<float>(), M * N) > 0);
+  }
 }
