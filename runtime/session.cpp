@@ -4,6 +4,8 @@
 #include <chrono>
 #include <set>
 
+#include "runtime/kernels/register.h"
+
 namespace llmc::rt {
 
 namespace {
@@ -395,14 +397,20 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
       want.push_back(it->second);
     }
   }
+  // Taps of folded grouped-query repeats are computed after the steps, from their inputs.
+  std::vector<int> repeats;
+  for (int s : want)
+    if (repeated_kv_.count(s)) repeats.push_back(s);
   std::set<int> pinned(want.begin(), want.end());
+  for (int s : repeats)
+    for (int in : repeated_kv_.at(s)) pinned.insert(in);
   // Asked for taps: run only the steps they depend on. Calibration asks for the inputs of the
   // weight MatMuls and never for the logits, so the LM head (a fifth of a small LLM's compute)
   // and the KV-cache outputs are skipped.
   std::vector<char> needed;
   if (!outputs.empty()) {
     std::vector<char> slot_needed(constants_.size(), 0);
-    for (int s : want) slot_needed[s] = 1;
+    for (int s : pinned) slot_needed[s] = 1;
     needed.assign(steps_.size(), 0);
     for (size_t i = steps_.size(); i-- > 0;) {
       for (int s : steps_[i].outputs) needed[i] = needed[i] || (s >= 0 && slot_needed[s]);
@@ -490,6 +498,12 @@ Result<std::vector<Value>> Session::run(const std::map<std::string, Value>& feed
       if (!steps_[i].streams.empty()) next = i;
     }
     first_streaming_ = next;
+  }
+  for (int s : repeats) {
+    const auto& [x, e, r] = repeated_kv_.at(s);
+    const Value *xv = value_at(x), *ev = value_at(e), *rv = value_at(r);
+    if (!xv || !ev || !rv) return internal_error("the inputs of a folded grouped-query repeat were not kept");
+    LLMC_ASSIGN_OR_RETURN(slots[s], repeat_kv(*xv, *ev, *rv, *pool_, "repeated key/value"));
   }
   std::vector<Value> result;
   for (int s : want) {

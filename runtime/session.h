@@ -3,6 +3,7 @@
 // of times with shapes resolved at run time. Unsupported ops fail at creation, naming the node.
 #pragma once
 #include <deque>
+#include <array>
 #include <map>
 #include <set>
 #include <memory>
@@ -138,6 +139,9 @@ class Session {
   std::vector<Step> steps_;
   std::deque<Node> rewritten_;  // node copies with runtime-only attributes (kept stable)
   std::set<int> folded_;        // slots of Transposes folded into MatMul (never produced)
+  // Slots of folded grouped-query repeats -> {X, expand shape, reshape shape}: computed only
+  // when a run asks for them as taps.
+  std::map<int, std::array<int, 3>> repeated_kv_;
   std::vector<int> output_slots_;
   // Per step: the next step (after it) that streams weights, or -1; recomputed when a run
   // declared new streams (the first run packs weights).

@@ -8,7 +8,9 @@
 // written when they are not a repeat). U and E must each be read by the next alone, R by the
 // MatMul and otherwise only by Shape steps (which then compute R's shape from the chain's
 // inputs), and none be a graph output; the Unsqueeze axes must be the constant [2]; the Reshape not allowzero. Readers of X other than the
-// chain then see X itself, so a KV cache read only by such MatMuls can grow in place.
+// chain then see X itself, so a KV cache read only by such MatMuls can grow in place. The
+// repeated value stays available as a tap (calibration observes every MatMul input): a run
+// asked for it computes it from X and the two shapes (repeat_kv).
 #include <optional>
 
 #include "runtime/kernels/register.h"
@@ -78,6 +80,8 @@ void Session::fold_grouped_kv() {
     mm.node = &rewritten_.back();
     mm.inputs = {mm.inputs[0], steps_[u].inputs[0], steps_[e].inputs[1], steps_[r].inputs[1]};
     drop[r] = drop[e] = drop[u] = true;
+    if (!steps_[r].outputs.empty() && steps_[r].outputs[0] >= 0)
+      repeated_kv_[steps_[r].outputs[0]] = {steps_[u].inputs[0], steps_[e].inputs[1], steps_[r].inputs[1]};
     for (size_t sh : *shapes) {
       Node shape = *steps_[sh].node;
       shape.op_type = "RepeatedKvShape";
@@ -91,6 +95,7 @@ void Session::fold_grouped_kv() {
     }
   }
   remove_folded_steps(drop);
+  for (const auto& [slot, chain] : repeated_kv_) folded_.erase(slot);  // a tap computes it (Session::run)
 }
 
 }  // namespace llmc::rt

@@ -1,6 +1,7 @@
 // Unary elementwise kernels: math (Sqrt Exp Log Tanh Erf Sin Cos ...), activations (Relu Sigmoid
 // Gelu Swish Softplus LeakyRelu Selu Elu HardSigmoid HardSwish ...), rounding, Clip, Not, IsNaN /
 // IsInf and Identity. float32/float64 compute natively; float16 / bfloat16 in float.
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <limits>
@@ -164,6 +165,21 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void tanh_f32_span(
 Status tanh_kernel(KernelContext& ctx) {
   LLMC_RETURN_IF_ERROR(ctx.require_inputs(1));
   const Value& x = ctx.in(0);
+  if (x.dtype() == DType::kF16) {  // widened in chunks, computed in float32, rounded once
+    const uint16_t* in = x.data<uint16_t>();
+    uint16_t* out = ctx.output(0, x.dtype(), x.shape()).mutable_data<uint16_t>();
+    ctx.pool().parallel_for(x.numel(), kLightGrain, [&](int64_t b, int64_t e) {
+      constexpr int64_t kChunk = 1024;
+      float buf[kChunk];
+      for (int64_t c = b; c < e; c += kChunk) {
+        const int64_t n = std::min(kChunk, e - c);
+        halfs_to_floats(in + c, buf, n);
+        tanh_f32_span(buf, buf, n);
+        floats_to_halfs(buf, out + c, n);
+      }
+    });
+    return Status::ok();
+  }
   if (x.dtype() != DType::kF32) return unary<kFloat>(LLMC_UNARY_FN(std::tanh(x)), kHeavyGrain)(ctx);
   const float* in = x.data<float>();
   float* out = ctx.output(0, x.dtype(), x.shape()).mutable_data<float>();

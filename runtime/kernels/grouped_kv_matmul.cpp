@@ -43,27 +43,34 @@ std::vector<int64_t> resolve_reshape(const std::vector<int64_t>& in, std::vector
 
 // The chain as written: Unsqueeze at axis 2, Expand, Reshape, then the product.
 Status repeat_then_multiply(KernelContext& ctx, const Value& a, const Value& x) {
-  const KernelRegistry& r = builtin_kernels();
-  Node expand_node, reshape_node;
-  expand_node.name = ctx.node().name + "_expand";
-  expand_node.op_type = "Expand";
-  reshape_node.name = ctx.node().name + "_reshape";
-  reshape_node.op_type = "Reshape";
-  std::vector<int64_t> unsq = x.shape();
-  unsq.insert(unsq.begin() + 2, 1);
-  const Value xu = (x.dense() ? x : x.densified()).reshaped(unsq);
-  std::vector<const Value*> expand_in{&xu, &ctx.in(2)};
-  std::vector<Value> expanded;
-  KernelContext ectx(expand_node, 13, expand_in, expanded, ctx.pool(), nullptr);
-  LLMC_RETURN_IF_ERROR((*r.find("", "Expand"))(ectx));
-  std::vector<const Value*> reshape_in{&expanded[0], &ctx.in(3)};
-  std::vector<Value> reshaped;
-  KernelContext rctx(reshape_node, 14, reshape_in, reshaped, ctx.pool(), nullptr);
-  LLMC_RETURN_IF_ERROR((*r.find("", "Reshape"))(rctx));
-  return matmul_of(ctx, a, reshaped[0]);
+  LLMC_ASSIGN_OR_RETURN(Value b, repeat_kv(x, ctx.in(2), ctx.in(3), ctx.pool(), ctx.node().name));
+  return matmul_of(ctx, a, b);
 }
 
 }  // namespace
+
+Result<Value> repeat_kv(const Value& x, const Value& expand_shape, const Value& reshape_shape, ThreadPool& pool,
+                        const std::string& name) {
+  const KernelRegistry& r = builtin_kernels();
+  Node expand_node, reshape_node;
+  expand_node.name = name + "_expand";
+  expand_node.op_type = "Expand";
+  reshape_node.name = name + "_reshape";
+  reshape_node.op_type = "Reshape";
+  if (x.rank() < 2) return invalid_input(name, ": the repeated tensor must have rank >= 2");
+  std::vector<int64_t> unsq = x.shape();
+  unsq.insert(unsq.begin() + 2, 1);
+  const Value xu = (x.dense() ? x : x.densified()).reshaped(unsq);
+  std::vector<const Value*> expand_in{&xu, &expand_shape};
+  std::vector<Value> expanded;
+  KernelContext ectx(expand_node, 13, expand_in, expanded, pool, nullptr);
+  LLMC_RETURN_IF_ERROR((*r.find("", "Expand"))(ectx));
+  std::vector<const Value*> reshape_in{&expanded[0], &reshape_shape};
+  std::vector<Value> reshaped;
+  KernelContext rctx(reshape_node, 14, reshape_in, reshaped, pool, nullptr);
+  LLMC_RETURN_IF_ERROR((*r.find("", "Reshape"))(rctx));
+  return reshaped[0];
+}
 
 // Shape(B) for a Shape that read the folded repeat's output (Hugging Face slices the causal
 // mask to the keys' length with it): the shape the Unsqueeze/Expand/Reshape chain would have

@@ -246,8 +246,9 @@ void hgemm(int64_t M, int64_t N, int64_t K, const uint16_t* A, int64_t lda, cons
 }
 
 void hgemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* B,
-               int64_t ldb, float* C, int64_t ldc, ThreadPool* pool) {
-  run(M, N, K, A, lda, B, ldb, C, nullptr, ldc, pool);
+               int64_t ldb, float* C, int64_t ldc, ThreadPool* pool, const HPackedB* packed) {
+  const HPackedB* pk = packed && packed->K == K && packed->N == N && K > 0 ? packed : nullptr;
+  run(M, N, K, A, lda, B, ldb, C, nullptr, ldc, pool, pk);
 }
 
 void hgemv_bt(int64_t N, int64_t K, const float* a, const uint16_t* Bt, int64_t ldbt, float* y) {

@@ -44,9 +44,10 @@ void hgemv_packed_batch(const float* a, const HPackedB* const* packs, uint16_t* 
                         ThreadPool* pool);
 
 // Float32 A and C, float16 B (C overwritten): for callers that post-process in float32
-// (Gemm's alpha/beta) before rounding.
+// (Gemm's alpha/beta) before rounding. With `packed` (same K and N), prefill-sized products
+// multiply its panels (B is still read by single-row products).
 void hgemm_f32(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const uint16_t* B,
-               int64_t ldb, float* C, int64_t ldc, ThreadPool* pool);
+               int64_t ldb, float* C, int64_t ldc, ThreadPool* pool, const HPackedB* packed = nullptr);
 
 // y[n] = a[0:K] · Bt[n, 0:K], n in [0, N): B stored transposed as float16 rows of stride ldbt
 // (attention's q · K^T), float32 a and y. Single-threaded.

@@ -323,7 +323,22 @@ Status gemm(KernelContext& ctx) {
     if (ta) af = transposed(af.data(), K, M);
     const uint16_t* B = b.data<uint16_t>();
     if (tb) B = (bt = transposed(B, N, K)).data();
-    hgemm_f32(M, N, K, af.data(), K, B, N, Y, N, &ctx.pool());
+    // A constant B (a float16 artifact's Gemm weights) is packed once: prefill multiplies the
+    // panels instead of widening B again every call. Decode rows still stream B itself, so its
+    // pages are kept (not handed back as MatMul's are).
+    const HPackedB* packed = nullptr;
+    if (ctx.input_is_constant(1) && N >= kMinPackedColumns) {
+      struct HalfCache {
+        std::unique_ptr<HPackedB> packed;
+      };
+      const HalfCache* hc = ctx.cached<HalfCache>([&] {
+        auto fresh = std::make_shared<HalfCache>();
+        fresh->packed = hgemm_pack_b(B, K, N, N, &ctx.pool(), false, ctx.arena());
+        return fresh;
+      });
+      if (hc) packed = hc->packed.get();
+    }
+    hgemm_f32(M, N, K, af.data(), K, B, N, Y, N, &ctx.pool(), packed);
   }
   if (alpha != 1.0f)
     for (int64_t i = 0; i < M * N; ++i) Y[i] *= alpha;

@@ -25,6 +25,10 @@ Status matmul_of(KernelContext& ctx, const Value& a, const Value& b);
 Status grouped_kv_matmul(KernelContext& ctx);
 // Shape of the folded repeat's output, for a Shape that read it (grouped_kv_matmul.cpp).
 Status repeated_kv_shape(KernelContext& ctx);
+// The folded repeat's output itself, Reshape(Expand(Unsqueeze(x, 2), e), r), as the kernels
+// compute it: for taps that ask for it (calibration observes every MatMul input).
+Result<Value> repeat_kv(const Value& x, const Value& expand_shape, const Value& reshape_shape, ThreadPool& pool,
+                        const std::string& name);
 
 // Not in the registry: the step the Session folds RMSNorm's ONNX op chain into
 // (session_fold_rmsnorm.cpp), normalization.cpp.

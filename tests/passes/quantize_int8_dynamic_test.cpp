@@ -134,7 +134,7 @@ TEST_CASE("quantize-int8-dynamic options: exclude, per-tensor, uint8, contrib, o
 // Gemm (selected with op-types): weight [K, N] or transposed, bias an initializer or passed
 // through an Identity (as PyTorch exports Hugging Face GPT-2's Conv1D layers); beta != 1 and
 // transA stay float. The int8 graph's output stays within int8 error of the float one.
-TEST_CASE("quantize-int8-dynamic on Gemm: bias through Identity, transB; beta/transA kept", "[passes][quantize]") {
+TEST_CASE("quantize-int8-dynamic on Gemm: bias through Identity and transB quantised, beta 2 kept", "[passes][quantize]") {
   const int64_t M = 5, K = 48, N = 40;
   std::mt19937 rng(3);
   std::vector<float> xs = random_floats(M * K, rng), bias = random_floats(N, rng);

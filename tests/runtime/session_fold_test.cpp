@@ -432,6 +432,16 @@ TEST_CASE("session: grouped-query repeat of the KV cache folded into the attenti
       CHECK(session->profile().count("Expand") == (c.folded ? 0u : 1u));
       REQUIRE(got.value()[1].numel() == 1);
       CHECK(got.value()[1].data<int64_t>()[0] == s_total);
+      // The repeated cache as a tap (calibration observes every MatMul input): computed from X.
+      auto tap = session->run({{"X", make_value(DType::kF32, {1, G, S, D}, xf)},
+                               {"A", make_value(DType::kF32, {1, heads, M, K}, af)}}, {"B"});
+      REQUIRE(tap.is_ok());
+      const Value& bv = tap.value()[0];
+      REQUIRE(bv.shape() == c.reshape);
+      for (int64_t i = 0; i < bv.numel(); ++i) {
+        const int64_t h = i / (s_total * D), s = (i / D) % s_total, d = i % D;
+        REQUIRE(bv.data<float>()[i] == xf[b_of(h, s, d)]);
+      }
       for (int64_t h = 0; h < heads; ++h)
         for (int64_t i = 0; i < M; ++i)
           for (int64_t j = 0; j < N; ++j) {

@@ -9,6 +9,7 @@
 
 #include "formats/model_loader.h"
 #include "formats/onnx_format.h"
+#include "runtime/kernels/kernel_util.h"
 #include "runtime/kernels/qgemm.h"
 #include "runtime/session.h"
 #include "tests/support/run_node.h"
@@ -234,32 +235,49 @@ TEST_CASE("session: int8 decode with the fused epilogue is bit-exact", "[runtime
 TEST_CASE("session: Gemm over a constant B (packed once) matches float64", "[runtime][matmul][session]") {
   std::mt19937 rng(29);
   const int64_t K = 45, N = 70;
-  for (int tb = 0; tb < 2; ++tb)
-    for (std::vector<int64_t> cshape : {std::vector<int64_t>{}, {N}, {1, N}})
-      for (float beta : {1.f, -2.f}) {
-        Model m;
-        m.opset_imports = {{"", 13}};
-        const auto B = random_floats(K * N, rng), C = random_floats(std::max<int64_t>(1, shape_numel(cshape)), rng);
-        m.graph.initializers = {Tensor::from_vector("B", DType::kF32, tb ? std::vector<int64_t>{N, K} : std::vector<int64_t>{K, N}, B),
-                                Tensor::from_vector("C", DType::kF32, cshape, C)};
-        m.graph.inputs = {tensor_info("X", DType::kF32, {-1, K})};
-        m.graph.outputs = {tensor_info("Y", DType::kF32, {-1, N})};
-        Node n = node("gemm", "Gemm", {"X", "B", "C"}, {"Y"});
-        n.attributes = {Attribute::make_int("transB", tb), Attribute::make_float("beta", beta)};
-        m.graph.nodes = {n};
-        auto session = session_for(m);
-        for (int64_t M : {1, 3, 40}) {
-          const auto A = random_floats(M * K, rng);
-          auto got = session->run({{"X", make_value(DType::kF32, {M, K}, A)}});
-          REQUIRE(got.is_ok());
-          const float* y = got.value()[0].data<float>();
-          for (int64_t i = 0; i < M; ++i)
-            for (int64_t j = 0; j < N; ++j) {
-              double s = 0;
-              for (int64_t k = 0; k < K; ++k) s += double(A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]);
-              s += beta * double(cshape.empty() ? C[0] : C[j]);
-              REQUIRE(std::fabs(y[i * N + j] - s) < 1e-5 * (1 + std::fabs(s)) * 8);
-            }
+  // Values as the model holds them: float32, or rounded to float16 (then the reference uses
+  // the rounded values, and the float16 output's own rounding is allowed for).
+  auto held = [](DType dt, std::vector<float> v) {
+    if (dt == DType::kF16)
+      for (auto& x : v) x = rt::half_to_float(rt::float_to_half(x));
+    return v;
+  };
+  auto tensor = [](DType dt, const std::string& name, std::vector<int64_t> dims, const std::vector<float>& v) {
+    if (dt == DType::kF32) return Tensor::from_vector(name, dt, std::move(dims), v);
+    std::vector<uint16_t> h(v.size());
+    rt::floats_to_halfs(v.data(), h.data(), static_cast<int64_t>(v.size()));
+    return Tensor::from_vector(name, dt, std::move(dims), h);
+  };
+  for (DType dt : {DType::kF32, DType::kF16})
+    for (int tb = 0; tb < 2; ++tb)
+      for (std::vector<int64_t> cshape : {std::vector<int64_t>{}, {N}, {1, N}})
+        for (float beta : {1.f, -2.f}) {
+          INFO(dtype_name(dt) << " transB " << tb << " C " << cshape.size() << "-D beta " << beta);
+          Model m;
+          m.opset_imports = {{"", 13}};
+          const auto B = held(dt, random_floats(K * N, rng));
+          const auto C = held(dt, random_floats(std::max<int64_t>(1, shape_numel(cshape)), rng));
+          m.graph.initializers = {tensor(dt, "B", tb ? std::vector<int64_t>{N, K} : std::vector<int64_t>{K, N}, B),
+                                  tensor(dt, "C", cshape, C)};
+          m.graph.inputs = {tensor_info("X", dt, {-1, K})};
+          m.graph.outputs = {tensor_info("Y", dt, {-1, N})};
+          Node n = node("gemm", "Gemm", {"X", "B", "C"}, {"Y"});
+          n.attributes = {Attribute::make_int("transB", tb), Attribute::make_float("beta", beta)};
+          m.graph.nodes = {n};
+          auto session = session_for(m);
+          for (int64_t M : {1, 3, 40}) {
+            const auto A = held(dt, random_floats(M * K, rng));
+            auto got = session->run({{"X", float_value(dt, {M, K}, A)}});
+            REQUIRE(got.is_ok());
+            const auto y = floats_of(got.value()[0]);
+            for (int64_t i = 0; i < M; ++i)
+              for (int64_t j = 0; j < N; ++j) {
+                double s = 0;
+                for (int64_t k = 0; k < K; ++k) s += double(A[i * K + k]) * (tb ? B[j * K + k] : B[k * N + j]);
+                s += beta * double(cshape.empty() ? C[0] : C[j]);
+                const double tol = dt == DType::kF32 ? 8e-5 : 1e-3;
+                REQUIRE(std::fabs(y[i * N + j] - s) < tol * (1 + std::fabs(s)));
+              }
+          }
         }
-      }
 }
