@@ -7,10 +7,11 @@
 // never written (grouped_kv_matmul.cpp checks the shapes every run and computes the chain as
 // written when they are not a repeat). U and E must each be read by the next alone, R by the
 // MatMul and otherwise only by Shape steps (which then compute R's shape from the chain's
-// inputs), and none be a graph output; the Unsqueeze axes must be the constant [2]; the Reshape not allowzero. Readers of X other than the
-// chain then see X itself, so a KV cache read only by such MatMuls can grow in place. The
-// repeated value stays available as a tap (calibration observes every MatMul input): a run
-// asked for it computes it from X and the two shapes (repeat_kv).
+// inputs), and none be a graph output; the Unsqueeze axes must be the constant [2] and the
+// Reshape not allowzero. Readers of X other than the chain then see X itself, so a KV cache
+// read only by such MatMuls can grow in place. The repeated value stays available as a tap
+// (calibration observes every MatMul input): a run asked for it computes it from X and the
+// two shapes (repeat_kv).
 #include <optional>
 
 #include "runtime/kernels/register.h"
