@@ -11,6 +11,9 @@
 // are not the repeat (another expand target, a reshape that merges other axes), the chain is
 // computed as written, with the Expand and Reshape kernels, and multiplied as the graph says.
 #include <algorithm>
+#include <optional>
+
+#include "ir/checked_math.h"
 
 #include "runtime/kernels/kernel_util.h"
 #include "runtime/kernels/register.h"
@@ -19,26 +22,39 @@ namespace llmc::rt {
 
 namespace {
 
-// Reshape's target (0 copies the input dim, -1 is inferred) resolved against `in`, or empty.
+// Element count of a shape, or nullopt when it overflows (the shapes come from data).
+std::optional<int64_t> checked_numel(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    const auto next = d < 0 ? std::nullopt : checked_mul(n, d);
+    if (!next) return std::nullopt;
+    n = *next;
+  }
+  return n;
+}
+
+// Reshape's target (0 copies the input dim, -1 is inferred) resolved against `in`, or empty
+// (also when any count overflows: the shapes come from data).
 std::vector<int64_t> resolve_reshape(const std::vector<int64_t>& in, std::vector<int64_t> t) {
+  const auto total = checked_numel(in);
+  if (!total) return {};
   int64_t known = 1, infer = -1;
-  const int64_t total = shape_numel(in);
   for (size_t i = 0; i < t.size(); ++i) {
     if (t[i] == 0 && i < in.size()) t[i] = in[i];
     if (t[i] == -1) {
       if (infer >= 0) return {};
       infer = static_cast<int64_t>(i);
-    } else if (t[i] < 0) {
-      return {};
-    } else {
-      known *= t[i];
+      continue;
     }
+    const auto next = t[i] < 0 ? std::nullopt : checked_mul(known, t[i]);
+    if (!next) return {};
+    known = *next;
   }
   if (infer >= 0) {
-    if (known == 0 || total % known != 0) return {};
-    t[infer] = total / known;
+    if (known == 0 || *total % known != 0) return {};
+    t[infer] = *total / known;
   }
-  return shape_numel(t) == total ? t : std::vector<int64_t>{};
+  return checked_numel(t) == total ? t : std::vector<int64_t>{};
 }
 
 // The chain as written: Unsqueeze at axis 2, Expand, Reshape, then the product.
@@ -108,9 +124,11 @@ Status grouped_kv_matmul(KernelContext& ctx) {
   if (!expanded.is_ok()) return repeat_then_multiply(ctx, a, x);  // the kernels name the error
   const std::vector<int64_t>& e = expanded.value();
   const int64_t groups = x.dim(1), rep = e[2];
-  const bool is_repeat = e[0] == x.dim(0) && e[1] == groups && e[3] == x.dim(2) && e[4] == x.dim(3) &&
-                         resolve_reshape(e, reshape_to) == std::vector<int64_t>{x.dim(0), groups * rep, x.dim(2), x.dim(3)};
-  if (!is_repeat || rep < 1 || a.dim(1) != groups * rep || a.dim(0) != x.dim(0)) return repeat_then_multiply(ctx, a, x);
+  const auto heads_repeated = checked_mul(groups, rep);
+  const bool is_repeat = heads_repeated && rep >= 1 && e[0] == x.dim(0) && e[1] == groups && e[3] == x.dim(2) &&
+                         e[4] == x.dim(3) &&
+                         resolve_reshape(e, reshape_to) == std::vector<int64_t>{x.dim(0), *heads_repeated, x.dim(2), x.dim(3)};
+  if (!is_repeat || a.dim(1) != *heads_repeated || a.dim(0) != x.dim(0)) return repeat_then_multiply(ctx, a, x);
   const Value ad = a.dense() ? a : a.densified();
   const int64_t m = ad.dim(2), heads = ad.dim(1);
   LLMC_RETURN_IF_ERROR(matmul_of(ctx, ad.reshaped({ad.dim(0), groups, rep * m, ad.dim(3)}), x));

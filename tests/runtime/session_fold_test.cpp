@@ -452,3 +452,30 @@ TEST_CASE("session: grouped-query repeat of the KV cache folded into the attenti
           }
     }
 }
+
+// A folded repeat whose shapes (data) ask for an absurd expansion: an error naming the step,
+// not an overflowed size or an allocation (the shapes are checked with overflow-checked counts,
+// then the chain runs as written and the Expand kernel refuses the size).
+TEST_CASE("session: a folded grouped-query repeat with a hostile expand shape is refused", "[runtime][session][hostile]") {
+  const int64_t G = 2, S = 3, D = 4;
+  for (int64_t rep : {int64_t{1} << 40, int64_t{1} << 61}) {
+    Model m;
+    m.opset_imports = {{"", 17}};
+    m.graph.initializers = {Tensor::from_vector("axes", DType::kI64, {1}, std::vector<int64_t>{2})};
+    m.graph.inputs = {tensor_info("X", DType::kF32, {1, G, S, D}), tensor_info("A", DType::kF32, {1, 6, 1, D}),
+                      tensor_info("e", DType::kI64, {5}), tensor_info("r", DType::kI64, {4})};
+    m.graph.outputs = {tensor_info("Y", DType::kF32, {1, 6, 1, -1})};
+    Node tr = node("t", "Transpose", {"B"}, {"BT"});
+    tr.attributes = {Attribute::make_ints("perm", {0, 1, 3, 2})};
+    m.graph.nodes = {node("u", "Unsqueeze", {"X", "axes"}, {"U"}), node("x", "Expand", {"U", "e"}, {"E"}),
+                     node("rs", "Reshape", {"E", "r"}, {"B"}), tr, node("mm", "MatMul", {"A", "BT"}, {"Y"})};
+    auto session = session_for(m);
+    std::mt19937 rng(5);
+    auto got = session->run({{"X", make_value(DType::kF32, {1, G, S, D}, random_floats(G * S * D, rng))},
+                             {"A", make_value(DType::kF32, {1, 6, 1, D}, random_floats(6 * D, rng))},
+                             {"e", make_value(DType::kI64, {5}, std::vector<int64_t>{1, G, rep, S, D})},
+                             {"r", make_value(DType::kI64, {4}, std::vector<int64_t>{1, -1, S, D})}});
+    REQUIRE(!got.is_ok());
+    CHECK(got.status().message().find("mm") != std::string::npos);
+  }
+}
