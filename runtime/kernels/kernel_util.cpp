@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "ir/checked_math.h"
+
 namespace llmc::rt {
 
 Result<std::vector<int64_t>> broadcast_shapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
@@ -130,6 +132,41 @@ uint16_t float_to_bf16(float f) {
   const uint32_t lsb = (x >> 16) & 1;
   x += 0x7fffu + lsb;
   return static_cast<uint16_t>(x >> 16);
+}
+
+Result<std::vector<int64_t>> reshape_target(const std::vector<int64_t>& in, int64_t in_numel,
+                                            const std::vector<int64_t>& spec, bool allowzero) {
+  int infer = -1;
+  int64_t known = 1;
+  std::vector<int64_t> shape(spec.size());
+  for (size_t i = 0; i < spec.size(); ++i) {
+    int64_t d = spec[i];
+    if (d == -1) {
+      if (infer >= 0) return invalid_input("shape ", shape_str(spec), " has more than one -1");
+      infer = static_cast<int>(i);
+      continue;
+    }
+    if (d == 0 && !allowzero) {
+      if (i >= in.size())
+        return invalid_input("shape ", shape_str(spec), " copies dim ", i, " (0) but the input ", shape_str(in),
+                             " has rank ", in.size());
+      d = in[i];
+    }
+    if (d < 0) return invalid_input("shape ", shape_str(spec), " has negative dim ", d);
+    shape[i] = d;
+    // A product that wraps could equal the input's element count: overflow cannot match it.
+    const auto k = checked_mul(known, d);
+    if (!k) return invalid_input("cannot reshape ", shape_str(in), " to ", shape_str(spec), ": its size overflows");
+    known = *k;
+  }
+  if (infer >= 0) {
+    if (known == 0 || in_numel % known != 0)
+      return invalid_input("cannot reshape ", shape_str(in), " to ", shape_str(spec), ": -1 cannot be inferred");
+    shape[infer] = in_numel / known;
+  } else if (known != in_numel) {
+    return invalid_input("cannot reshape ", shape_str(in), " (", in_numel, " elements) to ", shape_str(spec));
+  }
+  return shape;
 }
 
 }  // namespace llmc::rt

@@ -23,6 +23,12 @@ std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& shape);
 Result<int> normalize_axis(int64_t axis, int rank);
 // A 0-D or 1-D int32/int64 tensor as int64 values (shape inputs, axes, indices).
 Result<std::vector<int64_t>> read_int_values(const Value& v, const char* what);
+// Reshape's output shape for an input of shape `in` and `in_numel` elements, from the target
+// `spec` (0 copies the input's dim unless allowzero, one -1 is inferred); every count is
+// overflow-checked. Shared by the Reshape kernel and the grouped-query step, which checks
+// that a folded Reshape is a repeat.
+Result<std::vector<int64_t>> reshape_target(const std::vector<int64_t>& in, int64_t in_numel,
+                                            const std::vector<int64_t>& spec, bool allowzero);
 // A scalar (or 1-element) numeric tensor as double.
 Result<double> read_scalar(const Value& v, const char* what);
 

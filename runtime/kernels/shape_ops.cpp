@@ -52,38 +52,7 @@ Status reshape(KernelContext& ctx) {
     LLMC_ASSIGN_OR_RETURN(spec, read_int_values(ctx.in(1), "shape"));
   }
   const bool allowzero = ctx.opset() >= 14 && ctx.attr_int("allowzero", 0) != 0;
-  int infer = -1;
-  int64_t known = 1;
-  std::vector<int64_t> shape(spec.size());
-  for (size_t i = 0; i < spec.size(); ++i) {
-    int64_t d = spec[i];
-    if (d == -1) {
-      if (infer >= 0) return ctx.fail("shape ", shape_str(spec), " has more than one -1");
-      infer = static_cast<int>(i);
-      continue;
-    }
-    if (d == 0 && !allowzero) {
-      if (i >= static_cast<size_t>(x.rank()))
-        return ctx.fail("shape ", shape_str(spec), " copies dim ", i, " (0) but the input ",
-                        shape_str(x.shape()), " has rank ", x.rank());
-      d = x.shape()[i];
-    }
-    if (d < 0) return ctx.fail("shape ", shape_str(spec), " has negative dim ", d);
-    shape[i] = d;
-    // A product that wraps could equal the input's element count: overflow cannot match it.
-    const auto k = checked_mul(known, d);
-    if (!k) return ctx.fail("cannot reshape ", shape_str(x.shape()), " to ", shape_str(spec), ": its size overflows");
-    known = *k;
-  }
-  if (infer >= 0) {
-    if (known == 0 || x.numel() % known != 0)
-      return ctx.fail("cannot reshape ", shape_str(x.shape()), " to ", shape_str(spec),
-                      ": -1 cannot be inferred");
-    shape[infer] = x.numel() / known;
-  } else if (known != x.numel()) {
-    return ctx.fail("cannot reshape ", shape_str(x.shape()), " (", x.numel(), " elements) to ",
-                    shape_str(spec));
-  }
+  LLMC_ASSIGN_OR_RETURN(auto shape, reshape_target(x.shape(), x.numel(), spec, allowzero));
   ctx.set_output(0, x.reshaped(std::move(shape)));
   return Status::ok();
 }
